@@ -1,0 +1,137 @@
+"""Executors: run independent sweep tasks and hand back their results as they finish.
+
+The sweep layer knows only the ``Executor`` interface. An executor never writes the results
+folder: the driver (``memgen_cli.sweep``) alone does, so workers need no shared filesystem.
+New executors register a constructor in ``EXECUTORS``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "NUMEXPR_NUM_THREADS")
+_thread_limiter: Any = None  # keeps threadpoolctl's limit alive for the life of a worker process
+
+
+def limit_threads(threads: int) -> None:
+    """Cap BLAS/OpenMP (and torch, when loaded) threads in this process, so workers x threads <= cores."""
+    global _thread_limiter
+    for var in _THREAD_ENV_VARS:
+        os.environ[var] = str(threads)
+    os.environ["MEMGEN_THREADS"] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    _thread_limiter = threadpool_limits(limits=threads)
+    import sys
+
+    if "torch" in sys.modules:  # never import torch here: the linear path must stay light
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@dataclass
+class TaskFailure:
+    """What a task that raised hands back instead of a result."""
+
+    error: str  # "ExceptionType: message"
+
+
+class Executor(Protocol):
+    """Runs ``fn(task)`` for each task; yields ``(index, result_or_TaskFailure)`` in completion order.
+
+    A task that raises yields a ``TaskFailure`` and the other tasks go on.
+    """
+
+    name: str
+    workers: int
+
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def _call(fn: Callable[[Any], Any], task: Any) -> Any:
+    try:
+        return fn(task)
+    except Exception as exc:  # reported per task by the driver
+        return TaskFailure(f"{type(exc).__name__}: {exc}")
+
+
+class SerialExecutor:
+    """Runs tasks one after another in this process (debugging, tests, notebooks)."""
+
+    name = "serial"
+
+    def __init__(self, workers: int = 1, threads: int | None = None):
+        self.workers = 1
+        self.threads = threads
+
+    def run(self, fn, tasks):
+        if self.threads:
+            limit_threads(self.threads)
+        for i, task in enumerate(tasks):
+            yield i, _call(fn, task)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalProcessExecutor:
+    """Runs tasks in ``workers`` local processes, each capped at ``cores // workers`` threads."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, threads: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+        self.threads = threads or threads_per_worker(self.workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: a fork of a process with a live progress-bar thread can deadlock.
+            self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=limit_threads, initargs=(self.threads,))
+        return self._pool
+
+    def run(self, fn, tasks):
+        pool = self._ensure_pool()
+        pending: dict[Future, int] = {}
+        queue = list(enumerate(tasks))
+        queue.reverse()
+        # Keep a bounded number of tasks in flight so an interrupt loses little and memory stays small.
+        while queue or pending:
+            while queue and len(pending) < 2 * self.workers:
+                i, task = queue.pop()
+                pending[pool.submit(_call, fn, task)] = i
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield pending.pop(fut), fut.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {
+    "local": LocalProcessExecutor,
+    "serial": SerialExecutor,
+}
+
+
+def make_executor(name: str, workers: int | None = None, **options: Any) -> Executor:
+    """Build a registered executor by name; ``options`` go to its constructor."""
+    if name not in EXECUTORS:
+        from .errors import MemgenError
+
+        raise MemgenError(f"--executor: unknown executor {name!r} (choose from {', '.join(sorted(EXECUTORS))})")
+    return EXECUTORS[name](workers=workers, **options)
