@@ -1,0 +1,97 @@
+"""Presets, schedules, training and sampling of the U-Net (tiny sizes: seconds on a CPU)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from memgen_cli.errors import MemgenError  # noqa: E402
+from memgen_cli.unet import diffusion, models  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def _tiny(seed=0, side=8):
+    return diffusion.init_model(lambda: models.build_model("tiny", side), seed)
+
+
+def test_tiny_preset_loss_falls_in_a_few_steps():
+    images = np.random.default_rng(0).normal(0.0, 0.2, (16, 8, 8))
+    model, scheduler = _tiny(), diffusion.make_scheduler("logsnr_linear", 10)
+    before = diffusion.epsilon_loss(model, images, scheduler, seed=9, device="cpu")
+    losses = diffusion.train(model, images, scheduler, train_steps=40, batch_size=16, lr=1e-3, seed=0,
+                             device="cpu")
+    after = diffusion.epsilon_loss(model, images, scheduler, seed=9, device="cpu")
+    assert losses.shape == (40,) and np.isfinite(losses).all()
+    assert after < 0.6 * before  # same images, same noise, same time steps: only the weights changed
+    assert losses[-10:].mean() < losses[:10].mean()
+
+
+@pytest.mark.parametrize("name,low,high", [("tiny", 0.3e6, 0.7e6), ("small", 2e6, 3.5e6)])
+def test_preset_sizes(name, low, high):
+    assert low < models.parameter_count(models.build_model(name, 8)) < high
+
+
+def test_paper_preset_has_attention_and_published_size():
+    preset = models.PRESETS["paper"]
+    assert "AttnDownBlock2D" in preset.down_block_types
+    assert 12.5e6 < models.parameter_count(preset.build(16)) < 13.3e6
+
+
+@pytest.mark.parametrize("preset,side", [("tiny", 7), ("small", 6), ("paper", 2)])
+def test_side_the_preset_cannot_downsample_is_refused(preset, side):
+    with pytest.raises(MemgenError, match=r"^side: "):
+        models.check_side(preset, side)
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(MemgenError, match=r"^preset: "):
+        models.get_preset("huge")
+    with pytest.raises(MemgenError, match=r"^schedule: "):
+        diffusion.make_scheduler("quadratic", 10)
+    with pytest.raises(MemgenError, match=r"^sampler: "):
+        diffusion.make_scheduler("cosine", 10, "euler")
+    with pytest.raises(MemgenError, match=r"^device: "):
+        diffusion.resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_refused_and_auto_falls_back():
+    with pytest.raises(MemgenError, match=r"^device: "):
+        diffusion.resolve_device("cuda")
+    assert diffusion.resolve_device("auto") == "cpu"
+
+
+def test_schedules_at_ten_steps():
+    assert diffusion.final_alpha_bar(diffusion.make_scheduler("logsnr_linear", 10)) == pytest.approx(1e-3, rel=0.01)
+    assert diffusion.final_alpha_bar(diffusion.make_scheduler("cosine", 10)) < 1e-3
+    # The published schedule never reaches noise at 10 steps.
+    assert diffusion.final_alpha_bar(diffusion.make_scheduler("published", 10)) == pytest.approx(0.904, abs=0.01)
+    for name in diffusion.SCHEDULES:
+        for sampler in diffusion.SAMPLERS:
+            assert diffusion.make_scheduler(name, 10, sampler).config.clip_sample is False
+
+
+@pytest.mark.parametrize("sampler,sample_steps", [("ddpm", None), ("ddim", 5)])
+def test_sampling_is_batched_and_seeded(sampler, sample_steps):
+    model = _tiny()
+    scheduler = diffusion.make_scheduler("logsnr_linear", 10, sampler)
+    a = diffusion.sample(model, scheduler, 6, 8, seed=3, device="cpu", sample_steps=sample_steps)
+    b = diffusion.sample(model, scheduler, 6, 8, seed=3, device="cpu", sample_steps=sample_steps)
+    c = diffusion.sample(model, scheduler, 6, 8, seed=4, device="cpu", sample_steps=sample_steps)
+    assert a.shape == (6, 8, 8) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_model_init_is_seeded_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    w1 = next(_tiny(seed=1).parameters()).detach().clone()
+    after = torch.rand(1)
+    w2 = next(_tiny(seed=1).parameters()).detach().clone()
+    w3 = next(_tiny(seed=2).parameters()).detach().clone()
+    assert torch.equal(before, after)
+    assert torch.equal(w1, w2) and not torch.equal(w1, w3)
