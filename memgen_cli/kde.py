@@ -120,21 +120,30 @@ class LowRankGaussian:
         return (self.basis * self.variances) @ self.basis.T
 
 
-def log_density_plus_isotropic(points: np.ndarray, gauss: LowRankGaussian, iso_var: float) -> np.ndarray:
-    """ln N(x_k | mean, Σ + iso_var I) for every row x_k, without forming Σ (Woodbury in the eigenbasis)."""
+def log_density_plus_isotropic(points: np.ndarray, gauss: LowRankGaussian, iso_var: float,
+                               points_sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """ln N(x_k | mean, Σ + iso_var I) for every row x_k, without forming Σ (Woodbury in the eigenbasis).
+
+    One product points @ [basis, mean] does the work; |x_k|² can be passed in when it is reused.
+    """
     d, r = gauss.dim, gauss.rank
-    u = points - gauss.mean
-    proj = u @ gauss.basis
+    if points_sq_norms is None:
+        points_sq_norms = _sq_norms(points)
+    both = points @ np.column_stack([gauss.basis, gauss.mean])
+    proj = both[:, :r] - gauss.mean @ gauss.basis
+    sq_dist = points_sq_norms - 2.0 * both[:, r] + gauss.mean @ gauss.mean
     total_var = gauss.variances + iso_var
     # |u|²/iso minus the part of the span that has variance iso + v_i instead of iso.
-    quad = _sq_norms(u) / iso_var - (proj**2) @ (gauss.variances / (iso_var * total_var))
+    quad = sq_dist / iso_var - (proj**2) @ (gauss.variances / (iso_var * total_var))
     logdet = (d - r) * np.log(iso_var) + np.sum(np.log(total_var))
     return -0.5 * (d * LOG_2PI + logdet + quad)
 
 
-def log_gaussian_kde_overlap(gauss: LowRankGaussian, points: np.ndarray, eps: float) -> float:
+def log_gaussian_kde_overlap(gauss: LowRankGaussian, points: np.ndarray, eps: float,
+                             points_sq_norms: np.ndarray | None = None) -> float:
     """ln ∫ρ_G ρ_X, ρ_G = gauss, ρ_X = (1/m) Σ N(x_k, eps² I): (1/m) Σ_k N(x_k | mean, Σ + eps² I)."""
-    return float(logsumexp(log_density_plus_isotropic(points, gauss, eps**2)) - np.log(points.shape[0]))
+    logs = log_density_plus_isotropic(points, gauss, eps**2, points_sq_norms)
+    return float(logsumexp(logs) - np.log(points.shape[0]))
 
 
 def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
@@ -183,6 +192,7 @@ class KDEReference:
     eps: float
     log_self_diagonal: float
     log_self_offdiagonal: float
+    sq_norms: np.ndarray
 
     @classmethod
     def build(cls, points: np.ndarray, eps: float, log_self_diagonal: float | None = None) -> "KDEReference":
@@ -190,7 +200,11 @@ class KDEReference:
         m, d = points.shape
         if log_self_diagonal is None:
             log_self_diagonal = log_kde_self_diagonal(m, d, eps)
-        return cls(points, eps, log_self_diagonal, log_kde_self_offdiagonal(points, eps))
+        return cls(points, eps, log_self_diagonal, log_kde_self_offdiagonal(points, eps), _sq_norms(points))
+
+    def log_overlap_with(self, gauss: LowRankGaussian) -> float:
+        """ln ∫ρ_G ρ for a Gaussian ρ_G."""
+        return log_gaussian_kde_overlap(gauss, self.points, self.eps, self.sq_norms)
 
     @classmethod
     def for_rule(cls, points: np.ndarray, rule: str, sigma: float) -> "KDEReference":

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kde import (KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_kde_overlap,
-                  log_gaussian_self_overlap)
+from .kde import KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_self_overlap
 
 COVARIANCE_CONVENTIONS = ("BBt", "BtB")
 _EPS = np.finfo(float).eps
@@ -131,8 +130,7 @@ def run_linear_trial(rng: np.random.Generator, n: int, d: int, lam: float, T: fl
     gen = generated_distribution(fit_denoiser(Y, X, ridge), *sampling_distribution(Y, T, lam), covariance)
     train = KDEReference.for_rule(Y, bandwidth, sigma)
     distances = kde_l2_distances(log_gaussian_self_overlap(gen),
-                                 log_gaussian_kde_overlap(gen, Y, train.eps),
-                                 log_gaussian_kde_overlap(gen, original.points, original.eps),
+                                 train.log_overlap_with(gen), original.log_overlap_with(gen),
                                  train, original)
     h2, log_bc = hellinger_squared(gen, np.zeros(d), sigma)
     return {
