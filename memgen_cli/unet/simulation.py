@@ -223,7 +223,7 @@ def simulate(params: dict, seed: int, device: str = "auto", threads: int | None 
         **row,
         # mean over the last tenth of the steps: one step's loss is noisy (random batch, time steps, noise)
         "final_loss": float(losses[-max(1, train_steps // 10):].mean()),
-        "train_steps_done": int(train_steps), "train_seconds": train_seconds, "sample_seconds": sample_seconds,
+        "train_steps_done": int(train_steps), "device": dev, "train_seconds": train_seconds, "sample_seconds": sample_seconds,
         "eval_seconds": eval_seconds,
     }
     return SimulationResult(row, generated01, split.train)
