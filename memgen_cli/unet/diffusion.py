@@ -93,32 +93,41 @@ def init_model(build, seed: int):
 
 
 def steps_for_epochs(epochs: int, n: int, batch_size: int) -> int:
-    return epochs * math.ceil(n / min(batch_size, n))
+    """Steps for ``epochs`` passes over n images in batches of batch_size (the last step may overlap)."""
+    return math.ceil(epochs * n / batch_size)
+
+
+def _batch_indices(n: int, batch_size: int, gen: torch.Generator):
+    """Endless batches of exactly batch_size indices from a stream of fresh permutations of range(n).
+
+    Every image appears equally often; when n < batch_size a batch holds several copies of each image (with
+    different noise and time steps), so a small training set still gets full-size, low-variance batches.
+    """
+    stream = torch.empty(0, dtype=torch.long)
+    while True:
+        while stream.numel() < batch_size:
+            stream = torch.cat([stream, torch.randperm(n, generator=gen)])
+        yield stream[:batch_size]
+        stream = stream[batch_size:]
 
 
 def train(model, images_pm1: np.ndarray, scheduler, *, train_steps: int, batch_size: int, lr: float, seed: int,
           device: str) -> np.ndarray:
     """Adam on the DDPM epsilon loss for ``train_steps`` steps; returns the loss of every step.
 
-    Batches walk through a fresh permutation of the n images each epoch (the last batch of an epoch may be
-    smaller); time steps are uniform over the scheduler's steps.
+    Batches of exactly batch_size images walk through fresh permutations of the n images (see
+    ``_batch_indices``); time steps are uniform over the scheduler's steps.
     """
     gen = _generator(seed)
     data = torch.as_tensor(images_pm1, dtype=torch.float32).unsqueeze(1)  # (n, 1, side, side), CPU
-    n = data.shape[0]
-    batch = min(batch_size, n)
+    batches = _batch_indices(data.shape[0], batch_size, gen)
     alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     total = scheduler.config.num_train_timesteps
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = np.empty(train_steps)
-    order, cursor = torch.randperm(n, generator=gen), 0
     for step in range(train_steps):
-        if cursor >= n:
-            order, cursor = torch.randperm(n, generator=gen), 0
-        idx = order[cursor:cursor + batch]
-        cursor += batch
-        x0 = data[idx].to(device)
+        x0 = data[next(batches)].to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, total, (x0.shape[0],), generator=gen).to(device)
         a = alphas_cumprod[t].view(-1, 1, 1, 1)

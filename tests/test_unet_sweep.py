@@ -1,0 +1,66 @@
+"""The U-Net experiment inside the sweep layer: tables, resume without retraining, config errors."""
+
+import textwrap
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from memgen_cli.errors import MemgenError  # noqa: E402
+from memgen_cli.sweep import load_sweep_config, run_sweep  # noqa: E402
+from memgen_cli.unet import simulation  # noqa: E402
+
+TINY_SWEEP = """
+model: unet
+seed: 5
+simulations: 2
+device: cpu
+grid: {n: [4, 12], side: [8], N: [300], train_steps: [3]}
+training: {lr: 1.0e-3, batch_size: 8}
+sampling: {generated: 4}
+evaluation: {eval_original: 40}
+"""
+TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds"]
+
+
+@pytest.fixture
+def tiny_sweep(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(textwrap.dedent(TINY_SWEEP))
+    return path
+
+
+def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch):
+    config = load_sweep_config(tiny_sweep, model="unet")
+    out = tmp_path / "out"
+    first = run_sweep(config, out, executor="serial")
+    assert len(first.trials) == 4 and len(first.summary) == 2
+    for column in ("p_delta_positive", "p_delta_positive_exact_lo", "p_delta_positive_kde_hi", "mean_E_OG",
+                   "mean_E_TG", "mean_memorized_fraction"):
+        assert column in first.summary.columns
+
+    parts = sorted((out / "parts").glob("*.csv"))
+    assert len(parts) == 4  # one simulation per part
+    parts[1].unlink()  # as if the sweep had been killed during that simulation
+    calls = []
+    real = simulation.simulate
+    monkeypatch.setattr(simulation, "simulate", lambda *a, **k: calls.append(a) or real(*a, **k))
+    second = run_sweep(config, out, executor="serial")
+    assert len(calls) == 1 and second.tasks_run == 1 and second.tasks_skipped == 3
+    pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), second.trials.drop(columns=TIMINGS))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("grid.side=[7]", r"grid\.side: "),
+    ("grid.preset=[huge]", r"grid\.preset: "),
+    ("training.schedule=quadratic", r"training\.schedule: "),
+    ("evaluation.eval_train=10", r"evaluation\.eval_train: "),
+    ("grid.epochs=[2]", r"grid\.train_steps: "),
+    ("device=tpu", r"device: "),
+])
+def test_bad_config_is_one_line_error_before_training(tiny_sweep, override, message):
+    with pytest.raises(MemgenError, match=message) as info:
+        load_sweep_config(tiny_sweep, [override], model="unet")
+    assert "\n" not in str(info.value)
