@@ -33,6 +33,7 @@ def tiny_sweep(tmp_path):
 
 
 def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMGEN_THREADS", "1")  # torch threads of the serial executor's simulations
     config = load_sweep_config(tiny_sweep, model="unet")
     out = tmp_path / "out"
     first = run_sweep(config, out, executor="serial")
