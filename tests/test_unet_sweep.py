@@ -65,3 +65,27 @@ def test_bad_config_is_one_line_error_before_training(tiny_sweep, override, mess
     with pytest.raises(MemgenError, match=message) as info:
         load_sweep_config(tiny_sweep, [override], model="unet")
     assert "\n" not in str(info.value)
+
+
+def test_image_grid_png_has_generated_over_nearest_training_images(tmp_path):
+    import numpy as np
+
+    from memgen_cli.unet.images import image_grid, nearest_training_images, write_png_gray
+
+    rng = np.random.default_rng(0)
+    train = rng.uniform(size=(5, 8, 8))
+    generated = train[[3, 1]] + 0.01
+    np.testing.assert_array_equal(nearest_training_images(generated, train), train[[3, 1]])
+    pixels = image_grid(generated, train, scale=2, gap=1)
+    assert pixels.shape == (2 * 17 + 1, 2 * 17 + 1) and pixels.dtype == np.uint8
+    path = tmp_path / "grid.png"
+    write_png_gray(path, pixels)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == pixels.shape[1]
+
+
+def test_every_shipped_unet_config_validates():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs" / "unet").glob("*.yaml")):
+        load_sweep_config(path, model="unet")

@@ -95,3 +95,16 @@ def test_model_init_is_seeded_and_leaves_global_rng_alone():
     w3 = next(_tiny(seed=2).parameters()).detach().clone()
     assert torch.equal(before, after)
     assert torch.equal(w1, w2) and not torch.equal(w1, w3)
+
+
+def test_epochs_budget_follows_the_papers_data_loader():
+    assert diffusion.steps_for_epochs(20, 10, 128) == 20  # one batch of all 10 images per epoch
+    assert diffusion.epoch_batch_size(10, 128) == 10
+    assert diffusion.steps_for_epochs(20, 1000, 128) == 157  # ceil(20 * 1000 / 128)
+
+
+def test_batches_are_full_size_and_balanced():
+    gen = torch.Generator().manual_seed(0)
+    batches = diffusion._batch_indices(3, 8, gen)
+    drawn = torch.cat([next(batches) for _ in range(3)])  # 24 indices = 8 full permutations of 3
+    assert drawn.numel() == 24 and torch.bincount(drawn).tolist() == [8, 8, 8]

@@ -92,9 +92,15 @@ def init_model(build, seed: int):
         return build()
 
 
+def epoch_batch_size(n: int, batch_size: int) -> int:
+    """Batch size of the epochs budget: as a data loader over n images would give, min(batch_size, n)."""
+    return min(batch_size, n)
+
+
 def steps_for_epochs(epochs: int, n: int, batch_size: int) -> int:
-    """Steps for ``epochs`` passes over n images in batches of batch_size (the last step may overlap)."""
-    return math.ceil(epochs * n / batch_size)
+    """Steps for ``epochs`` passes over n images in batches of epoch_batch_size (the paper's protocol: at
+    n = 10, batch 128 and 20 epochs that is 20 steps of 10 images)."""
+    return math.ceil(epochs * n / epoch_batch_size(n, batch_size))
 
 
 def _batch_indices(n: int, batch_size: int, gen: torch.Generator):

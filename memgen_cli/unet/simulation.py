@@ -191,7 +191,8 @@ def simulate(params: dict, seed: int, device: str = "auto", threads: int | None 
     """``run_simulation`` that also hands back the images (for the per-cell image grids)."""
     import torch
 
-    from .diffusion import init_model, make_scheduler, resolve_device, sample, steps_for_epochs, train
+    from .diffusion import (epoch_batch_size, init_model, make_scheduler, resolve_device, sample, steps_for_epochs,
+                            train)
 
     p = validate_params(params)
     dev = resolve_device(device)
@@ -203,10 +204,14 @@ def simulate(params: dict, seed: int, device: str = "auto", threads: int | None 
 
     preset, side = get_preset(p["preset"]), int(p["side"])
     model = init_model(lambda: preset.build(side), init_seed)
-    train_steps = p["train_steps"] or steps_for_epochs(p["epochs"], p["n"], p["batch_size"])
+    if p["train_steps"] is not None:  # full-size batches, whatever n (see diffusion._batch_indices)
+        train_steps, batch_size = int(p["train_steps"]), int(p["batch_size"])
+    else:  # the paper's epochs: batches of min(batch_size, n)
+        train_steps = steps_for_epochs(p["epochs"], p["n"], p["batch_size"])
+        batch_size = epoch_batch_size(p["n"], p["batch_size"])
     start = time.perf_counter()
     losses = train(model, data_mod.to_model_scale(split.train), make_scheduler(p["schedule"], p["steps"]),
-                   train_steps=train_steps, batch_size=p["batch_size"], lr=float(p["lr"]), seed=train_seed,
+                   train_steps=train_steps, batch_size=batch_size, lr=float(p["lr"]), seed=train_seed,
                    device=dev)
     train_seconds = time.perf_counter() - start
 
