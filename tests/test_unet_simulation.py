@@ -7,11 +7,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("sklearn")
 
-from memgen_cli.errors import MemgenError  # noqa: E402
-from memgen_cli.unet import data  # noqa: E402
-from memgen_cli.unet.simulation import BINARY_METRICS, MEAN_METRICS, run_simulation, validate_params  # noqa: E402
+from memgen_cli.errors import MemgenError
+from memgen_cli.unet import data
+from memgen_cli.unet.simulation import BINARY_METRICS, MEAN_METRICS, run_simulation, validate_params
 
-TINY = dict(n=8, side=8, N=300, train_steps=4, batch_size=8, lr=1e-3, generated=4, eval_original=50)
+TINY = {"n": 8, "side": 8, "N": 300, "train_steps": 4, "batch_size": 8, "lr": 1e-3, "generated": 4, "eval_original": 50}
 TIMINGS = {"train_seconds", "sample_seconds", "eval_seconds"}
 
 

@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from memgen_cli.errors import MemgenError  # noqa: E402
-from memgen_cli.sweep import load_sweep_config, run_sweep  # noqa: E402
-from memgen_cli.unet import simulation  # noqa: E402
+from memgen_cli.errors import MemgenError
+from memgen_cli.sweep import load_sweep_config, run_sweep
+from memgen_cli.unet import simulation
 
 TINY_SWEEP = """
 model: unet

@@ -6,8 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from memgen_cli.errors import MemgenError  # noqa: E402
-from memgen_cli.unet import diffusion, models  # noqa: E402
+from memgen_cli.errors import MemgenError
+from memgen_cli.unet import diffusion, models
 
 torch.set_num_threads(1)
 

@@ -6,16 +6,18 @@ Imported only by ``memgen sweep unet``; torch is imported when a task runs or th
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..config import IntGrid, expand_grid_values
 from ..errors import MemgenError
 from .data import FAMILIES
+from .simulation import BINARY_METRICS, MEAN_METRICS
 
 StrGrid = Annotated[list[str], BeforeValidator(partial(expand_grid_values, integer=False)), Field(min_length=1)]
 
@@ -29,8 +31,8 @@ class UnetGrid(BaseModel):
     N: IntGrid(2) = Field(default=[10_000], description="original-set size (digits: ignored, the rest)")
     preset: StrGrid = Field(default=["tiny"], description="U-Net preset: tiny, small, paper")
     steps: IntGrid(2) = Field(default=[10], description="diffusion steps")
-    epochs: Optional[IntGrid(1)] = Field(default=None, description="training budget in epochs (paper 20)")
-    train_steps: Optional[IntGrid(1)] = Field(default=None, description="training budget in optimizer steps")
+    epochs: IntGrid(1) | None = Field(default=None, description="training budget in epochs (paper 20)")
+    train_steps: IntGrid(1) | None = Field(default=None, description="training budget in optimizer steps")
 
 
 class UnetData(BaseModel):
@@ -39,8 +41,8 @@ class UnetData(BaseModel):
     mu: float = Field(default=0.5, allow_inf_nan=False, description="gaussian pixel mean ([0, 1] units)")
     sigma: float = Field(default=0.1, gt=0, allow_inf_nan=False, description="gaussian pixel std")
     gmm_means: list[float] = Field(default=[0.3, 0.7], min_length=1)
-    gmm_sigmas: Optional[list[Annotated[float, Field(gt=0)]]] = None  # default: sigma for every component
-    gmm_weights: Optional[list[Annotated[float, Field(ge=0)]]] = None  # default: equal
+    gmm_sigmas: list[Annotated[float, Field(gt=0)]] | None = None  # default: sigma for every component
+    gmm_weights: list[Annotated[float, Field(ge=0)]] | None = None  # default: equal
 
 
 class UnetTraining(BaseModel):
@@ -53,14 +55,14 @@ class UnetTraining(BaseModel):
 class UnetSampling(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sampler: str = "ddpm"
-    sample_steps: Optional[int] = Field(default=None, ge=1)
+    sample_steps: int | None = Field(default=None, ge=1)
     generated: int = Field(default=10, ge=1, description="images generated per simulation (paper 10)")
 
 
 class UnetEvaluation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    eval_train: Optional[int] = Field(default=None, ge=2, description="training subset (paper 10/100); all")
-    eval_original: Optional[int] = Field(default=None, ge=2, description="original subset (paper 10/100); all")
+    eval_train: int | None = Field(default=None, ge=2, description="training subset (paper 10/100); all")
+    eval_original: int | None = Field(default=None, ge=2, description="original subset (paper 10/100); all")
     grid_points: int = Field(default=16, ge=1)
     kde_max_points: int = Field(default=2000, ge=2)
     bootstrap: int = Field(default=1000, ge=1)
@@ -68,7 +70,7 @@ class UnetEvaluation(BaseModel):
 
 class UnetOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image_dir: Optional[str] = Field(default=None, description="folder for one PNG grid per cell (generated "
+    image_dir: str | None = Field(default=None, description="folder for one PNG grid per cell (generated "
                                                                "images over their nearest training images)")
 
 
@@ -111,7 +113,8 @@ def simulation_params(cell: dict) -> dict:
     for key in _LIST_PARAMS:
         if key in params:
             raw = params[key]
-            params[key] = None if raw is None or raw != raw else [float(v) for v in str(raw).split(",")]
+            missing = raw is None or (isinstance(raw, float) and math.isnan(raw))  # NaN: an empty CSV cell
+            params[key] = None if missing else [float(v) for v in str(raw).split(",")]
     return params
 
 
@@ -124,10 +127,8 @@ class UnetExperiment:
     model = "unet"
     config_class = UnetConfig
     trials_per_task = 1  # one simulation per task: a killed sweep never retrains a finished simulation
-    binary_metrics = ("delta_positive", "delta_positive_exact", "delta_positive_kde")
-    mean_metrics = ("E_TG", "E_OG", "Delta", "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde",
-                    "log_E_OG_kde", "log_abs_delta_kde", "memorized_fraction", "final_loss", "train_seconds",
-                    "sample_seconds", "eval_seconds")
+    binary_metrics = BINARY_METRICS
+    mean_metrics = MEAN_METRICS
 
     def cells(self, config: UnetConfig) -> list[dict]:
         g, d, t, s, e = config.grid, config.data, config.training, config.sampling, config.evaluation
@@ -177,8 +178,8 @@ class UnetExperiment:
             result = simulate(simulation_params(cell), seed, device=config.device,
                               threads=threads_for_this_worker())
             if config.output.image_dir and trial == 0:
-                from .images import image_grid, write_png_gray
                 from ..seeding import cell_id
+                from .images import image_grid, write_png_gray
 
                 write_png_gray(Path(config.output.image_dir) / f"cell-{cell_id(self.model, cell)}.png",
                                image_grid(result.generated, result.train))

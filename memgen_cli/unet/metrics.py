@@ -14,6 +14,8 @@ The paper's per-pixel metric (eqs. 23-24): for a set X of m images and pixel i,
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 # Gaussian terms beyond this many kernel std devs are below exp(-24.5) ~ 2e-11 of the peak: dropped. Relative
@@ -72,7 +74,7 @@ def _gauss_sums_windowed(queries: np.ndarray, sorted_rows: np.ndarray, s: float)
     bounds = np.unique(np.concatenate([[0], np.searchsorted(ends, np.arange(1, ends[-1] // _CHUNK_ELEMENTS + 1)
                                                             * _CHUNK_ELEMENTS, side="right"), [q_flat.size]]))
     scale = -0.5 / (s * s)
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         c = counts[a:b]
         total = int(c.sum())
         if total == 0:

@@ -46,8 +46,8 @@ DEFAULTS: dict = {
 
 BINARY_METRICS = ("delta_positive", "delta_positive_exact", "delta_positive_kde")
 MEAN_METRICS = ("E_TG", "E_OG", "Delta", "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde",
-                "log_E_OG_kde", "memorized_fraction", "final_loss", "train_seconds", "sample_seconds",
-                "eval_seconds")
+                "log_E_OG_kde", "log_abs_delta_kde", "memorized_fraction", "final_loss", "train_seconds",
+                "sample_seconds", "eval_seconds")
 
 
 def resolved_params(params: dict) -> dict:
@@ -138,8 +138,13 @@ def full_dimensional_kde(generated, train, original, sigma: float) -> dict:
     Built from ``memgen_cli.kde`` (shared with the linear model) with the rule-exact diagonal terms, so the
     equal diagonals of the training and original KDEs cancel exactly in Delta.
     """
-    from ..kde import (KDEReference, kde_bandwidth, kde_l2_distances, log_kde_cross_overlap,
-                       log_kde_self_overlap)
+    from ..kde import (
+        KDEReference,
+        kde_bandwidth,
+        kde_l2_distances,
+        log_kde_cross_overlap,
+        log_kde_self_overlap,
+    )
 
     eps_g = kde_bandwidth("paper", generated.shape[0], generated.shape[1], sigma)
     train_ref = KDEReference.for_rule(train, "paper", sigma)
@@ -191,8 +196,15 @@ def simulate(params: dict, seed: int, device: str = "auto", threads: int | None 
     """``run_simulation`` that also hands back the images (for the per-cell image grids)."""
     import torch
 
-    from .diffusion import (epoch_batch_size, init_model, make_scheduler, resolve_device, sample, steps_for_epochs,
-                            train)
+    from .diffusion import (
+        epoch_batch_size,
+        init_model,
+        make_scheduler,
+        resolve_device,
+        sample,
+        steps_for_epochs,
+        train,
+    )
 
     p = validate_params(params)
     dev = resolve_device(device)
@@ -228,7 +240,7 @@ def simulate(params: dict, seed: int, device: str = "auto", threads: int | None 
         **row,
         # mean over the last tenth of the steps: one step's loss is noisy (random batch, time steps, noise)
         "final_loss": float(losses[-max(1, train_steps // 10):].mean()),
-        "train_steps_done": int(train_steps), "device": dev, "train_seconds": train_seconds, "sample_seconds": sample_seconds,
-        "eval_seconds": eval_seconds,
+        "train_steps_done": int(train_steps), "device": dev,
+        "train_seconds": train_seconds, "sample_seconds": sample_seconds, "eval_seconds": eval_seconds,
     }
     return SimulationResult(row, generated01, split.train)
