@@ -122,9 +122,23 @@ class LocalProcessExecutor:
             self._pool = None
 
 
+def _make_dask_executor(**kw: Any) -> Executor:
+    """Import dask only when asked for: it is an optional extra, and slow to import."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:  # dask itself is a dependency of distributed
+        from .errors import MemgenError
+
+        raise MemgenError("--executor dask: needs the dask extra (pip install 'memgen[dask]')")
+    from .dask_executor import DaskExecutor
+
+    return DaskExecutor(**kw)
+
+
 EXECUTORS: dict[str, Callable[..., Executor]] = {
     "local": LocalProcessExecutor,
     "serial": SerialExecutor,
+    "dask": _make_dask_executor,
 }
 
 

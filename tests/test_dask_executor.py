@@ -1,0 +1,204 @@
+"""DaskExecutor against a real `dask scheduler` and `dask worker` processes on 127.0.0.1.
+
+Every process a test starts is ended by its process id in teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+import dask_tasks  # noqa: E402  (tests/ is on sys.path; workers get it through PYTHONPATH)
+from distributed import Client  # noqa: E402
+
+from memgen_cli.errors import MemgenError  # noqa: E402
+from memgen_cli.executors import EXECUTORS, SerialExecutor, TaskFailure, make_executor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class DaskProcesses:
+    """A scheduler (scheduler file, port 0) and N single-threaded workers, all on 127.0.0.1."""
+
+    def __init__(self, tmp: Path, workers: int = 2):
+        self.tmp = tmp
+        self.scheduler_file = tmp / "scheduler.json"
+        self.procs: list[subprocess.Popen] = []
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+        log = open(tmp / "dask.log", "ab")
+        self._start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file",
+                     str(self.scheduler_file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], env, log)
+        deadline = time.monotonic() + 60
+        while not self.scheduler_file.exists():
+            assert time.monotonic() < deadline, "dask scheduler did not start"
+            time.sleep(0.05)
+        for i in range(workers):
+            # --no-nanny: the pid we start is the worker itself, so killing it really kills a worker.
+            # --death-timeout: a worker outliving a crashed test still exits once the scheduler is gone.
+            self._start([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                         str(self.scheduler_file), "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                         "--host", "127.0.0.1", "--death-timeout", "20",
+                         "--local-directory", str(tmp / f"worker{i}")], env, log)
+        with Client(scheduler_file=str(self.scheduler_file), timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=60)
+
+    def _start(self, cmd, env, log):
+        self.procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+    def worker_pids(self, client: Client) -> dict[str, int]:
+        return client.run(os.getpid)  # {worker address: pid}
+
+    def stop(self):
+        # Workers first, one at a time, then the scheduler: a worker told to stop while the scheduler
+        # is closing too can hang in its own shutdown (seen with distributed 2026.8).
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    procs = DaskProcesses(tmp_path_factory.mktemp("dask"))
+    yield procs
+    procs.stop()
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path):
+    """For tests that kill a worker: a cluster of their own."""
+    procs = DaskProcesses(tmp_path)
+    yield procs
+    procs.stop()
+
+
+TASKS = [{"seed": s, "n": 30} for s in range(10)]
+
+
+def serial(fn, tasks):
+    return dict(SerialExecutor().run(fn, tasks))
+
+
+def test_results_match_a_serial_run(cluster):
+    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
+    try:
+        got = list(ex.run(dask_tasks.cell, TASKS))
+    finally:
+        ex.close()
+    assert sorted(i for i, _ in got) == list(range(len(TASKS)))  # each task exactly once
+    assert dict(got) == serial(dask_tasks.cell, TASKS)  # bit-identical floats
+
+
+def test_scheduler_address_and_two_runs_on_one_executor(cluster):
+    with Client(scheduler_file=str(cluster.scheduler_file)) as c:
+        address = c.scheduler.address
+    ex = make_executor("dask", scheduler=address)
+    try:
+        assert ex.workers == 2
+        first = dict(ex.run(dask_tasks.cell, TASKS[:3]))
+        again = dict(ex.run(dask_tasks.cell, TASKS[:3]))  # e.g. --retry-failed in the same process
+    finally:
+        ex.close()
+    assert first == again == serial(dask_tasks.cell, TASKS[:3])
+
+
+def test_a_raising_task_is_a_failure_and_the_others_complete(cluster):
+    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
+    try:
+        got = dict(ex.run(dask_tasks.sometimes_fails, TASKS))
+    finally:
+        ex.close()
+    assert got[3] == TaskFailure("ValueError: bad cell seed=3")  # not retried away, not hidden
+    expected = serial(dask_tasks.cell, TASKS)
+    assert {i: r for i, r in got.items() if i != 3} == {i: r for i, r in expected.items() if i != 3}
+
+
+def test_each_task_caps_worker_threads(cluster):
+    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file), threads=2)
+    try:
+        got = dict(ex.run(dask_tasks.threads_seen, [{}] * 4))
+    finally:
+        ex.close()
+    # 2, not Dask's or the environment's default of 1: the limit is memgen's own, set by each task.
+    assert all(r == {"memgen": "2", "env": "2", "blas": [2]} for r in got.values()), got
+
+
+def test_killed_worker_mid_cell_is_retried_elsewhere(fresh_cluster):
+    tasks = [{"seed": s, "n": 30, "sleep": 0.4} for s in range(10)]
+    ex = make_executor("dask", scheduler_file=str(fresh_cluster.scheduler_file))
+    got = []
+    killed = None
+    try:
+        for i, result in ex.run(dask_tasks.slow_cell, tasks):
+            got.append((i, result))
+            if killed is None:
+                # Kill a worker that is running a cell right now.
+                busy = {a: keys for a, keys in ex.client.processing().items() if keys}
+                assert busy, "no worker busy: the kill would not be mid-cell"
+                addr = next(iter(busy))
+                killed = fresh_cluster.worker_pids(ex.client)[addr]
+                os.kill(killed, signal.SIGKILL)
+    finally:
+        ex.close()
+    assert sorted(i for i, _ in got) == list(range(len(tasks)))  # nothing lost, nothing duplicated
+    assert not any(isinstance(r, TaskFailure) for _, r in got)
+    strip = {i: {k: v for k, v in r.items() if k != "pid"} for i, r in got}
+    assert strip == serial(dask_tasks.cell, tasks)
+    # Results fetched after the kill all come from the survivor: the killed worker's cells were rerun.
+    assert all(r["pid"] != killed for _, r in got[1:])
+
+
+def test_missing_scheduler_file_is_a_memgen_error(tmp_path):
+    with pytest.raises(MemgenError, match="--scheduler-file: .*no such file"):
+        make_executor("dask", scheduler_file=str(tmp_path / "nope.json"))
+
+
+def test_both_addresses_is_a_memgen_error(tmp_path):
+    with pytest.raises(MemgenError, match="not both"):
+        make_executor("dask", scheduler="tcp://127.0.0.1:1", scheduler_file=str(tmp_path / "s.json"))
+
+
+def test_unreachable_scheduler_is_a_memgen_error():
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(MemgenError, match="--scheduler: cannot connect to tcp://127.0.0.1:9"):
+            make_executor("dask", scheduler="tcp://127.0.0.1:9")
+
+
+def test_dask_is_not_imported_with_memgen_cli():
+    code = "import sys, memgen_cli.executors; print('distributed' in sys.modules or 'dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_extra_is_a_one_line_memgen_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name, *a))
+    with pytest.raises(MemgenError, match=r"--executor dask: needs the dask extra"):
+        EXECUTORS["dask"](workers=1)
+
+
+def test_no_address_starts_a_local_cluster():
+    ex = make_executor("dask", workers=2)
+    try:
+        assert ex.client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert [w["nthreads"] for w in ex.client.scheduler_info()["workers"].values()] == [1, 1]
+        got = dict(ex.run(dask_tasks.cell, TASKS))
+    finally:
+        ex.close()
+    assert got == serial(dask_tasks.cell, TASKS)
