@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import distributed
 from distributed import Client, LocalCluster
@@ -27,11 +28,17 @@ from .errors import MemgenError
 from .executors import TaskFailure, _call, limit_threads, threads_per_worker
 
 _limited_to: int | None = None  # threads this worker process is already capped at
+# The worker's own setting, read before limit_threads (which sets MEMGEN_THREADS) runs in this process.
+_WORKER_THREADS = os.environ.get("MEMGEN_THREADS")
 
 
-def _run_task(fn: Callable[[Any], Any], task: Any, threads: int) -> Any:
-    """Runs on a worker: cap BLAS/torch threads (once per worker process), then call like ``_call``."""
+def _run_task(fn: Callable[[Any], Any], task: Any, threads: int | None) -> Any:
+    """Runs on a worker: cap BLAS/torch threads (once per worker process), then call like ``_call``.
+
+    ``threads=None``: the worker's own MEMGEN_THREADS (set in its environment or job script), else 1.
+    """
     global _limited_to
+    threads = threads or int(_WORKER_THREADS or 1)
     if _limited_to != threads:
         limit_threads(threads)
         _limited_to = threads
@@ -44,9 +51,10 @@ class DaskExecutor:
     With neither ``scheduler`` (``tcp://host:port``, ``tls://...``) nor ``scheduler_file``, starts a
     LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1.
 
-    ``threads``: BLAS/torch threads per task. Default: ``cores // workers`` on a LocalCluster; 1 on
-    an existing cluster, matching Dask's own worker default (``OMP_NUM_THREADS=1`` etc.), since this
-    process cannot know how many worker processes share each remote machine.
+    ``threads``: BLAS/torch threads per task. Default: ``cores // workers`` on a LocalCluster; on an
+    existing cluster, each worker's own ``MEMGEN_THREADS`` environment variable, else 1 (Dask's own
+    worker default, ``OMP_NUM_THREADS=1``): this process cannot know how many worker processes share
+    each remote machine, the one who starts the workers does.
     """
 
     name = "dask"
@@ -60,13 +68,14 @@ class DaskExecutor:
             self._client = _connect(scheduler, scheduler_file)
             connected = len(self._client.scheduler_info().get("workers", {}))
             self.workers = workers or connected  # informational: the cluster decides its own size
-            self.threads = threads or 1
+            self.threads = threads  # None: decided on each worker, see _run_task
         else:
             self.workers = workers or os.cpu_count() or 1
             self.threads = threads or threads_per_worker(self.workers)
             # One thread per worker process: parallelism comes from processes, BLAS gets `threads`.
+            # Port 0 for the scheduler's HTTP server too (it runs even without a dashboard): 8787 may be taken.
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None)
+                                         host="127.0.0.1", dashboard_address="127.0.0.1:0")
             self._client = Client(self._cluster)
 
     @property
@@ -87,7 +96,7 @@ class DaskExecutor:
                 i = futures.pop(fut)
                 try:
                     result = fut.result()
-                except Exception as exc:  # KilledWorker, a BaseException escaping _call, a cancel
+                except Exception as exc:  # noqa: BLE001  KilledWorker, a BaseException escaping _call, a cancel
                     result = TaskFailure(f"{type(exc).__name__}: {exc}")
                 fut.release()  # let the scheduler drop the result now that we hold it
                 yield i, result

@@ -16,11 +16,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
-import dask_tasks  # noqa: E402  (tests/ is on sys.path; workers get it through PYTHONPATH)
-from distributed import Client  # noqa: E402
+import dask_tasks  # tests/ is on sys.path here; the workers get it through PYTHONPATH
+from distributed import Client
 
-from memgen_cli.errors import MemgenError  # noqa: E402
-from memgen_cli.executors import EXECUTORS, SerialExecutor, TaskFailure, make_executor  # noqa: E402
+from memgen_cli.errors import MemgenError
+from memgen_cli.executors import EXECUTORS, SerialExecutor, TaskFailure, make_executor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 class DaskProcesses:
     """A scheduler (scheduler file, port 0) and N single-threaded workers, all on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, workers: int = 2):
+    def __init__(self, tmp: Path, workers: int = 2, worker_env: dict[str, str] | None = None):
         self.tmp = tmp
         self.scheduler_file = tmp / "scheduler.json"
         self.procs: list[subprocess.Popen] = []
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
-        log = open(tmp / "dask.log", "ab")
+        self._log = log = open(tmp / "dask.log", "ab")  # noqa: SIM115  (closed in stop())
         self._start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file",
                      str(self.scheduler_file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], env, log)
         deadline = time.monotonic() + 60
@@ -46,7 +46,7 @@ class DaskProcesses:
             self._start([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
                          str(self.scheduler_file), "--nthreads", "1", "--no-nanny", "--no-dashboard",
                          "--host", "127.0.0.1", "--death-timeout", "20",
-                         "--local-directory", str(tmp / f"worker{i}")], env, log)
+                         "--local-directory", str(tmp / f"worker{i}")], dict(env, **(worker_env or {})), log)
         with Client(scheduler_file=str(self.scheduler_file), timeout="30s") as client:
             client.wait_for_workers(workers, timeout=60)
 
@@ -67,11 +67,13 @@ class DaskProcesses:
             except subprocess.TimeoutExpired:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
+        self._log.close()
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    procs = DaskProcesses(tmp_path_factory.mktemp("dask"))
+    # MEMGEN_THREADS: what whoever starts the workers says each task may use (see DaskExecutor).
+    procs = DaskProcesses(tmp_path_factory.mktemp("dask"), worker_env={"MEMGEN_THREADS": "2"})
     yield procs
     procs.stop()
 
@@ -126,13 +128,16 @@ def test_a_raising_task_is_a_failure_and_the_others_complete(cluster):
 
 
 def test_each_task_caps_worker_threads(cluster):
-    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file), threads=2)
+    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
     try:
-        got = dict(ex.run(dask_tasks.threads_seen, [{}] * 4))
+        default = dict(ex.run(dask_tasks.threads_seen, [{}] * 4))
+        ex.threads = 1  # as --threads 1 would
+        explicit = dict(ex.run(dask_tasks.threads_seen, [{}] * 4))
     finally:
         ex.close()
-    # 2, not Dask's or the environment's default of 1: the limit is memgen's own, set by each task.
-    assert all(r == {"memgen": "2", "env": "2", "blas": [2]} for r in got.values()), got
+    # Not Dask's or the environment's default: the limit is memgen's own, set by each task.
+    assert all(r == {"memgen": "2", "env": "2", "blas": [2]} for r in default.values()), default
+    assert all(r == {"memgen": "1", "env": "1", "blas": [1]} for r in explicit.values()), explicit
 
 
 def test_killed_worker_mid_cell_is_retried_elsewhere(fresh_cluster):
@@ -173,9 +178,9 @@ def test_both_addresses_is_a_memgen_error(tmp_path):
 def test_unreachable_scheduler_is_a_memgen_error():
     import dask
 
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(MemgenError, match="--scheduler: cannot connect to tcp://127.0.0.1:9"):
-            make_executor("dask", scheduler="tcp://127.0.0.1:9")
+    with (dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+          pytest.raises(MemgenError, match="--scheduler: cannot connect to tcp://127.0.0.1:9")):
+        make_executor("dask", scheduler="tcp://127.0.0.1:9")
 
 
 def test_dask_is_not_imported_with_memgen_cli():
