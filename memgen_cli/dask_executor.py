@@ -2,8 +2,8 @@
 
 Only this module imports dask/distributed, and only when ``--executor dask`` is chosen, so the
 rest of memgen runs without the ``dask`` extra. Workers compute and return results; the driver
-alone writes the results folder, so workers need no shared filesystem (but they do need memgen
-installed, since task functions are sent by reference to their module).
+alone writes the results folder, so workers need no shared filesystem (but the scheduler and the
+workers need memgen installed: task functions are sent by reference to their module).
 
 Failure semantics:
 
@@ -64,6 +64,7 @@ class DaskExecutor:
         if scheduler and scheduler_file:
             raise MemgenError("--scheduler: give either --scheduler or --scheduler-file, not both")
         self._cluster: LocalCluster | None = None
+        self._checked: set[str] = set()  # modules the cluster is known to import
         if scheduler or scheduler_file:
             self._client = _connect(scheduler, scheduler_file)
             connected = len(self._client.scheduler_info().get("workers", {}))
@@ -83,6 +84,7 @@ class DaskExecutor:
         return self._client
 
     def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        self._check_imports(getattr(fn, "__module__", None) or __name__)
         token = uuid.uuid4().hex[:12]  # fresh per run: a rerun never reuses a held or failed key
         name = getattr(fn, "__name__", "task")
         futures = {}
@@ -104,6 +106,27 @@ class DaskExecutor:
             # Interrupted driver (Ctrl-C, generator closed): stop the cluster working for nobody.
             if futures:
                 self._client.cancel(list(futures))
+
+    def _check_imports(self, module: str) -> None:
+        """Fail fast, naming the cause, if the scheduler or a worker cannot import the task's code.
+
+        Both unpickle each task. A scheduler that cannot fails every task with a vague message; a worker
+        that cannot drops its connection and dies, and its nanny restarts it to die again.
+        """
+        if module in self._checked:
+            return
+        stmt = f"import {__name__}, {module}"  # exec is a builtin: sending it needs nothing installed
+        try:
+            self._client.run_on_scheduler(exec, stmt)
+        except Exception as exc:  # noqa: BLE001  reported as the user's problem
+            raise MemgenError(f"--executor dask: the Dask scheduler cannot import {module} ({exc}); "
+                              "install memgen there, the same version as here") from None
+        errors = {w: r for w, r in self._client.run(exec, stmt, on_error="return").items() if r is not None}
+        if errors:
+            worker, exc = next(iter(errors.items()))
+            raise MemgenError(f"--executor dask: {len(errors)} Dask worker(s), e.g. {worker}, cannot import "
+                              f"{module} ({exc}); install memgen there, the same version as here")
+        self._checked.add(module)
 
     def close(self) -> None:
         self._client.close()

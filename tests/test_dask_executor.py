@@ -28,14 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 class DaskProcesses:
     """A scheduler (scheduler file, port 0) and N single-threaded workers, all on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, workers: int = 2, worker_env: dict[str, str] | None = None):
+    def __init__(self, tmp: Path, workers: int = 2, worker_env: dict[str, str] | None = None,
+                 scheduler_env: dict[str, str] | None = None):
         self.tmp = tmp
         self.scheduler_file = tmp / "scheduler.json"
         self.procs: list[subprocess.Popen] = []
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
         self._log = log = open(tmp / "dask.log", "ab")  # noqa: SIM115  (closed in stop())
         self._start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file",
-                     str(self.scheduler_file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], env, log)
+                     str(self.scheduler_file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+                    dict(env, **(scheduler_env or {})), log)
         deadline = time.monotonic() + 60
         while not self.scheduler_file.exists():
             assert time.monotonic() < deadline, "dask scheduler did not start"
@@ -163,6 +165,23 @@ def test_killed_worker_mid_cell_is_retried_elsewhere(fresh_cluster):
     assert strip == serial(dask_tasks.cell, tasks)
     # Results fetched after the kill all come from the survivor: the killed worker's cells were rerun.
     assert all(r["pid"] != killed for _, r in got[1:])
+
+
+@pytest.mark.parametrize("where", ["scheduler", "worker"])
+def test_task_code_missing_on_the_cluster_is_a_memgen_error(tmp_path, where):
+    # Without this check a worker that cannot unpickle a task dies (and its nanny restarts it, forever).
+    memgen_only = {"PYTHONPATH": str(ROOT)}  # memgen_cli importable, the tests' dask_tasks not
+    procs = DaskProcesses(tmp_path, workers=1, worker_env=memgen_only,
+                          scheduler_env=memgen_only if where == "scheduler" else None)
+    try:
+        ex = make_executor("dask", scheduler_file=str(procs.scheduler_file))
+        try:
+            with pytest.raises(MemgenError, match=rf"{where}.* cannot import .*dask_tasks.*install memgen"):
+                list(ex.run(dask_tasks.cell, TASKS))
+        finally:
+            ex.close()
+    finally:
+        procs.stop()
 
 
 def test_missing_scheduler_file_is_a_memgen_error(tmp_path):
