@@ -50,7 +50,7 @@ def slurm_cluster(*, cores: int, memory: str, walltime: str = "01:00:00", queue:
 
 
 def serve(cluster: SLURMCluster, jobs: int, scheduler_file: str | os.PathLike) -> None:
-    """Submit ``jobs`` jobs, write the scheduler file for ``memgen sweep --scheduler-file``, wait for Ctrl-C."""
+    """Submit ``jobs`` jobs, write the scheduler file for `memgen sweep --scheduler-file`; wait for Ctrl-C."""
     from distributed import Client
 
     with Client(cluster) as client:
@@ -87,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         extra = {"interface": args.interface} if args.interface else {}
-        cluster = slurm_cluster(cores=args.cores, memory=args.memory, walltime=args.walltime, queue=args.queue,
-                                account=args.account, threads=args.threads, job_extra_directives=args.job_extra,
+        cluster = slurm_cluster(cores=args.cores, memory=args.memory, walltime=args.walltime,
+                                queue=args.queue, account=args.account, threads=args.threads,
+                                job_extra_directives=args.job_extra,
                                 **extra)
     except MemgenError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -74,7 +74,7 @@ class DaskExecutor:
             self.workers = workers or os.cpu_count() or 1
             self.threads = threads or threads_per_worker(self.workers)
             # One thread per worker process: parallelism comes from processes, BLAS gets `threads`.
-            # Port 0 for the scheduler's HTTP server too (it runs even without a dashboard): 8787 may be taken.
+            # Port 0 for the scheduler's HTTP server (it runs even without a dashboard): 8787 may be taken.
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                          host="127.0.0.1", dashboard_address="127.0.0.1:0")
             self._client = Client(self._cluster)
@@ -98,7 +98,7 @@ class DaskExecutor:
                 i = futures.pop(fut)
                 try:
                     result = fut.result()
-                except Exception as exc:  # noqa: BLE001  KilledWorker, a BaseException escaping _call, a cancel
+                except Exception as exc:  # noqa: BLE001  KilledWorker, BaseException escaping _call, cancel
                     result = TaskFailure(f"{type(exc).__name__}: {exc}")
                 fut.release()  # let the scheduler drop the result now that we hold it
                 yield i, result

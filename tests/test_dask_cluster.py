@@ -36,7 +36,8 @@ def test_threads_must_fit_the_cores():
 
 
 def test_print_job_script_submits_nothing(capsys, monkeypatch):
-    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__SCHEDULER_OPTIONS", '{"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}')
-    assert main(["slurm", "--cores", "4", "--memory", "8GB", "--partition", "short", "--print-job-script"]) == 0
+    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__SCHEDULER_OPTIONS", repr(LOCAL_SCHEDULER))
+    argv = ["slurm", "--cores", "4", "--memory", "8GB", "--partition", "short", "--print-job-script"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "#SBATCH -p short" in out and "--nworkers 4" in out
