@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dask_jobqueue import SLURMCluster
@@ -49,22 +49,30 @@ def slurm_cluster(*, cores: int, memory: str, walltime: str = "01:00:00", queue:
                         job_script_prologue=prologue, **options)
 
 
-def serve(cluster: SLURMCluster, jobs: int, scheduler_file: str | os.PathLike) -> None:
-    """Submit ``jobs`` jobs, write the scheduler file for `memgen sweep --scheduler-file`; wait for Ctrl-C."""
+def _wait_for_ctrl_c() -> None:
+    try:
+        while True:
+            time.sleep(60)
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(cluster: SLURMCluster, jobs: int, scheduler_file: str | os.PathLike,
+          until: Callable[[], None] = _wait_for_ctrl_c) -> None:
+    """Write the scheduler file for `memgen sweep --scheduler-file`, submit ``jobs`` jobs, wait ``until()``
+    returns (Ctrl-C), then cancel the jobs and remove the file."""
     from distributed import Client
 
-    with Client(cluster) as client:
-        client.write_scheduler_file(os.fspath(scheduler_file))
-        cluster.scale(jobs=jobs)
-        print(f"scheduler {cluster.scheduler_address}, file {scheduler_file}; {jobs} job(s) submitted. "
-              "Ctrl-C stops the scheduler and cancels the jobs.", flush=True)
-        try:
-            while True:
-                time.sleep(60)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            cluster.close()  # scancels the jobs
+    try:
+        with Client(cluster) as client:
+            client.write_scheduler_file(os.fspath(scheduler_file))
+            cluster.scale(jobs=jobs)
+            print(f"scheduler {cluster.scheduler_address}, file {scheduler_file}; {jobs} job(s) submitted. "
+                  "Ctrl-C stops the scheduler and cancels the jobs.", flush=True)
+            until()
+    finally:
+        cluster.close()  # scancels the jobs
+        if os.path.exists(scheduler_file):
             os.remove(scheduler_file)
 
 

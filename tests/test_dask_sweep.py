@@ -44,6 +44,7 @@ def cluster(tmp_path):
     procs.stop()
 
 
+@pytest.mark.slow
 def test_sweep_through_a_dask_cluster_writes_the_serial_csvs(serial_run, cluster, tmp_path):
     config, serial_out = serial_run
     result = run_sweep(config, tmp_path / "out", executor="dask",
@@ -52,6 +53,7 @@ def test_sweep_through_a_dask_cluster_writes_the_serial_csvs(serial_run, cluster
     assert csv_bytes(tmp_path / "out") == csv_bytes(serial_out)
 
 
+@pytest.mark.slow
 def test_sweep_survives_a_worker_killed_mid_sweep(serial_run, cluster, tmp_path):
     config, serial_out = serial_run
     killed = {}
