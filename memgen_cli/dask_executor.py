@@ -99,7 +99,8 @@ class DaskExecutor:
                 try:
                     result = fut.result()
                 except Exception as exc:  # noqa: BLE001  KilledWorker, BaseException escaping _call, cancel
-                    result = TaskFailure(f"{type(exc).__name__}: {exc}")
+                    first_line = (str(exc).strip().splitlines() or [""])[0]  # failures are one-line reports
+                    result = TaskFailure(f"{type(exc).__name__}: {first_line}")
                 fut.release()  # let the scheduler drop the result now that we hold it
                 yield i, result
         finally:
