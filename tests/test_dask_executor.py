@@ -117,6 +117,28 @@ def test_killed_worker_mid_cell_is_retried_elsewhere(fresh_cluster):
     assert all(r["pid"] != killed for _, r in got[1:])
 
 
+def test_a_cell_that_keeps_killing_workers_is_a_reported_failure(tmp_path):
+    # allowed-failures=0: the first worker death running a cell gives that cell up (KilledWorker).
+    procs = DaskProcesses(tmp_path, scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    tasks = [{"seed": s, "n": 30, "sleep": 0.4} for s in range(6)]
+    try:
+        ex = make_executor("dask", scheduler_file=str(procs.scheduler_file))
+        got = []
+        try:
+            for i, result in ex.run(dask_tasks.slow_cell, tasks):
+                if not got:
+                    busy = [a for a, keys in ex.client.processing().items() if keys]
+                    os.kill(procs.worker_pids(ex.client)[busy[0]], signal.SIGKILL)
+                got.append((i, result))
+        finally:
+            ex.close()
+    finally:
+        procs.stop()
+    assert sorted(i for i, _ in got) == list(range(len(tasks)))  # every task answered once, no hang
+    failures = [r for _, r in got if isinstance(r, TaskFailure)]
+    assert failures and all(f.error.startswith("KilledWorker: ") and "\n" not in f.error for f in failures)
+
+
 @pytest.mark.parametrize("where", ["scheduler", "worker"])
 def test_task_code_missing_on_the_cluster_is_a_memgen_error(tmp_path, where):
     # Without this check a worker that cannot unpickle a task dies (and its nanny restarts it, forever).
