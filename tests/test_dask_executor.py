@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -90,6 +91,20 @@ def test_each_task_caps_worker_threads(cluster):
     # Not Dask's or the environment's default: the limit is memgen's own, set by each task.
     assert all(r == {"memgen": "2", "env": "2", "blas": [2]} for r in default.values()), default
     assert all(r == {"memgen": "1", "env": "1", "blas": [1]} for r in explicit.values()), explicit
+
+
+def test_an_interrupted_run_cancels_its_queued_tasks(cluster):
+    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
+    try:
+        run = ex.run(dask_tasks.slow_cell, [{"seed": s, "n": 5, "sleep": 0.2} for s in range(20)])
+        next(run)
+        run.close()  # what Ctrl-C in the driver does to the loop over results
+        deadline = time.monotonic() + 10
+        while ex.client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+            assert time.monotonic() < deadline, "the cluster kept the interrupted run's tasks"
+            time.sleep(0.05)
+    finally:
+        ex.close()
 
 
 def test_killed_worker_mid_cell_is_retried_elsewhere(fresh_cluster):
