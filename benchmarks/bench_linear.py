@@ -37,9 +37,9 @@ def dense_baseline_trial(rng, n, d, N):
     var_X = np.exp(-2 * T) * (y**2).sum() / (n * d) + LAM * (1 - np.exp(-2 * T))
     m_G = Y.mean(0) + B @ (np.exp(-T) * Y.mean(0) - X.mean(0))
     cov = var_X * B @ B.T
-    O = rng.standard_normal((N, d))
+    original = rng.standard_normal((N, d))
     out = {}
-    for name, P in (("T", Y), ("O", O)):
+    for name, P in (("T", Y), ("O", original)):
         eps2 = (len(P) ** (-1 / d)) ** 2
         cross = stats.multivariate_normal(m_G, cov + eps2 * np.eye(d), allow_singular=True).logpdf(P)
         pair = -pdist(P, "sqeuclidean") / (4 * eps2)
@@ -69,15 +69,16 @@ def main() -> None:
             build = time.perf_counter() - start
             print(f"d={d:4d} N=10^4: original set's self term, once per worker: {build:.2f} s")
             for n in ns:
-                t = time_per_trial(lambda: run_linear_trial(rng, n, d, LAM, T, 10_000, original=orig), 40)
+                t = time_per_trial(
+                    lambda n=n, d=d, orig=orig: run_linear_trial(rng, n, d, LAM, T, 10_000, original=orig), 40)
                 rows.append((d, n, t))
                 print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:7.2f} ms/trial (fixed original set)")
         for d, n in ((16, 100), (100, 300)):
             if args.quick and d == 100:
                 continue
-            base = time_per_trial(lambda: dense_baseline_trial(rng, n, d, 10_000), 1)
+            base = time_per_trial(lambda n=n, d=d: dense_baseline_trial(rng, n, d, 10_000), 1)
             ours = next(t for dd, nn, t in rows if (dd, nn) == (d, n))
-            redraw = time_per_trial(lambda: run_linear_trial(rng, n, d, LAM, T, 10_000), 2)
+            redraw = time_per_trial(lambda n=n, d=d: run_linear_trial(rng, n, d, LAM, T, 10_000), 2)
             print(f"d={d:4d} N=10^4 n={n:4d}: dense baseline {base:6.2f} s/trial; memgen is {base / ours:,.0f}x faster "
                   f"(fixed original), {base / redraw:,.1f}x with original: redraw")
     if not args.quick:

@@ -103,7 +103,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     except KeyboardInterrupt:
         typer.echo(f"memgen: interrupted; finished work is kept in {out}/parts. "
                    "Rerun the same command to resume.", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     if result.failed:
         typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
         for item in result.failed:

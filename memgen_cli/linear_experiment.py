@@ -96,7 +96,7 @@ class LinearExperiment:
             fixed = _fixed_original(original_seed(config.seed, cell), cell["N"], cell["d"], cell["sigma"],
                                     cell["bandwidth"])
         rows = []
-        for trial, seed in trials:
+        for _trial, seed in trials:
             rng = np.random.default_rng(seed)
             rows.append(run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
                                          mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
