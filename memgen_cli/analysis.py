@@ -457,7 +457,7 @@ def find_transitions(results_dir: Path | str, align_factor: float = 2.0, n_boot:
 def transitions_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
                       x: str = "n") -> pd.DataFrame:
     """find_transitions on a Results already read (plot uses it for the transition figure)."""
-    require_columns(results.summary, PRIMARY_P_COLUMNS, SUMMARY_FILE)
+    require_columns(results.summary, (x, *PRIMARY_P_COLUMNS), SUMMARY_FILE)
     columns = group_columns(results, x)
     groups = split_groups(results, x, columns)
     metric = error_metric(results.summary)
@@ -470,6 +470,7 @@ def transitions_table(results: Results, align_factor: float = 2.0, n_boot: int =
     table = pd.DataFrame(rows)
     table.attrs["group_columns"] = columns
     table.attrs["model"] = results.model
+    table.attrs["notes"] = list(results.notes)
     return table
 
 

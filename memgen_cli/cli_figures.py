@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from memgen_cli.errors import MemgenError
@@ -61,9 +62,12 @@ def plot(
     report = draw_figures(results_dir, out, format, x, hue, facet, align_factor, bootstrap, seed)
     console = Console()
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for line in report.skipped:
         console.print(f"skipped {line}", highlight=False)
+    for name, lines in report.figure_notes.items():
+        for line in lines:
+            console.print(f"[dim]{name}: {escape(line)}[/]", highlight=False)
     folders = sorted({str(path.parent) for path in report.paths})
     names = ", ".join(dict.fromkeys(path.stem for path in report.paths))
     formats = ", ".join(dict.fromkeys(path.suffix.lstrip(".") for path in report.paths))
@@ -85,6 +89,8 @@ def analyze(
     table = find_transitions(results_dir, align_factor=align_factor, n_boot=bootstrap, seed=seed)
     path = write_transitions(table, out if out is not None else results_dir)
     console = Console()
+    for note in table.attrs.get("notes", []):
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(transitions_rich_table(table, align_factor))
     console.print(f"wrote {path}", highlight=False)
 
@@ -134,8 +140,9 @@ def transitions_rich_table(table: pd.DataFrame, align_factor: float) -> Table:
                  if np.isfinite(row["ratio"]) else "–")
         colour = {"aligned": "green", "not aligned": "red"}.get(row["verdict"], "yellow")
         verdict = f"[{colour}]{row['verdict']}[/]" + ("" if row["verdict"] != "undetermined"
-                                                      else f" ({row['verdict_reason']})")
+                                                      else f" ({escape(row['verdict_reason'])})")
         far = (f"{row['p_at_n_max']:.2f} [{row['p_at_n_max_lo']:.2f}, {row['p_at_n_max_hi']:.2f}]"
                if np.isfinite(row["p_at_n_max"]) else "–")
-        rich_table.add_row(row["group"], star, onset, slopes, ratio, verdict, far)
+        rich_table.add_row(*(escape(str(cell)) for cell in (row["group"], star, onset, slopes, ratio)), verdict,
+                           escape(far))
     return rich_table

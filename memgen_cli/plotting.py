@@ -327,7 +327,7 @@ def p_legend_extras() -> tuple[list, list[str]]:
             ["Wilson 95% interval", "P = 0.5"])
 
 
-def figure_p(results: Results, layout: Layout, series: list[Series]) -> Figure:
+def figure_p(results: Results, layout: Layout, series: list[Series]) -> tuple[Figure, list[str]]:
     notes = Notes()
     facets = facet_values(series)
     rows, cols = panel_grid(len(facets))
@@ -347,14 +347,14 @@ def figure_p(results: Results, layout: Layout, series: list[Series]) -> Figure:
     handles, labels = series_handles(series, layout)
     extra_h, extra_l = p_legend_extras()
     add_legend(figure, handles + extra_h, labels + extra_l)
-    return figure
+    return figure, notes.lines
 
 
 # ----------------------------------------------------------------------------------------------
 # Figure 2: mean H²
 
 
-def figure_hellinger(results: Results, layout: Layout, series: list[Series]) -> Figure:
+def figure_hellinger(results: Results, layout: Layout, series: list[Series]) -> tuple[Figure, list[str]]:
     notes = Notes()
     has_se = "se_H2" in results.summary.columns
     if not has_se:
@@ -384,7 +384,7 @@ def figure_hellinger(results: Results, layout: Layout, series: list[Series]) -> 
     handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=9))
     labels.append("± 1 standard error")
     add_legend(figure, handles, labels)
-    return figure
+    return figure, notes.lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -409,8 +409,12 @@ def error_columns(summary) -> ErrorColumns | None:
 
 
 def normalised_error(series: Series, column: str, is_log: bool, notes: Notes, name: str,
-                     model: str) -> tuple[np.ndarray, np.ndarray]:
-    """Ê = E(n) / E(n_min): n_min the smallest n of the group where E is finite."""
+                     model: str) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Ê = E(n) / E(n_min), n_min the smallest n of the group where E is finite.
+
+    Returns x, Ê and n_min when it is not the group's smallest n (for the linear model E is
+    infinite while n <= d), else None.
+    """
     cells = series.group.cells
     x = cells["_x"].to_numpy(dtype=float)
     values = numeric_column(cells, column, SUMMARY_FILE)
@@ -418,40 +422,50 @@ def normalised_error(series: Series, column: str, is_log: bool, notes: Notes, na
         log_e = values if is_log else np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
     finite = np.isfinite(log_e)
     where = series_name(series)
-    infinite = int(np.isinf(values).sum())
-    if infinite and model == "linear":
+    singular = np.isinf(values) & (model == "linear")  # Sigma_G singular: expected, explained once
+    if singular.any():
         notes.add(SINGULAR_NOTE + ".")
-    elif (~finite).any():
-        notes.add(f"{where}: {int((~finite).sum())} cell(s) with NaN, infinite or ≤ 0 {name} not drawn.")
+    other = ~finite & ~singular
+    if other.any():
+        notes.add(f"{where}: {int(other.sum())} cell(s) with NaN, infinite or ≤ 0 {name} not drawn.")
     if not finite.any():
-        return x[:0], x[:0]
+        return x[:0], x[:0], None
     first = int(np.flatnonzero(finite)[0])
-    if first > 0:
-        notes.add(f"{where}: Ê normalised at {x_label_short(series)} = {format_value(x[first])}, "
-                  "the smallest with a finite E.")
     ratio_log = log_e[finite] - log_e[first]
     overflow = ratio_log > 700  # beyond float64; cannot be drawn on any axis
     if overflow.any():
         notes.add(f"{where}: {int(overflow.sum())} {name} ratio(s) above 1e304 not drawn.")
-    return x[finite][~overflow], np.exp(ratio_log[~overflow])
+    return x[finite][~overflow], np.exp(ratio_log[~overflow]), (float(x[first]) if first > 0 else None)
 
 
-def x_label_short(series: Series) -> str:
-    return "n"
+def normalisation_note(normalised_at: dict[str, float], x: str) -> str:
+    """One line for every group whose Ê is normalised above its smallest n."""
+    values = set(normalised_at.values())
+    if len(values) == 1 and len(normalised_at) > 1:
+        where = f"{x} = {format_value(values.pop())} in every group"
+    else:
+        where = "; ".join(f"{x} = {format_value(v)} ({label})" for label, v in normalised_at.items())
+    return f"Ê normalised at the smallest {x} where E is finite: {where}."
 
 
-def figure_errors_vs_p(results: Results, layout: Layout, series: list[Series]) -> Figure:
+def figure_errors_vs_p(results: Results, layout: Layout, series: list[Series]) -> tuple[Figure, list[str]]:
     notes = Notes()
     columns = error_columns(results.summary)
     facets = facet_values(series)
     curves: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+    normalised_at: dict[str, float] = {}
     if columns is None:
         notes.add("No E_OG/E_TG columns in summary.csv (mean_E_OG or mean_log_E_OG): left panels empty.")
     else:
         for s in series:
             for name, column in (("E_OG", columns.og), ("E_TG", columns.tg)):
                 if column is not None:
-                    curves[(id(s), name)] = normalised_error(s, column, columns.is_log, notes, name, results.model)
+                    x, e, n_norm = normalised_error(s, column, columns.is_log, notes, name, results.model)
+                    curves[(id(s), name)] = (x, e)
+                    if n_norm is not None:
+                        normalised_at.setdefault(series_name(s), n_norm)
+    if normalised_at:
+        notes.add(normalisation_note(normalised_at, layout.x))
     for s in series:
         finite_points(s, PRIMARY_P_COLUMNS, notes, P_LABEL)
     figure, axes = new_figure(len(facets), 2, notes.lines, figure_title(results, layout), sharex=True)
@@ -487,7 +501,7 @@ def figure_errors_vs_p(results: Results, layout: Layout, series: list[Series]) -
     labels += [r"$\hat{E}_{\mathrm{OG}}$ (original vs generated)", r"$\hat{E}_{\mathrm{TG}}$ (training vs generated)"]
     extra_h, extra_l = p_legend_extras()
     add_legend(figure, handles + extra_h, labels + extra_l)
-    return figure
+    return figure, notes.lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -519,7 +533,7 @@ def transition_caption(row: dict) -> str:
 
 
 def figure_transition(results: Results, layout: Layout, series: list[Series], align_factor: float,
-                      n_boot: int, seed: int) -> Figure:
+                      n_boot: int, seed: int) -> tuple[Figure, list[str]]:
     notes = Notes()
     metric = analysis.error_metric(results.summary)
     if metric is None:
@@ -573,7 +587,7 @@ def figure_transition(results: Results, layout: Layout, series: list[Series], al
         labels += [math_name(metric) + (" (÷ value at smallest n)" if metric.name != "H²" else ""),
                    "two-segment fit (log-log)", "n_onset: breakpoint"]
     add_legend(figure, handles, labels)
-    return figure
+    return figure, notes.lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -585,6 +599,7 @@ class PlotReport:
     paths: list[Path]
     skipped: list[str]  # figures not drawn and why
     notes: list[str]  # folder-level notes (e.g. a sweep is still writing)
+    figure_notes: dict[str, list[str]]  # figure name -> the notes drawn under its panels
 
 
 def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
@@ -622,10 +637,11 @@ def draw_figures(results_dir: Path | str, out_dir: Path | str | None = None, for
         skipped.append("hellinger: no mean_H2 in summary.csv (H² is a linear-model metric)")
     builders += [("errors_vs_p", lambda: figure_errors_vs_p(results, layout, series)),
                  ("transition", lambda: figure_transition(results, layout, series, align_factor, n_boot, seed))]
+    figure_notes: dict[str, list[str]] = {}
     for name, build in builders:
-        figure = build()
+        figure, figure_notes[name] = build()
         paths += save(figure, out, name, formats)
-    return PlotReport(paths, skipped, list(results.notes))
+    return PlotReport(paths, skipped, list(results.notes), figure_notes)
 
 
 def plot_results(results_dir: Path | str, out_dir: Path | str | None = None, formats: str | Sequence[str] = ("png",),

@@ -31,7 +31,10 @@ def log_one_minus(h2):
 
 
 def logistic_p(n_star: float, steepness: float = 3.0) -> Callable[[float, dict], float]:
-    return lambda n, params: 1.0 / (1.0 + np.exp(-steepness * (np.log(n) - np.log(n_star))))
+    def p(n: float, params: dict) -> float:
+        return 0.0 if n <= 0 else 1.0 / (1.0 + np.exp(-steepness * (np.log(n) - np.log(n_star))))
+
+    return p
 
 
 def broken_h2(n_break: float, slope: float = -1.5) -> Callable[[float, dict], float]:
