@@ -96,6 +96,14 @@ class Layout:
     def group_columns(self) -> list[str]:
         return ([self.facet] if self.facet else []) + list(self.colour_columns)
 
+    def colour(self, key: tuple):
+        return self.colours[nan_safe(key)]
+
+
+def nan_safe(key: tuple) -> tuple:
+    """NaN != NaN, so a key holding NaN would never find its colour; give NaN one stand-in."""
+    return tuple("<nan>" if isinstance(v, float) and math.isnan(v) else v for v in key)
+
 
 def choose_layout(results: Results, x: str = "n", hue: str | None = None, facet: str | None = None) -> Layout:
     """Defaults: facet on the swept parameter with the fewest values when two or more vary besides x."""
@@ -113,8 +121,8 @@ def choose_layout(results: Results, x: str = "n", hue: str | None = None, facet:
         facet = min(others, key=lambda c: results.summary[c].nunique(dropna=False))
         others.remove(facet)
     colour_columns = tuple(([hue] if hue else []) + others)
-    keys = sorted({tuple(row) for row in results.summary[list(colour_columns)].itertuples(index=False, name=None)},
-                  key=lambda key: tuple(sort_key(v) for v in key))
+    rows = results.summary[list(colour_columns)].itertuples(index=False, name=None)
+    keys = sorted({nan_safe(tuple(row)) for row in rows}, key=lambda key: tuple(sort_key(v) for v in key))
     fixed = {c: results.summary[c].iloc[0] for c in results.parameters if c not in results.swept and c != x}
     return Layout(x, facet, colour_columns, dict(zip(keys, palette(len(keys)))), fixed)
 
@@ -243,9 +251,10 @@ def series_handles(series: Sequence[Series], layout: Layout, marker: str = "o", 
     for s in series:
         seen.setdefault(s.colour_key, s.label)
     handles, labels = [], []
-    for key in layout.colours:
+    seen = {nan_safe(key): label for key, label in seen.items()}
+    for key, colour in layout.colours.items():
         if key in seen:
-            handles.append(Line2D([], [], color=layout.colours[key], marker=marker, linestyle=linestyle))
+            handles.append(Line2D([], [], color=colour, marker=marker, linestyle=linestyle))
             labels.append(seen[key] if layout.colour_columns else "all cells")
     return handles, labels
 
@@ -338,7 +347,7 @@ def figure_p(results: Results, layout: Layout, series: list[Series]) -> tuple[Fi
     figure, axes = new_figure(rows, cols, notes.lines, figure_title(results, layout), sharey=True)
     for ax, (value, members) in zip(axes.flat, panels):
         for s in members:
-            draw_p_curve(ax, s, layout.colours[s.colour_key], Notes())
+            draw_p_curve(ax, s, layout.colour(s.colour_key), Notes())
         style_p_axes(ax)
         ax.set_title(facet_title(layout, value))
         ax.set_ylabel(P_LABEL)
@@ -372,7 +381,7 @@ def figure_hellinger(results: Results, layout: Layout, series: list[Series]) -> 
             mean = values[0]
             se = values[1] if has_se else np.zeros_like(mean)
             lower = np.minimum(se, mean * 0.999)  # an error bar may not reach 0 on a log axis
-            ax.errorbar(x, mean, yerr=[lower, se], color=layout.colours[s.colour_key], marker="o",
+            ax.errorbar(x, mean, yerr=[lower, se], color=layout.colour(s.colour_key), marker="o",
                         linestyle="-" if len(x) > 1 else "none", capsize=2, elinewidth=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -474,7 +483,7 @@ def figure_errors_vs_p(results: Results, layout: Layout, series: list[Series]) -
         members = [s for s in series if _same(s.facet_value, value)]
         drawn = False
         for s in members:
-            colour = layout.colours[s.colour_key]
+            colour = layout.colour(s.colour_key)
             for name, style in (("E_OG", dict(linestyle="-", marker="o")),
                                 ("E_TG", dict(linestyle="--", marker="s", markerfacecolor="white"))):
                 x, e = curves.get((id(s), name), (np.array([]), np.array([])))
@@ -546,7 +555,7 @@ def figure_transition(results: Results, layout: Layout, series: list[Series], al
     figure, axes = new_figure(grid_rows, grid_cols, notes.lines, figure_title(results, layout), sharex=True)
     metric_axes = []
     for ax, s, row in zip(axes.flat, series, rows):
-        colour = layout.colours[s.colour_key]
+        colour = layout.colour(s.colour_key)
         draw_p_curve(ax, s, colour, Notes())
         style_p_axes(ax)
         x_all = s.group.cells["_x"].to_numpy(dtype=float)

@@ -236,3 +236,14 @@ def test_analyze_command_on_a_wrong_folder_is_a_memgen_error(tmp_path):
     result = CliRunner().invoke(figures_app(), ["analyze", str(tmp_path)])
     assert isinstance(result.exception, MemgenError)
     assert "not a memgen results folder" in str(result.exception)
+
+
+def test_two_cells_with_the_same_n_in_a_group_is_a_clear_error(tmp_path):
+    folder = write_linear_results(tmp_path / "dup", [10, 20, 40], trials=5)
+    summary = pd.read_csv(folder / "summary.csv")
+    summary.drop(columns=["d"]).assign(d=16).pipe(lambda s: pd.concat([s, s.iloc[[1]]])).to_csv(
+        folder / "summary.csv", index=False)
+    with pytest.raises(MemgenError) as excinfo:
+        find_transitions(folder)
+    assert one_line_error(excinfo) == ("summary.csv: two cells of group 'all cells' share n = 20; "
+                                       "a swept parameter is missing from the file")

@@ -141,3 +141,11 @@ def test_plot_command_writes_figures_and_turns_bad_input_into_memgen_errors(line
     result = runner.invoke(app, ["plot", str(tmp_path), "--format", "gif"])
     assert isinstance(result.exception, MemgenError)
     assert str(result.exception) == "--format: 'gif' is not one of png, pdf, svg"
+
+
+def test_a_swept_parameter_with_missing_values_keeps_its_own_colour(tmp_path):
+    groups = [{"d": 8, "ridge": 0.1}, {"d": 8, "ridge": np.nan}, {"d": 32, "ridge": 0.1}]
+    folder = write_linear_results(tmp_path / "nan_param", N_GRID[:6], trials=10, groups=groups)
+    paths = plot_results(folder, tmp_path / "out", hue="ridge", facet="d")
+    assert len(paths) == 4
+    assert png_size(tmp_path / "out" / "p_delta_positive.png")[0] == TWO_PANEL_WIDTH  # d = 8 and d = 32
