@@ -42,6 +42,7 @@ TRANSITIONS_FILE = "transitions.csv"
 LEVEL = 0.5  # P(Delta > 0) above this: the model generalizes (paper, section 3)
 BREAK_GRID = 1000  # breakpoints tried per fit; bootstrap replicates use the grid alone
 MIN_POINTS_FOR_ONSET = 4  # two free segments need at least two points each
+MAX_DRAWS = 2_000_000  # resampled trial indices held at once per cell
 
 # Crossing status words (also written to transitions.csv).
 CROSSED = "crossed"
@@ -63,7 +64,9 @@ def first_upward_crossing(log_x: np.ndarray, p: np.ndarray, level: float = LEVEL
     return float(values[0]), statuses[0]
 
 
-def first_upward_crossings(log_x: np.ndarray, p: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, list[str]]:
+def first_upward_crossings(
+    log_x: np.ndarray, p: np.ndarray, level: float = LEVEL
+) -> tuple[np.ndarray, list[str]]:
     """Vectorised over rows of p (replicates x points); see first_upward_crossing."""
     replicates = p.shape[0]
     result = np.full(replicates, np.nan)
@@ -236,8 +239,10 @@ def split_groups(results: Results, x: str, columns: Sequence[str]) -> list[Group
     if summary.empty:
         raise MemgenError(f"{SUMMARY_FILE}: column '{x}' has no finite values")
     if columns:
-        pieces = [(key if isinstance(key, tuple) else (key,), frame)
-                  for key, frame in summary.groupby(list(columns), dropna=False, sort=False)]
+        pieces = [
+            (key if isinstance(key, tuple) else (key,), frame)
+            for key, frame in summary.groupby(list(columns), dropna=False, sort=False)
+        ]
     else:
         pieces = [((), summary)]
     pieces.sort(key=lambda item: tuple(sort_key(v) for v in item[0]))
@@ -248,8 +253,10 @@ def split_groups(results: Results, x: str, columns: Sequence[str]) -> list[Group
         duplicated = frame["_x"].duplicated()
         if duplicated.any():
             value = format_value(frame["_x"][duplicated].iloc[0])
-            raise MemgenError(f"{SUMMARY_FILE}: two cells of group '{label}' share {x} = {value}; "
-                              "a swept parameter is missing from the file")
+            raise MemgenError(
+                f"{SUMMARY_FILE}: two cells of group '{label}' share {x} = {value}; "
+                "a swept parameter is missing from the file"
+            )
         groups.append(Group(key, label, frame.reset_index(drop=True)))
     return groups
 
@@ -258,8 +265,9 @@ def split_groups(results: Results, x: str, columns: Sequence[str]) -> list[Group
 # Bootstrap replicates of P(Delta > 0) and of the error, per cell
 
 
-def replicate_cells(results: Results, cells: pd.DataFrame, metric: ErrorMetric | None, n_boot: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, str]:
+def replicate_cells(
+    results: Results, cells: pd.DataFrame, metric: ErrorMetric | None, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(p, log y) for each bootstrap replicate: arrays of shape (cells, n_boot), NaN where a cell has none.
 
     Resamples the trials of each cell with replacement (jointly for P and the error, so that the
@@ -285,19 +293,22 @@ def replicate_cells(results: Results, cells: pd.DataFrame, metric: ErrorMetric |
             continue
         outcome = numeric_column(cell_trials, "delta_positive", TRIALS_FILE)
         outcome = np.where(np.isfinite(outcome), outcome, np.nan)
-        draws = rng.integers(0, len(cell_trials), size=(n_boot, len(cell_trials)))
-        with _quiet_nanmean():
-            p[row] = np.nanmean(outcome[draws], axis=1)
-        if metric is None:
-            continue
-        if metric.trial_column in cell_trials.columns:
+        value = None
+        if metric is not None and metric.trial_column in cell_trials.columns:
             value = numeric_column(cell_trials, metric.trial_column, TRIALS_FILE)
             value = np.where(np.isfinite(value), value, np.nan)
-            with _quiet_nanmean():
-                logy[row] = log_error(np.nanmean(value[draws], axis=1), metric)
-        else:
+        elif metric is not None:
             used_trials = False
             logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
+        m = len(cell_trials)
+        chunk = max(1, MAX_DRAWS // m)  # bounds memory for cells with many trials
+        for start in range(0, n_boot, chunk):
+            stop = min(start + chunk, n_boot)
+            draws = rng.integers(0, m, size=(stop - start, m))
+            with _quiet_nanmean():
+                p[row, start:stop] = np.nanmean(outcome[draws], axis=1)
+                if value is not None:
+                    logy[row, start:stop] = log_error(np.nanmean(value[draws], axis=1), metric)
     method = "trials" if used_trials else "summary (binomial/normal approximation)"
     return p, logy, method
 
@@ -311,11 +322,12 @@ def summary_p_replicates(cell: pd.Series, n_boot: int, rng: np.random.Generator)
     return rng.binomial(count, min(max(p_hat, 0.0), 1.0), size=n_boot) / count
 
 
-def summary_metric_replicates(cell: pd.Series, metric: ErrorMetric, n_boot: int,
-                              rng: np.random.Generator) -> np.ndarray:
+def summary_metric_replicates(
+    cell: pd.Series, metric: ErrorMetric, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
     """Normal draws around the cell's mean with its standard error (no per-trial values at hand)."""
     mean = float(cell[metric.summary_column])
-    se_column = "se_" + metric.summary_column[len("mean_"):]
+    se_column = "se_" + metric.summary_column[len("mean_") :]
     se = float(cell[se_column]) if se_column in cell.index else 0.0
     se = se if np.isfinite(se) else 0.0
     draws = mean + se * rng.standard_normal(n_boot)
@@ -354,16 +366,27 @@ def percentile_interval(values: np.ndarray) -> tuple[float, float]:
 # One group
 
 
-def analyze_group(results: Results, group: Group, metric: ErrorMetric | None, align_factor: float,
-                  n_boot: int, rng: np.random.Generator) -> dict:
+def analyze_group(
+    results: Results,
+    group: Group,
+    metric: ErrorMetric | None,
+    align_factor: float,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict:
     """One row of transitions.csv."""
     cells = group.cells
     log_x_all = np.log(cells["_x"].to_numpy(dtype=float))
     p_all = numeric_column(cells, PRIMARY_P, SUMMARY_FILE)
     has_p = np.isfinite(p_all)  # a cell with no trial has no P; it is left out, not guessed
     log_x, p = log_x_all[has_p], p_all[has_p]
-    row: dict = {"group": group.label, "cells": len(cells), "cells_with_p": int(has_p.sum()),
-                 "n_min": float(np.exp(log_x_all[0])), "n_max": float(np.exp(log_x_all[-1]))}
+    row: dict = {
+        "group": group.label,
+        "cells": len(cells),
+        "cells_with_p": int(has_p.sum()),
+        "n_min": float(np.exp(log_x_all[0])),
+        "n_max": float(np.exp(log_x_all[-1])),
+    }
     p_boot, logy_boot, method = replicate_cells(results, cells, metric, n_boot, rng)
 
     # n_star: the point estimate from summary.csv, the interval from the replicates.
@@ -379,28 +402,46 @@ def analyze_group(results: Results, group: Group, metric: ErrorMetric | None, al
         u_boot[status == ABOVE_AT_START] = -np.inf
         u_boot[status == NOT_REACHED] = np.inf
         u_boot[np.isnan(p_boot[has_p]).any(axis=0)] = np.nan
-        frac_crossed = float(np.mean(status == CROSSED))
+        valid = ~np.isnan(p_boot[has_p]).any(axis=0)
+        frac_crossed = float(np.mean(status[valid] == CROSSED)) if valid.any() else np.nan
     lo, hi = percentile_interval(u_boot)
-    row.update(n_star=float(np.exp(u_star)), n_star_lo=float(np.exp(lo)), n_star_hi=float(np.exp(hi)),
-               n_star_status=star_status, boot_frac_crossed=frac_crossed)
+    row.update(
+        n_star=float(np.exp(u_star)),
+        n_star_lo=float(np.exp(lo)),
+        n_star_hi=float(np.exp(hi)),
+        n_star_status=star_status,
+        boot_frac_crossed=frac_crossed,
+    )
 
     # n_onset: breakpoint of the two-segment fit of log y against log n.
-    row.update(error_metric=metric.name if metric else "", n_onset=np.nan, n_onset_lo=np.nan, n_onset_hi=np.nan,
-               slope_before=np.nan, slope_after=np.nan)
+    row.update(
+        error_metric=metric.name if metric else "",
+        n_onset=np.nan,
+        n_onset_lo=np.nan,
+        n_onset_hi=np.nan,
+        slope_before=np.nan,
+        slope_after=np.nan,
+    )
     onset_boot = np.full(n_boot, np.nan)
     if metric is None:
         onset_status = "not estimable: no mean_H2, mean_E_OG or mean_log_E_OG in summary.csv"
     else:
         fit_rows, logy = error_points(cells, metric)
         if fit_rows.sum() < MIN_POINTS_FOR_ONSET:
-            onset_status = (f"not estimable: {int(fit_rows.sum())} points with a finite {metric.name}, "
-                            f"need {MIN_POINTS_FOR_ONSET}")
+            onset_status = (
+                f"not estimable: {int(fit_rows.sum())} points with a finite {metric.name}, "
+                f"need {MIN_POINTS_FOR_ONSET}"
+            )
         else:
             fit = fit_broken_line(log_x_all[fit_rows], logy[fit_rows])
-            row.update(n_onset=float(np.exp(fit.u_break)), slope_before=fit.slope_before,
-                       slope_after=fit.slope_after)
-            onset_status = "ok" if fit.slope_after < fit.slope_before else (
-                "no faster decay after the breakpoint (slope_after >= slope_before)")
+            row.update(
+                n_onset=float(np.exp(fit.u_break)), slope_before=fit.slope_before, slope_after=fit.slope_after
+            )
+            onset_status = (
+                "ok"
+                if fit.slope_after < fit.slope_before
+                else ("no faster decay after the breakpoint (slope_after >= slope_before)")
+            )
             onset_boot = bootstrap_breakpoints(log_x_all[fit_rows], logy_boot[fit_rows])
             lo, hi = percentile_interval(onset_boot)
             row.update(n_onset_lo=float(np.exp(lo)), n_onset_hi=float(np.exp(hi)))
@@ -411,19 +452,31 @@ def analyze_group(results: Results, group: Group, metric: ErrorMetric | None, al
     row["ratio"] = row["n_star"] / row["n_onset"] if aligned_inputs else np.nan
     lo, hi = percentile_interval(u_boot - onset_boot) if aligned_inputs else (np.nan, np.nan)
     row.update(ratio_lo=float(np.exp(lo)), ratio_hi=float(np.exp(hi)))
-    row["verdict"], row["verdict_reason"] = alignment_verdict(row["ratio"], star_status, onset_status, align_factor)
+    row["verdict"], row["verdict_reason"] = alignment_verdict(
+        row["ratio"], star_status, onset_status, align_factor
+    )
 
     # The far end: the paper expects P to return towards 0.5 as n approaches N.
     if len(p):
         peak = int(np.argmax(p))
         last = np.flatnonzero(has_p)[-1]
-        row.update(p_peak=float(p[peak]), n_at_peak=float(np.exp(log_x[peak])), n_last_p=float(np.exp(log_x[-1])),
-                   p_at_n_max=float(p[-1]),
-                   p_at_n_max_lo=float(numeric_column(cells, f"{PRIMARY_P}_lo", SUMMARY_FILE)[last]),
-                   p_at_n_max_hi=float(numeric_column(cells, f"{PRIMARY_P}_hi", SUMMARY_FILE)[last]))
+        row.update(
+            p_peak=float(p[peak]),
+            n_at_peak=float(np.exp(log_x[peak])),
+            n_last_p=float(np.exp(log_x[-1])),
+            p_at_n_max=float(p[-1]),
+            p_at_n_max_lo=float(numeric_column(cells, f"{PRIMARY_P}_lo", SUMMARY_FILE)[last]),
+            p_at_n_max_hi=float(numeric_column(cells, f"{PRIMARY_P}_hi", SUMMARY_FILE)[last]),
+        )
     else:
-        row.update(p_peak=np.nan, n_at_peak=np.nan, n_last_p=np.nan, p_at_n_max=np.nan, p_at_n_max_lo=np.nan,
-                   p_at_n_max_hi=np.nan)
+        row.update(
+            p_peak=np.nan,
+            n_at_peak=np.nan,
+            n_last_p=np.nan,
+            p_at_n_max=np.nan,
+            p_at_n_max_lo=np.nan,
+            p_at_n_max_hi=np.nan,
+        )
     row["bootstrap"] = method
     return row
 
@@ -436,15 +489,18 @@ def alignment_verdict(ratio: float, star_status: str, onset_status: str, factor:
         return "undetermined", f"n_onset {onset_status}"
     within = 1 / factor <= ratio <= factor
     relation = "within" if within else "outside"
-    return ("aligned" if within else "not aligned"), f"n_star/n_onset = {ratio:.3g}, {relation} a factor {factor:g}"
+    return (
+        "aligned" if within else "not aligned"
+    ), f"n_star/n_onset = {ratio:.3g}, {relation} a factor {factor:g}"
 
 
 # ----------------------------------------------------------------------------------------------
 # The whole folder
 
 
-def find_transitions(results_dir: Path | str, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
-                     x: str = "n") -> pd.DataFrame:
+def find_transitions(
+    results_dir: Path | str, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0, x: str = "n"
+) -> pd.DataFrame:
     """One row per group: n_star, n_onset, their intervals and ratio, and P at the largest n."""
     if not align_factor > 1:
         raise MemgenError(f"--align-factor: must be > 1 (got {align_factor:g})")
@@ -454,8 +510,9 @@ def find_transitions(results_dir: Path | str, align_factor: float = 2.0, n_boot:
     return transitions_table(results, align_factor, n_boot, seed, x)
 
 
-def transitions_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
-                      x: str = "n") -> pd.DataFrame:
+def transitions_table(
+    results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0, x: str = "n"
+) -> pd.DataFrame:
     """find_transitions on a Results already read (plot uses it for the transition figure)."""
     require_columns(results.summary, (x, *PRIMARY_P_COLUMNS), SUMMARY_FILE)
     columns = group_columns(results, x)

@@ -33,7 +33,6 @@ from matplotlib.patches import Patch  # noqa: E402
 from memgen_cli import analysis  # noqa: E402
 from memgen_cli.errors import MemgenError  # noqa: E402
 from memgen_cli.results_reader import (  # noqa: E402
-    PRIMARY_P,
     PRIMARY_P_COLUMNS,
     SUMMARY_FILE,
     Results,
@@ -69,8 +68,11 @@ STYLE = {
     "pdf.fonttype": 42,  # TrueType in PDFs: editable text, accepted by journals
     "svg.hashsalt": "memgen",  # stable ids: the same data gives the same SVG
 }
-SAVE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
-                 "svg": {"Date": None, "Creator": None}}
+SAVE_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Producer": None},
+    "svg": {"Date": None, "Creator": None},
+}
 P_LABEL = "P(Δ > 0)"
 BAND_ALPHA = 0.18
 HALF_LINE = dict(color="0.35", linestyle="--", linewidth=1.0)
@@ -182,8 +184,9 @@ class Notes:
             self.lines.append(line)
 
 
-def new_figure(rows: int, cols: int, notes: Sequence[str], caption: str, sharex: bool = True,
-               sharey: bool | str = False) -> tuple[Figure, np.ndarray]:
+def new_figure(
+    rows: int, cols: int, notes: Sequence[str], caption: str, sharex: bool = True, sharey: bool | str = False
+) -> tuple[Figure, np.ndarray]:
     """A constrained-layout figure of whole panels, the legend column at the right, caption and notes below.
 
     The pixel size depends only on the panel grid and the number of caption/note lines, so it is
@@ -191,15 +194,23 @@ def new_figure(rows: int, cols: int, notes: Sequence[str], caption: str, sharex:
     (model and fixed parameters) sits under the panels: a title above would collide with the legend.
     """
     width_in = cols * PANEL_SIZE[0] + LEGEND_WIDTH
-    chars = int(cols * PANEL_SIZE[0] * 72 / (NOTE_FONT_SIZE * 0.56))  # the notes span the panels, not the legend
-    note_lines = [wrapped for line in ([caption] if caption else []) + list(notes)
-                  for wrapped in textwrap.wrap(line, chars)]
+    chars = int(
+        cols * PANEL_SIZE[0] * 72 / (NOTE_FONT_SIZE * 0.56)
+    )  # the notes span the panels, not the legend
+    note_lines = [
+        wrapped
+        for line in ([caption] if caption else []) + list(notes)
+        for wrapped in textwrap.wrap(line, chars)
+    ]
     height_in = rows * PANEL_SIZE[1] + NOTE_LINE_HEIGHT * len(note_lines)
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
-        grid = figure.add_gridspec(rows + (1 if note_lines else 0), cols,
-                                   height_ratios=[PANEL_SIZE[1]] * rows + (
-                                       [NOTE_LINE_HEIGHT * len(note_lines)] if note_lines else []))
+        grid = figure.add_gridspec(
+            rows + (1 if note_lines else 0),
+            cols,
+            height_ratios=[PANEL_SIZE[1]] * rows
+            + ([NOTE_LINE_HEIGHT * len(note_lines)] if note_lines else []),
+        )
         axes = np.empty((rows, cols), dtype=object)
         for r in range(rows):
             for c in range(cols):
@@ -213,15 +224,26 @@ def new_figure(rows: int, cols: int, notes: Sequence[str], caption: str, sharex:
         if note_lines:
             note_axes = figure.add_subplot(grid[rows, :])
             note_axes.axis("off")
-            text = note_axes.text(0.0, 1.0, "\n".join(note_lines), transform=note_axes.transAxes, ha="left",
-                                  va="top", fontsize=NOTE_FONT_SIZE, color="0.25", linespacing=1.3)
+            text = note_axes.text(
+                0.0,
+                1.0,
+                "\n".join(note_lines),
+                transform=note_axes.transAxes,
+                ha="left",
+                va="top",
+                fontsize=NOTE_FONT_SIZE,
+                color="0.25",
+                linespacing=1.3,
+            )
             text.set_in_layout(False)  # its row is sized for it; it must not squeeze the panels
     return figure, axes
 
 
 def figure_title(results: Results, layout: Layout) -> str:
     """Model and the parameters held fixed, so a figure stands on its own."""
-    model = {"linear": "Linear diffusion model", "unet": "U-Net diffusion model"}.get(results.model, "memgen sweep")
+    model = {"linear": "Linear diffusion model", "unet": "U-Net diffusion model"}.get(
+        results.model, "memgen sweep"
+    )
     fixed = ", ".join(f"{symbol(k)} = {format_value(v)}" for k, v in layout.fixed.items())
     return f"{model}: {fixed}" if fixed else model
 
@@ -245,7 +267,9 @@ def add_legend(figure: Figure, handles: list, labels: list[str]) -> None:
         figure.legend(handles, labels, loc="outside right upper", frameon=False)
 
 
-def series_handles(series: Sequence[Series], layout: Layout, marker: str = "o", linestyle: str = "-") -> tuple[list, list]:
+def series_handles(
+    series: Sequence[Series], layout: Layout, marker: str = "o", linestyle: str = "-"
+) -> tuple[list, list]:
     """One legend entry per colour key, in colour order."""
     seen: dict[tuple, str] = {}
     for s in series:
@@ -274,8 +298,9 @@ def save(figure: Figure, out_dir: Path, name: str, formats: Sequence[str]) -> li
 
 def say_empty(axes: Axes, text: str) -> None:
     """A panel that has nothing to draw says why, in its middle."""
-    axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", fontsize=9, color="0.3",
-              wrap=True)
+    axes.text(
+        0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", fontsize=9, color="0.3", wrap=True
+    )
 
 
 def hide_unused(axes: np.ndarray, used: int) -> None:
@@ -288,8 +313,9 @@ def hide_unused(axes: np.ndarray, used: int) -> None:
 # Data of one line
 
 
-def finite_points(series: Series, columns: Sequence[str], notes: Notes, what: str,
-                  positive: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+def finite_points(
+    series: Series, columns: Sequence[str], notes: Notes, what: str, positive: bool = False
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """x and the given columns where all are finite (and > 0 for log axes); a note for what was dropped."""
     cells = series.group.cells
     x = cells["_x"].to_numpy(dtype=float)
@@ -332,15 +358,19 @@ def style_p_axes(ax: Axes) -> None:
 
 
 def p_legend_extras() -> tuple[list, list[str]]:
-    return ([Patch(color="0.5", alpha=0.35, linewidth=0), Line2D([], [], **HALF_LINE)],
-            ["Wilson 95% interval", "P = 0.5"])
+    return (
+        [Patch(color="0.5", alpha=0.35, linewidth=0), Line2D([], [], **HALF_LINE)],
+        ["Wilson 95% interval", "P = 0.5"],
+    )
 
 
 def figure_p(results: Results, layout: Layout, series: list[Series]) -> tuple[Figure, list[str]]:
     notes = Notes()
     facets = facet_values(series)
     rows, cols = panel_grid(len(facets))
-    panels: list[tuple[object, list[Series]]] = [(v, [s for s in series if _same(s.facet_value, v)]) for v in facets]
+    panels: list[tuple[object, list[Series]]] = [
+        (v, [s for s in series if _same(s.facet_value, v)]) for v in facets
+    ]
     for _, members in panels:  # notes first: they decide the figure's height
         for s in members:
             finite_points(s, PRIMARY_P_COLUMNS, notes, P_LABEL)
@@ -370,8 +400,10 @@ def figure_hellinger(results: Results, layout: Layout, series: list[Series]) -> 
         notes.add("No se_H2 column: drawn without error bars.")
     facets = facet_values(series)
     rows, cols = panel_grid(len(facets))
-    points = {id(s): finite_points(s, ["mean_H2"] + (["se_H2"] if has_se else []), notes, "mean H²", positive=True)
-              for s in series}
+    points = {
+        id(s): finite_points(s, ["mean_H2"] + (["se_H2"] if has_se else []), notes, "mean H²", positive=True)
+        for s in series
+    }
     figure, axes = new_figure(rows, cols, notes.lines, figure_title(results, layout), sharey=True)
     for ax, value in zip(axes.flat, facets):
         for s in (s for s in series if _same(s.facet_value, value)):
@@ -381,8 +413,16 @@ def figure_hellinger(results: Results, layout: Layout, series: list[Series]) -> 
             mean = values[0]
             se = values[1] if has_se else np.zeros_like(mean)
             lower = np.minimum(se, mean * 0.999)  # an error bar may not reach 0 on a log axis
-            ax.errorbar(x, mean, yerr=[lower, se], color=layout.colour(s.colour_key), marker="o",
-                        linestyle="-" if len(x) > 1 else "none", capsize=2, elinewidth=1)
+            ax.errorbar(
+                x,
+                mean,
+                yerr=[lower, se],
+                color=layout.colour(s.colour_key),
+                marker="o",
+                linestyle="-" if len(x) > 1 else "none",
+                capsize=2,
+                elinewidth=1,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(facet_title(layout, value))
@@ -413,12 +453,15 @@ def error_columns(summary) -> ErrorColumns | None:
     if {"mean_E_OG", "mean_E_TG"} & columns:
         return ErrorColumns(*(c if c in columns else None for c in ("mean_E_OG", "mean_E_TG")), is_log=False)
     if {"mean_log_E_OG", "mean_log_E_TG"} & columns:
-        return ErrorColumns(*(c if c in columns else None for c in ("mean_log_E_OG", "mean_log_E_TG")), is_log=True)
+        return ErrorColumns(
+            *(c if c in columns else None for c in ("mean_log_E_OG", "mean_log_E_TG")), is_log=True
+        )
     return None
 
 
-def normalised_error(series: Series, column: str, is_log: bool, notes: Notes, name: str,
-                     model: str) -> tuple[np.ndarray, np.ndarray, float | None]:
+def normalised_error(
+    series: Series, column: str, is_log: bool, notes: Notes, name: str, model: str
+) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Ê = E(n) / E(n_min), n_min the smallest n of the group where E is finite.
 
     Returns x, Ê and n_min when it is not the group's smallest n (for the linear model E is
@@ -484,11 +527,18 @@ def figure_errors_vs_p(results: Results, layout: Layout, series: list[Series]) -
         drawn = False
         for s in members:
             colour = layout.colour(s.colour_key)
-            for name, style in (("E_OG", dict(linestyle="-", marker="o")),
-                                ("E_TG", dict(linestyle="--", marker="s", markerfacecolor="white"))):
+            for name, style in (
+                ("E_OG", dict(linestyle="-", marker="o")),
+                ("E_TG", dict(linestyle="--", marker="s", markerfacecolor="white")),
+            ):
                 x, e = curves.get((id(s), name), (np.array([]), np.array([])))
                 if len(x):
-                    error_ax.plot(x, e, color=colour, **{**style, "linestyle": style["linestyle"] if len(x) > 1 else "none"})
+                    error_ax.plot(
+                        x,
+                        e,
+                        color=colour,
+                        **{**style, "linestyle": style["linestyle"] if len(x) > 1 else "none"},
+                    )
                     drawn = True
             draw_p_curve(p_ax, s, colour, Notes())
         error_ax.set_xscale("log")
@@ -505,9 +555,14 @@ def figure_errors_vs_p(results: Results, layout: Layout, series: list[Series]) -
         for ax in (error_ax, p_ax):
             ax.set_xlabel(x_label(layout.x))
     handles, labels = series_handles(series, layout)
-    handles += [Line2D([], [], color="0.3", linestyle="-", marker="o"),
-                Line2D([], [], color="0.3", linestyle="--", marker="s", markerfacecolor="white")]
-    labels += [r"$\hat{E}_{\mathrm{OG}}$ (original vs generated)", r"$\hat{E}_{\mathrm{TG}}$ (training vs generated)"]
+    handles += [
+        Line2D([], [], color="0.3", linestyle="-", marker="o"),
+        Line2D([], [], color="0.3", linestyle="--", marker="s", markerfacecolor="white"),
+    ]
+    labels += [
+        r"$\hat{E}_{\mathrm{OG}}$ (original vs generated)",
+        r"$\hat{E}_{\mathrm{TG}}$ (training vs generated)",
+    ]
     extra_h, extra_l = p_legend_extras()
     add_legend(figure, handles + extra_h, labels + extra_l)
     return figure, notes.lines
@@ -534,15 +589,22 @@ def transition_caption(row: dict) -> str:
         fmt = lambda v: "<n_min" if v == 0 else ("∞" if math.isinf(v) else format_value(v))  # noqa: E731
         return f"[{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) or np.isinf(lo) else ""
 
-    star = (f"n* = {format_value(row['n_star'])} {interval(row['n_star_lo'], row['n_star_hi'])}"
-            if row["n_star_status"] == analysis.CROSSED else f"n*: {row['n_star_status']}")
-    onset = (f"n_onset = {format_value(row['n_onset'])}" if np.isfinite(row["n_onset"])
-             else f"n_onset: {row['onset_status']}")
+    star = (
+        f"n* = {format_value(row['n_star'])} {interval(row['n_star_lo'], row['n_star_hi'])}"
+        if row["n_star_status"] == analysis.CROSSED
+        else f"n*: {row['n_star_status']}"
+    )
+    onset = (
+        f"n_onset = {format_value(row['n_onset'])}"
+        if np.isfinite(row["n_onset"])
+        else f"n_onset: {row['onset_status']}"
+    )
     return f"{star}; {onset}; {row['verdict']}"
 
 
-def figure_transition(results: Results, layout: Layout, series: list[Series], align_factor: float,
-                      n_boot: int, seed: int) -> tuple[Figure, list[str]]:
+def figure_transition(
+    results: Results, layout: Layout, series: list[Series], align_factor: float, n_boot: int, seed: int
+) -> tuple[Figure, list[str]]:
     notes = Notes()
     metric = analysis.error_metric(results.summary)
     if metric is None:
@@ -570,7 +632,9 @@ def figure_transition(results: Results, layout: Layout, series: list[Series], al
             twin.spines["right"].set_visible(True)
             x, y, offset = metric_curve(s.group.cells, metric)
             if len(x):
-                twin.plot(x, y, color=colour, marker="s", markerfacecolor="white", linestyle="none", alpha=0.9)
+                twin.plot(
+                    x, y, color=colour, marker="s", markerfacecolor="white", linestyle="none", alpha=0.9
+                )
                 twin.set_yscale("log")
             if np.isfinite(row["n_onset"]):
                 fit = analysis.fit_broken_line(np.log(x), np.log(y) + offset)
@@ -586,15 +650,23 @@ def figure_transition(results: Results, layout: Layout, series: list[Series], al
         ax.set_xlabel(x_label(layout.x))
     hide_unused(axes, len(series))
     handles, labels = series_handles(series, layout)
-    handles += [Line2D([], [], color="black", linewidth=1.2), Patch(color="0.5", alpha=0.3, linewidth=0),
-                Line2D([], [], **HALF_LINE)]
+    handles += [
+        Line2D([], [], color="black", linewidth=1.2),
+        Patch(color="0.5", alpha=0.3, linewidth=0),
+        Line2D([], [], **HALF_LINE),
+    ]
     labels += ["n*: P crosses 0.5", "n* bootstrap 95% interval", "P = 0.5"]
     if metric is not None:
-        handles += [Line2D([], [], color="0.3", marker="s", markerfacecolor="white", linestyle="none"),
-                    Line2D([], [], **FIT_LINE),
-                    Line2D([], [], color="0.2", linestyle=":", linewidth=1.4)]
-        labels += [math_name(metric) + (" (÷ value at smallest n)" if metric.name != "H²" else ""),
-                   "two-segment fit (log-log)", "n_onset: breakpoint"]
+        handles += [
+            Line2D([], [], color="0.3", marker="s", markerfacecolor="white", linestyle="none"),
+            Line2D([], [], **FIT_LINE),
+            Line2D([], [], color="0.2", linestyle=":", linewidth=1.4),
+        ]
+        labels += [
+            math_name(metric) + (" (÷ value at smallest n)" if metric.name != "H²" else ""),
+            "two-segment fit (log-log)",
+            "n_onset: breakpoint",
+        ]
     add_legend(figure, handles, labels)
     return figure, notes.lines
 
@@ -623,13 +695,21 @@ def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
     return parsed
 
 
-def draw_figures(results_dir: Path | str, out_dir: Path | str | None = None, formats: str | Sequence[str] = ("png",),
-                 x: str = "n", hue: str | None = None, facet: str | None = None, align_factor: float = 2.0,
-                 n_boot: int = 1000, seed: int = 0) -> PlotReport:
+def draw_figures(
+    results_dir: Path | str,
+    out_dir: Path | str | None = None,
+    formats: str | Sequence[str] = ("png",),
+    x: str = "n",
+    hue: str | None = None,
+    facet: str | None = None,
+    align_factor: float = 2.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> PlotReport:
     """Every figure the folder's columns allow, in every format; what could not be drawn is reported."""
     formats = parse_formats(formats)
     results = read_results(results_dir, want_trials=True)
-    require_columns(results.summary, PRIMARY_P_COLUMNS, SUMMARY_FILE)
+    require_columns(results.summary, (*PRIMARY_P_COLUMNS, *(["n"] if x == "n" else [])), SUMMARY_FILE)
     layout = choose_layout(results, x, hue, facet)
     series = split_series(results, layout)
     out = Path(out_dir) if out_dir is not None else results.folder / FIGURES_DIR
@@ -644,8 +724,10 @@ def draw_figures(results_dir: Path | str, out_dir: Path | str | None = None, for
         builders.append(("hellinger", lambda: figure_hellinger(results, layout, series)))
     else:
         skipped.append("hellinger: no mean_H2 in summary.csv (H² is a linear-model metric)")
-    builders += [("errors_vs_p", lambda: figure_errors_vs_p(results, layout, series)),
-                 ("transition", lambda: figure_transition(results, layout, series, align_factor, n_boot, seed))]
+    builders += [
+        ("errors_vs_p", lambda: figure_errors_vs_p(results, layout, series)),
+        ("transition", lambda: figure_transition(results, layout, series, align_factor, n_boot, seed)),
+    ]
     figure_notes: dict[str, list[str]] = {}
     for name, build in builders:
         figure, figure_notes[name] = build()
@@ -653,7 +735,13 @@ def draw_figures(results_dir: Path | str, out_dir: Path | str | None = None, for
     return PlotReport(paths, skipped, list(results.notes), figure_notes)
 
 
-def plot_results(results_dir: Path | str, out_dir: Path | str | None = None, formats: str | Sequence[str] = ("png",),
-                 x: str = "n", hue: str | None = None, facet: str | None = None) -> list[Path]:
+def plot_results(
+    results_dir: Path | str,
+    out_dir: Path | str | None = None,
+    formats: str | Sequence[str] = ("png",),
+    x: str = "n",
+    hue: str | None = None,
+    facet: str | None = None,
+) -> list[Path]:
     """Write the figures of a results folder (default RESULTS_DIR/figures/); returns the files written."""
     return draw_figures(results_dir, out_dir, formats, x, hue, facet).paths

@@ -138,7 +138,9 @@ def check_parameter_option(results: Results, option: str, column: str | None) ->
     if column is None or column in results.parameters:
         return
     listed = ", ".join(results.parameters) or "none"
-    raise MemgenError(f"{option}: '{column}' is not a parameter column of {SUMMARY_FILE} (parameters: {listed})")
+    raise MemgenError(
+        f"{option}: '{column}' is not a parameter column of {SUMMARY_FILE} (parameters: {listed})"
+    )
 
 
 def symbol(parameter: str) -> str:

@@ -41,14 +41,28 @@ def broken_h2(n_break: float, slope: float = -1.5) -> Callable[[float, dict], fl
     return lambda n, params: 1.0 if n <= n_break else float((n / n_break) ** slope)
 
 
-def write_linear_results(folder: Path, n_values: Sequence[float], groups: Sequence[dict] = ({"d": 16},),
-                         trials: int = 200, p_of: Callable | None = None, h2_of: Callable | None = None,
-                         seed: int = 0) -> Path:
+def write_linear_results(
+    folder: Path,
+    n_values: Sequence[float],
+    groups: Sequence[dict] = ({"d": 16},),
+    trials: int = 200,
+    p_of: Callable | None = None,
+    h2_of: Callable | None = None,
+    seed: int = 0,
+) -> Path:
     """A linear-model results folder: trials.csv and summary.csv for every (group, n) cell."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    fixed = {"lambda": float(np.exp(-4)), "T": 2.0, "N": 10000, "mu": 10.0, "sigma": 1.0, "bandwidth": "paper",
-             "covariance": "BBt", "ridge": 0.0}
+    fixed = {
+        "lambda": float(np.exp(-4)),
+        "T": 2.0,
+        "N": 10000,
+        "mu": 10.0,
+        "sigma": 1.0,
+        "bandwidth": "paper",
+        "covariance": "BBt",
+        "ridge": 0.0,
+    }
     trial_rows, summary_rows = [], []
     cell = 0
     for group in groups:
@@ -60,21 +74,48 @@ def write_linear_results(folder: Path, n_values: Sequence[float], groups: Sequen
             positive = rng.random(trials) < p_of_cell(n, params)
             h2 = np.clip(h2_of_cell(n, params) * np.exp(0.05 * rng.standard_normal(trials)), 0, 1)
             singular = n <= params.get("d", 16)
-            log_e_og = np.full(trials, np.inf) if singular else -3 - 0.8 * np.log(n) + 0.05 * rng.standard_normal(trials)
-            log_e_tg = np.full(trials, np.inf) if singular else -3.5 - 0.2 * np.log(n) + 0.05 * rng.standard_normal(trials)
+            log_e_og = (
+                np.full(trials, np.inf)
+                if singular
+                else -3 - 0.8 * np.log(n) + 0.05 * rng.standard_normal(trials)
+            )
+            log_e_tg = (
+                np.full(trials, np.inf)
+                if singular
+                else -3.5 - 0.2 * np.log(n) + 0.05 * rng.standard_normal(trials)
+            )
             for t in range(trials):
-                trial_rows.append({"model": "linear", "cell": cell, "cell_id": cell_id, **params, "trial": t,
-                                   "seed": 1000 * cell + t, "log_E_TG": log_e_tg[t], "log_E_OG": log_e_og[t],
-                                   "delta_sign": 1 if positive[t] else -1, "log_abs_delta": -5.0,
-                                   "delta_positive": int(positive[t]), "H2": h2[t],
-                                   "log_one_minus_H2": log_one_minus(h2[t]),
-                                   "rank_G": min(int(n) - 1, params.get("d", 16)), "eps_n": 0.1, "eps_N": 0.05})
+                trial_rows.append(
+                    {
+                        "model": "linear",
+                        "cell": cell,
+                        "cell_id": cell_id,
+                        **params,
+                        "trial": t,
+                        "seed": 1000 * cell + t,
+                        "log_E_TG": log_e_tg[t],
+                        "log_E_OG": log_e_og[t],
+                        "delta_sign": 1 if positive[t] else -1,
+                        "log_abs_delta": -5.0,
+                        "delta_positive": int(positive[t]),
+                        "H2": h2[t],
+                        "log_one_minus_H2": log_one_minus(h2[t]),
+                        "rank_G": min(int(n) - 1, params.get("d", 16)),
+                        "eps_n": 0.1,
+                        "eps_N": 0.05,
+                    }
+                )
             summary = {"model": "linear", "cell": cell, "cell_id": cell_id, **params, "trials": trials}
             lo, hi = wilson_interval(np.array(positive.sum(), dtype=float), np.array(trials, dtype=float))
-            summary.update(p_delta_positive=positive.mean(), p_delta_positive_lo=float(lo),
-                           p_delta_positive_hi=float(hi))
-            for name, values in (("H2", h2), ("log_one_minus_H2", log_one_minus(h2)),
-                                 ("log_E_TG", log_e_tg), ("log_E_OG", log_e_og)):
+            summary.update(
+                p_delta_positive=positive.mean(), p_delta_positive_lo=float(lo), p_delta_positive_hi=float(hi)
+            )
+            for name, values in (
+                ("H2", h2),
+                ("log_one_minus_H2", log_one_minus(h2)),
+                ("log_E_TG", log_e_tg),
+                ("log_E_OG", log_e_og),
+            ):
                 finite = values[np.isfinite(values)]
                 summary[f"mean_{name}"] = finite.mean() if len(finite) else np.inf
                 summary[f"se_{name}"] = finite.std() / np.sqrt(len(finite)) if len(finite) else np.nan
@@ -86,8 +127,14 @@ def write_linear_results(folder: Path, n_values: Sequence[float], groups: Sequen
     return folder
 
 
-def write_unet_summary(folder: Path, n_values: Sequence[float], n_star: float = 100.0, n_break: float = 100.0,
-                       trials: int = 40, seed: int = 1) -> Path:
+def write_unet_summary(
+    folder: Path,
+    n_values: Sequence[float],
+    n_star: float = 100.0,
+    n_break: float = 100.0,
+    trials: int = 40,
+    seed: int = 1,
+) -> Path:
     """A U-Net-style results folder (summary.csv only): plain mean_E_OG/E_TG and two binary metrics."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,12 +144,29 @@ def write_unet_summary(folder: Path, n_values: Sequence[float], n_star: float = 
         successes = rng.binomial(trials, p)
         lo, hi = wilson_interval(np.array(successes, float), np.array(trials, float))
         e_og = 2.0 if n <= n_break else 2.0 * (n / n_break) ** -1.2
-        rows.append({"model": "unet", "cell": cell, "cell_id": f"{cell:012x}", "n": int(n), "d": 256,
-                     "N": 100000, "epochs": 20, "trials": trials,
-                     "p_delta_positive": successes / trials, "p_delta_positive_lo": float(lo),
-                     "p_delta_positive_hi": float(hi), "p_delta_positive_exact": successes / trials,
-                     "p_delta_positive_exact_lo": float(lo), "p_delta_positive_exact_hi": float(hi),
-                     "mean_E_OG": e_og, "se_E_OG": 0.02 * e_og, "count_E_OG": trials,
-                     "mean_E_TG": 1.5 + 0.1 * np.log(n), "se_E_TG": 0.01, "count_E_TG": trials})
+        rows.append(
+            {
+                "model": "unet",
+                "cell": cell,
+                "cell_id": f"{cell:012x}",
+                "n": int(n),
+                "d": 256,
+                "N": 100000,
+                "epochs": 20,
+                "trials": trials,
+                "p_delta_positive": successes / trials,
+                "p_delta_positive_lo": float(lo),
+                "p_delta_positive_hi": float(hi),
+                "p_delta_positive_exact": successes / trials,
+                "p_delta_positive_exact_lo": float(lo),
+                "p_delta_positive_exact_hi": float(hi),
+                "mean_E_OG": e_og,
+                "se_E_OG": 0.02 * e_og,
+                "count_E_OG": trials,
+                "mean_E_TG": 1.5 + 0.1 * np.log(n),
+                "se_E_TG": 0.01,
+                "count_E_TG": trials,
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / "summary.csv", index=False)
     return folder

@@ -72,8 +72,9 @@ def test_broken_line_fit_recovers_breakpoint_between_data_points():
 @pytest.fixture(scope="module")
 def linear_folder(tmp_path_factory):
     # P crosses 0.5 at n = 2.5 d; H² starts falling as n^-1.5 at n = d.
-    return write_linear_results(tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}],
-                                trials=200, seed=3)
+    return write_linear_results(
+        tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}], trials=200, seed=3
+    )
 
 
 def test_known_crossing_and_breakpoint_are_recovered(linear_folder):
@@ -106,14 +107,25 @@ def test_transitions_csv_has_one_row_per_group(linear_folder, tmp_path):
     path = write_transitions(find_transitions(linear_folder, n_boot=100), tmp_path)
     written = pd.read_csv(path)
     assert len(written) == 2
-    for column in ("d", "n_star", "n_star_lo", "n_star_hi", "n_onset", "slope_before", "slope_after", "ratio",
-                   "verdict", "p_at_n_max"):
+    for column in (
+        "d",
+        "n_star",
+        "n_star_lo",
+        "n_star_hi",
+        "n_onset",
+        "slope_before",
+        "slope_after",
+        "ratio",
+        "verdict",
+        "p_at_n_max",
+    ):
         assert column in written.columns
 
 
 def test_unet_summary_without_trials_uses_summary_counts(tmp_path):
-    folder = write_unet_summary(tmp_path / "unet", np.unique(np.geomspace(10, 5000, 12).astype(int)),
-                                n_star=100, n_break=100)
+    folder = write_unet_summary(
+        tmp_path / "unet", np.unique(np.geomspace(10, 5000, 12).astype(int)), n_star=100, n_break=100
+    )
     row = find_transitions(folder, n_boot=200).iloc[0]
     assert row["error_metric"] == "Ê_OG"
     assert row["bootstrap"].startswith("summary")
@@ -145,8 +157,9 @@ def test_single_cell_sweep_gives_a_row_with_reasons(tmp_path):
 
 
 def test_nan_and_infinite_cells_are_left_out(tmp_path):
-    folder = write_linear_results(tmp_path / "holes", N_GRID, trials=100, p_of=logistic_p(40),
-                                  h2_of=broken_h2(16))
+    folder = write_linear_results(
+        tmp_path / "holes", N_GRID, trials=100, p_of=logistic_p(40), h2_of=broken_h2(16)
+    )
     summary = pd.read_csv(folder / "summary.csv")
     summary.loc[3, "p_delta_positive"] = np.nan
     summary.loc[12, "mean_H2"] = np.inf
@@ -168,7 +181,9 @@ def test_too_few_finite_error_points_is_not_estimable(tmp_path):
 
 def test_missing_column_is_one_line(tmp_path):
     folder = write_linear_results(tmp_path / "nop", N_GRID[:5], trials=10)
-    pd.read_csv(folder / "summary.csv").drop(columns=["p_delta_positive"]).to_csv(folder / "summary.csv", index=False)
+    pd.read_csv(folder / "summary.csv").drop(columns=["p_delta_positive"]).to_csv(
+        folder / "summary.csv", index=False
+    )
     with pytest.raises(MemgenError) as excinfo:
         find_transitions(folder)
     assert one_line_error(excinfo) == "summary.csv: missing column 'p_delta_positive'"
@@ -190,8 +205,9 @@ def test_unreadable_or_non_numeric_summary(tmp_path):
     with pytest.raises(MemgenError) as excinfo:
         find_transitions(tmp_path)
     assert one_line_error(excinfo).endswith("summary.csv: empty file")
-    (tmp_path / "summary.csv").write_text("n,p_delta_positive,p_delta_positive_lo,p_delta_positive_hi\n"
-                                          "10,lots,0,1\n20,0.5,0.1,0.9\n")
+    (tmp_path / "summary.csv").write_text(
+        "n,p_delta_positive,p_delta_positive_lo,p_delta_positive_hi\n10,lots,0,1\n20,0.5,0.1,0.9\n"
+    )
     with pytest.raises(MemgenError) as excinfo:
         find_transitions(tmp_path)
     assert one_line_error(excinfo) == "summary.csv: column 'p_delta_positive' is not numeric (found 'lots')"
@@ -215,17 +231,23 @@ def figures_app() -> typer.Typer:
 
 
 def test_analyze_command_prints_table_and_writes_csv(linear_folder, tmp_path):
-    result = CliRunner().invoke(figures_app(), ["analyze", str(linear_folder), "--out", str(tmp_path),
-                                                "--bootstrap", "100"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(
+        figures_app(),
+        ["analyze", str(linear_folder), "--out", str(tmp_path), "--bootstrap", "100"],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert "n_onset" in result.output and "not aligned" in result.output
     assert (tmp_path / "transitions.csv").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--align-factor", "1"], "--align-factor: must be a number > 1 (got 1)"),
-    (["--bootstrap", "50"], "--bootstrap: must be >= 100 (got 50)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--align-factor", "1"], "--align-factor: must be a number > 1 (got 1)"),
+        (["--bootstrap", "50"], "--bootstrap: must be >= 100 (got 50)"),
+    ],
+)
 def test_analyze_command_rejects_bad_options(linear_folder, args, message):
     result = CliRunner().invoke(figures_app(), ["analyze", str(linear_folder), *args])
     assert isinstance(result.exception, MemgenError)  # the main app turns this into one line, exit 2
@@ -242,8 +264,19 @@ def test_two_cells_with_the_same_n_in_a_group_is_a_clear_error(tmp_path):
     folder = write_linear_results(tmp_path / "dup", [10, 20, 40], trials=5)
     summary = pd.read_csv(folder / "summary.csv")
     summary.drop(columns=["d"]).assign(d=16).pipe(lambda s: pd.concat([s, s.iloc[[1]]])).to_csv(
-        folder / "summary.csv", index=False)
+        folder / "summary.csv", index=False
+    )
     with pytest.raises(MemgenError) as excinfo:
         find_transitions(folder)
-    assert one_line_error(excinfo) == ("summary.csv: two cells of group 'all cells' share n = 20; "
-                                       "a swept parameter is missing from the file")
+    assert one_line_error(excinfo) == (
+        "summary.csv: two cells of group 'all cells' share n = 20; a swept parameter is missing from the file"
+    )
+
+
+def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypatch):
+    import memgen_cli.analysis as analysis_module
+
+    at_once = find_transitions(linear_folder, n_boot=150, seed=7)
+    monkeypatch.setattr(analysis_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials
+    in_chunks = find_transitions(linear_folder, n_boot=150, seed=7)
+    pd.testing.assert_frame_equal(at_once, in_chunks)

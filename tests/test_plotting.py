@@ -26,8 +26,9 @@ ONE_PANEL_WIDTH, TWO_PANEL_WIDTH, PANEL_HEIGHT, NOTE_LINE = 1005, 1665, 495, 30
 
 @pytest.fixture(scope="module")
 def linear_folder(tmp_path_factory):
-    return write_linear_results(tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}],
-                                trials=40, seed=2)
+    return write_linear_results(
+        tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}], trials=40, seed=2
+    )
 
 
 def png_size(path) -> tuple[int, int]:
@@ -43,10 +44,16 @@ def assert_panel_height(height: int, rows: int) -> None:
 
 def test_every_figure_in_every_format(linear_folder, tmp_path):
     report = draw_figures(linear_folder, tmp_path, "png,pdf,svg", n_boot=100)
-    assert sorted(p.name for p in report.paths) == sorted(f"{f}.{e}" for f in FIGURES for e in ("png", "pdf", "svg"))
+    assert sorted(p.name for p in report.paths) == sorted(
+        f"{f}.{e}" for f in FIGURES for e in ("png", "pdf", "svg")
+    )
     assert report.skipped == []
-    widths = {"p_delta_positive": ONE_PANEL_WIDTH, "hellinger": ONE_PANEL_WIDTH,
-              "errors_vs_p": TWO_PANEL_WIDTH, "transition": TWO_PANEL_WIDTH}  # transition: one panel per d
+    widths = {
+        "p_delta_positive": ONE_PANEL_WIDTH,
+        "hellinger": ONE_PANEL_WIDTH,
+        "errors_vs_p": TWO_PANEL_WIDTH,
+        "transition": TWO_PANEL_WIDTH,
+    }  # transition: one panel per d
     for figure in FIGURES:
         width, height = png_size(tmp_path / f"{figure}.png")
         assert width == widths[figure], figure
@@ -66,8 +73,12 @@ def test_default_folder_is_results_figures_and_linear_note_is_drawn(linear_folde
 
 
 def test_facet_puts_one_panel_per_value(tmp_path):
-    folder = write_linear_results(tmp_path / "grid", N_GRID[:6], trials=10,
-                                  groups=[{"d": d, "lambda": lam} for d in (8, 32) for lam in (0.01, 0.1)])
+    folder = write_linear_results(
+        tmp_path / "grid",
+        N_GRID[:6],
+        trials=10,
+        groups=[{"d": d, "lambda": lam} for d in (8, 32) for lam in (0.01, 0.1)],
+    )
     paths = plot_results(folder, tmp_path / "out", x="n", hue="d", facet="lambda")
     sizes = {p.stem: png_size(p) for p in paths}
     assert sizes["p_delta_positive"][0] == TWO_PANEL_WIDTH  # two lambda panels side by side
@@ -103,13 +114,16 @@ def test_nan_and_inf_cells_are_left_out_with_a_note(linear_folder, tmp_path):
     assert any("non-finite or ≤ 0 mean H²" in note for note in report.figure_notes["hellinger"])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(formats="png,jpg"), "--format: 'jpg' is not one of png, pdf, svg"),
-    (dict(x="q"), "--x: 'q' is not a parameter column of summary.csv"),
-    (dict(hue="n"), "--hue: 'n' is already the x axis"),
-    (dict(hue="d", facet="d"), "--facet: 'd' is already the hue; pick another column"),
-    (dict(hue="mean_H2"), "--hue: 'mean_H2' is not a parameter column of summary.csv"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(formats="png,jpg"), "--format: 'jpg' is not one of png, pdf, svg"),
+        (dict(x="q"), "--x: 'q' is not a parameter column of summary.csv"),
+        (dict(hue="n"), "--hue: 'n' is already the x axis"),
+        (dict(hue="d", facet="d"), "--facet: 'd' is already the hue; pick another column"),
+        (dict(hue="mean_H2"), "--hue: 'mean_H2' is not a parameter column of summary.csv"),
+    ],
+)
 def test_bad_options_are_one_line_errors(linear_folder, tmp_path, kwargs, message):
     with pytest.raises(MemgenError) as excinfo:
         plot_results(linear_folder, tmp_path, **kwargs)
@@ -120,7 +134,8 @@ def test_missing_column_and_wrong_folder_are_one_line_errors(linear_folder, tmp_
     folder = tmp_path / "nolo"
     folder.mkdir()
     pd.read_csv(linear_folder / "summary.csv").drop(columns=["p_delta_positive_lo"]).to_csv(
-        folder / "summary.csv", index=False)
+        folder / "summary.csv", index=False
+    )
     with pytest.raises(MemgenError) as excinfo:
         plot_results(folder)
     assert str(excinfo.value) == "summary.csv: missing column 'p_delta_positive_lo'"
@@ -134,8 +149,11 @@ def test_plot_command_writes_figures_and_turns_bad_input_into_memgen_errors(line
     app.command("plot")(plot)
     app.command("analyze")(analyze)
     runner = CliRunner()
-    result = runner.invoke(app, ["plot", str(linear_folder), "--out", str(tmp_path), "--format", "png",
-                                 "--bootstrap", "100"], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app,
+        ["plot", str(linear_folder), "--out", str(tmp_path), "--format", "png", "--bootstrap", "100"],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 4 files" in result.output
     result = runner.invoke(app, ["plot", str(tmp_path), "--format", "gif"])
