@@ -185,6 +185,8 @@ def transitions_rich_table(table: pd.DataFrame, align_factor: float) -> Table:
             if np.isfinite(row["n_onset"])
             else row["onset_status"]
         )
+        if np.isfinite(row["n_onset"]) and row["onset_status"] != "ok":
+            onset += " (no faster decay after it)"
         slopes = (
             f"{fmt_slope(row['slope_before'])} → {fmt_slope(row['slope_after'])}"
             if np.isfinite(row["slope_before"])

@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -474,7 +475,9 @@ def normalised_error(
         log_e = values if is_log else np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
     finite = np.isfinite(log_e)
     where = series_name(series)
-    singular = np.isinf(values) & (model == "linear")  # Sigma_G singular: expected, explained once
+    # Linear model: E is infinite while n <= d (Sigma_G singular); the mean over finite trials is then
+    # empty (NaN) or inf. Expected, so explained once rather than counted as missing data.
+    singular = ~finite & (model == "linear") & singular_cells(cells, x)
     if singular.any():
         notes.add(SINGULAR_NOTE + ".")
     other = ~finite & ~singular
@@ -488,6 +491,14 @@ def normalised_error(
     if overflow.any():
         notes.add(f"{where}: {int(overflow.sum())} {name} ratio(s) above 1e304 not drawn.")
     return x[finite][~overflow], np.exp(ratio_log[~overflow]), (float(x[first]) if first > 0 else None)
+
+
+def singular_cells(cells, x: np.ndarray) -> np.ndarray:
+    """n <= d, where the linear model's Sigma_G is singular (every cell when d is unknown)."""
+    if "d" not in cells.columns:
+        return np.ones(len(x), dtype=bool)
+    d = pd.to_numeric(cells["d"], errors="coerce").to_numpy(dtype=float)
+    return ~(x > d)  # NaN d counts as singular: nothing better is known
 
 
 def normalisation_note(normalised_at: dict[str, float], x: str) -> str:
@@ -594,11 +605,12 @@ def transition_caption(row: dict) -> str:
         if row["n_star_status"] == analysis.CROSSED
         else f"n*: {row['n_star_status']}"
     )
-    onset = (
-        f"n_onset = {format_value(row['n_onset'])}"
-        if np.isfinite(row["n_onset"])
-        else f"n_onset: {row['onset_status']}"
-    )
+    if row["onset_status"] == "ok":
+        onset = f"n_onset = {format_value(row['n_onset'])}"
+    elif np.isfinite(row["n_onset"]):
+        onset = f"break at {format_value(row['n_onset'])}, no faster decay after it"
+    else:
+        onset = f"n_onset: {row['onset_status']}"
     return f"{star}; {onset}; {row['verdict']}"
 
 

@@ -60,8 +60,8 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         raise MemgenError(f"{summary_path}: no rows (the sweep finished no cell yet)")
     parameters = parameter_columns(summary)
     notes: list[str] = []
-    if (folder / LOCK_FILE).exists():
-        notes.append(f"{folder}: a sweep holds {LOCK_FILE}; the results may be incomplete")
+    if sweep_is_writing(folder):
+        notes.append(f"{folder}: a sweep is writing this folder (holds {LOCK_FILE}); results may be partial")
     trials = None
     trials_path = folder / TRIALS_FILE
     if want_trials and trials_path.is_file():
@@ -75,6 +75,26 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         model=model_name(summary),
         notes=tuple(notes),
     )
+
+
+def sweep_is_writing(folder: Path) -> bool:
+    """True while a sweep holds the exclusive flock on .lock (the file itself stays after a run)."""
+    lock = folder / LOCK_FILE
+    if not lock.is_file():
+        return False
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): cannot tell, say nothing
+        return False
+    try:
+        with open(lock, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once on close
+            except BlockingIOError:
+                return True
+    except OSError:
+        return False
+    return False
 
 
 def read_csv(path: Path) -> pd.DataFrame:

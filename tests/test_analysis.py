@@ -280,3 +280,17 @@ def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypat
     monkeypatch.setattr(analysis_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials
     in_chunks = find_transitions(linear_folder, n_boot=150, seed=7)
     pd.testing.assert_frame_equal(at_once, in_chunks)
+
+
+def test_a_lock_is_reported_only_while_a_sweep_holds_it(linear_folder):
+    import fcntl
+
+    from memgen_cli.results_reader import read_results
+
+    lock = linear_folder / ".lock"
+    lock.touch()  # a finished sweep leaves the file behind
+    assert read_results(linear_folder).notes == ()
+    with open(lock, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running sweep holds
+        assert "a sweep is writing this folder" in read_results(linear_folder).notes[0]
+    lock.unlink()

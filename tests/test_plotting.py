@@ -167,3 +167,52 @@ def test_a_swept_parameter_with_missing_values_keeps_its_own_colour(tmp_path):
     paths = plot_results(folder, tmp_path / "out", hue="ridge", facet="d")
     assert len(paths) == 4
     assert png_size(tmp_path / "out" / "p_delta_positive.png")[0] == TWO_PANEL_WIDTH  # d = 8 and d = 32
+
+
+TINY_SWEEP = """
+model: linear
+seed: 0
+trials: 30
+grid:
+  n: {start: 2, stop: 120, num: 7, spacing: log}
+  d: [4, 8]
+  lambda: [0.01831563888873418]
+  T: [2.0]
+  N: [300]
+data: {mu: 10.0, sigma: 1.0}
+options: {bandwidth: paper, covariance: BBt, ridge: 0.0, original: fixed}
+"""
+
+
+@pytest.mark.slow
+def test_plot_and_analyze_a_real_small_sweep(tmp_path):
+    """End to end on `memgen sweep linear` output (skipped where the sweep layer is not merged yet)."""
+    cli = pytest.importorskip(
+        "memgen_cli.cli", reason="the sweep layer (memgen_cli.cli) is not on this branch"
+    )
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_SWEEP)
+    folder = tmp_path / "tiny"
+    runner = CliRunner()
+    result = runner.invoke(cli.app, ["sweep", "linear", str(config), "--out", str(folder), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    commands = {command.name for command in cli.app.registered_commands}
+    if {"plot", "analyze"} <= commands:  # through the main app, as a user runs them
+        result = runner.invoke(cli.app, ["plot", str(folder), "--format", "png,svg", "--bootstrap", "100"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(cli.app, ["analyze", str(folder), "--bootstrap", "100"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(cli.app, ["analyze", str(tmp_path)])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+    else:
+        draw_figures(folder, formats="png,svg", n_boot=100)
+        from memgen_cli.analysis import find_transitions, write_transitions
+
+        write_transitions(find_transitions(folder, n_boot=100), folder)
+    for figure in FIGURES:
+        width, height = png_size(folder / "figures" / f"{figure}.png")
+        assert width == (TWO_PANEL_WIDTH if figure in ("errors_vs_p", "transition") else ONE_PANEL_WIDTH)
+        assert_panel_height(height, rows=1)
+        assert (folder / "figures" / f"{figure}.svg").stat().st_size > 5000
+    table = pd.read_csv(folder / "transitions.csv")
+    assert list(table["d"]) == [4, 8]
