@@ -198,14 +198,16 @@ def test_plot_and_analyze_a_real_small_sweep(tmp_path):
     assert result.exit_code == 0, result.output
     commands = {command.name for command in cli.app.registered_commands}
     if {"plot", "analyze"} <= commands:  # through the main app, as a user runs them
-        result = runner.invoke(cli.app, ["plot", str(folder), "--format", "png,svg", "--bootstrap", "100"])
+        result = runner.invoke(
+            cli.app, ["plot", str(folder), "--format", "png,pdf,svg", "--bootstrap", "100"]
+        )
         assert result.exit_code == 0, result.output
         result = runner.invoke(cli.app, ["analyze", str(folder), "--bootstrap", "100"])
         assert result.exit_code == 0, result.output
         result = runner.invoke(cli.app, ["analyze", str(tmp_path)])
         assert result.exit_code == 2 and "Traceback" not in result.output
     else:
-        draw_figures(folder, formats="png,svg", n_boot=100)
+        draw_figures(folder, formats="png,pdf,svg", n_boot=100)
         from memgen_cli.analysis import find_transitions, write_transitions
 
         write_transitions(find_transitions(folder, n_boot=100), folder)
@@ -214,5 +216,6 @@ def test_plot_and_analyze_a_real_small_sweep(tmp_path):
         assert width == (TWO_PANEL_WIDTH if figure in ("errors_vs_p", "transition") else ONE_PANEL_WIDTH)
         assert_panel_height(height, rows=1)
         assert (folder / "figures" / f"{figure}.svg").stat().st_size > 5000
+        assert (folder / "figures" / f"{figure}.pdf").read_bytes().startswith(b"%PDF")
     table = pd.read_csv(folder / "transitions.csv")
     assert list(table["d"]) == [4, 8]
