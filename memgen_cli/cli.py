@@ -151,3 +151,14 @@ def _make_sweep_command(model: str):
 
 sweep_app.command("linear")(_make_sweep_command("linear"))
 sweep_app.command("unet")(_make_sweep_command("unet"))
+
+
+def _register_figure_commands() -> None:
+    # cli_figures imports matplotlib only inside its commands, so --help stays light.
+    from .cli_figures import analyze, plot
+
+    app.command("plot")(user_errors(plot))
+    app.command("analyze")(user_errors(analyze))
+
+
+_register_figure_commands()
