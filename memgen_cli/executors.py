@@ -62,7 +62,8 @@ def _call(fn: Callable[[Any], Any], task: Any) -> Any:
     try:
         return fn(task)
     except Exception as exc:  # reported per task by the driver
-        return TaskFailure(f"{type(exc).__name__}: {exc}")
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return TaskFailure(f"{type(exc).__name__}: {first_line}")
 
 
 class SerialExecutor:

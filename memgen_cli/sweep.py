@@ -1,0 +1,202 @@
+"""The sweep layer: config -> cells -> seeded tasks -> executor -> durable parts -> trials and summary tables.
+
+Experiments (linear, unet) plug in through a small interface (see ``LinearExperiment``): a pydantic
+``config_class``, ``cells(config)``, ``trial_count(config)``, ``check(config)``, ``run_task(config, cell,
+trials)`` returning one metric dict per trial, ``trials_per_task`` and the metric names to summarise.
+They are found by name in ``EXPERIMENTS`` and imported lazily, so the linear path never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
+from .errors import MemgenError
+from .executors import TaskFailure, make_executor
+from .seeding import cell_id, trial_seed
+from .stats import summarize_trials
+from .store import ResultsFolder, now
+
+EXPERIMENTS = {
+    "linear": "memgen_cli.linear_experiment:LinearExperiment",
+    "unet": "memgen_cli.unet.experiment:UnetExperiment",
+}
+ID_COLUMNS = ("model", "cell", "cell_id")
+
+
+def get_experiment(model: str):
+    if model not in EXPERIMENTS:
+        raise MemgenError(f"model: unknown model {model!r} (choose from {', '.join(EXPERIMENTS)})")
+    module_name, class_name = EXPERIMENTS[model].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MemgenError(f"model {model}: cannot import its code ({exc}); "
+                          f"install the extra: pip install 'memgen[{model}]'") from None
+    return getattr(module, class_name)()
+
+
+def load_sweep_config(path: Path, overrides: list[str] = (), model: str | None = None):
+    """Read, override and validate a sweep config; ``model`` is what the command expects."""
+    path = Path(path)
+    data = apply_overrides(read_yaml_mapping(path), list(overrides))
+    found = data.get("model", model)
+    if model is not None and found != model:
+        raise MemgenError(f"{path}: model: this config is for {found!r}; run it with 'memgen sweep {found}'")
+    data["model"] = found
+    experiment = get_experiment(found)
+    config = validate_config(experiment.config_class, data, str(path))
+    experiment.check(config)
+    return config
+
+
+@dataclass
+class Task:
+    """A chunk of trials of one cell: the unit of work, of storage and of resumption."""
+
+    cell_index: int
+    cell: dict
+    cell_id: str
+    trials: list[tuple[int, int]]  # (trial index, seed)
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell_id}-{self.trials[0][0]:06d}-{self.trials[-1][0]:06d}"
+
+    def describe(self) -> str:
+        params = " ".join(f"{k}={v}" for k, v in self.cell.items())
+        return f"cell {self.cell_index} ({params}) trials {self.trials[0][0]}-{self.trials[-1][0]}"
+
+
+def plan_tasks(experiment, config) -> list[Task]:
+    """Every task of the sweep, in a fixed order; seeds depend only on (root seed, cell, trial)."""
+    tasks = []
+    per_task = experiment.trials_per_task
+    count = experiment.trial_count(config)
+    for index, cell in enumerate(experiment.cells(config)):
+        cid = cell_id(experiment.model, cell)
+        seeds = [(t, trial_seed(config.seed, experiment.model, cell, t)) for t in range(count)]
+        for start in range(0, count, per_task):
+            tasks.append(Task(index, cell, cid, seeds[start:start + per_task]))
+    return tasks
+
+
+_worker_configs: dict[str, Any] = {}
+
+
+def execute_task(payload: tuple[str, dict, Task]) -> list[dict]:
+    """Run one task (in a worker process): the trials.csv rows of its trials."""
+    model, config_dict, task = payload
+    experiment = get_experiment(model)
+    key = repr(config_dict)
+    if key not in _worker_configs:  # validate once per worker, not once per task
+        _worker_configs.clear()
+        _worker_configs[key] = experiment.config_class.model_validate(config_dict)
+    metrics = experiment.run_task(_worker_configs[key], task.cell, task.trials)
+    return [{"model": model, "cell": task.cell_index, "cell_id": task.cell_id, **task.cell, "trial": trial,
+             "seed": seed, **row} for (trial, seed), row in zip(task.trials, metrics, strict=True)]
+
+
+@dataclass
+class SweepResult:
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    failed: list[dict] = field(default_factory=list)
+    tasks_run: int = 0
+    tasks_skipped: int = 0
+
+
+def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not frames:
+        return pd.DataFrame(), pd.DataFrame()
+    trials = pd.concat(frames, ignore_index=True).sort_values(["cell", "trial"], kind="stable")
+    trials = trials.reset_index(drop=True)
+    param_columns = [c for c in trials.columns[: trials.columns.get_loc("trial")] if c not in ID_COLUMNS]
+    summary = summarize_trials(trials, list(ID_COLUMNS) + param_columns, experiment.binary_metrics,
+                               experiment.mean_metrics)
+    return trials, summary
+
+
+def run_sweep(config, out: Path | None = None, *, executor: str = "local", workers: int | None = None,
+              executor_options: dict | None = None, force: bool = False, retry_failed: bool = False,
+              progress: Callable[[int, int], None] | None = None,
+              on_failure: Callable[[str], None] | None = None, argv: list[str] | None = None) -> SweepResult:
+    """Run a sweep and return its tables; with ``out`` also write (and resume) a results folder.
+
+    progress(done_trials, total_trials) is called as tasks finish; on_failure(message) when one fails.
+    The tables hold the same data whatever the executor, worker count or interruptions.
+    """
+    experiment = get_experiment(config.model)
+    config_dict = config_to_dict(config)
+    tasks = plan_tasks(experiment, config)
+    folder = ResultsFolder(out) if out is not None else None
+    frames: dict[str, pd.DataFrame] = {}
+    failed: list[dict] = []
+    if folder is not None:
+        folder.open(config_dict, force=force)
+    try:
+        todo = [t for t in tasks if folder is None or not folder.has_part(t.key)]
+        if retry_failed and folder is not None:
+            failed_keys = {f["task"] for f in folder.read_failed()}
+            todo = [t for t in todo if t.key in failed_keys]
+        total = sum(len(t.trials) for t in tasks)
+        done = total - sum(len(t.trials) for t in todo)
+        run_index = None
+        if folder is not None:
+            run_index = folder.record_run({"argv": argv or sys.argv, "start": now(), "executor": executor,
+                                           "workers": workers, "tasks_to_run": len(todo),
+                                           "tasks_already_done": len(tasks) - len(todo)})
+        if progress:
+            progress(done, total)
+        status = "interrupted"
+        runner = make_executor(executor, workers, **(executor_options or {})) if todo else None
+        try:
+            payloads = [(config.model, config_dict, t) for t in todo]
+            for i, result in (runner.run(execute_task, payloads) if runner else []):
+                task = todo[i]
+                if isinstance(result, TaskFailure):
+                    failed.append({"task": task.key, "cell": task.cell_index, "params": task.cell,
+                                   "error": result.error})
+                    if on_failure:
+                        on_failure(f"{task.describe()} failed: {result.error}")
+                    continue
+                rows = pd.DataFrame(result)
+                if folder is not None:
+                    folder.write_part(task.key, rows)
+                else:
+                    frames[task.key] = rows
+                done += len(task.trials)
+                if progress:
+                    progress(done, total)
+            status = "failed" if failed else "finished"
+        finally:
+            if runner is not None:
+                runner.close()
+            if folder is not None and run_index is not None:
+                folder.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
+        if folder is not None:
+            frames = {t.key: folder.read_part(t.key) for t in tasks if folder.has_part(t.key)}
+            if not retry_failed or not failed:
+                folder.write_failed(failed)
+        trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames])
+        if folder is not None:
+            folder.write_tables(trials, summary)
+        return SweepResult(trials, summary, failed, tasks_run=len(todo), tasks_skipped=len(tasks) - len(todo))
+    finally:
+        if folder is not None:
+            folder.close()
+
+
+def sweep_dataframe(config_path: str | Path, overrides: list[str] = (), **kwargs) -> pd.DataFrame:
+    """Notebook helper: run a config file's sweep in memory and return trials.csv's rows."""
+    config = load_sweep_config(Path(config_path), overrides)
+    kwargs.setdefault("executor", "serial")
+    return run_sweep(config, **kwargs).trials
+
+

@@ -1,0 +1,141 @@
+"""The CLI: bad input gives one clear line and exit code 2; good input writes the results folder."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from memgen_cli.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+BAD_OVERRIDES = [
+    (["--set", "grid.bogus=[1]"], "grid.bogus", "unknown field"),
+    (["--set", "colour=red"], "colour", "unknown field"),
+    (["--set", "trials=many"], "trials", "must be integer"),
+    (["--set", "grid.n=[1, 4]"], "grid.n[0]", ">= 2"),
+    (["--set", "grid.d=[0]"], "grid.d[0]", ">= 1"),
+    (["--set", "grid.N=[1]"], "grid.N[0]", ">= 2"),
+    (["--set", "grid.lambda=[0]"], "grid.lambda[0]", "must be > 0"),
+    (["--set", "grid.T=[-1]"], "grid.T[0]", "must be > 0"),
+    (["--set", "data.sigma=0"], "data.sigma", "must be > 0"),
+    (["--set", "trials=0"], "trials", ">= 1"),
+    (["--set", "grid.n=[]"], "grid.n", "must not be empty"),
+    (["--set", "options.bandwidth=silverman"], "options.bandwidth", "must be one of 'paper'"),
+    (["--set", "options.covariance=BB"], "options.covariance", "'BBt'"),
+    (["--set", "options.original=sometimes"], "options.original", "'fixed'"),
+    (["--set", "options.ridge=-1"], "options.ridge", ">= 0"),
+    (["--set", "grid.n={start: 2, stop: 10}"], "grid.n", "num"),
+    (["--set", "grid.d=[4.5]"], "grid.d[0]", "integer"),
+    (["--set", "model=unet"], "model", "memgen sweep unet"),
+    (["--set", "justakey"], "--set", "key=value"),
+]
+
+
+@pytest.mark.parametrize("extra,field,problem", BAD_OVERRIDES)
+def test_bad_config_values_are_one_line_errors(small_config, tmp_path, extra, field, problem):
+    out = tmp_path / "out"
+    result = invoke("sweep", "linear", small_config, "--out", out, *extra)
+    assert_one_line_error(result, field, problem)
+    assert not out.exists()  # nothing half-written
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    assert_one_line_error(invoke("sweep", "linear", tmp_path / "missing.yaml"), "missing.yaml", "no such")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("grid: {n: [2, 4\n")
+    assert_one_line_error(invoke("sweep", "linear", broken), "broken.yaml", "not valid YAML")
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string\n")
+    assert_one_line_error(invoke("sweep", "linear", scalar), "scalar.yaml", "mapping")
+    if os.geteuid() != 0:  # root reads everything
+        secret = tmp_path / "secret.yaml"
+        secret.write_text("trials: 3\n")
+        secret.chmod(0)
+        assert_one_line_error(invoke("sweep", "linear", secret), "secret.yaml", "cannot read")
+
+
+def test_unwritable_output_folder(small_config, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(invoke("sweep", "linear", small_config, "--out", blocker / "sub", "-q"), "--out",
+                          "cannot write")
+    assert_one_line_error(invoke("sweep", "linear", small_config, "--out", blocker, "-q"), "not a folder")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("x")
+    assert_one_line_error(invoke("sweep", "linear", small_config, "--out", foreign, "-q"), "not a memgen")
+
+
+def test_dry_run_prints_resolved_config_and_writes_nothing(small_config, tmp_path):
+    result = invoke("sweep", "linear", small_config, "--set", "grid.d=[8,32]", "--set", "trials=50",
+                    "--set", "grid.n={start: 2, stop: 64, num: 6}", "--dry-run")
+    assert result.exit_code == 0, result.output
+    body = "\n".join(line for line in result.output.splitlines() if not line.startswith("#"))
+    resolved = yaml.safe_load(body)
+    assert resolved["grid"]["d"] == [8, 32] and resolved["trials"] == 50
+    assert resolved["grid"]["n"] == [2, 4, 8, 16, 32, 64]
+    assert resolved["options"]["bandwidth"] == "paper"
+    assert "12 cells x 50 trials = 600 trials" in result.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_sweep_writes_results_folder_and_resumes(small_config, tmp_path):
+    out = tmp_path / "res"
+    first = invoke("sweep", "linear", small_config, "--out", out, "--workers", 1, "-q")
+    assert first.exit_code == 0, first.output
+    for name in ("config.yaml", "manifest.json", "trials.csv", "summary.csv"):
+        assert (out / name).exists()
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 24 and list(trials["trial"][:12]) == list(range(12))
+    again = invoke("sweep", "linear", small_config, "--out", out, "-q")
+    assert again.exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), trials)
+    refused = invoke("sweep", "linear", small_config, "--out", out, "--set", "trials=5", "-q")
+    assert_one_line_error(refused, "different config", "trials was 12, now 5", "--force")
+    forced = invoke("sweep", "linear", small_config, "--out", out, "--set", "trials=5", "-q", "--force")
+    assert forced.exit_code == 0 and len(pd.read_csv(out / "trials.csv")) == 10
+
+
+def test_default_output_folder_named_after_config(small_config, tmp_path):
+    result = invoke("sweep", "linear", small_config, "-q", "--executor", "serial")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "results" / "small" / "summary.csv").exists()
+
+
+def test_real_subprocess_and_light_help(small_config, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    code = ("import sys, runpy; sys.argv=['memgen','--help']; "
+            "from memgen_cli.cli import app\n"
+            "try:\n app()\nexcept SystemExit: pass\n"
+            "print('HEAVY', [m for m in ('torch','diffusers','dask','distributed','matplotlib') if m in sys.modules])")
+    helped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert "sweep" in helped.stdout and "HEAVY []" in helped.stdout
+    out = tmp_path / "sub"
+    done = subprocess.run([sys.executable, "-m", "memgen_cli", "sweep", "linear", str(small_config), "--out", str(out),
+                           "--quiet", "--workers", "2"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(out / "summary.csv")) == 2
+    bad = subprocess.run([sys.executable, "-m", "memgen_cli", "sweep", "linear", str(small_config), "--set",
+                          "grid.n=[1]"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "grid.n[0]" in bad.stderr

@@ -1,0 +1,144 @@
+"""Sweeps: determinism across executors and worker counts, resume after kill -9, locking, the transition."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgen_cli.errors import MemgenError
+from memgen_cli.linear_experiment import LinearConfig
+from memgen_cli.stats import wilson_interval
+from memgen_cli.store import ResultsFolder
+from memgen_cli.sweep import load_sweep_config, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def csv_bytes(folder: Path) -> tuple[bytes, bytes]:
+    return (folder / "trials.csv").read_bytes(), (folder / "summary.csv").read_bytes()
+
+
+def test_same_csv_whatever_the_executor_or_workers(small_config, tmp_path):
+    config = load_sweep_config(small_config, ["trials=120", "options.original=redraw"])
+    serial = run_sweep(config, tmp_path / "serial", executor="serial")
+    run_sweep(config, tmp_path / "one", executor="local", workers=1)
+    run_sweep(config, tmp_path / "two", executor="local", workers=2)
+    assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "one") == csv_bytes(tmp_path / "two")
+    in_memory = run_sweep(config, executor="serial").trials
+    pd.testing.assert_frame_equal(in_memory, pd.read_csv(tmp_path / "serial" / "trials.csv"), check_dtype=False)
+    assert len(serial.trials) == 240 and serial.trials["seed"].is_unique
+
+
+def test_seeds_depend_on_cell_and_trial_not_on_the_rest_of_the_grid(small_config):
+    both = run_sweep(load_sweep_config(small_config), executor="serial").trials
+    only_big = run_sweep(load_sweep_config(small_config, ["grid.n=[20]"]), executor="serial").trials
+    pd.testing.assert_frame_equal(both[both.n == 20].drop(columns="cell").reset_index(drop=True),
+                                  only_big.drop(columns="cell"))
+    other_root = run_sweep(load_sweep_config(small_config, ["seed=4"]), executor="serial").trials
+    assert not np.array_equal(other_root["seed"], both["seed"])
+
+
+def test_resume_after_kill_minus_9(tmp_path):
+    config = tmp_path / "resume.yaml"
+    config.write_text("model: linear\ntrials: 400\ngrid: {n: [4, 30, 60], d: [24], N: [1500]}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "memgen_cli", "sweep", "linear", str(config), "--quiet", "--workers", "1"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((killed / "parts").glob("*.csv"))) < 3:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker, mid-sweep
+    finally:
+        proc.wait(timeout=30)
+    finished_before = len(list((killed / "parts").glob("*.csv")))
+    assert 3 <= finished_before < 24, "the kill should land mid-sweep"
+    assert not (killed / "trials.csv").exists()
+    rerun = subprocess.run(cmd + ["--out", str(killed)], env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    clean = subprocess.run(cmd + ["--out", str(tmp_path / "clean")], env=env, capture_output=True, timeout=300)
+    assert clean.returncode == 0
+    assert csv_bytes(killed) == csv_bytes(tmp_path / "clean")
+    trials = pd.read_csv(killed / "trials.csv")
+    assert len(trials) == 1200 and not trials.duplicated(["cell", "trial"]).any()
+    import json
+    runs = json.loads((killed / "manifest.json").read_text())["runs"]
+    assert runs[-1]["tasks_already_done"] == finished_before and runs[-1]["status"] == "finished"
+
+
+def test_second_run_on_the_same_folder_is_refused(small_config, tmp_path):
+    holder = ResultsFolder(tmp_path / "busy")
+    config = load_sweep_config(small_config)
+    from memgen_cli.config import config_to_dict
+
+    holder.open(config_to_dict(config))
+    try:
+        with pytest.raises(MemgenError, match="another memgen run"):
+            run_sweep(config, tmp_path / "busy", executor="serial")
+    finally:
+        holder.close()
+    run_sweep(config, tmp_path / "busy", executor="serial")  # free again
+
+
+def test_failed_task_is_reported_and_retried(small_config, tmp_path, monkeypatch):
+    from memgen_cli import linear_experiment
+
+    config = load_sweep_config(small_config)
+    original = linear_experiment.LinearExperiment.run_task
+
+    def flaky(self, cfg, cell, trials):
+        if cell["n"] == 3:
+            raise RuntimeError("boom")
+        return original(self, cfg, cell, trials)
+
+    monkeypatch.setattr(linear_experiment.LinearExperiment, "run_task", flaky)
+    messages = []
+    first = run_sweep(config, tmp_path / "f", executor="serial", on_failure=messages.append)
+    assert len(first.failed) == 1 and "boom" in messages[0] and "n=3" in messages[0]
+    assert set(first.trials["n"]) == {20}  # the other cell went on and was written
+    monkeypatch.setattr(linear_experiment.LinearExperiment, "run_task", original)
+    retried = run_sweep(config, tmp_path / "f", executor="serial", retry_failed=True)
+    assert retried.tasks_run == 1 and not retried.failed and len(retried.trials) == 24
+    assert not (tmp_path / "f" / "failed.json").exists()
+
+
+def test_grid_ranges_round_and_deduplicate():
+    cfg = LinearConfig(grid={"n": {"start": 2, "stop": 1000, "num": 12}, "N": "1e4", "d": 16})
+    assert cfg.grid.n[0] == 2 and cfg.grid.n[-1] == 1000 and len(cfg.grid.n) == len(set(cfg.grid.n)) == 12
+    assert cfg.grid.N == [10_000] and cfg.grid.d == [16]
+    small = LinearConfig(grid={"n": {"start": 2, "stop": 5, "num": 10}})
+    assert small.grid.n == [2, 3, 4, 5]
+    lin = LinearConfig(grid={"T": {"start": 1, "stop": 2, "num": 3, "spacing": "linear"}})
+    assert lin.grid.T == [1.0, 1.5, 2.0]
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+
+
+@pytest.mark.slow
+def test_transition_at_the_papers_settings():
+    """mu = 10, sigma = 1, T = 2, lambda = e^-4, N = 10^4, BBt, d = 16: memorizes below d, generalizes at 64."""
+    config = LinearConfig(trials=100, grid={"n": [4, 8, 64], "d": [16], "N": [10_000]})
+    summary = run_sweep(config, executor="local", workers=2).summary.set_index("n")
+    assert summary.loc[4, "p_delta_positive"] <= 0.05
+    assert summary.loc[8, "p_delta_positive"] <= 0.05
+    assert summary.loc[64, "p_delta_positive"] >= 0.9
+    assert summary.loc[64, "mean_H2"] < summary.loc[8, "mean_H2"] == 1.0
+
+
+def test_options_can_be_swept_from_the_grid(small_config, tmp_path):
+    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "grid.ridge=[0, 0.5]"])
+    result = run_sweep(config, tmp_path / "opts", executor="local", workers=1)  # config round-trips to a worker
+    assert not result.failed
+    cells = result.summary[["n", "covariance", "ridge"]].drop_duplicates()
+    assert len(cells) == 8 and set(cells["covariance"]) == {"BBt", "BtB"} and set(cells["ridge"]) == {0.0, 0.5}
