@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("distributed")
-pytest.importorskip("memgen_cli.sweep")  # TEMPORARY until the sweep layer is merged from main
 
 from dask_processes import DaskProcesses
 from distributed import Client
