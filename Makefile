@@ -19,6 +19,14 @@ install: $(STAMP)  ## create .venv and install memgen with every extra
 
 demo: $(STAMP)  ## run the default sweep into results/, then plot and analyse it
 	$(BIN)/memgen sweep linear $(CONFIG) --out $(RESULTS)
+	$(BIN)/memgen plot $(RESULTS)
+	$(BIN)/memgen analyze $(RESULTS)
+	@echo "figures: $(RESULTS)/figures/"
+
+figures: $(STAMP)  ## the README's figures: a small sweep, drawn into docs/figures/
+	$(BIN)/memgen sweep linear configs/linear/figures.yaml --out results/figures --quiet
+	$(BIN)/memgen plot results/figures --out docs/figures --format png
+	$(BIN)/memgen analyze results/figures --out docs/figures
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q

@@ -103,7 +103,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     except KeyboardInterrupt:
         typer.echo(f"memgen: interrupted; finished work is kept in {out}/parts. "
                    "Rerun the same command to resume.", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     if result.failed:
         typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
         for item in result.failed:
@@ -151,3 +151,14 @@ def _make_sweep_command(model: str):
 
 sweep_app.command("linear")(_make_sweep_command("linear"))
 sweep_app.command("unet")(_make_sweep_command("unet"))
+
+
+def _register_figure_commands() -> None:
+    # cli_figures imports matplotlib only inside its commands, so --help stays light.
+    from .cli_figures import analyze, plot
+
+    app.command("plot")(user_errors(plot))
+    app.command("analyze")(user_errors(analyze))
+
+
+_register_figure_commands()

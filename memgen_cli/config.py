@@ -112,7 +112,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         if "input" in first and not isinstance(first["input"], (dict, list)):
             msg += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{source}: {where or 'config'}: {msg}{more}"
+    return f"{source}: {where + ': ' if where else ''}{msg}{more}"
 
 
 def read_yaml_mapping(path: Path) -> dict:

@@ -62,7 +62,8 @@ def _call(fn: Callable[[Any], Any], task: Any) -> Any:
     try:
         return fn(task)
     except Exception as exc:  # reported per task by the driver
-        return TaskFailure(f"{type(exc).__name__}: {exc}")
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return TaskFailure(f"{type(exc).__name__}: {first_line}")
 
 
 class SerialExecutor:
@@ -122,9 +123,23 @@ class LocalProcessExecutor:
             self._pool = None
 
 
+def _make_dask_executor(**kw: Any) -> Executor:
+    """Import dask only when asked for: it is an optional extra, and slow to import."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:  # dask itself is a dependency of distributed
+        from .errors import MemgenError
+
+        raise MemgenError("--executor dask: needs the dask extra (pip install 'memgen[dask]')")
+    from .dask_executor import DaskExecutor
+
+    return DaskExecutor(**kw)
+
+
 EXECUTORS: dict[str, Callable[..., Executor]] = {
     "local": LocalProcessExecutor,
     "serial": SerialExecutor,
+    "dask": _make_dask_executor,
 }
 
 

@@ -49,6 +49,28 @@ def _sq_norms(points: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", points, points)
 
 
+def _logsumexp_inplace(a: np.ndarray) -> float:
+    """ln Σ exp(a), overwriting a: one pass of exp without temporaries (the pair sums are 10^8 terms)."""
+    top = a.max()
+    if top == -np.inf:
+        return -np.inf
+    a -= top
+    np.exp(a, out=a)
+    return float(top + np.log(a.sum()))
+
+
+def _scaled_sq_distances(rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray, cols_sq: np.ndarray,
+                         scale: float) -> np.ndarray:
+    """-scale · |r_i - c_j|² for a block, in place on the Gram matrix (|r|² + |c|² - 2 r·c, clipped at 0)."""
+    block = rows @ cols.T
+    block *= -2.0
+    block += rows_sq[:, None]
+    block += cols_sq[None, :]
+    np.maximum(block, 0.0, out=block)
+    block *= -scale
+    return block
+
+
 def log_kde_self_offdiagonal(points: np.ndarray, eps: float) -> float:
     """ln of the i != j part of ∫ρ²: (1/m²) Σ_{i≠j} N(x_i | x_j, 2 eps² I).  -inf when m = 1.
 
@@ -61,11 +83,10 @@ def log_kde_self_offdiagonal(points: np.ndarray, eps: float) -> float:
     block_logs = []
     for start in range(0, m - 1, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, m)
-        rows = points[start:stop]
-        d2 = sq[start:stop, None] + sq[None, start:] - 2.0 * (rows @ points[start:].T)
-        expo = np.maximum(d2, 0.0) * (-0.25 / eps**2)
-        expo[np.tril_indices(stop - start, 0, m - start)] = -np.inf  # keep j > i only
-        block_logs.append(logsumexp(expo))
+        expo = _scaled_sq_distances(points[start:stop], sq[start:stop], points[start:], sq[start:],
+                                    0.25 / eps**2)
+        expo[np.tril_indices(stop - start)] = -np.inf  # keep j > i only (the square part holds i, j < stop)
+        block_logs.append(_logsumexp_inplace(expo))
     log_upper = logsumexp(block_logs)
     return float(np.log(2.0) + log_upper - 2.0 * np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2))
 
@@ -80,12 +101,10 @@ def log_kde_cross_overlap(a: np.ndarray, b: np.ndarray, eps_a: float, eps_b: flo
     """ln ∫ρ_a ρ_b for two isotropic KDEs: (1/(m_a m_b)) Σ_ij N(a_i | b_j, (eps_a² + eps_b²) I)."""
     (ma, d), mb = a.shape, b.shape[0]
     var = eps_a**2 + eps_b**2
-    sq_b = _sq_norms(b)
-    block_logs = []
-    for start in range(0, ma, _BLOCK_ROWS):
-        rows = a[start:start + _BLOCK_ROWS]
-        d2 = _sq_norms(rows)[:, None] + sq_b[None, :] - 2.0 * (rows @ b.T)
-        block_logs.append(logsumexp(np.maximum(d2, 0.0) * (-0.5 / var)))
+    sq_a, sq_b = _sq_norms(a), _sq_norms(b)
+    block_logs = [_logsumexp_inplace(_scaled_sq_distances(a[s:s + _BLOCK_ROWS], sq_a[s:s + _BLOCK_ROWS], b, sq_b,
+                                                          0.5 / var))
+                  for s in range(0, ma, _BLOCK_ROWS)]
     return float(logsumexp(block_logs) - np.log(ma) - np.log(mb) - 0.5 * d * (LOG_2PI + np.log(var)))
 
 

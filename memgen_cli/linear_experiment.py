@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, List, Literal, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,10 @@ class LinearGrid(BaseModel):
     lambda_: PositiveGrid() = Field(default=[PAPER_LAMBDA], alias="lambda", description="noise scale λ")
     T: PositiveGrid() = Field(default=[2.0], description="diffusion time")
     N: IntGrid(2) = Field(default=[10_000], description="original-set size")
+    # Options may be swept too (e.g. covariance: [BBt, BtB]); a grid entry overrides options.<name>.
+    covariance: Optional[List[Literal[COVARIANCE_CONVENTIONS]]] = Field(default=None, min_length=1)  # type: ignore
+    bandwidth: Optional[List[Literal[BANDWIDTH_RULES]]] = Field(default=None, min_length=1)  # type: ignore
+    ridge: Optional[List[Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(default=None, min_length=1)
 
 
 class GaussianData(BaseModel):
@@ -77,11 +81,15 @@ class LinearExperiment:
 
     def cells(self, config: LinearConfig) -> list[dict]:
         g, o = config.grid, config.options
+        covariances = g.covariance or [o.covariance]
+        bandwidths = g.bandwidth or [o.bandwidth]
+        ridges = g.ridge or [o.ridge]
         cells = []
-        for d, N, T, lam, n in itertools.product(g.d, g.N, g.T, g.lambda_, g.n):
+        for d, N, T, lam, cov, bw, ridge, n in itertools.product(g.d, g.N, g.T, g.lambda_, covariances, bandwidths,
+                                                                  ridges, g.n):
             cells.append({"n": n, "d": d, "lambda": lam, "T": T, "N": N, "mu": config.data.mu,
-                          "sigma": config.data.sigma, "bandwidth": o.bandwidth, "covariance": o.covariance,
-                          "ridge": o.ridge, "original": o.original})
+                          "sigma": config.data.sigma, "bandwidth": bw, "covariance": cov, "ridge": ridge,
+                          "original": o.original})
         return cells
 
     def trial_count(self, config: LinearConfig) -> int:
@@ -96,7 +104,7 @@ class LinearExperiment:
             fixed = _fixed_original(original_seed(config.seed, cell), cell["N"], cell["d"], cell["sigma"],
                                     cell["bandwidth"])
         rows = []
-        for trial, seed in trials:
+        for _trial, seed in trials:
             rng = np.random.default_rng(seed)
             rows.append(run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
                                          mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],

@@ -100,7 +100,7 @@ def execute_task(payload: tuple[str, dict, Task]) -> list[dict]:
         _worker_configs[key] = experiment.config_class.model_validate(config_dict)
     metrics = experiment.run_task(_worker_configs[key], task.cell, task.trials)
     return [{"model": model, "cell": task.cell_index, "cell_id": task.cell_id, **task.cell, "trial": trial,
-             "seed": seed, **row} for (trial, seed), row in zip(task.trials, metrics)]
+             "seed": seed, **row} for (trial, seed), row in zip(task.trials, metrics, strict=True)]
 
 
 @dataclass

@@ -134,3 +134,11 @@ def test_transition_at_the_papers_settings():
     assert summary.loc[8, "p_delta_positive"] <= 0.05
     assert summary.loc[64, "p_delta_positive"] >= 0.9
     assert summary.loc[64, "mean_H2"] < summary.loc[8, "mean_H2"] == 1.0
+
+
+def test_options_can_be_swept_from_the_grid(small_config, tmp_path):
+    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "grid.ridge=[0, 0.5]"])
+    result = run_sweep(config, tmp_path / "opts", executor="local", workers=1)  # config round-trips to a worker
+    assert not result.failed
+    cells = result.summary[["n", "covariance", "ridge"]].drop_duplicates()
+    assert len(cells) == 8 and set(cells["covariance"]) == {"BBt", "BtB"} and set(cells["ridge"]) == {0.0, 0.5}

@@ -1,0 +1,96 @@
+"""Linear-model speed: ms per trial, a dense baseline in the same run, and the paper's Fig. 2+3 sweep.
+
+Run with `make bench` (or `python benchmarks/bench_linear.py [--quick]`). Numbers are machine- and
+load-dependent: compare the ratios printed in one run, not figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import pdist
+from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
+
+from memgen_cli.linear_experiment import LinearConfig
+from memgen_cli.linear_model import original_reference, run_linear_trial
+from memgen_cli.sweep import run_sweep
+
+LAM, T = math.exp(-4.0), 2.0
+
+
+def dense_baseline_trial(rng, n, d, N):
+    """A straightforward implementation: dense B and Σ_G, scipy densities, a fresh original set per trial
+    (as the published code does). float64 sums, so its Δ sign is unreliable at large d: timing only."""
+    Y = rng.standard_normal((n, d))
+    X = np.exp(-T) * Y + np.sqrt(LAM * (1 - np.exp(-2 * T))) * rng.standard_normal((n, d))
+    x, y = X - X.mean(0), Y - Y.mean(0)
+    B = np.linalg.pinv(x.T @ x) @ x.T @ y
+    B = B.T
+    var_X = np.exp(-2 * T) * (y**2).sum() / (n * d) + LAM * (1 - np.exp(-2 * T))
+    m_G = Y.mean(0) + B @ (np.exp(-T) * Y.mean(0) - X.mean(0))
+    cov = var_X * B @ B.T
+    original = rng.standard_normal((N, d))
+    out = {}
+    for name, P in (("T", Y), ("O", original)):
+        eps2 = (len(P) ** (-1 / d)) ** 2
+        cross = stats.multivariate_normal(m_G, cov + eps2 * np.eye(d), allow_singular=True).logpdf(P)
+        pair = -pdist(P, "sqeuclidean") / (4 * eps2)
+        out[name] = (logsumexp(cross), logsumexp(pair))
+    return out
+
+
+def time_per_trial(fn, repeats: int) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the dense baseline at d = 100 and the full sweep")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; one BLAS thread per measurement unless stated")
+    rng = np.random.default_rng(0)
+    rows = []
+    with threadpool_limits(1):
+        for d, ns in ((16, (8, 32, 100)), (100, (30, 100, 300))):
+            start = time.perf_counter()
+            orig = original_reference(rng.standard_normal((10_000, d)), "paper", 1.0)
+            build = time.perf_counter() - start
+            print(f"d={d:4d} N=10^4: original set's self term, once per worker: {build:.2f} s")
+            for n in ns:
+                t = time_per_trial(
+                    lambda n=n, d=d, orig=orig: run_linear_trial(rng, n, d, LAM, T, 10_000, original=orig), 40)
+                rows.append((d, n, t))
+                print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:7.2f} ms/trial (fixed original set)")
+        for d, n in ((16, 100), (100, 300)):
+            if args.quick and d == 100:
+                continue
+            base = time_per_trial(lambda n=n, d=d: dense_baseline_trial(rng, n, d, 10_000), 1)
+            ours = next(t for dd, nn, t in rows if (dd, nn) == (d, n))
+            redraw = time_per_trial(lambda n=n, d=d: run_linear_trial(rng, n, d, LAM, T, 10_000), 2)
+            print(f"d={d:4d} N=10^4 n={n:4d}: dense baseline {base:6.2f} s/trial; memgen is {base / ours:,.0f}x faster "
+                  f"(fixed original), {base / redraw:,.1f}x with original: redraw")
+    if not args.quick:
+        config = LinearConfig(trials=300, grid={"n": {"start": 2, "stop": 1000, "num": 12}, "d": [16, 100],
+                                                "N": [10_000]})
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            run_sweep(config, Path(tmp) / "fig23", executor="local", workers=2)
+            wall = time.perf_counter() - start
+        print(f"paper Fig. 2+3 sweep (d in {{16, 100}}, 12 n from 2 to 1000, 300 trials, N = 10^4), --workers 2: "
+              f"{wall:.1f} s for {24 * 300} trials")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Dask workers from a SLURM batch system, through dask-jobqueue (part of the ``dask`` extra).
+
+    python -m memgen_cli.cluster slurm --cores 8 --memory 16GB --walltime 02:00:00 \\
+        --queue cpu --account myproject --threads 2 --jobs 4 --scheduler-file memgen-scheduler.json
+
+starts a Dask scheduler in this process (run it on the login node, e.g. inside tmux), submits 4
+SLURM jobs of 8 cores, each running 8 // 2 = 4 single-threaded Dask workers whose memgen tasks use
+2 BLAS/torch threads each, writes the scheduler file, and waits; Ctrl-C cancels the jobs. Then, from
+anywhere that can reach the scheduler:
+
+    memgen sweep linear config.yaml --executor dask --scheduler-file memgen-scheduler.json
+
+Like dask_executor, this module is imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dask_jobqueue import SLURMCluster
+
+from .errors import MemgenError
+
+
+def slurm_cluster(*, cores: int, memory: str, walltime: str = "01:00:00", queue: str | None = None,
+                  account: str | None = None, threads: int = 1, job_extra_directives: Sequence[str] = (),
+                  **options: Any) -> SLURMCluster:
+    """A SLURMCluster whose jobs each book ``cores`` CPUs and ``memory``, split into ``cores // threads``
+    single-threaded Dask workers; memgen tasks on them use ``threads`` BLAS/torch threads (MEMGEN_THREADS).
+
+    ``options`` go to SLURMCluster as they are (``scheduler_options``, ``interface``, ``log_directory``,
+    ``job_script_prologue``, ``python``...). No job is submitted until ``cluster.scale(jobs=N)``.
+    """
+    if cores < 1:
+        raise MemgenError(f"--cores: must be >= 1 (got {cores})")
+    if not 1 <= threads <= cores:
+        raise MemgenError(f"--threads: must be between 1 and --cores={cores} (got {threads})")
+    workers = cores // threads
+    # Parallelism comes from worker processes (one Dask thread each); BLAS inside a task gets `threads`.
+    # DaskExecutor reads MEMGEN_THREADS on the worker when the driver does not set threads itself.
+    prologue = [f"export MEMGEN_THREADS={threads}", *options.pop("job_script_prologue", [])]
+    return SLURMCluster(cores=workers, processes=workers, job_cpu=cores, memory=memory, walltime=walltime,
+                        queue=queue, account=account, job_extra_directives=list(job_extra_directives),
+                        job_script_prologue=prologue, **options)
+
+
+def _wait_for_ctrl_c() -> None:
+    try:
+        while True:
+            time.sleep(60)
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(cluster: SLURMCluster, jobs: int, scheduler_file: str | os.PathLike,
+          until: Callable[[], None] = _wait_for_ctrl_c) -> None:
+    """Write the scheduler file for `memgen sweep --scheduler-file`, submit ``jobs`` jobs, wait ``until()``
+    returns (Ctrl-C), then cancel the jobs and remove the file."""
+    from distributed import Client
+
+    try:
+        with Client(cluster) as client:
+            client.write_scheduler_file(os.fspath(scheduler_file))
+            cluster.scale(jobs=jobs)
+            print(f"scheduler {cluster.scheduler_address}, file {scheduler_file}; {jobs} job(s) submitted. "
+                  "Ctrl-C stops the scheduler and cancels the jobs.", flush=True)
+            until()
+    finally:
+        cluster.close()  # scancels the jobs
+        if os.path.exists(scheduler_file):
+            os.remove(scheduler_file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m memgen_cli.cluster", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="kind", required=True)
+    s = sub.add_parser("slurm", help="Dask workers as SLURM jobs")
+    s.add_argument("--cores", type=int, required=True, help="CPUs per job")
+    s.add_argument("--memory", required=True, help="memory per job, e.g. 16GB")
+    s.add_argument("--walltime", default="01:00:00")
+    s.add_argument("--queue", "--partition", dest="queue", help="SLURM partition (#SBATCH -p)")
+    s.add_argument("--account", help="SLURM account (#SBATCH -A)")
+    s.add_argument("--threads", type=int, default=1, help="BLAS/torch threads per memgen task")
+    s.add_argument("--job-extra", action="append", default=[], metavar="DIRECTIVE",
+                   help="extra #SBATCH directive, e.g. --job-extra=--constraint=skylake (repeatable)")
+    s.add_argument("--interface", help="network interface of the workers and scheduler, e.g. ib0")
+    s.add_argument("--jobs", type=int, default=1)
+    s.add_argument("--scheduler-file", default="memgen-scheduler.json")
+    s.add_argument("--print-job-script", action="store_true", help="print the job script and exit")
+    args = p.parse_args(argv)
+    try:
+        extra = {"interface": args.interface} if args.interface else {}
+        cluster = slurm_cluster(cores=args.cores, memory=args.memory, walltime=args.walltime,
+                                queue=args.queue, account=args.account, threads=args.threads,
+                                job_extra_directives=args.job_extra,
+                                **extra)
+    except MemgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_job_script:
+        print(cluster.job_script())
+        cluster.close()
+        return 0
+    serve(cluster, args.jobs, args.scheduler_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Dask executor: send sweep tasks to a Dask cluster (an existing one, or a LocalCluster).
+
+Only this module imports dask/distributed, and only when ``--executor dask`` is chosen, so the
+rest of memgen runs without the ``dask`` extra. Workers compute and return results; the driver
+alone writes the results folder, so workers need no shared filesystem (but the scheduler and the
+workers need memgen installed: task functions are sent by reference to their module).
+
+Failure semantics:
+
+* A task that raises comes back as a ``TaskFailure`` (the wrapper catches it on the worker), so
+  Dask never retries it: ``retries=0``, and an error is reported, not hidden.
+* A task whose worker dies (killed, out of memory, node lost) is rescheduled on another worker by
+  the scheduler itself. After ``distributed.scheduler.allowed-failures`` (default 3) such deaths the
+  scheduler gives up with ``KilledWorker``, which comes back here as a ``TaskFailure``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import distributed
+from distributed import Client, LocalCluster
+
+from .errors import MemgenError
+from .executors import TaskFailure, _call, limit_threads, threads_per_worker
+
+_limited_to: int | None = None  # threads this worker process is already capped at
+# The worker's own setting, read before limit_threads (which sets MEMGEN_THREADS) runs in this process.
+_WORKER_THREADS = os.environ.get("MEMGEN_THREADS")
+
+
+def _run_task(fn: Callable[[Any], Any], task: Any, threads: int | None) -> Any:
+    """Runs on a worker: cap BLAS/torch threads (once per worker process), then call like ``_call``.
+
+    ``threads=None``: the worker's own MEMGEN_THREADS (set in its environment or job script), else 1.
+    """
+    global _limited_to
+    threads = threads or int(_WORKER_THREADS or 1)
+    if _limited_to != threads:
+        limit_threads(threads)
+        _limited_to = threads
+    return _call(fn, task)
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster; yields ``(index, result_or_TaskFailure)`` in completion order.
+
+    With neither ``scheduler`` (``tcp://host:port``, ``tls://...``) nor ``scheduler_file``, starts a
+    LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1.
+
+    ``threads``: BLAS/torch threads per task. Default: ``cores // workers`` on a LocalCluster; on an
+    existing cluster, each worker's own ``MEMGEN_THREADS`` environment variable, else 1 (Dask's own
+    worker default, ``OMP_NUM_THREADS=1``): this process cannot know how many worker processes share
+    each remote machine, the one who starts the workers does.
+    """
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None,
+                 scheduler_file: str | os.PathLike | None = None, threads: int | None = None):
+        if scheduler and scheduler_file:
+            raise MemgenError("--scheduler: give either --scheduler or --scheduler-file, not both")
+        self._cluster: LocalCluster | None = None
+        self._checked: set[str] = set()  # modules the cluster is known to import
+        if scheduler or scheduler_file:
+            self._client = _connect(scheduler, scheduler_file)
+            connected = len(self._client.scheduler_info().get("workers", {}))
+            self.workers = workers or connected  # informational: the cluster decides its own size
+            self.threads = threads  # None: decided on each worker, see _run_task
+        else:
+            self.workers = workers or os.cpu_count() or 1
+            self.threads = threads or threads_per_worker(self.workers)
+            # One thread per worker process: parallelism comes from processes, BLAS gets `threads`.
+            # Port 0 for the scheduler's HTTP server (it runs even without a dashboard): 8787 may be taken.
+            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                         host="127.0.0.1", dashboard_address="127.0.0.1:0")
+            self._client = Client(self._cluster)
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        self._check_imports(getattr(fn, "__module__", None) or __name__)
+        token = uuid.uuid4().hex[:12]  # fresh per run: a rerun never reuses a held or failed key
+        name = getattr(fn, "__name__", "task")
+        futures = {}
+        for i, task in enumerate(tasks):
+            fut = self._client.submit(_run_task, fn, task, self.threads, key=f"memgen-{name}-{token}-{i}",
+                                      pure=False, retries=0)
+            futures[fut] = i
+        done = distributed.as_completed(futures, loop=self._client.loop)
+        try:
+            for fut in done:
+                i = futures.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001  KilledWorker, BaseException escaping _call, cancel
+                    first_line = (str(exc).strip().splitlines() or [""])[0]  # failures are one-line reports
+                    result = TaskFailure(f"{type(exc).__name__}: {first_line}")
+                fut.release()  # let the scheduler drop the result now that we hold it
+                yield i, result
+        finally:
+            # Interrupted driver (Ctrl-C, generator closed): stop the cluster working for nobody.
+            if futures:
+                self._client.cancel(list(futures))
+
+    def _check_imports(self, module: str) -> None:
+        """Fail fast, naming the cause, if the scheduler or a worker cannot import the task's code.
+
+        Both unpickle each task. A scheduler that cannot fails every task with a vague message; a worker
+        that cannot drops its connection and dies, and its nanny restarts it to die again.
+        """
+        if module in self._checked:
+            return
+        stmt = f"import {__name__}, {module}"  # exec is a builtin: sending it needs nothing installed
+        try:
+            self._client.run_on_scheduler(exec, stmt)
+        except Exception as exc:  # noqa: BLE001  reported as the user's problem
+            raise MemgenError(f"--executor dask: the Dask scheduler cannot import {module} ({exc}); "
+                              "install memgen there, the same version as here") from None
+        errors = {w: r for w, r in self._client.run(exec, stmt, on_error="return").items() if r is not None}
+        if errors:
+            worker, exc = next(iter(errors.items()))
+            raise MemgenError(f"--executor dask: {len(errors)} Dask worker(s), e.g. {worker}, cannot import "
+                              f"{module} ({exc}); install memgen there, the same version as here")
+        self._checked.add(module)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def _connect(scheduler: str | None, scheduler_file: str | os.PathLike | None) -> Client:
+    if scheduler_file is not None and not os.path.exists(scheduler_file):
+        # Client would wait forever for the file to appear.
+        raise MemgenError(f"--scheduler-file: {scheduler_file}: no such file (is `dask scheduler` running?)")
+    where = scheduler or f"the scheduler in {scheduler_file}"
+    try:  # waits up to distributed.comm.timeouts.connect (30 s by default)
+        if scheduler:
+            return Client(scheduler)
+        return Client(scheduler_file=os.fspath(scheduler_file))
+    except (OSError, TimeoutError, ValueError) as exc:
+        opt = "--scheduler" if scheduler else "--scheduler-file"
+        raise MemgenError(f"{opt}: cannot connect to {where}: {exc}") from None

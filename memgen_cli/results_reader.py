@@ -1,0 +1,196 @@
+"""Read a results folder for `memgen plot` and `memgen analyze`; never recompute a sweep.
+
+The folder layout is the contract in docs/results-format.md. Everything a user can get wrong here
+(wrong folder, truncated CSV, missing column, an option naming a column that is not there) raises
+``MemgenError`` with one line that names the file or option first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Hashable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from memgen_cli.errors import MemgenError
+
+SUMMARY_FILE = "summary.csv"
+TRIALS_FILE = "trials.csv"
+LOCK_FILE = ".lock"
+IDENTIFYING_COLUMNS = frozenset({"model", "cell", "cell_id", "trials"})
+METRIC_PREFIXES = ("p_", "mean_", "se_", "count_")
+# trials.csv columns that are per-trial bookkeeping or metrics, not parameters.
+TRIAL_BOOKKEEPING = frozenset({"trial", "seed"})
+
+PRIMARY_P = "p_delta_positive"  # P(Delta > 0); other binary metrics (U-Net) may exist and are ignored
+PRIMARY_P_COLUMNS = (PRIMARY_P, f"{PRIMARY_P}_lo", f"{PRIMARY_P}_hi")
+
+# How parameter names are printed on figures and tables.
+PARAMETER_SYMBOLS = {"lambda": "λ", "mu": "μ", "sigma": "σ", "eps": "ε", "alpha": "α"}
+
+
+@dataclass(frozen=True)
+class Results:
+    """One results folder as read from disk."""
+
+    folder: Path
+    summary: pd.DataFrame
+    trials: pd.DataFrame | None  # None when trials.csv is absent (plot does not need it)
+    parameters: tuple[str, ...]  # parameter columns of summary.csv, in file order
+    swept: tuple[str, ...]  # parameters that take more than one value
+    model: str  # "linear", "unet" or "unknown"
+    notes: tuple[str, ...]  # things the user should know (e.g. a sweep is still writing)
+
+
+def read_results(folder: Path | str, want_trials: bool = True) -> Results:
+    """Read summary.csv (required) and trials.csv (optional) of a results folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise MemgenError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise MemgenError(f"{folder}: not a folder (give the results folder a sweep wrote)")
+    summary_path = folder / SUMMARY_FILE
+    if not summary_path.is_file():
+        raise MemgenError(f"{folder}: not a memgen results folder (no {SUMMARY_FILE})")
+    summary = read_csv(summary_path)
+    if summary.empty:
+        raise MemgenError(f"{summary_path}: no rows (the sweep finished no cell yet)")
+    parameters = parameter_columns(summary)
+    notes: list[str] = []
+    if sweep_is_writing(folder):
+        notes.append(f"{folder}: a sweep is writing this folder (holds {LOCK_FILE}); results may be partial")
+    trials = None
+    trials_path = folder / TRIALS_FILE
+    if want_trials and trials_path.is_file():
+        trials = read_csv(trials_path)
+    return Results(
+        folder=folder,
+        summary=summary,
+        trials=trials,
+        parameters=tuple(parameters),
+        swept=tuple(swept_columns(summary, parameters)),
+        model=model_name(summary),
+        notes=tuple(notes),
+    )
+
+
+def sweep_is_writing(folder: Path) -> bool:
+    """True while a sweep holds the exclusive flock on .lock (the file itself stays after a run)."""
+    lock = folder / LOCK_FILE
+    if not lock.is_file():
+        return False
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): cannot tell, say nothing
+        return False
+    try:
+        with open(lock, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once on close
+            except BlockingIOError:
+                return True
+    except OSError:
+        return False
+    return False
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """pandas.read_csv with its failures turned into one line naming the file."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise MemgenError(f"{path}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MemgenError(f"{path}: not a readable CSV ({first_line})") from None
+    except OSError as error:
+        raise MemgenError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def parameter_columns(summary: pd.DataFrame) -> list[str]:
+    """Columns that describe a cell: everything but identifiers and metric summaries."""
+    return [
+        column
+        for column in summary.columns
+        if column not in IDENTIFYING_COLUMNS and not str(column).startswith(METRIC_PREFIXES)
+    ]
+
+
+def swept_columns(summary: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
+    """Parameters that take more than one value across the cells."""
+    return [column for column in parameters if summary[column].nunique(dropna=False) > 1]
+
+
+def model_name(summary: pd.DataFrame) -> str:
+    if "model" not in summary.columns:
+        return "unknown"
+    values = summary["model"].dropna().astype(str).unique()
+    return values[0] if len(values) == 1 else "unknown"
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], file_label: str) -> None:
+    """One-line error naming the first missing column."""
+    for column in columns:
+        if column not in frame.columns:
+            raise MemgenError(f"{file_label}: missing column '{column}'")
+
+
+def numeric_column(frame: pd.DataFrame, column: str, file_label: str) -> np.ndarray:
+    """A column as float64; a column of text is an error naming it."""
+    require_columns(frame, [column], file_label)
+    values = frame[column]
+    if values.dtype == bool:
+        return values.to_numpy(dtype=float)
+    if not pd.api.types.is_numeric_dtype(values):
+        converted = pd.to_numeric(values, errors="coerce")
+        bad = values[converted.isna() & values.notna()]
+        if len(bad):
+            raise MemgenError(f"{file_label}: column '{column}' is not numeric (found {str(bad.iloc[0])!r})")
+        values = converted
+    return values.to_numpy(dtype=float)
+
+
+def check_parameter_option(results: Results, option: str, column: str | None) -> None:
+    """An option such as --hue must name a parameter column of summary.csv."""
+    if column is None or column in results.parameters:
+        return
+    listed = ", ".join(results.parameters) or "none"
+    raise MemgenError(
+        f"{option}: '{column}' is not a parameter column of {SUMMARY_FILE} (parameters: {listed})"
+    )
+
+
+def symbol(parameter: str) -> str:
+    return PARAMETER_SYMBOLS.get(parameter, parameter)
+
+
+def format_value(value: object) -> str:
+    """Short, readable parameter value: 16, 0.0183, 1e+04, BBt."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "–"
+        if float(value).is_integer() and abs(value) < 1e6:
+            return str(int(value))
+        return f"{value:.3g}"
+    return str(value)
+
+
+def group_label(parameters: Sequence[str], values: Sequence[Hashable]) -> str:
+    """'d = 16, λ = 0.0183'; 'all cells' when nothing but x varies."""
+    if not parameters:
+        return "all cells"
+    return ", ".join(f"{symbol(p)} = {format_value(v)}" for p, v in zip(parameters, values))
+
+
+def sort_key(value: object) -> tuple:
+    """Orders mixed-type group values (numbers before text, NaN last) without raising."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return (0, float("inf") if math.isnan(float(value)) else float(value), "")
+    return (1, 0.0, str(value))

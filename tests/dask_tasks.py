@@ -1,0 +1,32 @@
+"""Task functions for the Dask tests: importable by worker processes (PYTHONPATH = tests/)."""
+
+import os
+import time
+
+import numpy as np
+
+
+def cell(task):
+    """A deterministic numpy computation standing in for a sweep cell."""
+    seed, n = task["seed"], task["n"]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, n))
+    return {"seed": seed, "trace": float(np.trace(x @ x.T)), "eig": np.linalg.eigvalsh(x @ x.T).tolist()}
+
+
+def slow_cell(task):
+    time.sleep(task.get("sleep", 0.0))
+    return cell(task) | {"pid": os.getpid()}
+
+
+def sometimes_fails(task):
+    if task["seed"] == 3:
+        raise ValueError(f"bad cell seed={task['seed']}")
+    return cell(task)
+
+
+def threads_seen(task):
+    from threadpoolctl import threadpool_info
+
+    return {"env": os.environ.get("OMP_NUM_THREADS"), "memgen": os.environ.get("MEMGEN_THREADS"),
+            "blas": sorted({i["num_threads"] for i in threadpool_info()})}

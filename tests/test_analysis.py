@@ -1,0 +1,296 @@
+"""memgen analyze: n_star and n_onset recovered from synthetic folders with known answers; clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from memgen_cli.analysis import (
+    ABOVE_AT_START,
+    CROSSED,
+    NOT_REACHED,
+    find_transitions,
+    first_upward_crossing,
+    fit_broken_line,
+    write_transitions,
+)
+from memgen_cli.cli_figures import analyze, plot
+from memgen_cli.errors import MemgenError
+
+try:
+    from results_factory import broken_h2, logistic_p, write_linear_results, write_unet_summary
+except ImportError:  # tests/ imported as a package
+    from tests.results_factory import broken_h2, logistic_p, write_linear_results, write_unet_summary
+
+N_GRID = np.unique(np.geomspace(4, 2000, 16).astype(int))
+
+
+def one_line_error(excinfo) -> str:
+    message = str(excinfo.value)
+    assert message and "\n" not in message
+    return message
+
+
+# ----------------------------------------------------------------------------------------------
+# The pieces
+
+
+def test_crossing_is_interpolated_in_log_n():
+    log_n = np.log([10.0, 100.0, 1000.0])
+    log_star, status = first_upward_crossing(log_n, np.array([0.2, 0.8, 0.9]))
+    assert status == CROSSED
+    assert math.exp(log_star) == pytest.approx(math.sqrt(10 * 100))  # halfway in log n
+
+
+def test_first_crossing_wins_and_statuses_name_the_other_cases():
+    log_n = np.log([1.0, 10.0, 100.0, 1000.0, 10000.0])
+    log_star, _ = first_upward_crossing(log_n, np.array([0.0, 0.6, 0.4, 0.9, 0.5]))
+    assert math.exp(log_star) == pytest.approx(10 ** (5 / 6))  # 0 -> 0.6: 0.5 is 5/6 of the way
+    assert first_upward_crossing(log_n, np.full(5, 0.3))[1] == NOT_REACHED
+    assert first_upward_crossing(log_n, np.array([0.7, 0.2, 0.9, 0.9, 0.9]))[1] == ABOVE_AT_START
+
+
+def test_broken_line_fit_recovers_breakpoint_between_data_points():
+    u = np.log(np.geomspace(5, 5000, 14))
+    u_break = math.log(137.0)  # not a data point
+    v = 0.3 - 0.1 * np.minimum(u - u_break, 0) - 1.7 * np.maximum(u - u_break, 0)
+    fit = fit_broken_line(u, v)
+    assert math.exp(fit.u_break) == pytest.approx(137.0, rel=1e-3)
+    assert fit.slope_before == pytest.approx(-0.1, abs=1e-3)
+    assert fit.slope_after == pytest.approx(-1.7, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------------------------
+# A whole folder with a known crossing and a known breakpoint
+
+
+@pytest.fixture(scope="module")
+def linear_folder(tmp_path_factory):
+    # P crosses 0.5 at n = 2.5 d; H² starts falling as n^-1.5 at n = d.
+    return write_linear_results(
+        tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}], trials=200, seed=3
+    )
+
+
+def test_known_crossing_and_breakpoint_are_recovered(linear_folder):
+    table = find_transitions(linear_folder, n_boot=300, seed=1)
+    assert list(table["d"]) == [16, 64]
+    for row in table.to_dict("records"):
+        d = row["d"]
+        assert row["n_star_status"] == CROSSED
+        assert row["n_star"] == pytest.approx(2.5 * d, rel=0.15)
+        assert row["n_star_lo"] <= 2.5 * d <= row["n_star_hi"]
+        assert row["n_star_lo"] < row["n_star"] < row["n_star_hi"]
+        assert row["boot_frac_crossed"] == 1.0
+        assert row["n_onset"] == pytest.approx(d, rel=0.1)
+        assert row["slope_before"] == pytest.approx(0.0, abs=0.05)
+        assert row["slope_after"] == pytest.approx(-1.5, abs=0.05)
+        assert row["ratio"] == pytest.approx(2.5, rel=0.2)
+        assert row["verdict"] == "not aligned"  # 2.5 lies outside a factor 2
+        assert row["bootstrap"] == "trials"
+        assert row["p_at_n_max"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_align_factor_changes_the_verdict_and_seed_fixes_the_interval(linear_folder):
+    wide = find_transitions(linear_folder, align_factor=3.0, n_boot=200, seed=5)
+    again = find_transitions(linear_folder, align_factor=3.0, n_boot=200, seed=5)
+    assert set(wide["verdict"]) == {"aligned"}
+    pd.testing.assert_frame_equal(wide, again)
+
+
+def test_transitions_csv_has_one_row_per_group(linear_folder, tmp_path):
+    path = write_transitions(find_transitions(linear_folder, n_boot=100), tmp_path)
+    written = pd.read_csv(path)
+    assert len(written) == 2
+    for column in (
+        "d",
+        "n_star",
+        "n_star_lo",
+        "n_star_hi",
+        "n_onset",
+        "slope_before",
+        "slope_after",
+        "ratio",
+        "verdict",
+        "p_at_n_max",
+    ):
+        assert column in written.columns
+
+
+def test_unet_summary_without_trials_uses_summary_counts(tmp_path):
+    folder = write_unet_summary(
+        tmp_path / "unet", np.unique(np.geomspace(10, 5000, 12).astype(int)), n_star=100, n_break=100
+    )
+    row = find_transitions(folder, n_boot=200).iloc[0]
+    assert row["error_metric"] == "Ê_OG"
+    assert row["bootstrap"].startswith("summary")
+    assert row["n_star"] == pytest.approx(100, rel=0.4)
+    assert row["n_onset"] == pytest.approx(100, rel=0.1)
+    assert row["verdict"] == "aligned"
+
+
+def test_a_curve_that_never_crosses_is_reported_not_reached(tmp_path):
+    folder = write_linear_results(tmp_path / "flat", N_GRID[:8], trials=50, p_of=lambda n, params: 0.1)
+    row = find_transitions(folder, n_boot=200).iloc[0]
+    assert row["n_star_status"] == NOT_REACHED
+    assert math.isnan(row["n_star"])
+    assert row["verdict"] == "undetermined"
+    assert math.isinf(row["n_star_hi"])  # no replicate crosses inside the sweep
+
+
+# ----------------------------------------------------------------------------------------------
+# Odd folders: a row with a reason, or one line of error; never a traceback
+
+
+def test_single_cell_sweep_gives_a_row_with_reasons(tmp_path):
+    folder = write_linear_results(tmp_path / "one", [50], trials=20)
+    row = find_transitions(folder, n_boot=100).iloc[0]
+    assert row["group"] == "all cells"
+    assert row["n_star_status"].startswith("too few points")
+    assert row["onset_status"].startswith("not estimable")
+    assert row["verdict"] == "undetermined"
+
+
+def test_nan_and_infinite_cells_are_left_out(tmp_path):
+    folder = write_linear_results(
+        tmp_path / "holes", N_GRID, trials=100, p_of=logistic_p(40), h2_of=broken_h2(16)
+    )
+    summary = pd.read_csv(folder / "summary.csv")
+    summary.loc[3, "p_delta_positive"] = np.nan
+    summary.loc[12, "mean_H2"] = np.inf
+    summary.to_csv(folder / "summary.csv", index=False)
+    row = find_transitions(folder, n_boot=100).iloc[0]
+    assert row["cells_with_p"] == len(N_GRID) - 1
+    assert row["n_star"] == pytest.approx(40, rel=0.2)
+    assert row["n_onset"] == pytest.approx(16, rel=0.15)
+
+
+def test_too_few_finite_error_points_is_not_estimable(tmp_path):
+    folder = write_linear_results(tmp_path / "short", N_GRID[:6], trials=30)
+    summary = pd.read_csv(folder / "summary.csv")
+    summary.loc[:2, "mean_H2"] = np.nan
+    summary.to_csv(folder / "summary.csv", index=False)
+    row = find_transitions(folder, n_boot=100).iloc[0]
+    assert row["onset_status"] == "not estimable: 3 points with a finite H², need 4"
+
+
+def test_missing_column_is_one_line(tmp_path):
+    folder = write_linear_results(tmp_path / "nop", N_GRID[:5], trials=10)
+    pd.read_csv(folder / "summary.csv").drop(columns=["p_delta_positive"]).to_csv(
+        folder / "summary.csv", index=False
+    )
+    with pytest.raises(MemgenError) as excinfo:
+        find_transitions(folder)
+    assert one_line_error(excinfo) == "summary.csv: missing column 'p_delta_positive'"
+
+
+def test_not_a_results_folder(tmp_path):
+    with pytest.raises(MemgenError) as excinfo:
+        find_transitions(tmp_path)
+    assert one_line_error(excinfo) == f"{tmp_path}: not a memgen results folder (no summary.csv)"
+    with pytest.raises(MemgenError, match="no such folder"):
+        find_transitions(tmp_path / "absent")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(MemgenError, match="not a folder"):
+        find_transitions(tmp_path / "file.txt")
+
+
+def test_unreadable_or_non_numeric_summary(tmp_path):
+    (tmp_path / "summary.csv").write_text("")
+    with pytest.raises(MemgenError) as excinfo:
+        find_transitions(tmp_path)
+    assert one_line_error(excinfo).endswith("summary.csv: empty file")
+    (tmp_path / "summary.csv").write_text(
+        "n,p_delta_positive,p_delta_positive_lo,p_delta_positive_hi\n10,lots,0,1\n20,0.5,0.1,0.9\n"
+    )
+    with pytest.raises(MemgenError) as excinfo:
+        find_transitions(tmp_path)
+    assert one_line_error(excinfo) == "summary.csv: column 'p_delta_positive' is not numeric (found 'lots')"
+
+
+def test_non_positive_n_cannot_go_on_a_log_axis(tmp_path):
+    folder = write_linear_results(tmp_path / "zero", [0, 10, 20], trials=5)
+    with pytest.raises(MemgenError, match="column 'n' has values <= 0"):
+        find_transitions(folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# The Typer commands
+
+
+def figures_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("plot")(plot)
+    app.command("analyze")(analyze)
+    return app
+
+
+def test_analyze_command_prints_table_and_writes_csv(linear_folder, tmp_path):
+    result = CliRunner().invoke(
+        figures_app(),
+        ["analyze", str(linear_folder), "--out", str(tmp_path), "--bootstrap", "100"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "n_onset" in result.output and "not aligned" in result.output
+    assert (tmp_path / "transitions.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--align-factor", "1"], "--align-factor: must be a number > 1 (got 1)"),
+        (["--bootstrap", "50"], "--bootstrap: must be >= 100 (got 50)"),
+    ],
+)
+def test_analyze_command_rejects_bad_options(linear_folder, args, message):
+    result = CliRunner().invoke(figures_app(), ["analyze", str(linear_folder), *args])
+    assert isinstance(result.exception, MemgenError)  # the main app turns this into one line, exit 2
+    assert str(result.exception) == message
+
+
+def test_analyze_command_on_a_wrong_folder_is_a_memgen_error(tmp_path):
+    result = CliRunner().invoke(figures_app(), ["analyze", str(tmp_path)])
+    assert isinstance(result.exception, MemgenError)
+    assert "not a memgen results folder" in str(result.exception)
+
+
+def test_two_cells_with_the_same_n_in_a_group_is_a_clear_error(tmp_path):
+    folder = write_linear_results(tmp_path / "dup", [10, 20, 40], trials=5)
+    summary = pd.read_csv(folder / "summary.csv")
+    summary.drop(columns=["d"]).assign(d=16).pipe(lambda s: pd.concat([s, s.iloc[[1]]])).to_csv(
+        folder / "summary.csv", index=False
+    )
+    with pytest.raises(MemgenError) as excinfo:
+        find_transitions(folder)
+    assert one_line_error(excinfo) == (
+        "summary.csv: two cells of group 'all cells' share n = 20; a swept parameter is missing from the file"
+    )
+
+
+def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypatch):
+    import memgen_cli.analysis as analysis_module
+
+    at_once = find_transitions(linear_folder, n_boot=150, seed=7)
+    monkeypatch.setattr(analysis_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials
+    in_chunks = find_transitions(linear_folder, n_boot=150, seed=7)
+    pd.testing.assert_frame_equal(at_once, in_chunks)
+
+
+def test_a_lock_is_reported_only_while_a_sweep_holds_it(linear_folder):
+    import fcntl
+
+    from memgen_cli.results_reader import read_results
+
+    lock = linear_folder / ".lock"
+    lock.touch()  # a finished sweep leaves the file behind
+    assert read_results(linear_folder).notes == ()
+    with open(lock, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running sweep holds
+        assert "a sweep is writing this folder" in read_results(linear_folder).notes[0]
+    lock.unlink()
