@@ -89,3 +89,25 @@ def test_every_shipped_unet_config_validates():
 
     for path in sorted((Path(__file__).resolve().parents[1] / "configs" / "unet").glob("*.yaml")):
         load_sweep_config(path, model="unet")
+
+
+def test_cuda_without_cuda_is_refused_at_config_time(tiny_sweep):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    with pytest.raises(MemgenError, match=r"^device: 'cuda' requested"):
+        load_sweep_config(tiny_sweep, ["device=cuda"], model="unet")
+
+
+def test_gmm_cells_are_flat_and_round_trip_to_simulation_params(tiny_sweep):
+    from memgen_cli.unet.experiment import UnetExperiment, simulation_params
+
+    config = load_sweep_config(tiny_sweep, ["data.family=gmm", "data.gmm_means=[0.2, 0.8]",
+                                            "data.gmm_weights=[1, 3]"], model="unet")
+    cell = UnetExperiment().cells(config)[0]
+    assert all(not isinstance(v, (list, dict)) for v in cell.values())  # CSV columns, hashable cell ids
+    params = simulation_params(cell)
+    assert params["gmm_means"] == [0.2, 0.8] and params["gmm_weights"] == [1.0, 3.0]
+    assert params["gmm_sigmas"] is None and params["data"] == "gmm"
+    simulation.validate_params(params)
