@@ -260,16 +260,17 @@ def kde_l2_distances(log_gg: float, log_g_train: float, log_g_orig: float,
     }
 
 
-def isotropic_kde_distances(generated: np.ndarray, train: np.ndarray, original: np.ndarray,
-                            eps_generated: float, eps_train: float, eps_original: float) -> dict:
+def isotropic_kde_distances(generated: np.ndarray, train: np.ndarray, original: np.ndarray, sigma: float,
+                            rule: str = "paper") -> dict:
     """E_TG, E_OG, Δ between the KDEs of a generated, a training and an original set (all (m, d)).
 
-    For the U-Net, whose generated distribution is itself a KDE of its samples.
+    Every KDE's width follows ``rule`` for data of per-coordinate std sigma; the training and original
+    diagonal parts come from the rule exactly (see ``log_kde_diagonal_for_rule``). For the U-Net, whose
+    generated distribution is itself a KDE of its samples.
     """
-    train_ref = KDEReference.build(train, eps_train)
-    orig_ref = KDEReference.build(original, eps_original)
-    log_gg = log_kde_self_overlap(generated, eps_generated)
-    return kde_l2_distances(log_gg,
-                            log_kde_cross_overlap(generated, train, eps_generated, eps_train),
-                            log_kde_cross_overlap(generated, original, eps_generated, eps_original),
-                            train_ref, orig_ref)
+    eps_g = kde_bandwidth(rule, generated.shape[0], generated.shape[1], sigma)
+    train_ref = KDEReference.for_rule(train, rule, sigma)
+    orig_ref = KDEReference.for_rule(original, rule, sigma)
+    return kde_l2_distances(log_kde_self_overlap(generated, eps_g),
+                            log_kde_cross_overlap(generated, train, eps_g, train_ref.eps),
+                            log_kde_cross_overlap(generated, original, eps_g, orig_ref.eps), train_ref, orig_ref)

@@ -138,20 +138,9 @@ def full_dimensional_kde(generated, train, original, sigma: float) -> dict:
     Built from ``memgen_cli.kde`` (shared with the linear model) with the rule-exact diagonal terms, so the
     equal diagonals of the training and original KDEs cancel exactly in Delta.
     """
-    from ..kde import (
-        KDEReference,
-        kde_bandwidth,
-        kde_l2_distances,
-        log_kde_cross_overlap,
-        log_kde_self_overlap,
-    )
+    from ..kde import isotropic_kde_distances
 
-    eps_g = kde_bandwidth("paper", generated.shape[0], generated.shape[1], sigma)
-    train_ref = KDEReference.for_rule(train, "paper", sigma)
-    orig_ref = KDEReference.for_rule(original, "paper", sigma)
-    out = kde_l2_distances(log_kde_self_overlap(generated, eps_g),
-                           log_kde_cross_overlap(generated, train, eps_g, train_ref.eps),
-                           log_kde_cross_overlap(generated, original, eps_g, orig_ref.eps), train_ref, orig_ref)
+    out = isotropic_kde_distances(generated, train, original, sigma, rule="paper")
     return {"log_E_TG_kde": float(out["log_E_TG"]), "log_E_OG_kde": float(out["log_E_OG"]),
             "delta_sign_kde": int(out["delta_sign"]), "log_abs_delta_kde": float(out["log_abs_delta"]),
             "delta_positive_kde": int(out["delta_sign"] > 0)}
