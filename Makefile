@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/linear/quick.yaml
 RESULTS ?= results/$(basename $(notdir $(CONFIG)))
 
-.PHONY: install demo test test-fast bench lint figures clean
+.PHONY: install demo test test-fast bench bench-unet lint figures reproduce-quick reproduce clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,34 @@ test: $(STAMP)  ## the whole test suite
 test-fast: $(STAMP)  ## skip the slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)  ## speed benchmarks; figures go to stdout (record them in docs/benchmarks.md)
+bench: $(STAMP)  ## speed benchmarks; figures go to stdout (recorded in docs/benchmarks.md)
 	$(BIN)/python benchmarks/bench_linear.py
+	$(BIN)/python benchmarks/bench_unet.py --presets tiny,small --steps 3
+
+bench-unet: $(STAMP)  ## the U-Net benchmark with every preset, the 12.9 M paper one included (slow on CPU)
+	$(BIN)/python benchmarks/bench_unet.py
+
+# The paper's experiments (issue 6). Each sweep resumes if interrupted; figures and transitions.csv land in
+# results/paper/<name>/. Expected times: docs/reproduction.md.
+PAPER_LINEAR := fig2-3-d16 fig2-3-d100 fig3-large-n-d16
+ABLATIONS := ablation-covariance ablation-ridge ablation-bandwidth
+define run_paper
+	$(BIN)/memgen sweep $(1) configs/paper/$(2).yaml --out results/paper/$(2) --quiet
+	$(BIN)/memgen plot results/paper/$(2)
+	$(BIN)/memgen analyze results/paper/$(2)
+
+endef
+
+reproduce-quick: $(STAMP)  ## the paper's experiments, small: about 10 minutes on 2 CPU cores
+	$(foreach c,$(PAPER_LINEAR),$(call run_paper,linear,$(c)-quick))
+	$(call run_paper,unet,fig4-unet-quick)
+
+reproduce: $(STAMP)  ## the paper's experiments as published, plus the ablations (Fig. 4 wants a GPU)
+	$(foreach c,$(PAPER_LINEAR) $(ABLATIONS),$(call run_paper,linear,$(c)))
+	$(call run_paper,unet,fig4-unet)
+	$(BIN)/memgen sweep unet configs/paper/fig4-unet-quick.yaml --set training.schedule=logsnr_linear \
+		--out results/paper/fig4-unet-quick-logsnr --quiet
+	$(BIN)/memgen analyze results/paper/fig4-unet-quick-logsnr
 
 lint: $(STAMP)
 	$(BIN)/ruff check memgen_cli tests benchmarks
