@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/linear/quick.yaml
-RESULTS ?= results/$(basename $(notdir $(CONFIG)))
+RESULTS ?= results/linear-$(basename $(notdir $(CONFIG)))
 
 .PHONY: install demo test test-fast bench bench-unet lint figures reproduce-quick reproduce clean
 

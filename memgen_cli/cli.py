@@ -57,6 +57,12 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """memgen: measure the memorization-to-generalization transition of diffusion models."""
 
 
+def default_results_dir(model: str, config: Path) -> Path:
+    """results/<model>-<config name>: configs/linear/quick.yaml and configs/unet/quick.yaml stay apart."""
+    name = config.stem if config.stem.startswith(f"{model}-") else f"{model}-{config.stem}"
+    return Path("results") / name
+
+
 def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: Optional[int], set_: List[str],
                        dry_run: bool, quiet: bool, force: bool, executor: ExecutorName, scheduler: Optional[str],
                        scheduler_file: Optional[Path], retry_failed: bool) -> None:
@@ -66,7 +72,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     from .sweep import get_experiment, load_sweep_config, plan_tasks, run_sweep
 
     cfg = load_sweep_config(config, set_, model=model)
-    out = out if out is not None else Path("results") / config.stem
+    out = out if out is not None else default_results_dir(model, config)
     experiment = get_experiment(model)
     tasks = plan_tasks(experiment, cfg)
     cells = len({t.cell_index for t in tasks})
@@ -120,7 +126,7 @@ def _make_sweep_command(model: str):
     def command(
         config: Path = typer.Argument(..., help="YAML config file (see configs/)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="Results folder [default: results/<config file name>]."),
+                                           help="Results folder [default: results/<model>-<config file name>]."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, max=4096,
                                               help="Worker processes [default: number of CPU cores]."),
         set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",

@@ -119,7 +119,7 @@ def test_sweep_writes_results_folder_and_resumes(small_config, tmp_path):
 def test_default_output_folder_named_after_config(small_config, tmp_path):
     result = invoke("sweep", "linear", small_config, "-q", "--executor", "serial")
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "results" / "small" / "summary.csv").exists()
+    assert (tmp_path / "results" / "linear-small" / "summary.csv").exists()
 
 
 def test_real_subprocess_and_light_help(small_config, tmp_path):
