@@ -67,11 +67,22 @@ def test_bad_files_are_one_line_errors(tmp_path):
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("just a string\n")
     assert_one_line_error(invoke("sweep", "linear", scalar), "scalar.yaml", "mapping")
-    if os.geteuid() != 0:  # root reads everything
-        secret = tmp_path / "secret.yaml"
-        secret.write_text("trials: 3\n")
-        secret.chmod(0)
-        assert_one_line_error(invoke("sweep", "linear", secret), "secret.yaml", "cannot read")
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(b"\xff\xfe\x00binary")
+    assert_one_line_error(invoke("sweep", "linear", garbage), "garbage.yaml", "cannot read")
+    assert_one_line_error(invoke("sweep", "linear", tmp_path), "is a folder")
+
+
+def test_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
+    # chmod 000 does not stop root (CI runs as root), so the permission error is raised directly.
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("trials: 3\n")
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    assert_one_line_error(invoke("sweep", "linear", secret), "secret.yaml", "cannot read", "Permission denied")
 
 
 def test_unwritable_output_folder(small_config, tmp_path):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-pytest.importorskip("dask_jobqueue")
+import dask_jobqueue  # noqa: F401  (make test installs the dask extra: a missing one must fail, not skip)
 
 from distributed import Client
 

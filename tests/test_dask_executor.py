@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-pytest.importorskip("distributed")
+import distributed  # noqa: F401  (make test installs the dask extra: a missing one must fail, not skip)
 
 import dask_tasks  # tests/ is on sys.path here; the workers get it through PYTHONPATH
 from dask_processes import ROOT, DaskProcesses

@@ -12,7 +12,7 @@ import signal
 import pandas as pd
 import pytest
 
-pytest.importorskip("distributed")
+import distributed  # noqa: F401  (make test installs the dask extra: a missing one must fail, not skip)
 
 from dask_processes import DaskProcesses
 from distributed import Client

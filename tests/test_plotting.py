@@ -186,10 +186,8 @@ options: {bandwidth: paper, covariance: BBt, ridge: 0.0, original: fixed}
 
 @pytest.mark.slow
 def test_plot_and_analyze_a_real_small_sweep(tmp_path):
-    """End to end on `memgen sweep linear` output (skipped until the sweep layer is merged)."""
-    cli = pytest.importorskip(
-        "memgen_cli.cli", reason="the sweep layer (memgen_cli.cli) is not on this branch"
-    )
+    """End to end on `memgen sweep linear` output."""
+    import memgen_cli.cli as cli
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY_SWEEP)
     folder = tmp_path / "tiny"

@@ -16,8 +16,8 @@ def _brute_force_pixel_distance(x, g, eps_x, eps_g):
     for i in range(x.shape[1]):
         rx, rg = kde(x[:, i], eps_x), kde(g[:, i], eps_g)
         breaks = np.sort(np.concatenate([x[:, i], g[:, i]]))
-        total += integrate.quad(lambda y, rx=rx, rg=rg: (rx(y) - rg(y)) ** 2, breaks[0] - 1, breaks[-1] + 1, points=breaks,
-                                limit=1000, epsabs=1e-13, epsrel=1e-12)[0]
+        total += integrate.quad(lambda y, rx=rx, rg=rg: (rx(y) - rg(y)) ** 2, breaks[0] - 1, breaks[-1] + 1,
+                                points=breaks, limit=1000, epsabs=1e-13, epsrel=1e-12)[0]
     return total
 
 

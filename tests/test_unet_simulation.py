@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("sklearn")
+import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
+import sklearn  # noqa: F401
+import torch
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.unet import data

@@ -5,8 +5,8 @@ import textwrap
 import pandas as pd
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("diffusers")
+import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
+import torch
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.sweep import load_sweep_config, run_sweep
@@ -92,8 +92,6 @@ def test_every_shipped_unet_config_validates():
 
 
 def test_cuda_without_cuda_is_refused_at_config_time(tiny_sweep):
-    import torch
-
     if torch.cuda.is_available():
         pytest.skip("needs a machine without CUDA")
     with pytest.raises(MemgenError, match=r"^device: 'cuda' requested"):

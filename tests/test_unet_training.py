@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
+import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
+import torch
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.unet import diffusion, models

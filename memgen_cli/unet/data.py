@@ -61,7 +61,8 @@ def _gaussian(rng: np.random.Generator, count: int, side: int, mu: float, sigma:
 
 
 def _gmm(rng: np.random.Generator, count: int, side: int, means, sigmas, weights) -> np.ndarray:
-    """Isotropic mixture: each image picks component c (prob weights[c]); its pixels are i.i.d. N(means[c], sigmas[c]^2)."""
+    """Isotropic mixture: each image picks component c with probability weights[c];
+    its pixels are then i.i.d. N(means[c], sigmas[c]²)."""
     w = np.asarray(weights, float) / np.sum(weights)
     comp = rng.choice(len(w), size=count, p=w)
     m, s = np.asarray(means, float)[comp], np.asarray(sigmas, float)[comp]
