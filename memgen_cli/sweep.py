@@ -157,7 +157,11 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
         status = "interrupted"
         runner = make_executor(executor, workers, **(executor_options or {})) if todo else None
         try:
-            payloads = [(config.model, config_dict, t) for t in todo]
+            # An experiment may resolve paths in what its tasks see (not in the stored config), e.g. the
+            # U-Net's image folder relative to the results folder.
+            task_config = experiment.task_config(config_dict, out) if hasattr(experiment, "task_config") \
+                else config_dict
+            payloads = [(config.model, task_config, t) for t in todo]
             for i, result in (runner.run(execute_task, payloads) if runner else []):
                 task = todo[i]
                 if isinstance(result, TaskFailure):

@@ -109,3 +109,13 @@ def test_gmm_cells_are_flat_and_round_trip_to_simulation_params(tiny_sweep):
     assert params["gmm_means"] == [0.2, 0.8] and params["gmm_weights"] == [1.0, 3.0]
     assert params["gmm_sigmas"] is None and params["data"] == "gmm"
     simulation.validate_params(params)
+
+
+def test_image_grids_land_inside_the_results_folder(tiny_sweep, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMGEN_THREADS", "1")
+    config = load_sweep_config(tiny_sweep, ["output.image_dir=images", "grid.n=[4]"], model="unet")
+    out = tmp_path / "with-images"
+    run_sweep(config, out, executor="serial")
+    pngs = list((out / "images").glob("cell-*.png"))
+    assert len(pngs) == 1 and pngs[0].read_bytes().startswith(b"\x89PNG")
+    assert (out / "config.yaml").read_text().count("image_dir: images") == 1  # the stored config is unchanged

@@ -71,7 +71,8 @@ class UnetEvaluation(BaseModel):
 class UnetOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     image_dir: str | None = Field(default=None, description="folder for one PNG grid per cell (generated "
-                                                               "images over their nearest training images)")
+                                                               "images over their nearest training images); "
+                                                               "a relative path lies inside the results folder")
 
 
 class UnetConfig(BaseModel):
@@ -151,6 +152,14 @@ class UnetExperiment:
             cell[budget_key] = budget
             cells.append(cell)
         return cells
+
+    def task_config(self, config: dict, out: Path | None) -> dict:
+        """What tasks see: a relative output.image_dir resolved inside the results folder."""
+        image_dir = config["output"]["image_dir"]
+        if not image_dir or Path(image_dir).is_absolute():
+            return config
+        base = Path(out).resolve() if out is not None else Path.cwd()
+        return {**config, "output": {**config["output"], "image_dir": str(base / image_dir)}}
 
     def trial_count(self, config: UnetConfig) -> int:
         return config.simulations
