@@ -1,9 +1,7 @@
-"""A PNG grid of generated images beside their nearest training images (no plotting library needed)."""
+"""A PNG grid of generated images beside their nearest training images."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +14,12 @@ def nearest_training_images(generated: np.ndarray, train: np.ndarray) -> np.ndar
     return train[np.argmin(sq, axis=1)]
 
 
-def image_grid(generated: np.ndarray, train: np.ndarray, scale: int = 4, gap: int = 1) -> np.ndarray:
-    """uint8 (H, W): top row the generated images, bottom row their nearest training images; [0, 1] -> 0..255."""
+def image_grid(generated: np.ndarray, train: np.ndarray, scale: int | None = None, gap: int = 1) -> np.ndarray:
+    """uint8 (H, W): top row the generated images, bottom row their nearest training images; [0, 1] -> 0..255.
+
+    scale: integer upscaling (default: tiles of about 64 pixels, so 8 x 8 images stay readable).
+    """
+    scale = scale or max(1, 64 // generated.shape[-1])
     pairs = np.stack([generated, nearest_training_images(generated, train)])  # (2, m, s, s)
     pairs = np.clip(pairs, 0.0, 1.0)
     pairs = np.kron(pairs, np.ones((scale, scale)))  # nearest-neighbour upscaling
@@ -31,17 +33,11 @@ def image_grid(generated: np.ndarray, train: np.ndarray, scale: int = 4, gap: in
 
 
 def write_png_gray(path: Path, pixels: np.ndarray) -> None:
-    """Write an 8-bit grayscale PNG (uint8 array (H, W))."""
-    h, w = pixels.shape
-    raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(h))
+    """Write an 8-bit grayscale PNG (uint8 array (H, W)) atomically, with matplotlib's image writer."""
+    from matplotlib.image import imsave
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(png)
+    imsave(tmp, pixels, cmap="gray", vmin=0, vmax=255, format="png")
     tmp.replace(path)
