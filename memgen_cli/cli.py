@@ -126,9 +126,9 @@ def _make_sweep_command(model: str):
     def command(
         config: Path = typer.Argument(..., help="YAML config file (see configs/)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="Results folder [default: results/<model>-<config file name>]."),
+                                           help="Results folder (default: results/<model>-<config file name>)."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, max=4096,
-                                              help="Worker processes [default: number of CPU cores]."),
+                                              help="Worker processes (default: the number of CPU cores)."),
         set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
                                        help="Override a config field, e.g. grid.d=[8,32] or trials=50 "
                                             "(repeatable; values are YAML)."),
