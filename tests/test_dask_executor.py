@@ -5,6 +5,7 @@ Every process a test starts is ended by its process id in teardown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,16 +43,23 @@ def fresh_cluster(tmp_path):
 TASKS = [{"seed": s, "n": 30} for s in range(10)]
 
 
+@contextlib.contextmanager
+def connected(cluster, **options):
+    """A Dask executor on the test cluster, closed however the test ends."""
+    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file), **options)
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
 def serial(fn, tasks):
     return dict(SerialExecutor().run(fn, tasks))
 
 
 def test_results_match_a_serial_run(cluster):
-    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
-    try:
+    with connected(cluster) as ex:
         got = list(ex.run(dask_tasks.cell, TASKS))
-    finally:
-        ex.close()
     assert sorted(i for i, _ in got) == list(range(len(TASKS)))  # each task exactly once
     assert dict(got) == serial(dask_tasks.cell, TASKS)  # bit-identical floats
 
@@ -70,32 +78,25 @@ def test_scheduler_address_and_two_runs_on_one_executor(cluster):
 
 
 def test_a_raising_task_is_a_failure_and_the_others_complete(cluster):
-    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
-    try:
+    with connected(cluster) as ex:
         got = dict(ex.run(dask_tasks.sometimes_fails, TASKS))
-    finally:
-        ex.close()
     assert got[3] == TaskFailure("ValueError: bad cell seed=3")  # not retried away, not hidden
     expected = serial(dask_tasks.cell, TASKS)
     assert {i: r for i, r in got.items() if i != 3} == {i: r for i, r in expected.items() if i != 3}
 
 
 def test_each_task_caps_worker_threads(cluster):
-    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
-    try:
+    with connected(cluster) as ex:
         default = dict(ex.run(dask_tasks.threads_seen, [{}] * 4))
         ex.threads = 1  # as --threads 1 would
         explicit = dict(ex.run(dask_tasks.threads_seen, [{}] * 4))
-    finally:
-        ex.close()
     # Not Dask's or the environment's default: the limit is memgen's own, set by each task.
     assert all(r == {"memgen": "2", "env": "2", "blas": [2]} for r in default.values()), default
     assert all(r == {"memgen": "1", "env": "1", "blas": [1]} for r in explicit.values()), explicit
 
 
 def test_an_interrupted_run_cancels_its_queued_tasks(cluster):
-    ex = make_executor("dask", scheduler_file=str(cluster.scheduler_file))
-    try:
+    with connected(cluster) as ex:
         run = ex.run(dask_tasks.slow_cell, [{"seed": s, "n": 5, "sleep": 0.2} for s in range(20)])
         next(run)
         run.close()  # what Ctrl-C in the driver does to the loop over results
@@ -103,8 +104,6 @@ def test_an_interrupted_run_cancels_its_queued_tasks(cluster):
         while ex.client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
             assert time.monotonic() < deadline, "the cluster kept the interrupted run's tasks"
             time.sleep(0.05)
-    finally:
-        ex.close()
 
 
 def test_killed_worker_mid_cell_is_retried_elsewhere(fresh_cluster):
