@@ -19,9 +19,9 @@ from scipy.spatial.distance import pdist
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from memgen_cli.linear_experiment import LinearConfig
-from memgen_cli.linear_model import original_reference, run_linear_trial
-from memgen_cli.sweep import run_sweep
+from memgen_cli.linear.experiment import LinearConfig
+from memgen_cli.linear.model import original_reference, run_linear_trial
+from memgen_cli.runner.sweep import run_sweep
 
 LAM, T = math.exp(-4.0), 2.0
 

@@ -11,12 +11,12 @@ The Python API, for notebooks (the CLI is a thin layer over the same functions):
 Nothing here imports torch, diffusers or dask.
 """
 
-__version__ = "0.1.0"
+from memgen_cli.version import __version__
 
-from .kde import isotropic_kde_distances, kde_bandwidth, kde_l2_distances  # noqa: E402
-from .linear_model import (fit_denoiser, generated_distribution, hellinger_squared, run_linear_trial,  # noqa: E402
+from memgen_cli.kde import isotropic_kde_distances, kde_bandwidth, kde_l2_distances  # noqa: E402
+from memgen_cli.linear.model import (fit_denoiser, generated_distribution, hellinger_squared, run_linear_trial,  # noqa: E402
                            sampling_distribution)
-from .sweep import load_sweep_config, run_sweep, sweep_dataframe  # noqa: E402
+from memgen_cli.runner.sweep import load_sweep_config, run_sweep, sweep_dataframe  # noqa: E402
 
 __all__ = ["fit_denoiser", "sampling_distribution", "generated_distribution", "kde_bandwidth", "kde_l2_distances",
            "isotropic_kde_distances", "hellinger_squared", "run_linear_trial", "load_sweep_config", "run_sweep",

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from memgen_cli.analysis import (
+from memgen_cli.report.analysis import (
     ABOVE_AT_START,
     CROSSED,
     NOT_REACHED,
@@ -19,7 +19,7 @@ from memgen_cli.analysis import (
     fit_broken_line,
     write_transitions,
 )
-from memgen_cli.cli_figures import analyze, plot
+from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
 
 try:
@@ -274,7 +274,7 @@ def test_two_cells_with_the_same_n_in_a_group_is_a_clear_error(tmp_path):
 
 
 def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypatch):
-    import memgen_cli.analysis as analysis_module
+    import memgen_cli.report.analysis as analysis_module
 
     at_once = find_transitions(linear_folder, n_boot=150, seed=7)
     monkeypatch.setattr(analysis_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials
@@ -285,7 +285,7 @@ def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypat
 def test_a_lock_is_reported_only_while_a_sweep_holds_it(linear_folder):
     import fcntl
 
-    from memgen_cli.results_reader import read_results
+    from memgen_cli.report.reader import read_results
 
     lock = linear_folder / ".lock"
     lock.touch()  # a finished sweep leaves the file behind

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from memgen_cli.sweep import get_experiment, load_sweep_config, plan_tasks
+from memgen_cli.runner.sweep import get_experiment, load_sweep_config, plan_tasks
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 

@@ -9,7 +9,7 @@ import dask_jobqueue  # noqa: F401  (make test installs the dask extra: a missin
 
 from distributed import Client
 
-from memgen_cli.cluster import main, serve, slurm_cluster
+from memgen_cli.runner.slurm import main, serve, slurm_cluster
 from memgen_cli.errors import MemgenError
 
 LOCAL_SCHEDULER = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}

@@ -21,7 +21,7 @@ from dask_processes import ROOT, DaskProcesses
 from distributed import Client
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.executors import EXECUTORS, SerialExecutor, TaskFailure, make_executor
+from memgen_cli.runner.executors import EXECUTORS, SerialExecutor, TaskFailure, make_executor
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_unreachable_scheduler_is_a_memgen_error():
 
 
 def test_dask_is_not_imported_with_memgen_cli():
-    code = "import sys, memgen_cli.executors; print('distributed' in sys.modules or 'dask' in sys.modules)"
+    code = "import sys, memgen_cli.runner.executors; print('distributed' in sys.modules or 'dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -17,7 +17,7 @@ import distributed  # noqa: F401  (make test installs the dask extra: a missing 
 from dask_processes import DaskProcesses
 from distributed import Client
 
-from memgen_cli.sweep import load_sweep_config, run_sweep
+from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
 # 2 cells x 300 trials = 12 tasks of 50 trials, each a fraction of a second.
 SWEEP = "model: linear\nseed: 5\ntrials: 300\ngrid: {n: [4, 30], d: [24], N: [2000]}\n"

@@ -9,7 +9,7 @@ from scipy.special import logsumexp
 
 from memgen_cli.kde import (KDEReference, kde_bandwidth, log_gaussian_kde_overlap, log_gaussian_self_overlap,
                             kde_l2_distances)
-from memgen_cli.linear_model import (fit_denoiser, forward_noise, generated_distribution, hellinger_squared,
+from memgen_cli.linear.model import (fit_denoiser, forward_noise, generated_distribution, hellinger_squared,
                                      noise_variance, original_reference, run_linear_trial,
                                      sampling_distribution)
 

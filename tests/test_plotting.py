@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from memgen_cli.cli_figures import analyze, plot
+from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
-from memgen_cli.plotting import SINGULAR_NOTE, draw_figures, plot_results
+from memgen_cli.report.figures import SINGULAR_NOTE, draw_figures, plot_results
 
 try:
     from results_factory import write_linear_results, write_unet_summary
@@ -206,7 +206,7 @@ def test_plot_and_analyze_a_real_small_sweep(tmp_path):
         assert result.exit_code == 2 and "Traceback" not in result.output
     else:
         draw_figures(folder, formats="png,pdf,svg", n_boot=100)
-        from memgen_cli.analysis import find_transitions, write_transitions
+        from memgen_cli.report.analysis import find_transitions, write_transitions
 
         write_transitions(find_transitions(folder, n_boot=100), folder)
     for figure in FIGURES:

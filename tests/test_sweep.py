@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.linear_experiment import LinearConfig
-from memgen_cli.stats import wilson_interval
-from memgen_cli.store import ResultsFolder
-from memgen_cli.sweep import load_sweep_config, run_sweep
+from memgen_cli.linear.experiment import LinearConfig
+from memgen_cli.report.stats import wilson_interval
+from memgen_cli.runner.results_folder import ResultsFolder
+from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def test_resume_after_kill_minus_9(tmp_path):
 def test_second_run_on_the_same_folder_is_refused(small_config, tmp_path):
     holder = ResultsFolder(tmp_path / "busy")
     config = load_sweep_config(small_config)
-    from memgen_cli.config import config_to_dict
+    from memgen_cli.runner.config import config_to_dict
 
     holder.open(config_to_dict(config))
     try:
@@ -88,7 +88,7 @@ def test_second_run_on_the_same_folder_is_refused(small_config, tmp_path):
 
 
 def test_failed_task_is_reported_and_retried(small_config, tmp_path, monkeypatch):
-    from memgen_cli import linear_experiment
+    from memgen_cli.linear import experiment as linear_experiment
 
     config = load_sweep_config(small_config)
     original = linear_experiment.LinearExperiment.run_task

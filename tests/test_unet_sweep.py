@@ -9,7 +9,7 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 import torch
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.sweep import load_sweep_config, run_sweep
+from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
 
 TINY_SWEEP = """

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..config import IntGrid, expand_grid_values
+from memgen_cli.runner.config import IntGrid, expand_grid_values
 from ..errors import MemgenError
 from .data import FAMILIES
 from .simulation import BINARY_METRICS, MEAN_METRICS
@@ -187,7 +187,7 @@ class UnetExperiment:
             result = simulate(simulation_params(cell), seed, device=config.device,
                               threads=threads_for_this_worker())
             if config.output.image_dir and trial == 0:
-                from ..seeding import cell_id
+                from memgen_cli.runner.seeding import cell_id
                 from .images import image_grid, write_png_gray
 
                 write_png_gray(Path(config.output.image_dir) / f"cell-{cell_id(self.model, cell)}.png",

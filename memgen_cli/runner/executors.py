@@ -128,10 +128,10 @@ def _make_dask_executor(**kw: Any) -> Executor:
     import importlib.util
 
     if importlib.util.find_spec("distributed") is None:  # dask itself is a dependency of distributed
-        from .errors import MemgenError
+        from memgen_cli.errors import MemgenError
 
         raise MemgenError("--executor dask: needs the dask extra (pip install 'memgen[dask]')")
-    from .dask_executor import DaskExecutor
+    from memgen_cli.runner.dask_executor import DaskExecutor
 
     return DaskExecutor(**kw)
 
@@ -146,7 +146,7 @@ EXECUTORS: dict[str, Callable[..., Executor]] = {
 def make_executor(name: str, workers: int | None = None, **options: Any) -> Executor:
     """Build a registered executor by name; ``options`` go to its constructor."""
     if name not in EXECUTORS:
-        from .errors import MemgenError
+        from memgen_cli.errors import MemgenError
 
         raise MemgenError(f"--executor: unknown executor {name!r} (choose from {', '.join(sorted(EXECUTORS))})")
     return EXECUTORS[name](workers=workers, **options)

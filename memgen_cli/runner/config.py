@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .errors import MemgenError
+from memgen_cli.errors import MemgenError
 
 
 class GridRange(BaseModel):

@@ -14,8 +14,8 @@ from typing import List, Optional
 
 import typer
 
-from . import __version__
-from .errors import MemgenError
+from memgen_cli.version import __version__
+from memgen_cli.errors import MemgenError
 
 app = typer.Typer(help="memgen: measure the memorization-to-generalization transition of diffusion models.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -68,8 +68,8 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
                        scheduler_file: Optional[Path], retry_failed: bool) -> None:
     from rich.console import Console
 
-    from .config import config_to_dict, dump_yaml
-    from .sweep import get_experiment, load_sweep_config, plan_tasks, run_sweep
+    from memgen_cli.runner.config import config_to_dict, dump_yaml
+    from memgen_cli.runner.sweep import get_experiment, load_sweep_config, plan_tasks, run_sweep
 
     cfg = load_sweep_config(config, set_, model=model)
     out = out if out is not None else default_results_dir(model, config)
@@ -161,7 +161,7 @@ sweep_app.command("unet")(_make_sweep_command("unet"))
 
 def _register_figure_commands() -> None:
     # cli_figures imports matplotlib only inside its commands, so --help stays light.
-    from .cli_figures import analyze, plot
+    from memgen_cli.cli.report import analyze, plot
 
     app.command("plot")(user_errors(plot))
     app.command("analyze")(user_errors(analyze))

@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import __version__
-from .config import dump_yaml
-from .errors import MemgenError
+from memgen_cli.version import __version__
+from memgen_cli.runner.config import dump_yaml
+from memgen_cli.errors import MemgenError
 
 MEMGEN_FILES = ("config.yaml", "manifest.json", "trials.csv", "summary.csv", "failed.json", "parts", ".lock")
 _PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "typer", "rich", "pyyaml", "threadpoolctl", "matplotlib",

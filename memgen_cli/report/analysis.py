@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_reader import (
+from memgen_cli.report.reader import (
     PRIMARY_P,
     PRIMARY_P_COLUMNS,
     SUMMARY_FILE,

@@ -16,15 +16,15 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
-from .errors import MemgenError
-from .executors import TaskFailure, make_executor
-from .seeding import cell_id, trial_seed
-from .stats import summarize_trials
-from .store import ResultsFolder, now
+from memgen_cli.runner.config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
+from memgen_cli.errors import MemgenError
+from memgen_cli.runner.executors import TaskFailure, make_executor
+from memgen_cli.runner.seeding import cell_id, trial_seed
+from memgen_cli.report.stats import summarize_trials
+from memgen_cli.runner.results_folder import ResultsFolder, now
 
 EXPERIMENTS = {
-    "linear": "memgen_cli.linear_experiment:LinearExperiment",
+    "linear": "memgen_cli.linear.experiment:LinearExperiment",
     "unet": "memgen_cli.unet.experiment:UnetExperiment",
 }
 ID_COLUMNS = ("model", "cell", "cell_id")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kde import KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_self_overlap
+from memgen_cli.kde import KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_self_overlap
 
 COVARIANCE_CONVENTIONS = ("BBt", "BtB")
 _EPS = np.finfo(float).eps

@@ -10,10 +10,10 @@ from typing import Annotated, List, Literal, Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import IntGrid, PositiveGrid
-from .kde import BANDWIDTH_RULES, KDEReference
-from .linear_model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
-from .seeding import derived_seed
+from memgen_cli.runner.config import IntGrid, PositiveGrid
+from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
+from memgen_cli.linear.model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
+from memgen_cli.runner.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from dask_jobqueue import SLURMCluster
 
-from .errors import MemgenError
+from memgen_cli.errors import MemgenError
 
 
 def slurm_cluster(*, cores: int, memory: str, walltime: str = "01:00:00", queue: str | None = None,

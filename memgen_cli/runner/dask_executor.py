@@ -24,8 +24,8 @@ from typing import Any
 import distributed
 from distributed import Client, LocalCluster
 
-from .errors import MemgenError
-from .executors import TaskFailure, _call, limit_threads, threads_per_worker
+from memgen_cli.errors import MemgenError
+from memgen_cli.runner.executors import TaskFailure, _call, limit_threads, threads_per_worker
 
 _limited_to: int | None = None  # threads this worker process is already capped at
 # The worker's own setting, read before limit_threads (which sets MEMGEN_THREADS) runs in this process.

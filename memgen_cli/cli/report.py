@@ -86,7 +86,7 @@ def plot(
     seed: Seed = 0,
 ) -> None:
     """Draw the paper's figures from a results folder: P(Δ > 0), mean H², Ê_OG/Ê_TG and the transition."""
-    from memgen_cli.plotting import draw_figures  # matplotlib loads only for this command
+    from memgen_cli.report.figures import draw_figures  # matplotlib loads only for this command
 
     check_analysis_options(align_factor, bootstrap)
     report = draw_figures(results_dir, out, format, x, hue, facet, align_factor, bootstrap, seed)
@@ -120,7 +120,7 @@ def analyze(
 
     Prints a table and writes transitions.csv (docs/analysis.md explains every column).
     """
-    from memgen_cli.analysis import find_transitions, write_transitions
+    from memgen_cli.report.analysis import find_transitions, write_transitions
 
     check_analysis_options(align_factor, bootstrap)
     table = find_transitions(results_dir, align_factor=align_factor, n_boot=bootstrap, seed=seed)

@@ -31,9 +31,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from memgen_cli import analysis  # noqa: E402
+from memgen_cli.report import analysis  # noqa: E402
 from memgen_cli.errors import MemgenError  # noqa: E402
-from memgen_cli.results_reader import (  # noqa: E402
+from memgen_cli.report.reader import (  # noqa: E402
     PRIMARY_P_COLUMNS,
     SUMMARY_FILE,
     Results,

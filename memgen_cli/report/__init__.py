@@ -1,0 +1,2 @@
+"""Reading finished results folders: statistics, the transition analysis and the figures.
+Never recomputes a sweep."""
