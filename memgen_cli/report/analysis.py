@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import TRANSITIONS_FILE, atomic_write_csv
 from memgen_cli.report.reader import (
     PRIMARY_P,
     PRIMARY_P_COLUMNS,
@@ -38,7 +39,6 @@ from memgen_cli.report.reader import (
     sort_key,
 )
 
-TRANSITIONS_FILE = "transitions.csv"
 LEVEL = 0.5  # P(Delta > 0) above this: the model generalizes (paper, section 3)
 BREAK_GRID = 1000  # breakpoints tried per fit; bootstrap replicates use the grid alone
 MIN_POINTS_FOR_ONSET = 4  # two free segments need at least two points each
@@ -537,9 +537,7 @@ def write_transitions(table: pd.DataFrame, out_dir: Path | str) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / TRANSITIONS_FILE
-        partial = path.with_suffix(".csv.partial")
-        table.to_csv(partial, index=False)
-        partial.replace(path)
+        atomic_write_csv(path, table)
     except OSError as error:
         raise MemgenError(f"{out_dir}: cannot write {TRANSITIONS_FILE} ({error.strerror or error})") from None
     return path

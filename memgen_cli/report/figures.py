@@ -33,6 +33,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from memgen_cli.report import analysis  # noqa: E402
 from memgen_cli.errors import MemgenError  # noqa: E402
+from memgen_cli.results_format import FIGURES_DIR  # noqa: E402
 from memgen_cli.report.reader import (  # noqa: E402
     PRIMARY_P_COLUMNS,
     SUMMARY_FILE,
@@ -48,7 +49,6 @@ from memgen_cli.report.reader import (  # noqa: E402
 )
 
 FORMATS = ("png", "pdf", "svg")
-FIGURES_DIR = "figures"
 DPI = 150
 PANEL_SIZE = (4.4, 3.3)  # inches per panel; a figure is a whole number of panels plus legend and notes
 LEGEND_WIDTH = 2.3  # inches kept at the right for the figure legend

@@ -16,17 +16,12 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import (LOCK_FILE, SUMMARY_FILE, TRIALS_FILE, is_locked, proportion_columns,
+                                       summary_parameters)
 
-SUMMARY_FILE = "summary.csv"
-TRIALS_FILE = "trials.csv"
-LOCK_FILE = ".lock"
-IDENTIFYING_COLUMNS = frozenset({"model", "cell", "cell_id", "trials"})
-METRIC_PREFIXES = ("p_", "mean_", "se_", "count_")
-# trials.csv columns that are per-trial bookkeeping or metrics, not parameters.
-TRIAL_BOOKKEEPING = frozenset({"trial", "seed"})
-
-PRIMARY_P = "p_delta_positive"  # P(Delta > 0); other binary metrics (U-Net) may exist and are ignored
-PRIMARY_P_COLUMNS = (PRIMARY_P, f"{PRIMARY_P}_lo", f"{PRIMARY_P}_hi")
+# P(Delta > 0); other binary metrics (U-Net) may exist and are ignored
+PRIMARY_P_COLUMNS = proportion_columns("delta_positive")
+PRIMARY_P = PRIMARY_P_COLUMNS[0]
 
 # How parameter names are printed on figures and tables.
 PARAMETER_SYMBOLS = {"lambda": "λ", "mu": "μ", "sigma": "σ", "eps": "ε", "alpha": "α"}
@@ -58,9 +53,9 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
     summary = read_csv(summary_path)
     if summary.empty:
         raise MemgenError(f"{summary_path}: no rows (the sweep finished no cell yet)")
-    parameters = parameter_columns(summary)
+    parameters = summary_parameters(summary)
     notes: list[str] = []
-    if sweep_is_writing(folder):
+    if is_locked(folder):
         notes.append(f"{folder}: a sweep is writing this folder (holds {LOCK_FILE}); results may be partial")
     trials = None
     trials_path = folder / TRIALS_FILE
@@ -77,26 +72,6 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
     )
 
 
-def sweep_is_writing(folder: Path) -> bool:
-    """True while a sweep holds the exclusive flock on .lock (the file itself stays after a run)."""
-    lock = folder / LOCK_FILE
-    if not lock.is_file():
-        return False
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): cannot tell, say nothing
-        return False
-    try:
-        with open(lock, "rb") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once on close
-            except BlockingIOError:
-                return True
-    except OSError:
-        return False
-    return False
-
-
 def read_csv(path: Path) -> pd.DataFrame:
     """pandas.read_csv with its failures turned into one line naming the file."""
     try:
@@ -108,15 +83,6 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise MemgenError(f"{path}: not a readable CSV ({first_line})") from None
     except OSError as error:
         raise MemgenError(f"{path}: cannot read ({error.strerror or error})") from None
-
-
-def parameter_columns(summary: pd.DataFrame) -> list[str]:
-    """Columns that describe a cell: everything but identifiers and metric summaries."""
-    return [
-        column
-        for column in summary.columns
-        if column not in IDENTIFYING_COLUMNS and not str(column).startswith(METRIC_PREFIXES)
-    ]
 
 
 def swept_columns(summary: pd.DataFrame, parameters: Sequence[str]) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from memgen_cli.results_format import COUNT_COLUMN, mean_columns, proportion_columns
+
 Z95 = 1.959963984540054
 
 
@@ -23,22 +25,24 @@ def wilson_interval(successes: int, total: int, z: float = Z95) -> tuple[float, 
 
 def summarize_trials(trials: pd.DataFrame, id_columns: list[str], binary_metrics: tuple[str, ...],
                      mean_metrics: tuple[str, ...]) -> pd.DataFrame:
-    """One row per cell: id columns, ``trials``, ``p_<B>`` with Wilson bounds, ``mean/se/count_<M>``."""
+    """One row per cell: id columns, the trial count, ``p_<B>`` with Wilson bounds, ``mean/se/count_<M>``."""
     rows = []
     for _, group in trials.groupby("cell", sort=True):
         row = {col: group[col].iloc[0] for col in id_columns}
-        row["trials"] = len(group)
+        row[COUNT_COLUMN] = len(group)
         for metric in binary_metrics:
             values = group[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
             k = int(values.sum())
-            row[f"p_{metric}"] = k / len(values) if len(values) else float("nan")
-            row[f"p_{metric}_lo"], row[f"p_{metric}_hi"] = wilson_interval(k, len(values))
+            p_col, lo_col, hi_col = proportion_columns(metric)
+            row[p_col] = k / len(values) if len(values) else float("nan")
+            row[lo_col], row[hi_col] = wilson_interval(k, len(values))
         for metric in mean_metrics:
             values = group[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            row[f"mean_{metric}"] = float(values.mean()) if len(values) else float("nan")
-            row[f"se_{metric}"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-            row[f"count_{metric}"] = len(values)
+            mean_col, se_col, count_col = mean_columns(metric)
+            row[mean_col] = float(values.mean()) if len(values) else float("nan")
+            row[se_col] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+            row[count_col] = len(values)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,4 +1,5 @@
-"""The results folder: a lock, the resolved config, provenance, durable parts and the final tables.
+"""The results folder as a run writes it: the lock, the resolved config, provenance, durable parts and the
+final tables. Its file names, column roles, lock and atomic write come from ``memgen_cli.results_format``.
 
 Durability rests on two rules: every file is written to a temporary name and renamed into place
 (so a kill leaves either the old file or the new one, never half of one), and each finished task is
@@ -8,7 +9,6 @@ its own part file (so a rerun skips it). Layout: docs/results-format.md.
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import json
 import os
 import platform
@@ -21,32 +21,19 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from memgen_cli.version import __version__
-from memgen_cli.runner.config import dump_yaml
 from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import (CONFIG_FILE, FAILED_FILE, IMAGES_DIR, MANIFEST_FILE, PARTS_DIR,
+                                       READER_FILES, RESULT_FILES, SUMMARY_FILE, SWEEP_FILES, TRIALS_FILE, FolderLock,
+                                       atomic_write_csv, atomic_write_text)
+from memgen_cli.runner.config import dump_yaml
+from memgen_cli.version import __version__
 
-MEMGEN_FILES = ("config.yaml", "manifest.json", "trials.csv", "summary.csv", "failed.json", "parts", ".lock")
 _PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "typer", "rich", "pyyaml", "threadpoolctl", "matplotlib",
              "torch", "diffusers", "dask", "distributed")
 
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text so that readers (and a rerun after kill -9) see the old file or the new one, whole."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
-    # pandas writes float64 in shortest round-trip form: a CSV read back holds the same numbers.
-    atomic_write_text(path, frame.to_csv(index=False))
 
 
 def _git_state() -> dict:
@@ -87,8 +74,8 @@ class ResultsFolder:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.parts = self.path / "parts"
-        self._lock_fh = None
+        self.parts = self.path / PARTS_DIR
+        self._lock = FolderLock(self.path)
 
     # -- opening -------------------------------------------------------------------------------
     def open(self, config: dict, force: bool = False) -> None:
@@ -96,24 +83,20 @@ class ResultsFolder:
         if self.path.exists() and not self.path.is_dir():
             raise MemgenError(f"--out {self.path}: exists and is not a folder")
         if self.path.is_dir():
-            foreign = [p.name for p in self.path.iterdir() if p.name not in MEMGEN_FILES and p.name != "figures"
-                       and not p.name.startswith(".")]
-            if foreign and not (self.path / "config.yaml").exists():
+            known = SWEEP_FILES + READER_FILES + (IMAGES_DIR,)
+            foreign = [p.name for p in self.path.iterdir() if p.name not in known and not p.name.startswith(".")]
+            if foreign and not (self.path / CONFIG_FILE).exists():
                 raise MemgenError(f"--out {self.path}: folder exists and is not a memgen results folder "
                                   f"(holds {foreign[0]!r}); choose another --out")
         try:
             self.parts.mkdir(parents=True, exist_ok=True)
-            self._lock_fh = open(self.path / ".lock", "a+")
+            locked = self._lock.acquire()
         except OSError as exc:
             raise MemgenError(f"--out {self.path}: cannot write there ({exc.strerror})") from None
-        try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_fh.close()
-            self._lock_fh = None
+        if not locked:
             raise MemgenError(f"--out {self.path}: another memgen run is writing this folder; "
                               "wait for it to finish or choose another --out") from None
-        config_path = self.path / "config.yaml"
+        config_path = self.path / CONFIG_FILE
         if config_path.exists():
             old = yaml.safe_load(config_path.read_text())
             if old != config:
@@ -126,20 +109,17 @@ class ResultsFolder:
         atomic_write_text(config_path, dump_yaml(config))
 
     def _clear_results(self) -> None:
-        shutil.rmtree(self.parts, ignore_errors=True)
+        for name in RESULT_FILES:
+            path = self.path / name
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         self.parts.mkdir()
-        for name in ("trials.csv", "summary.csv", "failed.json"):
-            (self.path / name).unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
-            self._lock_fh = None
+        self._lock.release()
 
     # -- provenance ----------------------------------------------------------------------------
     def _read_manifest(self) -> dict:
-        path = self.path / "manifest.json"
+        path = self.path / MANIFEST_FILE
         if path.exists():
             try:
                 return json.loads(path.read_text())
@@ -152,13 +132,13 @@ class ResultsFolder:
         manifest = self._read_manifest()
         manifest.update(environment_provenance())
         manifest["runs"].append(run)
-        atomic_write_text(self.path / "manifest.json", json.dumps(manifest, indent=2))
+        atomic_write_text(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2))
         return len(manifest["runs"]) - 1
 
     def update_run(self, index: int, **fields) -> None:
         manifest = self._read_manifest()
         manifest["runs"][index].update(fields)
-        atomic_write_text(self.path / "manifest.json", json.dumps(manifest, indent=2))
+        atomic_write_text(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2))
 
     # -- parts and tables ----------------------------------------------------------------------
     def part_path(self, key: str) -> Path:
@@ -174,16 +154,16 @@ class ResultsFolder:
         return pd.read_csv(self.part_path(key))
 
     def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame) -> None:
-        atomic_write_csv(self.path / "trials.csv", trials)
-        atomic_write_csv(self.path / "summary.csv", summary)
+        atomic_write_csv(self.path / TRIALS_FILE, trials)
+        atomic_write_csv(self.path / SUMMARY_FILE, summary)
 
     def write_failed(self, failed: list[dict]) -> None:
-        path = self.path / "failed.json"
+        path = self.path / FAILED_FILE
         if failed:
             atomic_write_text(path, json.dumps(failed, indent=2))
         else:
             path.unlink(missing_ok=True)
 
     def read_failed(self) -> list[dict]:
-        path = self.path / "failed.json"
+        path = self.path / FAILED_FILE
         return json.loads(path.read_text()) if path.exists() else []

@@ -21,13 +21,13 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.runner.executors import TaskFailure, make_executor
 from memgen_cli.runner.seeding import cell_id, trial_seed
 from memgen_cli.report.stats import summarize_trials
+from memgen_cli.results_format import IDENTIFIERS, TRIAL_COLUMNS, trial_parameters
 from memgen_cli.runner.results_folder import ResultsFolder, now
 
 EXPERIMENTS = {
     "linear": "memgen_cli.linear.experiment:LinearExperiment",
     "unet": "memgen_cli.unet.experiment:UnetExperiment",
 }
-ID_COLUMNS = ("model", "cell", "cell_id")
 
 
 def get_experiment(model: str):
@@ -99,8 +99,10 @@ def execute_task(payload: tuple[str, dict, Task]) -> list[dict]:
         _worker_configs.clear()
         _worker_configs[key] = experiment.config_class.model_validate(config_dict)
     metrics = experiment.run_task(_worker_configs[key], task.cell, task.trials)
-    return [{"model": model, "cell": task.cell_index, "cell_id": task.cell_id, **task.cell, "trial": trial,
-             "seed": seed, **row} for (trial, seed), row in zip(task.trials, metrics, strict=True)]
+    model_col, cell_col, id_col = IDENTIFIERS
+    trial_col, seed_col = TRIAL_COLUMNS
+    return [{model_col: model, cell_col: task.cell_index, id_col: task.cell_id, **task.cell, trial_col: trial,
+             seed_col: seed, **row} for (trial, seed), row in zip(task.trials, metrics, strict=True)]
 
 
 @dataclass
@@ -115,10 +117,9 @@ class SweepResult:
 def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not frames:
         return pd.DataFrame(), pd.DataFrame()
-    trials = pd.concat(frames, ignore_index=True).sort_values(["cell", "trial"], kind="stable")
+    trials = pd.concat(frames, ignore_index=True).sort_values(["cell", TRIAL_COLUMNS[0]], kind="stable")
     trials = trials.reset_index(drop=True)
-    param_columns = [c for c in trials.columns[: trials.columns.get_loc("trial")] if c not in ID_COLUMNS]
-    summary = summarize_trials(trials, list(ID_COLUMNS) + param_columns, experiment.binary_metrics,
+    summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), experiment.binary_metrics,
                                experiment.mean_metrics)
     return trials, summary
 

@@ -36,8 +36,8 @@ def write_png_gray(path: Path, pixels: np.ndarray) -> None:
     """Write an 8-bit grayscale PNG (uint8 array (H, W)) atomically, with matplotlib's image writer."""
     from matplotlib.image import imsave
 
+    from memgen_cli.results_format import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    imsave(tmp, pixels, cmap="gray", vmin=0, vmax=255, format="png")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: imsave(tmp, pixels, cmap="gray", vmin=0, vmax=255, format="png"))

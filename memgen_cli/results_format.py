@@ -1,0 +1,134 @@
+"""The results folder's format, owned here and imported by the side that writes it (``runner``) and the
+side that reads it (``report``): file names, the roles of the CSV columns, the lock and the atomic write.
+
+docs/results-format.md describes the same layout for people.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+# -- file names ---------------------------------------------------------------------------------
+CONFIG_FILE = "config.yaml"  # the resolved config
+MANIFEST_FILE = "manifest.json"  # provenance and one entry per run
+PARTS_DIR = "parts"  # one durable CSV per finished task
+TRIALS_FILE = "trials.csv"  # one row per trial, assembled from the parts
+SUMMARY_FILE = "summary.csv"  # one row per cell
+FAILED_FILE = "failed.json"  # the tasks that failed in the last run
+LOCK_FILE = ".lock"  # flock()ed while a run writes the folder
+FIGURES_DIR = "figures"  # `memgen plot`'s default output
+TRANSITIONS_FILE = "transitions.csv"  # `memgen analyze`'s output
+IMAGES_DIR = "images"  # U-Net image grids (a relative output.image_dir lies inside the folder)
+
+SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOCK_FILE)
+RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE)  # what --force clears
+READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE)  # written later by plot and analyze
+
+# -- column roles -------------------------------------------------------------------------------
+# trials.csv: IDENTIFIERS, then the cell's parameters, then TRIAL_COLUMNS, then the metrics.
+# summary.csv: IDENTIFIERS, then the cell's parameters, then COUNT_COLUMN, then metric summaries.
+IDENTIFIERS = ("model", "cell", "cell_id")
+TRIAL_COLUMNS = ("trial", "seed")  # which trial of the cell, and the seed of its generator
+COUNT_COLUMN = "trials"  # summary.csv: trials (U-Net: simulations) of the cell
+SUMMARY_PREFIXES = ("p_", "mean_", "se_", "count_")
+
+
+def proportion_columns(metric: str) -> tuple[str, str, str]:
+    """summary.csv columns of a binary metric: the fraction of trials where it is 1 and its Wilson bounds."""
+    return f"p_{metric}", f"p_{metric}_lo", f"p_{metric}_hi"
+
+
+def mean_columns(metric: str) -> tuple[str, str, str]:
+    """summary.csv columns of a real metric: mean and standard error over finite values, and their count."""
+    return f"mean_{metric}", f"se_{metric}", f"count_{metric}"
+
+
+def trial_parameters(trials: pd.DataFrame) -> list[str]:
+    """trials.csv's parameter columns: those between the identifiers and the trial columns."""
+    columns = list(trials.columns)
+    return [c for c in columns[: columns.index(TRIAL_COLUMNS[0])] if c not in IDENTIFIERS]
+
+
+def summary_parameters(summary: pd.DataFrame) -> list[str]:
+    """summary.csv's parameter columns: every column that is not an identifier, the count or a summary.
+
+    Written by role rather than by position so that a summary.csv made by hand (or by an older memgen)
+    without identifiers still reads.
+    """
+    return [c for c in summary.columns
+            if c not in IDENTIFIERS and c != COUNT_COLUMN and not str(c).startswith(SUMMARY_PREFIXES)]
+
+
+# -- atomic writes ------------------------------------------------------------------------------
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename tmp onto path: readers, and a rerun after kill -9, see the old
+    file or the new one, whole. The temporary name starts with '.' so that folder listings skip it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
+    # pandas writes float64 in shortest round-trip form: a CSV read back holds the same numbers.
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+# -- the lock -----------------------------------------------------------------------------------
+class FolderLock:
+    """An exclusive flock on ``<folder>/.lock`` held while a run writes the folder.
+
+    The file stays after a run; only the flock says whether a writer is alive, so a killed run never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / LOCK_FILE
+        self._handle = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def is_locked(folder: Path) -> bool:
+    """True while a run holds the folder's lock (for readers: results may be partial)."""
+    lock = Path(folder) / LOCK_FILE
+    if not lock.is_file():
+        return False
+    try:
+        with open(lock, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once on close
+            except BlockingIOError:
+                return True
+    except OSError:
+        return False
+    return False
