@@ -9,7 +9,10 @@ import dask_jobqueue  # noqa: F401  (make test installs the dask extra: a missin
 
 from distributed import Client
 
-from memgen_cli.runner.slurm import main, serve, slurm_cluster
+from typer.testing import CliRunner
+
+from memgen_cli.cli import app
+from memgen_cli.runner.slurm import serve, slurm_cluster
 from memgen_cli.errors import MemgenError
 
 LOCAL_SCHEDULER = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
@@ -40,12 +43,20 @@ def test_threads_must_fit_the_cores():
         slurm_cluster(cores=4, memory="8GB", threads=8)
 
 
-def test_print_job_script_submits_nothing(capsys, monkeypatch):
+def test_print_job_script_submits_nothing(monkeypatch):
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__SCHEDULER_OPTIONS", repr(LOCAL_SCHEDULER))
-    argv = ["slurm", "--cores", "4", "--memory", "8GB", "--partition", "short", "--print-job-script"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "#SBATCH -p short" in out and "--nworkers 4" in out
+    argv = ["cluster", "slurm", "--cores", "4", "--memory", "8GB", "--partition", "short", "--print-job-script"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "#SBATCH -p short" in result.output and "--nworkers 4" in result.output
+
+
+def test_cluster_command_refuses_threads_beyond_cores_on_one_line():
+    result = CliRunner().invoke(app, ["cluster", "slurm", "--cores", "2", "--memory", "1GB", "--threads", "4",
+                                      "--print-job-script"])
+    assert result.exit_code == 2
+    assert "--threads: must be between 1 and --cores=2" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_serve_submits_jobs_writes_the_scheduler_file_and_cancels_on_exit(tmp_path, monkeypatch):

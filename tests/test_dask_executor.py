@@ -21,7 +21,8 @@ from dask_processes import ROOT, DaskProcesses
 from distributed import Client
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.executors import EXECUTORS, SerialExecutor, TaskFailure, make_executor
+from memgen_cli.runner.executors import EXECUTORS, SerialExecutor, make_executor
+from memgen_cli.runner.worker import TaskFailure
 
 
 @pytest.fixture(scope="module")

@@ -1,48 +1,20 @@
-"""The memgen command line: a thin Typer layer over memgen_cli.sweep (and plotting/analysis).
+"""The memgen command line: a thin Typer layer over the library (runner, report).
 
 Every user error is a MemgenError, printed as one line with exit code 2. Heavy libraries (torch,
-diffusers, dask, matplotlib) are imported only inside the commands that need them.
+diffusers, dask, matplotlib) are imported only inside the commands that need them, so `memgen --help`
+stays light. Commands: ``sweep`` (cli/sweep.py), ``plot`` and ``analyze`` (cli/report.py), ``cluster``
+(cli/cluster.py).
 """
 
 from __future__ import annotations
 
-import functools
-import sys
-from enum import Enum
-from pathlib import Path
-from typing import List, Optional
-
 import typer
 
+from memgen_cli.cli.common import user_errors
 from memgen_cli.version import __version__
-from memgen_cli.errors import MemgenError
 
 app = typer.Typer(help="memgen: measure the memorization-to-generalization transition of diffusion models.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-sweep_app = typer.Typer(help="Run a YAML-configured sweep and write tidy CSVs.", no_args_is_help=True)
-app.add_typer(sweep_app, name="sweep")
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"memgen: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def user_errors(fn):
-    """Turn MemgenError into one line on stderr and exit code 2."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MemgenError as exc:
-            fail(str(exc))
-    return wrapper
-
-
-class ExecutorName(str, Enum):
-    local = "local"
-    serial = "serial"
-    dask = "dask"
 
 
 def _version(value: bool) -> None:
@@ -57,114 +29,15 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """memgen: measure the memorization-to-generalization transition of diffusion models."""
 
 
-def default_results_dir(model: str, config: Path) -> Path:
-    """results/<model>-<config name>: configs/linear/quick.yaml and configs/unet/quick.yaml stay apart."""
-    name = config.stem if config.stem.startswith(f"{model}-") else f"{model}-{config.stem}"
-    return Path("results") / name
-
-
-def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: Optional[int], set_: List[str],
-                       dry_run: bool, quiet: bool, force: bool, executor: ExecutorName, scheduler: Optional[str],
-                       scheduler_file: Optional[Path], retry_failed: bool) -> None:
-    from rich.console import Console
-
-    from memgen_cli.runner.config import config_to_dict, dump_yaml
-    from memgen_cli.runner.sweep import get_experiment, load_sweep_config, plan_tasks, run_sweep
-
-    cfg = load_sweep_config(config, set_, model=model)
-    out = out if out is not None else default_results_dir(model, config)
-    experiment = get_experiment(model)
-    tasks = plan_tasks(experiment, cfg)
-    cells = len({t.cell_index for t in tasks})
-    if dry_run:
-        typer.echo(dump_yaml(config_to_dict(cfg)).rstrip())
-        trials = experiment.trial_count(cfg)
-        typer.echo(f"# {cells} cells x {trials} trials = {cells * trials} trials in {len(tasks)} tasks; "
-                   f"output: {out}")
-        return
-    if executor is not ExecutorName.dask and (scheduler or scheduler_file):
-        raise MemgenError("--scheduler/--scheduler-file: only with --executor dask")
-    options = {k: v for k, v in {"scheduler": scheduler, "scheduler_file": scheduler_file}.items() if v}
-    console = Console(stderr=True)
-
-    def report_failure(message: str) -> None:
-        console.print(f"[red]task failed:[/red] {message}", markup=True, highlight=False)
-
-    try:
-        if quiet:
-            result = run_sweep(cfg, out, executor=executor.value, workers=workers, executor_options=options,
-                               force=force, retry_failed=retry_failed, on_failure=report_failure, argv=sys.argv)
-        else:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
-            with Progress(TextColumn(f"[bold]{model}[/bold] {out}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("trials"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                          console=console) as bar:
-                job = bar.add_task("sweep", total=None)
-                result = run_sweep(cfg, out, executor=executor.value, workers=workers, executor_options=options,
-                                   force=force, retry_failed=retry_failed, on_failure=report_failure,
-                                   argv=sys.argv,
-                                   progress=lambda done, total: bar.update(job, completed=done, total=total))
-    except KeyboardInterrupt:
-        typer.echo(f"memgen: interrupted; finished work is kept in {out}/parts. "
-                   "Rerun the same command to resume.", err=True)
-        raise typer.Exit(130) from None
-    if result.failed:
-        typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
-        for item in result.failed:
-            typer.echo(f"  cell {item['cell']} {item['params']}: {item['error']}", err=True)
-        typer.echo("rerun with --retry-failed to run only those.", err=True)
-        raise typer.Exit(1)
-    if not quiet:
-        console.print(f"wrote {out}/trials.csv ({len(result.trials)} trials) and {out}/summary.csv "
-                      f"({len(result.summary)} cells); {result.tasks_skipped} task(s) were already done.")
-
-
-def _make_sweep_command(model: str):
-    @user_errors
-    def command(
-        config: Path = typer.Argument(..., help="YAML config file (see configs/)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="Results folder (default: results/<model>-<config file name>)."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, max=4096,
-                                              help="Worker processes (default: the number of CPU cores)."),
-        set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
-                                       help="Override a config field, e.g. grid.d=[8,32] or trials=50 "
-                                            "(repeatable; values are YAML)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and the work, then exit."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (for scripts)."),
-        force: bool = typer.Option(False, "--force",
-                                   help="Replace results of a different config in the output folder."),
-        executor: ExecutorName = typer.Option(ExecutorName.local, "--executor",
-                                              help="Where tasks run: local processes, serial (this process), "
-                                                   "or a Dask cluster."),
-        scheduler: Optional[str] = typer.Option(None, "--scheduler",
-                                                help="Dask scheduler address, e.g. tcp://HOST:8786 "
-                                                     "(with --executor dask; none starts a LocalCluster)."),
-        scheduler_file: Optional[Path] = typer.Option(None, "--scheduler-file",
-                                                      help="Dask scheduler file (with --executor dask)."),
-        retry_failed: bool = typer.Option(False, "--retry-failed",
-                                          help="Rerun only the tasks that failed in the last run."),
-    ) -> None:
-        _run_sweep_command(model, config, out, workers, set_, dry_run, quiet, force, executor, scheduler,
-                           scheduler_file, retry_failed)
-
-    command.__doc__ = {"linear": "Sweep the exact linear one-step denoiser over n, d, lambda, T, N.",
-                       "unet": "Sweep a small U-Net DDPM trained on synthetic or real images."}[model]
-    return command
-
-
-sweep_app.command("linear")(_make_sweep_command("linear"))
-sweep_app.command("unet")(_make_sweep_command("unet"))
-
-
-def _register_figure_commands() -> None:
-    # cli_figures imports matplotlib only inside its commands, so --help stays light.
+def _register_commands() -> None:
+    from memgen_cli.cli.cluster import cluster_app
     from memgen_cli.cli.report import analyze, plot
+    from memgen_cli.cli.sweep import sweep_app
 
+    app.add_typer(sweep_app, name="sweep")
     app.command("plot")(user_errors(plot))
     app.command("analyze")(user_errors(analyze))
+    app.add_typer(cluster_app, name="cluster")
 
 
-_register_figure_commands()
+_register_commands()

@@ -25,7 +25,7 @@ import distributed
 from distributed import Client, LocalCluster
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.executors import TaskFailure, _call, limit_threads, threads_per_worker
+from memgen_cli.runner.worker import TaskFailure, call_task, limit_threads, threads_per_worker
 
 _limited_to: int | None = None  # threads this worker process is already capped at
 # The worker's own setting, read before limit_threads (which sets MEMGEN_THREADS) runs in this process.
@@ -33,7 +33,7 @@ _WORKER_THREADS = os.environ.get("MEMGEN_THREADS")
 
 
 def _run_task(fn: Callable[[Any], Any], task: Any, threads: int | None) -> Any:
-    """Runs on a worker: cap BLAS/torch threads (once per worker process), then call like ``_call``.
+    """Runs on a worker: cap BLAS/torch threads (once per worker process), then call like ``call_task``.
 
     ``threads=None``: the worker's own MEMGEN_THREADS (set in its environment or job script), else 1.
     """
@@ -42,7 +42,7 @@ def _run_task(fn: Callable[[Any], Any], task: Any, threads: int | None) -> Any:
     if _limited_to != threads:
         limit_threads(threads)
         _limited_to = threads
-    return _call(fn, task)
+    return call_task(fn, task)
 
 
 class DaskExecutor:

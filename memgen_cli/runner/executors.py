@@ -10,38 +10,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                    "NUMEXPR_NUM_THREADS")
-_thread_limiter: Any = None  # keeps threadpoolctl's limit alive for the life of a worker process
-
-
-def limit_threads(threads: int) -> None:
-    """Cap BLAS/OpenMP (and torch, when loaded) threads in this process, so workers x threads <= cores."""
-    global _thread_limiter
-    for var in _THREAD_ENV_VARS:
-        os.environ[var] = str(threads)
-    os.environ["MEMGEN_THREADS"] = str(threads)
-    from threadpoolctl import threadpool_limits
-
-    _thread_limiter = threadpool_limits(limits=threads)
-    import sys
-
-    if "torch" in sys.modules:  # never import torch here: the linear path must stay light
-        sys.modules["torch"].set_num_threads(threads)
-
-
-def threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-@dataclass
-class TaskFailure:
-    """What a task that raised hands back instead of a result."""
-
-    error: str  # "ExceptionType: message"
+from memgen_cli.errors import MemgenError
+from memgen_cli.runner.worker import call_task, limit_threads, threads_per_worker
 
 
 class Executor(Protocol):
@@ -58,14 +30,6 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _call(fn: Callable[[Any], Any], task: Any) -> Any:
-    try:
-        return fn(task)
-    except Exception as exc:  # reported per task by the driver
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        return TaskFailure(f"{type(exc).__name__}: {first_line}")
-
-
 class SerialExecutor:
     """Runs tasks one after another in this process (debugging, tests, notebooks)."""
 
@@ -79,7 +43,7 @@ class SerialExecutor:
         if self.threads:
             limit_threads(self.threads)
         for i, task in enumerate(tasks):
-            yield i, _call(fn, task)
+            yield i, call_task(fn, task)
 
     def close(self) -> None:
         pass
@@ -112,7 +76,7 @@ class LocalProcessExecutor:
         while queue or pending:
             while queue and len(pending) < 2 * self.workers:
                 i, task = queue.pop()
-                pending[pool.submit(_call, fn, task)] = i
+                pending[pool.submit(call_task, fn, task)] = i
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 yield pending.pop(fut), fut.result()
@@ -128,8 +92,6 @@ def _make_dask_executor(**kw: Any) -> Executor:
     import importlib.util
 
     if importlib.util.find_spec("distributed") is None:  # dask itself is a dependency of distributed
-        from memgen_cli.errors import MemgenError
-
         raise MemgenError("--executor dask: needs the dask extra (pip install 'memgen[dask]')")
     from memgen_cli.runner.dask_executor import DaskExecutor
 
@@ -146,7 +108,5 @@ EXECUTORS: dict[str, Callable[..., Executor]] = {
 def make_executor(name: str, workers: int | None = None, **options: Any) -> Executor:
     """Build a registered executor by name; ``options`` go to its constructor."""
     if name not in EXECUTORS:
-        from memgen_cli.errors import MemgenError
-
         raise MemgenError(f"--executor: unknown executor {name!r} (choose from {', '.join(sorted(EXECUTORS))})")
     return EXECUTORS[name](workers=workers, **options)

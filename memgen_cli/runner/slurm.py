@@ -1,6 +1,6 @@
 """Dask workers from a SLURM batch system, through dask-jobqueue (part of the ``dask`` extra).
 
-    python -m memgen_cli.cluster slurm --cores 8 --memory 16GB --walltime 02:00:00 \\
+    memgen cluster slurm --cores 8 --memory 16GB --walltime 02:00:00 \\
         --queue cpu --account myproject --threads 2 --jobs 4 --scheduler-file memgen-scheduler.json
 
 starts a Dask scheduler in this process (run it on the login node, e.g. inside tmux), submits 4
@@ -10,14 +10,12 @@ anywhere that can reach the scheduler:
 
     memgen sweep linear config.yaml --executor dask --scheduler-file memgen-scheduler.json
 
-Like dask_executor, this module is imported only when used.
+Like dask_executor, this module is imported only when used (the command is in memgen_cli/cli/cluster.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -74,41 +72,3 @@ def serve(cluster: SLURMCluster, jobs: int, scheduler_file: str | os.PathLike,
         cluster.close()  # scancels the jobs
         if os.path.exists(scheduler_file):
             os.remove(scheduler_file)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m memgen_cli.cluster", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="kind", required=True)
-    s = sub.add_parser("slurm", help="Dask workers as SLURM jobs")
-    s.add_argument("--cores", type=int, required=True, help="CPUs per job")
-    s.add_argument("--memory", required=True, help="memory per job, e.g. 16GB")
-    s.add_argument("--walltime", default="01:00:00")
-    s.add_argument("--queue", "--partition", dest="queue", help="SLURM partition (#SBATCH -p)")
-    s.add_argument("--account", help="SLURM account (#SBATCH -A)")
-    s.add_argument("--threads", type=int, default=1, help="BLAS/torch threads per memgen task")
-    s.add_argument("--job-extra", action="append", default=[], metavar="DIRECTIVE",
-                   help="extra #SBATCH directive, e.g. --job-extra=--constraint=skylake (repeatable)")
-    s.add_argument("--interface", help="network interface of the workers and scheduler, e.g. ib0")
-    s.add_argument("--jobs", type=int, default=1)
-    s.add_argument("--scheduler-file", default="memgen-scheduler.json")
-    s.add_argument("--print-job-script", action="store_true", help="print the job script and exit")
-    args = p.parse_args(argv)
-    try:
-        extra = {"interface": args.interface} if args.interface else {}
-        cluster = slurm_cluster(cores=args.cores, memory=args.memory, walltime=args.walltime,
-                                queue=args.queue, account=args.account, threads=args.threads,
-                                job_extra_directives=args.job_extra,
-                                **extra)
-    except MemgenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.print_job_script:
-        print(cluster.job_script())
-        cluster.close()
-        return 0
-    serve(cluster, args.jobs, args.scheduler_file)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,46 @@
+"""What runs inside a worker process, whatever the executor: the thread cap and the task call that turns an
+exception into a one-line failure. Imported by the executors (local, serial, Dask) and by nothing they import."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "NUMEXPR_NUM_THREADS")
+_thread_limiter: Any = None  # keeps threadpoolctl's limit alive for the life of a worker process
+
+
+def limit_threads(threads: int) -> None:
+    """Cap BLAS/OpenMP (and torch, when loaded) threads in this process, so workers x threads <= cores."""
+    global _thread_limiter
+    for var in _THREAD_ENV_VARS:
+        os.environ[var] = str(threads)
+    os.environ["MEMGEN_THREADS"] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    _thread_limiter = threadpool_limits(limits=threads)
+    if "torch" in sys.modules:  # never import torch here: the linear path must stay light
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@dataclass
+class TaskFailure:
+    """What a task that raised hands back instead of a result."""
+
+    error: str  # "ExceptionType: message"
+
+
+def call_task(fn: Callable[[Any], Any], task: Any) -> Any:
+    """Run ``fn(task)``; an exception becomes a one-line TaskFailure so the other tasks go on."""
+    try:
+        return fn(task)
+    except Exception as exc:  # reported per task by the driver
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return TaskFailure(f"{type(exc).__name__}: {first_line}")

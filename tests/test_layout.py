@@ -1,0 +1,98 @@
+"""The package's shape: no import cycles (imports inside functions count), small modules, rooms by name."""
+
+import ast
+from pathlib import Path
+
+import memgen_cli
+
+PACKAGE = Path(memgen_cli.__file__).parent
+MAX_MODULE_LINES = 400
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """memgen_cli modules that ``name`` imports anywhere in its body (top level or inside functions)."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            # `from pkg import sub` imports the submodule sub; `from mod import name` imports mod.
+            targets = [f"{stem}.{a.name}" if f"{stem}.{a.name}" in modules else stem for a in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t in modules and t != name)
+    return found
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = all_modules()
+    return {name: imported_modules(name, path, modules) for name, path in modules.items()}
+
+
+def test_the_package_has_no_import_cycle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_sees_function_level_imports_and_loops(tmp_path):
+    # The check above must be able to fail: an import inside a function counts, and a loop is found.
+    (tmp_path / "b.py").write_text("def f():\n    from memgen_cli.a import thing\n")
+    modules = {"memgen_cli.a": None, "memgen_cli.b": None}
+    assert imported_modules("memgen_cli.b", tmp_path / "b.py", modules) == {"memgen_cli.a"}
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
+
+
+def test_no_module_is_over_400_lines():
+    long = {name: n for name, path in all_modules().items()
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_science_and_infrastructure_live_apart():
+    """The math (kde, linear.model, unet's numpy metrics and data) knows nothing of files, configs or the CLI."""
+    graph = import_graph()
+    for pure in ("memgen_cli.kde", "memgen_cli.linear.model", "memgen_cli.unet.metrics"):
+        infrastructure = {m for m in graph[pure] if m.startswith(("memgen_cli.runner", "memgen_cli.report",
+                                                                   "memgen_cli.cli", "memgen_cli.results_format"))}
+        assert not infrastructure, (pure, infrastructure)
+    for room in ("cli", "linear", "unet", "runner", "report"):
+        assert (PACKAGE / room / "__init__.py").is_file(), room
