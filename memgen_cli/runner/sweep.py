@@ -18,7 +18,8 @@ import pandas as pd
 
 from memgen_cli.runner.config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.executors import TaskFailure, make_executor
+from memgen_cli.runner.executors import make_executor
+from memgen_cli.runner.worker import TaskFailure
 from memgen_cli.runner.seeding import cell_id, trial_seed
 from memgen_cli.report.stats import summarize_trials
 from memgen_cli.results_format import IDENTIFIERS, TRIAL_COLUMNS, trial_parameters
