@@ -232,10 +232,6 @@ class KDEReference:
         return cls.build(points, kde_bandwidth(rule, m, d, sigma), log_kde_diagonal_for_rule(rule, m, d, sigma))
 
     @property
-    def size(self) -> int:
-        return self.points.shape[0]
-
-    @property
     def log_self_overlap(self) -> float:
         return float(np.logaddexp(self.log_self_diagonal, self.log_self_offdiagonal))
 

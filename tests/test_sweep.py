@@ -137,8 +137,22 @@ def test_transition_at_the_papers_settings():
 
 
 def test_options_can_be_swept_from_the_grid(small_config, tmp_path):
-    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "grid.ridge=[0, 0.5]"])
+    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "grid.ridge=[0, 0.5]",
+                                              "options={bandwidth: paper, original: fixed}"])
     result = run_sweep(config, tmp_path / "opts", executor="local", workers=1)  # config round-trips to a worker
     assert not result.failed
     cells = result.summary[["n", "covariance", "ridge"]].drop_duplicates()
     assert len(cells) == 8 and set(cells["covariance"]) == {"BBt", "BtB"} and set(cells["ridge"]) == {0.0, 0.5}
+
+
+def test_a_setting_lives_in_one_place_grid_or_options(small_config, tmp_path):
+    # small_config sets options.covariance; sweeping it in the grid as well is ambiguous.
+    with pytest.raises(MemgenError, match=r"grid.covariance and options.covariance: both given"):
+        load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]"])
+    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "options={original: fixed}"])
+    result = run_sweep(config, tmp_path / "swept", executor="serial")
+    assert sorted(result.summary["covariance"].unique()) == ["BBt", "BtB"]
+    # The resolved config.yaml names covariance once (in the grid), so it runs again as a config.
+    again = load_sweep_config(tmp_path / "swept" / "config.yaml")
+    assert again.grid.covariance == ["BBt", "BtB"] and "covariance" not in again.options.model_fields_set
+    assert run_sweep(again, tmp_path / "swept", executor="serial").tasks_run == 0  # the same config: resumed

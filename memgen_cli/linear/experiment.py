@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Annotated, List, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.runner.config import IntGrid, PositiveGrid
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
@@ -27,7 +27,8 @@ class LinearGrid(BaseModel):
     lambda_: PositiveGrid() = Field(default=[PAPER_LAMBDA], alias="lambda", description="noise scale λ")
     T: PositiveGrid() = Field(default=[2.0], description="diffusion time")
     N: IntGrid(2) = Field(default=[10_000], description="original-set size")
-    # Options may be swept too (e.g. covariance: [BBt, BtB]); a grid entry overrides options.<name>.
+    # Options may be swept too (e.g. covariance: [BBt, BtB]): a grid entry sweeps, options.<name> sets one
+    # value, and giving both is an error (LinearConfig).
     covariance: Optional[List[Literal[COVARIANCE_CONVENTIONS]]] = Field(default=None, min_length=1)  # type: ignore
     bandwidth: Optional[List[Literal[BANDWIDTH_RULES]]] = Field(default=None, min_length=1)  # type: ignore
     ridge: Optional[List[Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(default=None, min_length=1)
@@ -47,6 +48,9 @@ class LinearOptions(BaseModel):
     original: Literal["fixed", "redraw"] = "fixed"
 
 
+SWEEPABLE_OPTIONS = ("covariance", "bandwidth", "ridge")  # settable in options, or swept in grid
+
+
 class LinearConfig(BaseModel):
     """A linear-model sweep. Defaults are the paper's settings (Figs. 2-3, d = 16)."""
 
@@ -57,6 +61,23 @@ class LinearConfig(BaseModel):
     grid: LinearGrid = LinearGrid()
     data: GaussianData = GaussianData()
     options: LinearOptions = LinearOptions()
+
+    @model_validator(mode="after")
+    def _one_place_per_setting(self) -> "LinearConfig":
+        for name in SWEEPABLE_OPTIONS:
+            if getattr(self.grid, name) is not None and name in self.options.model_fields_set:
+                raise ValueError(f"grid.{name} and options.{name}: both given; a grid entry sweeps several "
+                                 f"values, an option sets one: keep one of them")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_swept_options(self, handler):
+        # The resolved config (config.yaml) names each setting once, so it validates again as it is.
+        data = handler(self)
+        for name in SWEEPABLE_OPTIONS:
+            if getattr(self.grid, name) is not None:
+                data["options"].pop(name, None)
+        return data
 
 
 @lru_cache(maxsize=4)
