@@ -13,7 +13,7 @@ import pytest
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.linear.experiment import LinearConfig
-from memgen_cli.report.stats import wilson_interval
+from memgen_cli.report.stats import summarize_trials, wilson_interval
 from memgen_cli.runner.results_folder import ResultsFolder
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
@@ -123,6 +123,37 @@ def test_wilson_interval_known_values():
     lo, hi = wilson_interval(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
     assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+    assert all(np.isnan(wilson_interval(0, 0)))  # a cell with no finite outcome has no interval
+
+
+def test_summary_statistics_average_finite_values_only():
+    """summary.csv's columns against a direct computation: Wilson from its closed form, finite-only means."""
+    rng = np.random.default_rng(4)
+    trials = pd.DataFrame({"model": "linear", "cell": np.repeat([0, 1, 2], 40), "cell_id": "c",
+                           "n": np.repeat([3, 5, 9], 40), "delta_positive": rng.integers(0, 2, 120).astype(float),
+                           "log_E": rng.standard_normal(120)})
+    trials.loc[:39, "log_E"] = np.inf  # an n <= d cell: every E infinite
+    trials.loc[45:49, "log_E"] = np.nan
+    trials.loc[80:84, "delta_positive"] = np.nan
+    summary = summarize_trials(trials, ["model", "cell", "cell_id", "n"], ("delta_positive",), ("log_E",))
+    z = 1.959963984540054
+    for cell, group in trials.groupby("cell"):
+        row = summary.iloc[cell]
+        outcome = group["delta_positive"].dropna().to_numpy()
+        k, m = outcome.sum(), len(outcome)
+        centre = (k / m + z**2 / (2 * m)) / (1 + z**2 / m)
+        half = z * np.sqrt(k / m * (1 - k / m) / m + z**2 / (4 * m**2)) / (1 + z**2 / m)
+        assert row["trials"] == 40 and row["p_delta_positive"] == pytest.approx(k / m, abs=1e-15)
+        assert (row["p_delta_positive_lo"], row["p_delta_positive_hi"]) == pytest.approx((centre - half,
+                                                                                          centre + half), abs=1e-14)
+        values = group["log_E"].to_numpy()
+        values = values[np.isfinite(values)]
+        assert row["count_log_E"] == len(values)
+        if len(values):
+            assert row["mean_log_E"] == pytest.approx(values.mean(), abs=1e-14)
+            assert row["se_log_E"] == pytest.approx(values.std(ddof=1) / np.sqrt(len(values)), abs=1e-14)
+        else:
+            assert np.isnan(row["mean_log_E"]) and np.isnan(row["se_log_E"])
 
 
 @pytest.mark.slow

@@ -1,48 +1,58 @@
-"""Summaries over trials: proportions with Wilson intervals, means with standard errors."""
+"""Summaries over trials: proportions with Wilson intervals (scipy), means with standard errors (pandas)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from memgen_cli.results_format import COUNT_COLUMN, mean_columns, proportion_columns
 
-Z95 = 1.959963984540054
 
+@lru_cache(maxsize=4096)  # binomtest also computes a p-value (0.7 ms); many cells share (k, n)
+def wilson_interval(successes: int, total: int) -> tuple[float, float]:
+    """Wilson 95% score interval for a binomial proportion (good at p near 0 or 1, unlike the Wald interval).
 
-def wilson_interval(successes: int, total: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (good at p near 0 or 1, unlike the Wald interval)."""
+    NaN for no trials, where scipy's binomtest refuses.
+    """
     if total == 0:
         return float("nan"), float("nan")
-    p = successes / total
-    denom = 1 + z**2 / total
-    centre = (p + z**2 / (2 * total)) / denom
-    half = z * np.sqrt(p * (1 - p) / total + z**2 / (4 * total**2)) / denom
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: no 1e-18 rounding residue
-    hi = 1.0 if successes == total else min(1.0, centre + half)
-    return float(lo), float(hi)
+    ci = binomtest(int(successes), int(total)).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def summarize_trials(trials: pd.DataFrame, id_columns: list[str], binary_metrics: tuple[str, ...],
                      mean_metrics: tuple[str, ...]) -> pd.DataFrame:
-    """One row per cell: id columns, the trial count, ``p_<B>`` with Wilson bounds, ``mean/se/count_<M>``."""
-    rows = []
-    for _, group in trials.groupby("cell", sort=True):
-        row = {col: group[col].iloc[0] for col in id_columns}
-        row[COUNT_COLUMN] = len(group)
-        for metric in binary_metrics:
-            values = group[metric].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            k = int(values.sum())
-            p_col, lo_col, hi_col = proportion_columns(metric)
-            row[p_col] = k / len(values) if len(values) else float("nan")
-            row[lo_col], row[hi_col] = wilson_interval(k, len(values))
+    """One row per cell: id columns, the trial count, ``p_<B>`` with Wilson bounds, ``mean/se/count_<M>``.
+
+    Every statistic is over the trials where the metric is finite (an n <= d cell of the linear model has
+    infinite log E; averaging them in would give inf), as docs/results-format.md says.
+    """
+    by_cell = trials.groupby("cell", sort=True)
+    summary = by_cell[list(id_columns)].first().reset_index(drop=True)
+    summary[COUNT_COLUMN] = by_cell.size().to_numpy()
+    for metric in binary_metrics:
+        p_col, lo_col, hi_col = proportion_columns(metric)
+        outcome = finite_only(trials[metric]).groupby(trials["cell"], sort=True).agg(["sum", "count"])
+        successes, counts = outcome["sum"].to_numpy(dtype=int), outcome["count"].to_numpy(dtype=int)
+        summary[p_col] = np.where(counts > 0, successes / np.maximum(counts, 1), np.nan)
+        bounds = [wilson_interval(k, m) for k, m in zip(successes, counts)]
+        summary[lo_col], summary[hi_col] = [b[0] for b in bounds], [b[1] for b in bounds]
+    if mean_metrics:
+        stats = finite_only(trials[list(mean_metrics)]).groupby(trials["cell"], sort=True).agg(["mean", "std", "count"])
         for metric in mean_metrics:
-            values = group[metric].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
             mean_col, se_col, count_col = mean_columns(metric)
-            row[mean_col] = float(values.mean()) if len(values) else float("nan")
-            row[se_col] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-            row[count_col] = len(values)
-        rows.append(row)
-    return pd.DataFrame(rows)
+            count = stats[(metric, "count")].to_numpy()
+            summary[mean_col] = stats[(metric, "mean")].to_numpy()
+            summary[se_col] = np.where(count > 1, stats[(metric, "std")].to_numpy() / np.sqrt(np.maximum(count, 1)),
+                                       np.nan)
+            summary[count_col] = count
+    return summary
+
+
+def finite_only(values: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """As float, with inf and NaN as NaN: pandas' aggregates skip them."""
+    values = values.astype(float)
+    return values.where(np.isfinite(values))
