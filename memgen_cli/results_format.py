@@ -20,13 +20,14 @@ PARTS_DIR = "parts"  # one durable CSV per finished task
 TRIALS_FILE = "trials.csv"  # one row per trial, assembled from the parts
 SUMMARY_FILE = "summary.csv"  # one row per cell
 FAILED_FILE = "failed.json"  # the tasks that failed in the last run
+LOGS_DIR = "logs"  # <task>.log: the whole traceback of a failed task
 LOCK_FILE = ".lock"  # flock()ed while a run writes the folder
 FIGURES_DIR = "figures"  # `memgen plot`'s default output
 TRANSITIONS_FILE = "transitions.csv"  # `memgen analyze`'s output
 IMAGES_DIR = "images"  # U-Net image grids (a relative output.image_dir lies inside the folder)
 
-SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOCK_FILE)
-RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE)  # what --force clears
+SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE)
+RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR)  # what --force clears
 READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE)  # written later by plot and analyze
 
 # -- column roles -------------------------------------------------------------------------------
@@ -36,6 +37,11 @@ IDENTIFIERS = ("model", "cell", "cell_id")
 TRIAL_COLUMNS = ("trial", "seed")  # which trial of the cell, and the seed of its generator
 COUNT_COLUMN = "trials"  # summary.csv: trials (U-Net: simulations) of the cell
 SUMMARY_PREFIXES = ("p_", "mean_", "se_", "count_")
+
+
+def task_log(task_key: str) -> str:
+    """Where a failed task's traceback goes, relative to the results folder."""
+    return f"{LOGS_DIR}/{task_key}.log"
 
 
 def proportion_columns(metric: str) -> tuple[str, str, str]:

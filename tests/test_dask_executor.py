@@ -82,6 +82,8 @@ def test_a_raising_task_is_a_failure_and_the_others_complete(cluster):
     with connected(cluster) as ex:
         got = dict(ex.run(dask_tasks.sometimes_fails, TASKS))
     assert got[3] == TaskFailure("ValueError: bad cell seed=3")  # not retried away, not hidden
+    assert "in sometimes_fails" in got[3].traceback  # the whole traceback travels back from the worker
+    assert got[3].traceback.rstrip().endswith("ValueError: bad cell seed=3")
     expected = serial(dask_tasks.cell, TASKS)
     assert {i: r for i, r in got.items() if i != 3} == {i: r for i, r in expected.items() if i != 3}
 
@@ -214,3 +216,13 @@ def test_no_address_starts_a_local_cluster():
     finally:
         ex.close()
     assert got == serial(dask_tasks.cell, TASKS)
+
+
+def test_local_workers_send_back_the_whole_traceback():
+    ex = make_executor("local", workers=1)
+    try:
+        got = dict(ex.run(dask_tasks.sometimes_fails, TASKS[:5]))
+    finally:
+        ex.close()
+    assert got[3] == TaskFailure("ValueError: bad cell seed=3")
+    assert "in sometimes_fails" in got[3].traceback and "Traceback (most recent call last)" in got[3].traceback

@@ -1,5 +1,6 @@
 """Sweeps: determinism across executors and worker counts, resume after kill -9, locking, the transition."""
 
+import json
 import os
 import signal
 import subprocess
@@ -103,10 +104,34 @@ def test_failed_task_is_reported_and_retried(small_config, tmp_path, monkeypatch
     first = run_sweep(config, tmp_path / "f", executor="serial", on_failure=messages.append)
     assert len(first.failed) == 1 and "boom" in messages[0] and "n=3" in messages[0]
     assert set(first.trials["n"]) == {20}  # the other cell went on and was written
+    # The screen and failed.json keep one line and name the log, which holds the whole traceback.
+    log = tmp_path / "f" / first.failed[0]["log"]
+    assert first.failed[0]["error"] == "RuntimeError: boom" and str(log) in messages[0]
+    assert json.loads((tmp_path / "f" / "failed.json").read_text())[0]["log"] == f"logs/{first.failed[0]['task']}.log"
+    text = log.read_text()
+    assert text.startswith("Traceback (most recent call last):") and "in flaky" in text
+    assert text.rstrip().endswith("RuntimeError: boom")
     monkeypatch.setattr(linear_experiment.LinearExperiment, "run_task", original)
     retried = run_sweep(config, tmp_path / "f", executor="serial", retry_failed=True)
     assert retried.tasks_run == 1 and not retried.failed and len(retried.trials) == 24
-    assert not (tmp_path / "f" / "failed.json").exists()
+    assert not (tmp_path / "f" / "failed.json").exists() and not log.exists()  # no stale log once it succeeded
+
+
+def test_force_clears_the_logs_and_resume_keeps_them(small_config, tmp_path, monkeypatch):
+    from memgen_cli.linear import experiment as linear_experiment
+
+    def always_fails(self, cfg, cell, trials):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(linear_experiment.LinearExperiment, "run_task", always_fails)
+    first = run_sweep(load_sweep_config(small_config), tmp_path / "f", executor="serial")
+    logs = sorted((tmp_path / "f" / "logs").iterdir())
+    assert len(logs) == len(first.failed) == 2
+    run_sweep(load_sweep_config(small_config), tmp_path / "f", executor="serial")  # resume: still failing
+    assert sorted((tmp_path / "f" / "logs").iterdir()) == logs
+    monkeypatch.undo()
+    run_sweep(load_sweep_config(small_config, ["trials=5"]), tmp_path / "f", executor="serial", force=True)
+    assert not (tmp_path / "f" / "logs").exists() or not any((tmp_path / "f" / "logs").iterdir())
 
 
 def test_grid_ranges_round_and_deduplicate():

@@ -77,7 +77,8 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     if result.failed:
         typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
         for item in result.failed:
-            typer.echo(f"  cell {item['cell']} {item['params']}: {item['error']}", err=True)
+            log = f" (traceback: {out / item['log']})" if item.get("log") else ""
+            typer.echo(f"  cell {item['cell']} {item['params']}: {item['error']}{log}", err=True)
         typer.echo("rerun with --retry-failed to run only those.", err=True)
         raise typer.Exit(1)
     if not quiet:

@@ -98,9 +98,8 @@ class DaskExecutor:
                 i = futures.pop(fut)
                 try:
                     result = fut.result()
-                except Exception as exc:  # noqa: BLE001  KilledWorker, BaseException escaping _call, cancel
-                    first_line = (str(exc).strip().splitlines() or [""])[0]  # failures are one-line reports
-                    result = TaskFailure(f"{type(exc).__name__}: {first_line}")
+                except Exception as exc:  # noqa: BLE001  KilledWorker, BaseException escaping call_task, cancel
+                    result = TaskFailure.from_exception(exc)
                 fut.release()  # let the scheduler drop the result now that we hold it
                 yield i, result
         finally:

@@ -24,7 +24,7 @@ import yaml
 from memgen_cli.errors import MemgenError
 from memgen_cli.results_format import (CONFIG_FILE, FAILED_FILE, IMAGES_DIR, MANIFEST_FILE, PARTS_DIR,
                                        READER_FILES, RESULT_FILES, SUMMARY_FILE, SWEEP_FILES, TRIALS_FILE, FolderLock,
-                                       atomic_write_csv, atomic_write_text)
+                                       atomic_write_csv, atomic_write_text, task_log)
 from memgen_cli.runner.config import dump_yaml
 from memgen_cli.version import __version__
 
@@ -156,6 +156,18 @@ class ResultsFolder:
     def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame) -> None:
         atomic_write_csv(self.path / TRIALS_FILE, trials)
         atomic_write_csv(self.path / SUMMARY_FILE, summary)
+
+    def write_log(self, key: str, text: str) -> str:
+        """A failed task's whole traceback; returns its path relative to the folder (kept on resume)."""
+        relative = task_log(key)
+        path = self.path / relative
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_text(path, text)
+        return relative
+
+    def remove_log(self, key: str) -> None:
+        """A task that now succeeded leaves no stale log behind."""
+        (self.path / task_log(key)).unlink(missing_ok=True)
 
     def write_failed(self, failed: list[dict]) -> None:
         path = self.path / FAILED_FILE

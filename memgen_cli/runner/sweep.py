@@ -25,20 +25,24 @@ from memgen_cli.report.stats import summarize_trials
 from memgen_cli.results_format import IDENTIFIERS, TRIAL_COLUMNS, trial_parameters
 from memgen_cli.runner.results_folder import ResultsFolder, now
 
+# model -> (its experiment class, the optional libraries it needs: imported first, so a missing extra is one line)
 EXPERIMENTS = {
-    "linear": "memgen_cli.linear.experiment:LinearExperiment",
-    "unet": "memgen_cli.unet.experiment:UnetExperiment",
+    "linear": ("memgen_cli.linear.experiment:LinearExperiment", ()),
+    "unet": ("memgen_cli.unet.experiment:UnetExperiment", ("torch", "diffusers")),
 }
 
 
 def get_experiment(model: str):
     if model not in EXPERIMENTS:
         raise MemgenError(f"model: unknown model {model!r} (choose from {', '.join(EXPERIMENTS)})")
-    module_name, class_name = EXPERIMENTS[model].split(":")
+    target, libraries = EXPERIMENTS[model]
+    module_name, class_name = target.split(":")
     try:
+        for library in libraries:
+            importlib.import_module(library)
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise MemgenError(f"model {model}: cannot import its code ({exc}); "
+        raise MemgenError(f"model {model}: cannot import its code or the libraries it needs ({exc}); "
                           f"install the extra: pip install 'memgen[{model}]'") from None
     return getattr(module, class_name)()
 
@@ -167,14 +171,19 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
             for i, result in (runner.run(execute_task, payloads) if runner else []):
                 task = todo[i]
                 if isinstance(result, TaskFailure):
-                    failed.append({"task": task.key, "cell": task.cell_index, "params": task.cell,
-                                   "error": result.error})
+                    entry = {"task": task.key, "cell": task.cell_index, "params": task.cell, "error": result.error}
+                    where = ""
+                    if folder is not None:
+                        entry["log"] = folder.write_log(task.key, result.traceback or result.error + "\n")
+                        where = f" (traceback: {folder.path / entry['log']})"
+                    failed.append(entry)
                     if on_failure:
-                        on_failure(f"{task.describe()} failed: {result.error}")
+                        on_failure(f"{task.describe()} failed: {result.error}{where}")
                     continue
                 rows = pd.DataFrame(result)
                 if folder is not None:
                     folder.write_part(task.key, rows)
+                    folder.remove_log(task.key)
                 else:
                     frames[task.key] = rows
                 done += len(task.trials)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 _THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
@@ -32,9 +33,16 @@ def threads_per_worker(workers: int) -> int:
 
 @dataclass
 class TaskFailure:
-    """What a task that raised hands back instead of a result."""
+    """What a task that raised hands back instead of a result: a one-line summary for the screen and
+    failed.json, and the whole traceback for the task's log file."""
 
-    error: str  # "ExceptionType: message"
+    error: str  # "ExceptionType: first line of the message"
+    traceback: str = field(default="", compare=False)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> "TaskFailure":
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return cls(f"{type(exc).__name__}: {first_line}", "".join(traceback.format_exception(exc)))
 
 
 def call_task(fn: Callable[[Any], Any], task: Any) -> Any:
@@ -42,5 +50,4 @@ def call_task(fn: Callable[[Any], Any], task: Any) -> Any:
     try:
         return fn(task)
     except Exception as exc:  # reported per task by the driver
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        return TaskFailure(f"{type(exc).__name__}: {first_line}")
+        return TaskFailure.from_exception(exc)
