@@ -10,7 +10,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from memgen_cli import version
 from memgen_cli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 
@@ -150,3 +153,24 @@ def test_real_subprocess_and_light_help(small_config, tmp_path):
                           "grid.n=[1]"], capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "grid.n[0]" in bad.stderr
+
+
+def test_shell_completion_completes_commands():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "_MEMGEN_COMPLETE": "complete_bash", "COMP_WORDS": "memgen sweep l",
+           "COMP_CWORD": "2"}
+    code = "from memgen_cli.cli import app; app(prog_name='memgen')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.split() == ["linear"], done.stderr
+    shown = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="memgen")
+    assert shown.exit_code == 0 and "_MEMGEN_COMPLETE=complete_bash" in shown.output
+
+
+def test_version_names_the_git_commit_of_a_checkout(monkeypatch):
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.startswith(f"memgen {version.__version__}")
+    if head:  # CI and development run from a checkout
+        assert f"(git {head[:12]}" in result.output
+    # An installed copy (no checkout of memgen around it) prints the version alone.
+    monkeypatch.setattr(version, "_git", lambda *args: subprocess.CompletedProcess(args, 128, "", "not a repo"))
+    assert invoke("--version").output.strip() == f"memgen {version.__version__}"

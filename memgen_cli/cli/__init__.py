@@ -11,21 +11,21 @@ from __future__ import annotations
 import typer
 
 from memgen_cli.cli.common import user_errors
-from memgen_cli.version import __version__
+from memgen_cli.version import version_text
 
 app = typer.Typer(help="memgen: measure the memorization-to-generalization transition of diffusion models.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False)
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"memgen {__version__}")
+        typer.echo(version_text())
         raise typer.Exit()
 
 
 @app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
+                                      help="Print the version (with the git commit, from a checkout).")) -> None:
     """memgen: measure the memorization-to-generalization transition of diffusion models."""
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +25,7 @@ from memgen_cli.results_format import (CONFIG_FILE, FAILED_FILE, IMAGES_DIR, MAN
                                        READER_FILES, RESULT_FILES, SUMMARY_FILE, SWEEP_FILES, TRIALS_FILE, FolderLock,
                                        atomic_write_csv, atomic_write_text, task_log)
 from memgen_cli.runner.config import dump_yaml
-from memgen_cli.version import __version__
+from memgen_cli.version import __version__, git_state
 
 _PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "typer", "rich", "pyyaml", "threadpoolctl", "matplotlib",
              "torch", "diffusers", "dask", "distributed")
@@ -36,20 +35,6 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _git_state() -> dict:
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5)
-        if commit.returncode != 0:
-            return {"commit": None, "dirty": None}
-        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=5)
-        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
 def environment_provenance() -> dict:
     packages = {}
     for name in _PACKAGES:
@@ -57,7 +42,7 @@ def environment_provenance() -> dict:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    return {"memgen_version": __version__, "git": _git_state(), "packages": packages,
+    return {"memgen_version": __version__, "git": git_state(), "packages": packages,
             "python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count()}
 
 
