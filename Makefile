@@ -1,5 +1,5 @@
 # Every target creates the virtual environment in .venv on first use, so a fresh machine needs only
-# python3 and make. torch is pinned (pyproject.toml) to the CPU build cached on the project's machines.
+# python3 and make. torch is pinned here (TORCH_PIN) to the CPU build cached on the project's machines.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,9 +9,13 @@ RESULTS ?= results/linear-$(basename $(notdir $(CONFIG)))
 
 .PHONY: install demo test test-fast bench bench-unet lint figures reproduce-quick reproduce clean
 
-$(STAMP): pyproject.toml
+# The CPU build of torch, cached on the project's machines; users' installs take any torch in the range.
+TORCH_PIN := torch==2.13.0
+
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
 	$(BIN)/python -m pip install --quiet -e ".[unet,dask,dev]"
 	touch $(STAMP)
 
