@@ -127,6 +127,19 @@ def write_linear_results(
     return folder
 
 
+def merge_results(folder: Path, *parts: Path) -> Path:
+    """One folder holding the cells of several: summary.csv and trials.csv concatenated, cells renumbered."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("summary.csv", "trials.csv"):
+        frames, offset = [], 0
+        for part in parts:
+            frame = pd.read_csv(part / name)
+            frames.append(frame.assign(cell=frame["cell"] + offset))
+            offset += int(pd.read_csv(part / "summary.csv")["cell"].max()) + 1
+        pd.concat(frames, ignore_index=True).to_csv(folder / name, index=False)
+    return folder
+
+
 def write_unet_summary(
     folder: Path,
     n_values: Sequence[float],

@@ -10,22 +10,29 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from memgen_cli.report.analysis import (
+from memgen_cli.cli.report import analyze, plot
+from memgen_cli.errors import MemgenError
+from memgen_cli.report.analysis import find_transitions, write_transitions
+from memgen_cli.report.estimators import (
     ABOVE_AT_START,
     CROSSED,
     NOT_REACHED,
-    find_transitions,
-    first_upward_crossing,
+    alignment_verdict,
+    first_upward_crossings,
     fit_broken_line,
-    write_transitions,
+    percentile_interval,
 )
-from memgen_cli.cli.report import analyze, plot
-from memgen_cli.errors import MemgenError
 
 try:
-    from results_factory import broken_h2, logistic_p, write_linear_results, write_unet_summary
+    from results_factory import broken_h2, logistic_p, merge_results, write_linear_results, write_unet_summary
 except ImportError:  # tests/ imported as a package
-    from tests.results_factory import broken_h2, logistic_p, write_linear_results, write_unet_summary
+    from tests.results_factory import (
+        broken_h2,
+        logistic_p,
+        merge_results,
+        write_linear_results,
+        write_unet_summary,
+    )
 
 N_GRID = np.unique(np.geomspace(4, 2000, 16).astype(int))
 
@@ -42,17 +49,34 @@ def one_line_error(excinfo) -> str:
 
 def test_crossing_is_interpolated_in_log_n():
     log_n = np.log([10.0, 100.0, 1000.0])
-    log_star, status = first_upward_crossing(log_n, np.array([0.2, 0.8, 0.9]))
-    assert status == CROSSED
-    assert math.exp(log_star) == pytest.approx(math.sqrt(10 * 100))  # halfway in log n
+    crossings = first_upward_crossings(log_n, np.array([[0.2, 0.8, 0.9]]))
+    assert crossings.status[0] == CROSSED
+    assert math.exp(crossings.log_x[0]) == pytest.approx(math.sqrt(10 * 100))  # halfway in log n
 
 
 def test_first_crossing_wins_and_statuses_name_the_other_cases():
     log_n = np.log([1.0, 10.0, 100.0, 1000.0, 10000.0])
-    log_star, _ = first_upward_crossing(log_n, np.array([0.0, 0.6, 0.4, 0.9, 0.5]))
-    assert math.exp(log_star) == pytest.approx(10 ** (5 / 6))  # 0 -> 0.6: 0.5 is 5/6 of the way
-    assert first_upward_crossing(log_n, np.full(5, 0.3))[1] == NOT_REACHED
-    assert first_upward_crossing(log_n, np.array([0.7, 0.2, 0.9, 0.9, 0.9]))[1] == ABOVE_AT_START
+    rows = np.array(
+        [
+            [0.0, 0.6, 0.4, 0.9, 0.5],  # 0 -> 0.6: 0.5 is 5/6 of the way
+            [0.3, 0.3, 0.3, 0.3, 0.3],
+            [0.7, 0.2, 0.9, 0.9, 0.9],
+        ]
+    )
+    crossings = first_upward_crossings(log_n, rows)
+    assert math.exp(crossings.log_x[0]) == pytest.approx(10 ** (5 / 6))
+    assert list(crossings.status) == [CROSSED, NOT_REACHED, ABOVE_AT_START]
+    assert np.isnan(crossings.log_x[1:]).all()
+    assert list(crossings.censored()[1:]) == [np.inf, -np.inf]  # misses widen an interval, not vanish
+
+
+def test_censored_percentiles_and_the_verdict_at_the_factor():
+    interval = percentile_interval(np.array([np.nan, -np.inf] + [1.0] * 96 + [np.inf, np.inf, np.inf]))
+    assert (interval.lo, interval.hi) == (1.0, np.inf)  # 3 of 100 replicates beyond the sweep
+    assert interval.exp().hi == np.inf
+    assert alignment_verdict(2.0, CROSSED, "ok", 2.0).label == "aligned"  # [1/F, F] is closed
+    assert alignment_verdict(2.01, CROSSED, "ok", 2.0).label == "not aligned"
+    assert alignment_verdict(1.0, NOT_REACHED, "ok", 2.0).reason == "n_star not reached"
 
 
 def test_broken_line_fit_recovers_breakpoint_between_data_points():
@@ -94,6 +118,9 @@ def test_known_crossing_and_breakpoint_are_recovered(linear_folder):
         assert row["verdict"] == "not aligned"  # 2.5 lies outside a factor 2
         assert row["bootstrap"] == "trials"
         assert row["p_at_n_max"] == pytest.approx(1.0, abs=0.02)
+        # The fit as recorded: H² = 1 (log 0) at the break, fitted over every n of the group.
+        assert row["log_error_at_onset"] == pytest.approx(0.0, abs=0.05)
+        assert (row["fit_n_min"], row["fit_n_max"]) == (N_GRID[0], N_GRID[-1])
 
 
 def test_align_factor_changes_the_verdict_and_seed_fixes_the_interval(linear_folder):
@@ -101,6 +128,33 @@ def test_align_factor_changes_the_verdict_and_seed_fixes_the_interval(linear_fol
     again = find_transitions(linear_folder, align_factor=3.0, n_boot=200, seed=5)
     assert set(wide["verdict"]) == {"aligned"}
     pd.testing.assert_frame_equal(wide, again)
+
+
+def test_a_groups_interval_does_not_depend_on_the_other_groups(tmp_path):
+    # d = 64 alone, and after d = 16 in one folder (the same cells and trials): the same row.
+    small = write_linear_results(tmp_path / "small", N_GRID, groups=[{"d": 16}], trials=60, seed=4)
+    alone = write_linear_results(tmp_path / "alone", N_GRID, groups=[{"d": 64}], trials=60, seed=5)
+    both = merge_results(tmp_path / "both", small, alone)
+    row_alone = find_transitions(alone, n_boot=200, seed=9).iloc[0]
+    table = find_transitions(both, n_boot=200, seed=9)
+    assert list(table["d"]) == [16, 64]
+    row_both = table.iloc[1]
+    columns = [
+        "n_star",
+        "n_star_lo",
+        "n_star_hi",
+        "n_onset",
+        "n_onset_lo",
+        "n_onset_hi",
+        "ratio_lo",
+        "ratio_hi",
+    ]
+    assert row_alone[columns].tolist() == row_both[columns].tolist()
+    other_seed = find_transitions(alone, n_boot=200, seed=10).iloc[0]
+    assert (other_seed["n_star_lo"], other_seed["n_star_hi"]) != (
+        row_alone["n_star_lo"],
+        row_alone["n_star_hi"],
+    )
 
 
 def test_transitions_csv_has_one_row_per_group(linear_folder, tmp_path):
@@ -115,6 +169,9 @@ def test_transitions_csv_has_one_row_per_group(linear_folder, tmp_path):
         "n_onset",
         "slope_before",
         "slope_after",
+        "log_error_at_onset",
+        "fit_n_min",
+        "fit_n_max",
         "ratio",
         "verdict",
         "p_at_n_max",
@@ -274,10 +331,10 @@ def test_two_cells_with_the_same_n_in_a_group_is_a_clear_error(tmp_path):
 
 
 def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypatch):
-    import memgen_cli.report.analysis as analysis_module
+    import memgen_cli.report.bootstrap as bootstrap_module
 
     at_once = find_transitions(linear_folder, n_boot=150, seed=7)
-    monkeypatch.setattr(analysis_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials
+    monkeypatch.setattr(bootstrap_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials
     in_chunks = find_transitions(linear_folder, n_boot=150, seed=7)
     pd.testing.assert_frame_equal(at_once, in_chunks)
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 import typer
+from matplotlib.colors import to_rgba
 from typer.testing import CliRunner
 
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.figures import SINGULAR_NOTE, draw_figures, plot_results
+from memgen_cli.report.figure_errors import SINGULAR_NOTE
+from memgen_cli.report.figures import draw_figures
 
 try:
     from results_factory import write_linear_results, write_unet_summary
@@ -29,6 +33,39 @@ def linear_folder(tmp_path_factory):
     return write_linear_results(
         tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}], trials=40, seed=2
     )
+
+
+def figures_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("plot")(plot)
+    app.command("analyze")(analyze)
+    return app
+
+
+def group_lines(figure, label: str) -> list:
+    """The data lines a figure drew for one group (they carry the group's label)."""
+    return [line for ax in figure.axes for line in ax.get_lines() if line.get_label() == label]
+
+
+def by_gid(figure, gid: str):
+    found = figure.findobj(lambda artist: artist.get_gid() == gid)
+    assert len(found) <= 1, gid
+    return found[0] if found else None
+
+
+def legend_colours(figure) -> dict[str, tuple]:
+    legend = figure.legends[0]
+    return {
+        text.get_text(): to_rgba(handle.get_color())
+        for handle, text in zip(legend.legend_handles, legend.get_texts())
+        if hasattr(handle, "get_color")
+    }
+
+
+def has_colour_in_panels(png_path, colour, legend_px: int) -> bool:
+    """Some pixel left of the legend column has this colour: a line of it was drawn in a panel."""
+    image = matplotlib.image.imread(png_path)[:, :-legend_px, :3]
+    return bool((np.abs(image - np.array(to_rgba(colour)[:3])).max(axis=-1) < 0.02).any())
 
 
 def png_size(path) -> tuple[int, int]:
@@ -54,16 +91,34 @@ def test_every_figure_in_every_format(linear_folder, tmp_path):
         "errors_vs_p": TWO_PANEL_WIDTH,
         "transition": TWO_PANEL_WIDTH,
     }  # transition: one panel per d
+    summary = pd.read_csv(linear_folder / "summary.csv")
     for figure in FIGURES:
         width, height = png_size(tmp_path / f"{figure}.png")
         assert width == widths[figure], figure
         assert_panel_height(height, rows=1)
-        image = matplotlib.image.imread(tmp_path / f"{figure}.png")[..., :3]
-        assert image.std() > 0.05  # something was drawn, not a blank canvas
+        colours = legend_colours(report.figures[figure])
+        for d in (16, 64):
+            assert has_colour_in_panels(tmp_path / f"{figure}.png", colours[f"d = {d}"], legend_px=345), (
+                figure
+            )
         pdf = (tmp_path / f"{figure}.pdf").read_bytes()
         svg = (tmp_path / f"{figure}.svg").read_bytes()
         assert pdf.startswith(b"%PDF") and len(pdf) > 5000
         assert b"<svg" in svg[:1000] and len(svg) > 5000
+    for gid in ("n_star-0", "n_star_interval-1", "n_onset-0", "onset_fit-1"):
+        assert f'id="{gid}"'.encode() in (tmp_path / "transition.svg").read_bytes()
+    for d in (16, 64):  # what each group's lines hold: the summary's numbers
+        cells = summary[summary["d"] == d].sort_values("n")
+        label = f"d = {d}"
+        (p_line,) = group_lines(report.figures["p_delta_positive"], label)
+        np.testing.assert_array_equal(p_line.get_xdata(), cells["n"])
+        np.testing.assert_array_equal(p_line.get_ydata(), cells["p_delta_positive"])
+        (h2_line,) = group_lines(report.figures["hellinger"], label)
+        np.testing.assert_array_equal(h2_line.get_ydata(), cells["mean_H2"])
+        og_line, tg_line = group_lines(report.figures["errors_vs_p"], label)[:2]
+        assert og_line.get_xdata()[0] == cells["n"][cells["n"] > d].iloc[0]  # E is infinite while n <= d
+        assert og_line.get_ydata()[0] == 1.0 and tg_line.get_ydata()[0] == 1.0  # ÷ value at that n
+        assert og_line.get_linestyle() == "-" and tg_line.get_linestyle() == "--"
 
 
 def test_default_folder_is_results_figures_and_linear_note_is_drawn(linear_folder):
@@ -79,7 +134,7 @@ def test_facet_puts_one_panel_per_value(tmp_path):
         trials=10,
         groups=[{"d": d, "lambda": lam} for d in (8, 32) for lam in (0.01, 0.1)],
     )
-    paths = plot_results(folder, tmp_path / "out", x="n", hue="d", facet="lambda")
+    paths = draw_figures(folder, tmp_path / "out", x="n", hue="d", facet="lambda", n_boot=100).paths
     sizes = {p.stem: png_size(p) for p in paths}
     assert sizes["p_delta_positive"][0] == TWO_PANEL_WIDTH  # two lambda panels side by side
     assert_panel_height(sizes["errors_vs_p"][1], rows=2)  # one row per lambda
@@ -126,7 +181,7 @@ def test_nan_and_inf_cells_are_left_out_with_a_note(linear_folder, tmp_path):
 )
 def test_bad_options_are_one_line_errors(linear_folder, tmp_path, kwargs, message):
     with pytest.raises(MemgenError) as excinfo:
-        plot_results(linear_folder, tmp_path, **kwargs)
+        draw_figures(linear_folder, tmp_path, **kwargs)
     assert str(excinfo.value).startswith(message) and "\n" not in str(excinfo.value)
 
 
@@ -137,17 +192,15 @@ def test_missing_column_and_wrong_folder_are_one_line_errors(linear_folder, tmp_
         folder / "summary.csv", index=False
     )
     with pytest.raises(MemgenError) as excinfo:
-        plot_results(folder)
+        draw_figures(folder)
     assert str(excinfo.value) == "summary.csv: missing column 'p_delta_positive_lo'"
     with pytest.raises(MemgenError) as excinfo:
-        plot_results(tmp_path / "nowhere")
+        draw_figures(tmp_path / "nowhere")
     assert str(excinfo.value) == f"{tmp_path / 'nowhere'}: no such folder"
 
 
 def test_plot_command_writes_figures_and_turns_bad_input_into_memgen_errors(linear_folder, tmp_path):
-    app = typer.Typer()
-    app.command("plot")(plot)
-    app.command("analyze")(analyze)
+    app = figures_app()
     runner = CliRunner()
     result = runner.invoke(
         app,
@@ -164,9 +217,57 @@ def test_plot_command_writes_figures_and_turns_bad_input_into_memgen_errors(line
 def test_a_swept_parameter_with_missing_values_keeps_its_own_colour(tmp_path):
     groups = [{"d": 8, "ridge": 0.1}, {"d": 8, "ridge": np.nan}, {"d": 32, "ridge": 0.1}]
     folder = write_linear_results(tmp_path / "nan_param", N_GRID[:6], trials=10, groups=groups)
-    paths = plot_results(folder, tmp_path / "out", hue="ridge", facet="d")
-    assert len(paths) == 4
+    report = draw_figures(folder, tmp_path / "out", hue="ridge", facet="d", n_boot=100)
+    assert len(report.paths) == 4
     assert png_size(tmp_path / "out" / "p_delta_positive.png")[0] == TWO_PANEL_WIDTH  # d = 8 and d = 32
+    colour_of_group = {
+        "d = 8, ridge = 0.1": "ridge = 0.1",
+        "d = 8, ridge = –": "ridge = –",
+        "d = 32, ridge = 0.1": "ridge = 0.1",
+    }
+    for name, figure in report.figures.items():
+        colours = legend_colours(figure)
+        assert colours["ridge = –"] != colours["ridge = 0.1"], name  # NaN is a value of its own
+        for group, colour_label in colour_of_group.items():
+            lines = group_lines(figure, group)
+            assert lines, (name, group)
+            assert {to_rgba(line.get_color()) for line in lines} == {colours[colour_label]}, (name, group)
+
+
+def test_transition_figure_draws_the_rows_of_transitions_csv(tmp_path):
+    groups = [{"d": d, "lambda": lam} for d in (8, 32) for lam in (0.01, 0.1)]
+    folder = write_linear_results(tmp_path / "grid", N_GRID, trials=40, groups=groups, seed=6)
+    result = CliRunner().invoke(figures_app(), ["analyze", str(folder), "--bootstrap", "200", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(folder / "transitions.csv")
+    assert list(table.columns[:2]) == ["lambda", "d"]  # the factory writes lambda before d
+    report = draw_figures(folder, tmp_path / "out", hue="lambda", facet="d", n_boot=200, seed=3)
+    figure = report.figures["transition"]
+    summary = pd.read_csv(folder / "summary.csv")
+    panel_of_row = {}
+    for index, row in table.iterrows():
+        assert row["n_star_status"] == "crossed" and row["onset_status"] == "ok"
+        star = by_gid(figure, f"n_star-{index}")
+        assert list(star.get_xdata()) == [row["n_star"]] * 2
+        # The panel holding row k's marks draws row k's group (matched by key, not position).
+        cells = summary[(summary["d"] == row["d"]) & (summary["lambda"] == row["lambda"])].sort_values("n")
+        (p_line,) = [line for line in star.axes.get_lines() if line.get_label() == star.axes.get_label()]
+        np.testing.assert_array_equal(p_line.get_ydata(), cells["p_delta_positive"])
+        panel_of_row[index] = figure.axes.index(star.axes)
+        span = (row["n_min"] / 1.3, row["n_max"] * 1.3)
+        band = by_gid(figure, f"n_star_interval-{index}")
+        assert band.get_x() == pytest.approx(max(row["n_star_lo"], span[0]), rel=1e-12)
+        assert band.get_x() + band.get_width() == pytest.approx(min(row["n_star_hi"], span[1]), rel=1e-12)
+        assert list(by_gid(figure, f"n_onset-{index}").get_xdata()) == [row["n_onset"]] * 2
+        fit = by_gid(figure, f"onset_fit-{index}")
+        u = np.log(fit.get_xdata())
+        c = math.log(row["n_onset"])
+        logy = row["log_error_at_onset"] + row["slope_before"] * np.minimum(u - c, 0)
+        logy += row["slope_after"] * np.maximum(u - c, 0)
+        np.testing.assert_allclose(fit.get_ydata(), np.exp(logy), rtol=1e-12)  # H²: drawn as is
+        assert fit.get_xdata()[[0, -1]] == pytest.approx([row["fit_n_min"], row["fit_n_max"]], rel=1e-12)
+    # Panels go by d (the facet) then λ; the table by λ then d.
+    assert sorted(panel_of_row, key=panel_of_row.get) == [0, 2, 1, 3]
 
 
 TINY_SWEEP = """
@@ -188,27 +289,20 @@ options: {bandwidth: paper, covariance: BBt, ridge: 0.0, original: fixed}
 def test_plot_and_analyze_a_real_small_sweep(tmp_path):
     """End to end on `memgen sweep linear` output."""
     import memgen_cli.cli as cli
+
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY_SWEEP)
     folder = tmp_path / "tiny"
     runner = CliRunner()
     result = runner.invoke(cli.app, ["sweep", "linear", str(config), "--out", str(folder), "--workers", "1"])
     assert result.exit_code == 0, result.output
-    commands = {command.name for command in cli.app.registered_commands}
-    if {"plot", "analyze"} <= commands:  # through the main app, as a user runs them
-        result = runner.invoke(
-            cli.app, ["plot", str(folder), "--format", "png,pdf,svg", "--bootstrap", "100"]
-        )
-        assert result.exit_code == 0, result.output
-        result = runner.invoke(cli.app, ["analyze", str(folder), "--bootstrap", "100"])
-        assert result.exit_code == 0, result.output
-        result = runner.invoke(cli.app, ["analyze", str(tmp_path)])
-        assert result.exit_code == 2 and "Traceback" not in result.output
-    else:
-        draw_figures(folder, formats="png,pdf,svg", n_boot=100)
-        from memgen_cli.report.analysis import find_transitions, write_transitions
-
-        write_transitions(find_transitions(folder, n_boot=100), folder)
+    # Through the main app, as a user runs them (it registers plot and analyze).
+    result = runner.invoke(cli.app, ["plot", str(folder), "--format", "png,pdf,svg", "--bootstrap", "100"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli.app, ["analyze", str(folder), "--bootstrap", "100"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli.app, ["analyze", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
     for figure in FIGURES:
         width, height = png_size(folder / "figures" / f"{figure}.png")
         assert width == (TWO_PANEL_WIDTH if figure in ("errors_vs_p", "transition") else ONE_PANEL_WIDTH)

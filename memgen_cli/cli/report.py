@@ -41,7 +41,12 @@ Bootstrap = Annotated[
     ),
 ]
 Seed = Annotated[
-    int, typer.Option("--seed", help="Seed of the bootstrap's random generator (same seed, same intervals).")
+    int,
+    typer.Option(
+        "--seed",
+        help="Seed of the bootstrap (each group's generator derives from it and the group's parameters: "
+        "same seed, same intervals, whatever other groups the folder holds).",
+    ),
 ]
 
 

@@ -5,31 +5,45 @@ Per group of cells (every swept parameter but n held fixed):
 - ``n_star``: where P(Delta > 0) first crosses 0.5 going up, interpolated linearly in log n;
 - ``n_onset``: the breakpoint of a continuous two-segment least-squares line through
   (log n, log y), y the generalization error (mean H² for the linear model, Ê_OG for the U-Net);
-- their ratio, and whether it lies within a factor of 1 (the paper's claim that the two align).
+- their ratio, and whether it lies within a factor F of 1 (``--align-factor``, default 2: the
+  paper's claim that the two align).
 
-Intervals are percentile bootstraps that resample trials within each cell (docs/analysis.md).
-Only the CSVs are read; no sweep is recomputed.
+Intervals are percentile bootstraps that resample trials within each cell (docs/analysis.md); each
+group's generator is seeded from (seed, the group's parameters), so a group's interval does not
+depend on which other groups the folder holds. This module reads the CSVs, forms the groups and
+writes the rows; the math is in memgen_cli.report.estimators. Only the CSVs are read; no sweep is
+recomputed.
 """
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import TRANSITIONS_FILE, atomic_write_csv
+from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points, replicate_cells
+from memgen_cli.report.estimators import (
+    CROSSED,
+    MIN_POINTS_FOR_ONSET,
+    NO_FASTER_DECAY,
+    NO_INTERVAL,
+    ONSET_OK,
+    CrossingEstimate,
+    alignment_verdict,
+    bootstrap_breakpoints,
+    estimate_crossing,
+    fit_broken_line,
+    percentile_interval,
+)
 from memgen_cli.report.reader import (
     PRIMARY_P,
     PRIMARY_P_COLUMNS,
     SUMMARY_FILE,
-    TRIALS_FILE,
     Results,
     format_value,
     group_label,
@@ -38,171 +52,8 @@ from memgen_cli.report.reader import (
     require_columns,
     sort_key,
 )
-
-LEVEL = 0.5  # P(Delta > 0) above this: the model generalizes (paper, section 3)
-BREAK_GRID = 1000  # breakpoints tried per fit; bootstrap replicates use the grid alone
-MIN_POINTS_FOR_ONSET = 4  # two free segments need at least two points each
-MAX_DRAWS = 2_000_000  # resampled trial indices held at once per cell
-
-# Crossing status words (also written to transitions.csv).
-CROSSED = "crossed"
-NOT_REACHED = "not reached"
-ABOVE_AT_START = "above 0.5 at smallest n"
-
-
-# ----------------------------------------------------------------------------------------------
-# The crossing of 0.5
-
-
-def first_upward_crossing(log_x: np.ndarray, p: np.ndarray, level: float = LEVEL) -> tuple[float, str]:
-    """log x where p first goes from <= level to > level, interpolated linearly in log x.
-
-    Returns (log_x_star, status); log_x_star is NaN unless status is ``crossed``. A curve that is
-    already above the level at its smallest x has no upward crossing inside the sweep.
-    """
-    values, statuses = first_upward_crossings(log_x, p[None, :], level)
-    return float(values[0]), statuses[0]
-
-
-def first_upward_crossings(
-    log_x: np.ndarray, p: np.ndarray, level: float = LEVEL
-) -> tuple[np.ndarray, list[str]]:
-    """Vectorised over rows of p (replicates x points); see first_upward_crossing."""
-    replicates = p.shape[0]
-    result = np.full(replicates, np.nan)
-    statuses = [NOT_REACHED] * replicates
-    if p.shape[1] == 0:
-        return result, statuses
-    starts_above = p[:, 0] > level
-    crosses = (p[:, :-1] <= level) & (p[:, 1:] > level)
-    has_crossing = crosses.any(axis=1) & ~starts_above
-    rows = np.flatnonzero(has_crossing)
-    i = crosses[rows].argmax(axis=1)
-    p0, p1 = p[rows, i], p[rows, i + 1]
-    t = (level - p0) / (p1 - p0)  # p1 > level >= p0, so 0 <= t < 1
-    result[rows] = log_x[i] + t * (log_x[i + 1] - log_x[i])
-    for row in np.flatnonzero(starts_above):
-        statuses[row] = ABOVE_AT_START
-    for row in rows:
-        statuses[row] = CROSSED
-    return result, statuses
-
-
-# ----------------------------------------------------------------------------------------------
-# The two-segment (broken-line) fit
-
-
-@dataclass(frozen=True)
-class BrokenLine:
-    """v = level + slope_before * min(u - u_break, 0) + slope_after * max(u - u_break, 0)."""
-
-    u_break: float
-    level: float
-    slope_before: float
-    slope_after: float
-    rss: float
-
-    def __call__(self, u: np.ndarray) -> np.ndarray:
-        du = np.asarray(u, dtype=float) - self.u_break
-        return self.level + self.slope_before * np.minimum(du, 0) + self.slope_after * np.maximum(du, 0)
-
-
-def broken_line_design(u: np.ndarray, u_break: float) -> np.ndarray:
-    du = u - u_break
-    return np.column_stack([np.ones_like(u), np.minimum(du, 0), np.maximum(du, 0)])
-
-
-def breakpoint_grid(u: np.ndarray, size: int = BREAK_GRID) -> np.ndarray:
-    """Breakpoints from the second to the second-last point, so each segment spans >= 2 points."""
-    u = np.sort(u)
-    return np.linspace(u[1], u[-2], size)
-
-
-def broken_line_rss(u: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Residual sum of squares at each breakpoint of grid; v may hold several columns (replicates)."""
-    v2 = v if v.ndim == 2 else v[:, None]
-    total = np.sum(v2 * v2, axis=0)
-    rss = np.empty((len(grid), v2.shape[1]))
-    for k, u_break in enumerate(grid):
-        q, _ = np.linalg.qr(broken_line_design(u, u_break))  # orthonormal basis of the fit's span
-        projected = q.T @ v2
-        rss[k] = total - np.sum(projected * projected, axis=0)
-    return rss if v.ndim == 2 else rss[:, 0]
-
-
-def fit_broken_line(u: np.ndarray, v: np.ndarray) -> BrokenLine:
-    """Least-squares continuous two-segment line: grid search over the breakpoint, then refined."""
-    if len(u) < MIN_POINTS_FOR_ONSET:
-        raise ValueError(f"need at least {MIN_POINTS_FOR_ONSET} points, got {len(u)}")
-    grid = breakpoint_grid(u)
-
-    def rss_at(u_break: float) -> float:
-        design = broken_line_design(u, u_break)
-        coef, *_ = np.linalg.lstsq(design, v, rcond=None)
-        return float(np.sum((design @ coef - v) ** 2))
-
-    best = int(np.argmin(broken_line_rss(u, v, grid)))
-    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    u_break = grid[best]
-    if hi > lo:  # the rss is piecewise smooth in the breakpoint; refine inside the best grid cell
-        refined = minimize_scalar(rss_at, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
-        if refined.fun <= rss_at(u_break):
-            u_break = float(refined.x)
-    design = broken_line_design(u, u_break)
-    coef, *_ = np.linalg.lstsq(design, v, rcond=None)
-    return BrokenLine(u_break, float(coef[0]), float(coef[1]), float(coef[2]), rss_at(u_break))
-
-
-def bootstrap_breakpoints(u: np.ndarray, v_replicates: np.ndarray) -> np.ndarray:
-    """Grid breakpoint of each replicate column (NaN where a replicate has a non-finite value)."""
-    result = np.full(v_replicates.shape[1], np.nan)
-    finite = np.all(np.isfinite(v_replicates), axis=0)
-    if finite.any():
-        grid = breakpoint_grid(u)
-        rss = broken_line_rss(u, v_replicates[:, finite], grid)
-        result[finite] = grid[np.argmin(rss, axis=0)]
-    return result
-
-
-# ----------------------------------------------------------------------------------------------
-# Which columns hold the generalization error
-
-
-@dataclass(frozen=True)
-class ErrorMetric:
-    """The generalization error used for n_onset, and how to rebuild it from trials."""
-
-    name: str  # as printed: "H²", "Ê_OG"
-    summary_column: str  # mean_<M> in summary.csv
-    trial_column: str  # <M> in trials.csv
-    summary_is_log: bool  # mean_log_E_OG: log y is the mean itself (a log geometric mean)
-
-
-def error_metric(summary: pd.DataFrame) -> ErrorMetric | None:
-    """mean H² for the linear model; else Ê_OG from plain means (U-Net) or from log means."""
-    if "mean_H2" in summary.columns:
-        return ErrorMetric("H²", "mean_H2", "H2", False)
-    if "mean_E_OG" in summary.columns:
-        return ErrorMetric("Ê_OG", "mean_E_OG", "E_OG", False)
-    if "mean_log_E_OG" in summary.columns:
-        return ErrorMetric("Ê_OG", "mean_log_E_OG", "log_E_OG", True)
-    return None
-
-
-def log_error(values: np.ndarray, metric: ErrorMetric) -> np.ndarray:
-    """log y for the fit: the log of a mean, or a mean of logs as it stands."""
-    values = np.asarray(values, dtype=float)
-    if metric.summary_is_log:
-        return values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(values)
-
-
-def error_points(cells: pd.DataFrame, metric: ErrorMetric) -> tuple[np.ndarray, np.ndarray]:
-    """(mask of cells with a finite log error, log error of every cell) for the onset fit."""
-    logy = log_error(numeric_column(cells, metric.summary_column, SUMMARY_FILE), metric)
-    return np.isfinite(logy), logy
-
+from memgen_cli.results_format import TRANSITIONS_FILE, atomic_write_csv
+from memgen_cli.runner.seeding import derived_seed
 
 # ----------------------------------------------------------------------------------------------
 # Groups of cells
@@ -261,109 +112,153 @@ def split_groups(results: Results, x: str, columns: Sequence[str]) -> list[Group
     return groups
 
 
-# ----------------------------------------------------------------------------------------------
-# Bootstrap replicates of P(Delta > 0) and of the error, per cell
+def canonical_value(value: Hashable) -> Hashable:
+    """One spelling per value, whatever dtype pandas gave its column: 16 == 16.0, every NaN is None."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return None
+        return int(value) if float(value).is_integer() else float(value)
+    return value
 
 
-def replicate_cells(
-    results: Results, cells: pd.DataFrame, metric: ErrorMetric | None, n_boot: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(p, log y) for each bootstrap replicate: arrays of shape (cells, n_boot), NaN where a cell has none.
+def group_key(columns: Sequence[str], values: Sequence[Hashable]) -> tuple:
+    """(column, value) pairs naming a group: equal for the same group in summary.csv, a figure or transitions.csv."""
+    return tuple((column, canonical_value(value)) for column, value in zip(columns, values))
 
-    Resamples the trials of each cell with replacement (jointly for P and the error, so that the
-    ratio n_star / n_onset gets a paired interval). Without trials.csv, or without a per-trial
-    column, the summary's counts stand in: a binomial draw for P (the same distribution as
-    resampling 0/1 trials) and a normal draw around the mean with its standard error for the error.
+
+def cells_key(cells: pd.DataFrame, columns: Sequence[str]) -> tuple:
+    """The group key of a group's cells (the columns hold one value across them)."""
+    return group_key(columns, [cells[column].iloc[0] for column in columns])
+
+
+def group_seed(seed: int, results: Results, x: str, cells: pd.DataFrame) -> int:
+    """Seed of one group's bootstrap, from the root seed and every parameter of the group but x.
+
+    Never from the group's position, nor from which columns happen to vary: adding or removing
+    another group (or drawing the groups in another order) leaves this group's interval as it is.
     """
-    trials = results.trials
-    by_cell: dict | None = None
-    if trials is not None and "cell" in trials.columns and "delta_positive" in trials.columns:
-        by_cell = {cell: frame for cell, frame in trials.groupby("cell", sort=False)}
-    p = np.full((len(cells), n_boot), np.nan)
-    logy = np.full((len(cells), n_boot), np.nan) if metric is not None else None
-    used_trials = by_cell is not None
-    for row in range(len(cells)):
-        cell = cells.iloc[row]
-        cell_trials = by_cell.get(cell["cell"]) if by_cell is not None and "cell" in cell.index else None
-        if cell_trials is None or len(cell_trials) == 0:
-            used_trials = False
-            p[row] = summary_p_replicates(cell, n_boot, rng)
-            if metric is not None:
-                logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
-            continue
-        outcome = numeric_column(cell_trials, "delta_positive", TRIALS_FILE)
-        outcome = np.where(np.isfinite(outcome), outcome, np.nan)
-        value = None
-        if metric is not None and metric.trial_column in cell_trials.columns:
-            value = numeric_column(cell_trials, metric.trial_column, TRIALS_FILE)
-            value = np.where(np.isfinite(value), value, np.nan)
-        elif metric is not None:
-            used_trials = False
-            logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
-        m = len(cell_trials)
-        chunk = max(1, MAX_DRAWS // m)  # bounds memory for cells with many trials
-        for start in range(0, n_boot, chunk):
-            stop = min(start + chunk, n_boot)
-            draws = rng.integers(0, m, size=(stop - start, m))
-            with _quiet_nanmean():
-                p[row, start:stop] = np.nanmean(outcome[draws], axis=1)
-                if value is not None:
-                    logy[row, start:stop] = log_error(np.nanmean(value[draws], axis=1), metric)
-    method = "trials" if used_trials else "summary (binomial/normal approximation)"
-    return p, logy, method
+    key = cells_key(cells, [column for column in results.parameters if column != x])
+    return derived_seed(seed, "transition", [list(pair) for pair in key])
 
 
-def summary_p_replicates(cell: pd.Series, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Binomial(trials, p) / trials: resampling 0/1 trials when only their count and mean are known."""
-    p_hat = float(cell[PRIMARY_P])
-    count = int(cell["trials"]) if "trials" in cell.index and np.isfinite(cell["trials"]) else 0
-    if not np.isfinite(p_hat) or count < 1:
-        return np.full(n_boot, np.nan)
-    return rng.binomial(count, min(max(p_hat, 0.0), 1.0), size=n_boot) / count
-
-
-def summary_metric_replicates(
-    cell: pd.Series, metric: ErrorMetric, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Normal draws around the cell's mean with its standard error (no per-trial values at hand)."""
-    mean = float(cell[metric.summary_column])
-    se_column = "se_" + metric.summary_column[len("mean_") :]
-    se = float(cell[se_column]) if se_column in cell.index else 0.0
-    se = se if np.isfinite(se) else 0.0
-    draws = mean + se * rng.standard_normal(n_boot)
-    if not metric.summary_is_log:
-        draws = np.where(draws > 0, draws, np.nan)  # a mean error <= 0 has no log; that replicate fails
-    return log_error(draws, metric)
-
-
-@contextmanager
-def _quiet_nanmean():
-    """nanmean of an all-NaN row warns; here an all-NaN replicate is simply NaN."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            yield
+def row_for_cells(table: pd.DataFrame, cells: pd.DataFrame) -> int:
+    """Position in a transitions table of the row for these cells, matched by group key, not order."""
+    columns = table.attrs["group_columns"]
+    keys = [group_key(columns, values) for values in table[columns].itertuples(index=False, name=None)]
+    return keys.index(cells_key(cells, columns))
 
 
 # ----------------------------------------------------------------------------------------------
-# Intervals
+# One group: each part of its row
 
 
-def percentile_interval(values: np.ndarray) -> tuple[float, float]:
-    """2.5 and 97.5 percentiles of replicates that may hold -inf/+inf (censored beyond the sweep).
+def star_columns(log_x: np.ndarray, p: np.ndarray, p_boot: np.ndarray) -> tuple[dict, np.ndarray]:
+    """n_star, its interval and status, and the censored replicates (for the paired ratio).
 
-    Uses the inverted-CDF rule, which returns actual replicate values, so infinities stay infinite
-    rather than poisoning an interpolation. NaN replicates (failed fits) are left out.
+    A cell with no trial has no P; it is left out, not guessed.
     """
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
-    return float(lo), float(hi)
+    has_p = np.isfinite(p)
+    if has_p.sum() < 2:
+        estimate = CrossingEstimate(
+            np.nan,
+            f"too few points ({int(has_p.sum())} with a finite P)",
+            np.full(p_boot.shape[1], np.nan),
+            np.nan,
+        )
+    else:
+        estimate = estimate_crossing(log_x[has_p], p[has_p], p_boot[has_p])
+    interval = percentile_interval(estimate.replicates).exp()
+    columns = dict(
+        n_star=float(np.exp(estimate.log_x)),
+        n_star_lo=interval.lo,
+        n_star_hi=interval.hi,
+        n_star_status=estimate.status,
+        boot_frac_crossed=estimate.frac_crossed,
+    )
+    return columns, estimate.replicates
 
 
-# ----------------------------------------------------------------------------------------------
-# One group
+def onset_columns(
+    cells: pd.DataFrame, log_x: np.ndarray, metric: ErrorMetric | None, logy_boot: np.ndarray | None
+) -> tuple[dict, np.ndarray | None]:
+    """n_onset, its interval, the two-segment fit (enough to draw it again) and the onset status.
+
+    Also returns the replicates' breakpoints (for the paired ratio); None when there is no fit.
+    """
+    columns = dict(
+        error_metric=metric.name if metric else "",
+        n_onset=np.nan,
+        n_onset_lo=np.nan,
+        n_onset_hi=np.nan,
+        slope_before=np.nan,
+        slope_after=np.nan,
+        log_error_at_onset=np.nan,
+        fit_n_min=np.nan,
+        fit_n_max=np.nan,
+    )
+    if metric is None:
+        status = "not estimable: no mean_H2, mean_E_OG or mean_log_E_OG in summary.csv"
+        return {**columns, "onset_status": status}, None
+    fit_rows, logy = error_points(cells, metric)
+    if fit_rows.sum() < MIN_POINTS_FOR_ONSET:
+        status = (
+            f"not estimable: {int(fit_rows.sum())} points with a finite {metric.name}, "
+            f"need {MIN_POINTS_FOR_ONSET}"
+        )
+        return {**columns, "onset_status": status}, None
+    fit = fit_broken_line(log_x[fit_rows], logy[fit_rows])
+    replicates = bootstrap_breakpoints(log_x[fit_rows], logy_boot[fit_rows])
+    interval = percentile_interval(replicates).exp()
+    fitted_x = cells["_x"].to_numpy(dtype=float)[fit_rows]
+    columns.update(
+        n_onset=float(np.exp(fit.u_break)),
+        n_onset_lo=interval.lo,
+        n_onset_hi=interval.hi,
+        slope_before=fit.slope_before,
+        slope_after=fit.slope_after,
+        log_error_at_onset=fit.level,
+        fit_n_min=float(fitted_x[0]),
+        fit_n_max=float(fitted_x[-1]),
+    )
+    return {**columns, "onset_status": ONSET_OK if fit.decay_speeds_up else NO_FASTER_DECAY}, replicates
+
+
+def ratio_columns(
+    star: dict, onset: dict, star_boot: np.ndarray, onset_boot: np.ndarray | None, align_factor: float
+) -> dict:
+    """n_star / n_onset with a paired interval (both replicates come from the same resampled trials)."""
+    aligned_inputs = star["n_star_status"] == CROSSED and onset["onset_status"] == ONSET_OK
+    ratio = star["n_star"] / onset["n_onset"] if aligned_inputs else np.nan
+    interval = (percentile_interval(star_boot - onset_boot) if aligned_inputs else NO_INTERVAL).exp()
+    verdict = alignment_verdict(ratio, star["n_star_status"], onset["onset_status"], align_factor)
+    return dict(
+        ratio=ratio,
+        ratio_lo=interval.lo,
+        ratio_hi=interval.hi,
+        verdict=verdict.label,
+        verdict_reason=verdict.reason,
+    )
+
+
+def far_end_columns(cells: pd.DataFrame, log_x: np.ndarray, p: np.ndarray) -> dict:
+    """The far end: the paper expects P to return towards 0.5 as n approaches N."""
+    has_p = np.flatnonzero(np.isfinite(p))
+    if not len(has_p):
+        names = ("p_peak", "n_at_peak", "n_last_p", "p_at_n_max", "p_at_n_max_lo", "p_at_n_max_hi")
+        return dict.fromkeys(names, np.nan)
+    peak, last = has_p[int(np.argmax(p[has_p]))], has_p[-1]
+    return dict(
+        p_peak=float(p[peak]),
+        n_at_peak=float(np.exp(log_x[peak])),
+        n_last_p=float(np.exp(log_x[last])),
+        p_at_n_max=float(p[last]),
+        p_at_n_max_lo=float(numeric_column(cells, f"{PRIMARY_P}_lo", SUMMARY_FILE)[last]),
+        p_at_n_max_hi=float(numeric_column(cells, f"{PRIMARY_P}_hi", SUMMARY_FILE)[last]),
+    )
 
 
 def analyze_group(
@@ -374,124 +269,25 @@ def analyze_group(
     n_boot: int,
     rng: np.random.Generator,
 ) -> dict:
-    """One row of transitions.csv."""
+    """One row of transitions.csv: point estimates from summary.csv, intervals from the replicates."""
     cells = group.cells
-    log_x_all = np.log(cells["_x"].to_numpy(dtype=float))
-    p_all = numeric_column(cells, PRIMARY_P, SUMMARY_FILE)
-    has_p = np.isfinite(p_all)  # a cell with no trial has no P; it is left out, not guessed
-    log_x, p = log_x_all[has_p], p_all[has_p]
-    row: dict = {
+    log_x = np.log(cells["_x"].to_numpy(dtype=float))
+    p = numeric_column(cells, PRIMARY_P, SUMMARY_FILE)
+    p_boot, logy_boot, method = replicate_cells(results, cells, metric, n_boot, rng)
+    star, star_boot = star_columns(log_x, p, p_boot)
+    onset, onset_boot = onset_columns(cells, log_x, metric, logy_boot)
+    return {
         "group": group.label,
         "cells": len(cells),
-        "cells_with_p": int(has_p.sum()),
-        "n_min": float(np.exp(log_x_all[0])),
-        "n_max": float(np.exp(log_x_all[-1])),
+        "cells_with_p": int(np.isfinite(p).sum()),
+        "n_min": float(np.exp(log_x[0])),
+        "n_max": float(np.exp(log_x[-1])),
+        **star,
+        **onset,
+        **ratio_columns(star, onset, star_boot, onset_boot, align_factor),
+        **far_end_columns(cells, log_x, p),
+        "bootstrap": method,
     }
-    p_boot, logy_boot, method = replicate_cells(results, cells, metric, n_boot, rng)
-
-    # n_star: the point estimate from summary.csv, the interval from the replicates.
-    u_boot = np.full(n_boot, np.nan)
-    frac_crossed = np.nan
-    if len(p) < 2:
-        u_star, star_status = np.nan, f"too few points ({len(p)} with a finite P)"
-    else:
-        u_star, star_status = first_upward_crossing(log_x, p)
-        u_boot, boot_status = first_upward_crossings(log_x, p_boot[has_p].T)
-        status = np.array(boot_status)
-        # Replicates with no crossing inside the sweep are censored, not dropped: they widen the interval.
-        u_boot[status == ABOVE_AT_START] = -np.inf
-        u_boot[status == NOT_REACHED] = np.inf
-        u_boot[np.isnan(p_boot[has_p]).any(axis=0)] = np.nan
-        valid = ~np.isnan(p_boot[has_p]).any(axis=0)
-        frac_crossed = float(np.mean(status[valid] == CROSSED)) if valid.any() else np.nan
-    lo, hi = percentile_interval(u_boot)
-    row.update(
-        n_star=float(np.exp(u_star)),
-        n_star_lo=float(np.exp(lo)),
-        n_star_hi=float(np.exp(hi)),
-        n_star_status=star_status,
-        boot_frac_crossed=frac_crossed,
-    )
-
-    # n_onset: breakpoint of the two-segment fit of log y against log n.
-    row.update(
-        error_metric=metric.name if metric else "",
-        n_onset=np.nan,
-        n_onset_lo=np.nan,
-        n_onset_hi=np.nan,
-        slope_before=np.nan,
-        slope_after=np.nan,
-    )
-    onset_boot = np.full(n_boot, np.nan)
-    if metric is None:
-        onset_status = "not estimable: no mean_H2, mean_E_OG or mean_log_E_OG in summary.csv"
-    else:
-        fit_rows, logy = error_points(cells, metric)
-        if fit_rows.sum() < MIN_POINTS_FOR_ONSET:
-            onset_status = (
-                f"not estimable: {int(fit_rows.sum())} points with a finite {metric.name}, "
-                f"need {MIN_POINTS_FOR_ONSET}"
-            )
-        else:
-            fit = fit_broken_line(log_x_all[fit_rows], logy[fit_rows])
-            row.update(
-                n_onset=float(np.exp(fit.u_break)), slope_before=fit.slope_before, slope_after=fit.slope_after
-            )
-            onset_status = (
-                "ok"
-                if fit.slope_after < fit.slope_before
-                else ("no faster decay after the breakpoint (slope_after >= slope_before)")
-            )
-            onset_boot = bootstrap_breakpoints(log_x_all[fit_rows], logy_boot[fit_rows])
-            lo, hi = percentile_interval(onset_boot)
-            row.update(n_onset_lo=float(np.exp(lo)), n_onset_hi=float(np.exp(hi)))
-    row["onset_status"] = onset_status
-
-    # Ratio (paired replicates: both come from the same resampled trials) and verdict.
-    aligned_inputs = star_status == CROSSED and onset_status == "ok"
-    row["ratio"] = row["n_star"] / row["n_onset"] if aligned_inputs else np.nan
-    lo, hi = percentile_interval(u_boot - onset_boot) if aligned_inputs else (np.nan, np.nan)
-    row.update(ratio_lo=float(np.exp(lo)), ratio_hi=float(np.exp(hi)))
-    row["verdict"], row["verdict_reason"] = alignment_verdict(
-        row["ratio"], star_status, onset_status, align_factor
-    )
-
-    # The far end: the paper expects P to return towards 0.5 as n approaches N.
-    if len(p):
-        peak = int(np.argmax(p))
-        last = np.flatnonzero(has_p)[-1]
-        row.update(
-            p_peak=float(p[peak]),
-            n_at_peak=float(np.exp(log_x[peak])),
-            n_last_p=float(np.exp(log_x[-1])),
-            p_at_n_max=float(p[-1]),
-            p_at_n_max_lo=float(numeric_column(cells, f"{PRIMARY_P}_lo", SUMMARY_FILE)[last]),
-            p_at_n_max_hi=float(numeric_column(cells, f"{PRIMARY_P}_hi", SUMMARY_FILE)[last]),
-        )
-    else:
-        row.update(
-            p_peak=np.nan,
-            n_at_peak=np.nan,
-            n_last_p=np.nan,
-            p_at_n_max=np.nan,
-            p_at_n_max_lo=np.nan,
-            p_at_n_max_hi=np.nan,
-        )
-    row["bootstrap"] = method
-    return row
-
-
-def alignment_verdict(ratio: float, star_status: str, onset_status: str, factor: float) -> tuple[str, str]:
-    """'aligned' when n_star / n_onset lies in [1/factor, factor]."""
-    if star_status != CROSSED:
-        return "undetermined", f"n_star {star_status}"
-    if onset_status != "ok":
-        return "undetermined", f"n_onset {onset_status}"
-    within = 1 / factor <= ratio <= factor
-    relation = "within" if within else "outside"
-    return (
-        "aligned" if within else "not aligned"
-    ), f"n_star/n_onset = {ratio:.3g}, {relation} a factor {factor:g}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,17 +309,19 @@ def find_transitions(
 def transitions_table(
     results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0, x: str = "n"
 ) -> pd.DataFrame:
-    """find_transitions on a Results already read (plot uses it for the transition figure)."""
+    """find_transitions on a Results already read (plot draws its transition figure from it)."""
     require_columns(results.summary, (x, *PRIMARY_P_COLUMNS), SUMMARY_FILE)
     columns = group_columns(results, x)
-    groups = split_groups(results, x, columns)
     metric = error_metric(results.summary)
-    rng = np.random.default_rng(seed)
     rows = []
-    for group in groups:
-        row = dict(zip(columns, group.key))
-        row.update(analyze_group(results, group, metric, align_factor, n_boot, rng))
-        rows.append(row)
+    for group in split_groups(results, x, columns):
+        rng = np.random.default_rng(group_seed(seed, results, x, group.cells))
+        rows.append(
+            {
+                **dict(zip(columns, group.key)),
+                **analyze_group(results, group, metric, align_factor, n_boot, rng),
+            }
+        )
     table = pd.DataFrame(rows)
     table.attrs["group_columns"] = columns
     table.attrs["model"] = results.model

@@ -1,0 +1,144 @@
+"""Bootstrap replicates of each cell's P(Delta > 0) and generalization error, from the CSVs.
+
+Which column holds the error (mean H² for the linear model, Ê_OG for the U-Net) lives here too:
+the replicates rebuild it from trials.csv, the onset fit and the transition figure read it from
+summary.csv. The estimators that consume the replicates are in memgen_cli.report.estimators.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from memgen_cli.report.reader import PRIMARY_P, SUMMARY_FILE, TRIALS_FILE, Results, numeric_column
+
+MAX_DRAWS = 2_000_000  # resampled trial indices held at once per cell
+TRIALS_METHOD = "trials"
+SUMMARY_METHOD = "summary (binomial/normal approximation)"
+
+
+# ----------------------------------------------------------------------------------------------
+# Which columns hold the generalization error
+
+
+@dataclass(frozen=True)
+class ErrorMetric:
+    """The generalization error used for n_onset, and how to rebuild it from trials."""
+
+    name: str  # as printed: "H²", "Ê_OG"
+    summary_column: str  # mean_<M> in summary.csv
+    trial_column: str  # <M> in trials.csv
+    summary_is_log: bool  # mean_log_E_OG: log y is the mean itself (a log geometric mean)
+
+
+def error_metric(summary: pd.DataFrame) -> ErrorMetric | None:
+    """mean H² for the linear model; else Ê_OG from plain means (U-Net) or from log means."""
+    if "mean_H2" in summary.columns:
+        return ErrorMetric("H²", "mean_H2", "H2", False)
+    if "mean_E_OG" in summary.columns:
+        return ErrorMetric("Ê_OG", "mean_E_OG", "E_OG", False)
+    if "mean_log_E_OG" in summary.columns:
+        return ErrorMetric("Ê_OG", "mean_log_E_OG", "log_E_OG", True)
+    return None
+
+
+def log_error(values: np.ndarray, metric: ErrorMetric) -> np.ndarray:
+    """log y for the fit: the log of a mean, or a mean of logs as it stands."""
+    values = np.asarray(values, dtype=float)
+    if metric.summary_is_log:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values)
+
+
+def error_points(cells: pd.DataFrame, metric: ErrorMetric) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of cells with a finite log error, log error of every cell) for the onset fit."""
+    logy = log_error(numeric_column(cells, metric.summary_column, SUMMARY_FILE), metric)
+    return np.isfinite(logy), logy
+
+
+# ----------------------------------------------------------------------------------------------
+# Bootstrap replicates of P(Delta > 0) and of the error, per cell
+
+
+def replicate_cells(
+    results: Results, cells: pd.DataFrame, metric: ErrorMetric | None, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(p, log y) for each bootstrap replicate: arrays of shape (cells, n_boot), NaN where a cell has none.
+
+    Resamples the trials of each cell with replacement (jointly for P and the error, so that the
+    ratio n_star / n_onset gets a paired interval). Without trials.csv, or without a per-trial
+    column, the summary's counts stand in: a binomial draw for P (the same distribution as
+    resampling 0/1 trials) and a normal draw around the mean with its standard error for the error.
+    """
+    trials = results.trials
+    by_cell: dict | None = None
+    if trials is not None and "cell" in trials.columns and "delta_positive" in trials.columns:
+        by_cell = {cell: frame for cell, frame in trials.groupby("cell", sort=False)}
+    p = np.full((len(cells), n_boot), np.nan)
+    logy = np.full((len(cells), n_boot), np.nan) if metric is not None else None
+    used_trials = by_cell is not None
+    for row in range(len(cells)):
+        cell = cells.iloc[row]
+        cell_trials = by_cell.get(cell["cell"]) if by_cell is not None and "cell" in cell.index else None
+        if cell_trials is None or len(cell_trials) == 0:
+            used_trials = False
+            p[row] = summary_p_replicates(cell, n_boot, rng)
+            if metric is not None:
+                logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
+            continue
+        outcome = numeric_column(cell_trials, "delta_positive", TRIALS_FILE)
+        outcome = np.where(np.isfinite(outcome), outcome, np.nan)
+        value = None
+        if metric is not None and metric.trial_column in cell_trials.columns:
+            value = numeric_column(cell_trials, metric.trial_column, TRIALS_FILE)
+            value = np.where(np.isfinite(value), value, np.nan)
+        elif metric is not None:
+            used_trials = False
+            logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
+        m = len(cell_trials)
+        chunk = max(1, MAX_DRAWS // m)  # bounds memory for cells with many trials
+        for start in range(0, n_boot, chunk):
+            stop = min(start + chunk, n_boot)
+            draws = rng.integers(0, m, size=(stop - start, m))
+            with _quiet_nanmean():
+                p[row, start:stop] = np.nanmean(outcome[draws], axis=1)
+                if value is not None:
+                    logy[row, start:stop] = log_error(np.nanmean(value[draws], axis=1), metric)
+    return p, logy, TRIALS_METHOD if used_trials else SUMMARY_METHOD
+
+
+def summary_p_replicates(cell: pd.Series, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Binomial(trials, p) / trials: resampling 0/1 trials when only their count and mean are known."""
+    p_hat = float(cell[PRIMARY_P])
+    count = int(cell["trials"]) if "trials" in cell.index and np.isfinite(cell["trials"]) else 0
+    if not np.isfinite(p_hat) or count < 1:
+        return np.full(n_boot, np.nan)
+    return rng.binomial(count, min(max(p_hat, 0.0), 1.0), size=n_boot) / count
+
+
+def summary_metric_replicates(
+    cell: pd.Series, metric: ErrorMetric, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Normal draws around the cell's mean with its standard error (no per-trial values at hand)."""
+    mean = float(cell[metric.summary_column])
+    se_column = "se_" + metric.summary_column[len("mean_") :]
+    se = float(cell[se_column]) if se_column in cell.index else 0.0
+    se = se if np.isfinite(se) else 0.0
+    draws = mean + se * rng.standard_normal(n_boot)
+    if not metric.summary_is_log:
+        draws = np.where(draws > 0, draws, np.nan)  # a mean error <= 0 has no log; that replicate fails
+    return log_error(draws, metric)
+
+
+@contextmanager
+def _quiet_nanmean():
+    """nanmean of an all-NaN row warns; here an all-NaN replicate is simply NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yield

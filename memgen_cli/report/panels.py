@@ -1,0 +1,102 @@
+"""What the figures of `memgen plot` draw from, collected once before any figure is drawn.
+
+``PlotData`` holds the folder, the layout, each series' drawable P(Δ > 0) points with the notes on
+what was left out, and the transitions table of `memgen analyze`. A figure reads its data and
+notes from here (or collects its own once), sizes itself for the notes, then draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from memgen_cli.report.layout import Layout, Series, figure_title
+from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, Results, numeric_column
+
+P_LABEL = "P(Δ > 0)"
+BAND_ALPHA = 0.18
+HALF_LINE = dict(color="0.35", linestyle="--", linewidth=1.0)
+
+
+@dataclass(frozen=True)
+class Points:
+    """The cells of one series a figure can draw, and notes on those it cannot."""
+
+    x: np.ndarray
+    values: list[np.ndarray]  # one array per requested column, aligned with x
+    notes: tuple[str, ...]
+
+
+def finite_points(series: Series, columns: Sequence[str], what: str, positive: bool = False) -> Points:
+    """x and the given columns where all are finite (and > 0 for log axes); a note for what was dropped."""
+    cells = series.group.cells
+    x = cells["_x"].to_numpy(dtype=float)
+    values = [numeric_column(cells, c, SUMMARY_FILE) for c in columns]
+    keep = np.all([np.isfinite(v) for v in values], axis=0) if values else np.ones(len(x), bool)
+    if positive:
+        keep &= values[0] > 0
+    notes = []
+    dropped = int((~keep).sum())
+    if dropped:
+        reason = "non-finite or ≤ 0" if positive else "NaN or infinite"
+        notes.append(f"{series.group.label}: {dropped} cell(s) with {reason} {what} not drawn.")
+    if keep.sum() == 1:
+        notes.append(f"{series.group.label}: a single point of {what}, no line.")
+    return Points(x[keep], [v[keep] for v in values], tuple(notes))
+
+
+@dataclass(frozen=True)
+class PlotData:
+    results: Results
+    layout: Layout
+    series: list[Series]
+    p_points: dict[Series, Points]  # P(Δ > 0) and its Wilson bounds: three figures draw them
+    transitions: pd.DataFrame  # `memgen analyze`'s table, drawn by the transition figure
+
+    @property
+    def caption(self) -> str:
+        return figure_title(self.results, self.layout)
+
+    def colour(self, series: Series):
+        return self.layout.colour(series.colour_key)
+
+    def p_notes(self) -> list[str]:
+        return [note for s in self.series for note in self.p_points[s].notes]
+
+
+def collect(results: Results, layout: Layout, series: list[Series], transitions: pd.DataFrame) -> PlotData:
+    p_points = {s: finite_points(s, PRIMARY_P_COLUMNS, P_LABEL) for s in series}
+    return PlotData(results, layout, series, p_points, transitions)
+
+
+# ----------------------------------------------------------------------------------------------
+# The P(Δ > 0) curve, drawn in three figures
+
+
+def draw_p_curve(ax: Axes, series: Series, points: Points, colour) -> None:
+    """Line and Wilson band; the line carries the group's label so that it can be found again."""
+    x, (p, lo, hi) = points.x, points.values
+    if len(x) == 0:
+        return
+    if len(x) > 1:
+        ax.fill_between(x, lo, hi, color=colour, alpha=BAND_ALPHA, linewidth=0)
+    ax.plot(x, p, color=colour, marker="o", linestyle="-" if len(x) > 1 else "none", label=series.group.label)
+
+
+def style_p_axes(ax: Axes) -> None:
+    ax.axhline(0.5, **HALF_LINE)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+
+
+def p_legend_extras() -> tuple[list, list[str]]:
+    return (
+        [Patch(color="0.5", alpha=0.35, linewidth=0), Line2D([], [], **HALF_LINE)],
+        ["Wilson 95% interval", "P = 0.5"],
+    )
