@@ -1,7 +1,11 @@
 """The U-Net experiment inside the sweep layer: tables, resume without retraining, config errors."""
 
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,8 +13,15 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 import torch
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.sweep import load_sweep_config, run_sweep
+from memgen_cli.runner.seeding import cell_id
+from memgen_cli.runner.sweep import get_experiment, load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
+from memgen_cli.unet.experiment import UnetExperiment
+from memgen_cli.unet.images import image_grid, nearest_training_images, write_png_gray
+from memgen_cli.unet.params import SimulationParams
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "configs" / "unet").glob("*.yaml")) + sorted((ROOT / "configs" / "paper").glob("fig4-unet*"))
 
 TINY_SWEEP = """
 model: unet
@@ -23,6 +34,18 @@ sampling: {generated: 4}
 evaluation: {eval_original: 40}
 """
 TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds"]
+# Run from the repository root: torch and diffusers cannot be imported, as without the unet extra. (Not
+# sys.modules["torch"] = None: scipy.stats then fails on its own check for torch arrays.)
+WITHOUT_TORCH = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "diffusers"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+"""
 
 
 @pytest.fixture
@@ -53,42 +76,118 @@ def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch)
     pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), second.trials.drop(columns=TIMINGS))
 
 
-@pytest.mark.parametrize("override,message", [
-    ("grid.side=[7]", r"grid\.side: "),
-    ("grid.preset=[huge]", r"grid\.preset: "),
-    ("training.schedule=quadratic", r"training\.schedule: "),
-    ("evaluation.eval_train=10", r"evaluation\.eval_train: "),
-    ("grid.epochs=[2]", r"grid\.train_steps: "),
-    ("device=tpu", r"device: "),
+@pytest.mark.parametrize("overrides,message", [
+    (["grid.side=[7]"], r"^cell 0: grid\.side: preset 'tiny' downsamples by 2, so the image side must be a "
+                        r"multiple of 2 \(got 7\)$"),
+    (["grid.preset=[huge]"], r": grid\.preset\[0\]: must be one of 'tiny', 'small' or 'paper' \(got 'huge'\)$"),
+    (["training.schedule=quadratic"], r": training\.schedule: must be one of 'logsnr_linear', 'cosine' or "
+                                      r"'published' \(got 'quadratic'\)$"),
+    (["sampling.sampler=euler"], r": sampling\.sampler: must be one of 'ddpm' or 'ddim'"),
+    (["evaluation.eval_train=10"], r"^cell 0: evaluation\.eval_train: evaluation subset of 10 is larger than the "
+                                   r"training set \(n = 4\)$"),
+    (["evaluation.eval_original=301"], r"^cell 0: evaluation\.eval_original: .*\(300 images\)$"),
+    (["sampling.sample_steps=12"], r"^cell 0: sampling\.sample_steps: must be between 1 and steps = 10 \(got 12\)$"),
+    (["grid.epochs=[2]"], r"^cell 0: grid\.epochs: give exactly one training budget, grid\.epochs or "
+                          r"grid\.train_steps$"),
+    (["grid.train_steps=null"], r"^cell 0: grid\.epochs: give exactly one training budget"),
+    (["data.family=digits", "grid.n=[1797]"], r"^cell 0: grid\.n: only 1797 digits are available"),
+    (["data.family=gmm", "data.gmm_sigmas=[0.1]"], r"^cell 0: data\.gmm_sigmas: give one per component"),
+    (["data.gmm_weights=[]"], r": data\.gmm_weights: must not be empty$"),
+    (["device=tpu"], r": device: must be one of 'auto', 'cpu' or 'cuda' \(got 'tpu'\)$"),
 ])
-def test_bad_config_is_one_line_error_before_training(tiny_sweep, override, message):
+def test_bad_config_is_one_line_error_before_training(tiny_sweep, overrides, message):
     with pytest.raises(MemgenError, match=message) as info:
-        load_sweep_config(tiny_sweep, [override], model="unet")
+        load_sweep_config(tiny_sweep, overrides, model="unet")
     assert "\n" not in str(info.value)
 
 
-def test_image_grid_png_has_generated_over_nearest_training_images(tmp_path):
-    import numpy as np
+def test_missing_extra_is_one_line_install_hint_through_the_cli():
+    command = WITHOUT_TORCH + textwrap.dedent("""
+        from memgen_cli.cli import app
+        app(["sweep", "unet", "configs/unet/quick.yaml", "--dry-run"], prog_name="memgen")
+    """)
+    result = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    line, = result.stderr.splitlines()
+    assert line.startswith("memgen: error: model unet: ") and "pip install 'memgen[unet]'" in line
+    assert "No module named 'torch'" in line
 
-    from memgen_cli.unet.images import image_grid, nearest_training_images, write_png_gray
+
+def test_config_and_cells_are_checked_without_torch():
+    command = WITHOUT_TORCH + textwrap.dedent("""
+        import yaml
+        from memgen_cli.errors import MemgenError
+        from memgen_cli.unet.experiment import UnetExperiment
+        from memgen_cli.unet.params import SimulationParams, UnetConfig
+
+        data = yaml.safe_load(open("configs/unet/quick.yaml"))
+        cells = UnetExperiment().cells(UnetConfig.model_validate(data))
+        assert all(SimulationParams.from_cell(cell).to_cell() == cell for cell in cells)
+        try:
+            SimulationParams.from_cell({**cells[0], "schedule": "quadratic"})
+        except MemgenError as exc:
+            print(exc)
+        assert not any(name.split(".")[0] in ("torch", "diffusers") for name in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cell: training.schedule: must be one of 'logsnr_linear'")
+
+
+def test_image_grid_has_generated_over_nearest_training_images_in_gray_levels(tmp_path):
+    from matplotlib.image import imread
 
     rng = np.random.default_rng(0)
     train = rng.uniform(size=(5, 8, 8))
     generated = train[[3, 1]] + 0.01
+    generated[0, 0, 0], generated[1, 7, 7] = 1.5, -0.5  # generated images are not clipped; their grid is
     np.testing.assert_array_equal(nearest_training_images(generated, train), train[[3, 1]])
     pixels = image_grid(generated, train, scale=2, gap=1)
     assert pixels.shape == (2 * 17 + 1, 2 * 17 + 1) and pixels.dtype == np.uint8
+
+    def tile(row, column):  # a 16 x 16 tile between 1-pixel gaps
+        return pixels[1 + 17 * row:17 * (row + 1), 1 + 17 * column:17 * (column + 1)]
+
+    def gray(images):  # [0, 1] -> 0..255, upscaled 2x by repetition
+        return np.kron(np.round(np.clip(images, 0, 1) * 255), np.ones((2, 2))).astype(np.uint8)
+
+    for column in range(2):
+        np.testing.assert_array_equal(tile(0, column), gray(generated[column]))  # top: the generated image
+        np.testing.assert_array_equal(tile(1, column), gray(train[[3, 1][column]]))  # bottom: its nearest
+    assert tile(0, 0)[0, 0] == 255 and tile(0, 1)[-1, -1] == 0
+    gaps = np.ones(pixels.shape, bool)
+    gaps[1:17, 1:17] = gaps[1:17, 18:34] = gaps[18:34, 1:17] = gaps[18:34, 18:34] = False
+    assert (pixels[gaps] == 255).all()  # white gaps
+
     path = tmp_path / "grid.png"
     write_png_gray(path, pixels)
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == pixels.shape[1]
+    png = np.round(imread(path)[..., 0] * 255)
+    assert png.shape == pixels.shape  # matplotlib's gray colour map may move a level by one
+    assert np.abs(png - pixels).max() <= 1
 
 
-def test_every_shipped_unet_config_validates():
-    from pathlib import Path
-
-    for path in sorted((Path(__file__).resolve().parents[1] / "configs" / "unet").glob("*.yaml")):
-        load_sweep_config(path, model="unet")
+def test_shipped_configs_cells_round_trip_through_their_params():
+    """Cells are hashed into cell ids and written as columns: their layout must never change."""
+    counts = {}
+    for path in SHIPPED:
+        config = load_sweep_config(path, model="unet")
+        cells = get_experiment("unet").cells(config)
+        for cell in cells:
+            again = SimulationParams.from_cell(cell).to_cell()
+            assert list(again.items()) == list(cell.items()), path.name  # same keys, order and values
+        assert len({cell_id("unet", cell) for cell in cells}) == len(cells)
+        counts[path.relative_to(ROOT).as_posix()] = len(cells)
+    assert counts == {"configs/unet/paper-fig4.yaml": 10, "configs/unet/quick.yaml": 5,
+                      "configs/paper/fig4-unet-quick.yaml": 3, "configs/paper/fig4-unet.yaml": 10}
+    first = UnetExperiment().cells(load_sweep_config(ROOT / "configs" / "unet" / "quick.yaml"))[0]
+    assert list(first.items()) == [
+        ("n", 2), ("side", 8), ("N", 2000), ("preset", "tiny"), ("steps", 10), ("epochs", None),
+        ("train_steps", 400), ("data", "gaussian"), ("mu", 0.5), ("sigma", 0.1), ("schedule", "logsnr_linear"),
+        ("lr", 0.002), ("batch_size", 32), ("sampler", "ddpm"), ("sample_steps", None), ("generated", 10),
+        ("eval_train", None), ("eval_original", 100), ("grid_points", 16), ("kde_max_points", 2000),
+        ("bootstrap", 1000)]
+    assert cell_id("unet", first) == "56c4ebe777f8"  # the id of every existing results folder's first cell
 
 
 def test_cuda_without_cuda_is_refused_at_config_time(tiny_sweep):
@@ -99,23 +198,34 @@ def test_cuda_without_cuda_is_refused_at_config_time(tiny_sweep):
 
 
 def test_gmm_cells_are_flat_and_round_trip_to_simulation_params(tiny_sweep):
-    from memgen_cli.unet.experiment import UnetExperiment, simulation_params
-
     config = load_sweep_config(tiny_sweep, ["data.family=gmm", "data.gmm_means=[0.2, 0.8]",
                                             "data.gmm_weights=[1, 3]"], model="unet")
     cell = UnetExperiment().cells(config)[0]
-    assert all(not isinstance(v, (list, dict)) for v in cell.values())  # CSV columns, hashable cell ids
-    params = simulation_params(cell)
-    assert params["gmm_means"] == [0.2, 0.8] and params["gmm_weights"] == [1.0, 3.0]
-    assert params["gmm_sigmas"] is None and params["data"] == "gmm"
-    simulation.validate_params(params)
+    assert all(not isinstance(v, (list, tuple, dict)) for v in cell.values())  # CSV columns, hashable cell ids
+    assert list(cell)[7:12] == ["data", "sigma", "gmm_means", "gmm_sigmas", "gmm_weights"]  # no mu: gmm ignores it
+    assert (cell["gmm_means"], cell["gmm_sigmas"], cell["gmm_weights"]) == ("0.2,0.8", None, "1.0,3.0")
+    params = SimulationParams.from_cell(cell)
+    assert params.data.gmm_means == (0.2, 0.8) and params.data.gmm_weights == (1.0, 3.0)
+    assert params.data.gmm_sigmas is None and params.data.family == "gmm"
+    assert params.to_cell() == cell
+    assert SimulationParams.from_cell({**cell, "gmm_sigmas": float("nan")}) == params  # an empty CSV cell
 
 
 def test_image_grids_land_inside_the_results_folder(tiny_sweep, tmp_path, monkeypatch):
+    from matplotlib.image import imread
+
     monkeypatch.setenv("MEMGEN_THREADS", "1")
     config = load_sweep_config(tiny_sweep, ["output.image_dir=images", "grid.n=[4]"], model="unet")
     out = tmp_path / "with-images"
-    run_sweep(config, out, executor="serial")
+    trials = run_sweep(config, out, executor="serial").trials
     pngs = list((out / "images").glob("cell-*.png"))
-    assert len(pngs) == 1 and pngs[0].read_bytes().startswith(b"\x89PNG")
+    cell = UnetExperiment().cells(config)[0]
+    assert [p.name for p in pngs] == [f"cell-{cell_id('unet', cell)}.png"]
     assert (out / "config.yaml").read_text().count("image_dir: images") == 1  # the stored config is unchanged
+    # The grid is trial 0's: its generated images over their nearest training images.
+    first = trials[trials["trial"] == 0].iloc[0]
+    result = simulation.simulate(cell, int(first["seed"]), device="cpu", threads=1)
+    assert first["E_OG_exact"] == result.row["E_OG_exact"]
+    png = np.round(imread(pngs[0])[..., 0] * 255)
+    expected = image_grid(result.generated, result.train)
+    assert png.shape == expected.shape and np.abs(png - expected).max() <= 1

@@ -7,7 +7,7 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 import torch
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.unet import diffusion, models
+from memgen_cli.unet import diffusion, models, params
 
 torch.set_num_threads(1)
 
@@ -41,8 +41,15 @@ def test_paper_preset_has_attention_and_published_size():
 
 @pytest.mark.parametrize("preset,side", [("tiny", 7), ("small", 6), ("paper", 2)])
 def test_side_the_preset_cannot_downsample_is_refused(preset, side):
-    with pytest.raises(MemgenError, match=r"^side: "):
+    with pytest.raises(MemgenError, match=r"^side: preset '\w+' downsamples by \d+, so the image side must be"):
         models.check_side(preset, side)
+    assert models.side_error(preset, side).endswith(f"(got {side})")
+
+
+@pytest.mark.parametrize("preset,side", [("tiny", 2), ("tiny", 8), ("small", 4), ("small", 8), ("paper", 16)])
+def test_side_the_preset_can_downsample_is_accepted(preset, side):
+    assert models.side_error(preset, side) is None
+    models.check_side(preset, side)
 
 
 def test_unknown_names_are_refused():
@@ -68,6 +75,9 @@ def test_schedules_at_ten_steps():
     assert diffusion.final_alpha_bar(diffusion.make_scheduler("cosine", 10)) < 1e-3
     # The published schedule never reaches noise at 10 steps.
     assert diffusion.final_alpha_bar(diffusion.make_scheduler("published", 10)) == pytest.approx(0.904, abs=0.01)
+    # The names the config accepts (checked without torch) are the schedules and samplers there are.
+    assert tuple(diffusion.SCHEDULE_OPTIONS) == params.SCHEDULES == diffusion.SCHEDULES
+    assert diffusion.SAMPLERS == params.SAMPLERS == ("ddpm", "ddim")
     for name in diffusion.SCHEDULES:
         for sampler in diffusion.SAMPLERS:
             assert diffusion.make_scheduler(name, 10, sampler).config.clip_sample is False

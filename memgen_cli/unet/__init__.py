@@ -1,4 +1,5 @@
 """U-Net DDPM experiment. torch and diffusers are imported only inside this package (extra ``memgen[unet]``).
 
-``data`` and ``metrics`` are numpy-only; ``models``, ``diffusion`` and ``simulation`` import torch.
+``params`` (the config and a cell's parameters), ``data``, ``metrics``, ``models`` and ``simulation`` import no
+torch at module level, so configs are checked without it; ``diffusion`` imports torch.
 """

@@ -1,4 +1,5 @@
-"""Image data families for the U-Net experiment, drawn from a ``numpy.random.Generator``.
+"""Image data families for the U-Net experiment, drawn from a ``numpy.random.Generator``, and their
+parameters (the config's data section, ``UnetData``).
 
 One pixel scale everywhere outside the network: [0, 1] pixel units (float64, shape (count, side, side)).
 The network sees ``to_model_scale`` (2x - 1, in [-1, 1]); generated images come back via ``from_model_scale``.
@@ -6,15 +7,52 @@ The network sees ``to_model_scale`` (2x - 1, in [-1, 1]); generated images come 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated, Literal, Optional
 
 import numpy as np
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..errors import MemgenError
 
 FAMILIES = ("gaussian", "gmm", "digits")
 DIGITS_SIDE = 8  # scikit-learn's handwritten digits are 8x8
+
+
+def _list_from_text(value):
+    """A list written as "0.3,0.7" (as flat cells hold it) -> a list; NaN (an empty CSV cell) -> None."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        return [float(v) for v in value.split(",")]
+    return value
+
+
+def _non_empty(values: tuple) -> tuple:
+    if not values:
+        raise ValueError("must not be empty")
+    return values
+
+
+def _values(item_type, optional: bool = False):
+    """Type of a list-valued data field: a non-empty tuple (frozen), also read from "0.3,0.7"."""
+    values = Annotated[tuple[item_type, ...], AfterValidator(_non_empty)]
+    return Annotated[Optional[values] if optional else values, BeforeValidator(_list_from_text)]
+
+
+class UnetData(BaseModel):
+    """The config's data section: which images a simulation draws (here, beside the code that draws them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    family: Literal[FAMILIES] = "gaussian"  # type: ignore[valid-type]
+    mu: float = Field(default=0.5, allow_inf_nan=False, description="gaussian pixel mean ([0, 1] units)")
+    sigma: float = Field(default=0.1, gt=0, allow_inf_nan=False,
+                         description="gaussian pixel std; gmm: every component's unless gmm_sigmas is given")
+    gmm_means: _values(float) = (0.3, 0.7)
+    gmm_sigmas: _values(Annotated[float, Field(gt=0)], optional=True) = None  # default: sigma for each component
+    gmm_weights: _values(Annotated[float, Field(ge=0)], optional=True) = None  # default: equal
 
 
 @dataclass(frozen=True)
@@ -69,33 +107,28 @@ def _gmm(rng: np.random.Generator, count: int, side: int, means, sigmas, weights
     return m[:, None, None] + s[:, None, None] * rng.standard_normal((count, side, side))
 
 
-def gmm_components(params: dict) -> tuple[list[float], list[float], list[float]]:
+def gmm_components(data: UnetData) -> tuple[list[float], list[float], list[float]]:
     """(means, sigmas, weights) of the mixture; sigmas default to ``sigma`` and weights to equal."""
-    means = list(params.get("gmm_means") or [0.3, 0.7])
-    sigmas = params.get("gmm_sigmas")
-    if sigmas is None:
-        sigmas = params.get("sigma", 0.1)
-    sigmas = list(sigmas) if isinstance(sigmas, (list, tuple)) else [float(sigmas)] * len(means)
-    weights = list(params.get("gmm_weights") or [1.0] * len(means))
+    means = list(data.gmm_means)
+    sigmas = [data.sigma] * len(means) if data.gmm_sigmas is None else list(data.gmm_sigmas)
+    weights = [1.0] * len(means) if data.gmm_weights is None else list(data.gmm_weights)
     return means, sigmas, weights
 
 
-def sample_split(params: dict, rng: np.random.Generator) -> DataSplit:
+def sample_split(data: UnetData, n: int, N: int, side: int, rng: np.random.Generator) -> DataSplit:
     """Draw n training images and the original set (N images; digits: every digit not used for training)."""
-    family, n, side = params["data"], int(params["n"]), int(params["side"])
-    if family == "gaussian":
-        mu, sigma = float(params.get("mu", 0.5)), float(params.get("sigma", 0.1))
-        train = _gaussian(rng, n, side, mu, sigma)
-        original = _gaussian(rng, int(params["N"]), side, mu, sigma)
-        return DataSplit(train, original, sigma)
-    if family == "gmm":
-        means, sigmas, weights = gmm_components(params)
+    if data.family == "gaussian":
+        train = _gaussian(rng, n, side, data.mu, data.sigma)
+        original = _gaussian(rng, N, side, data.mu, data.sigma)
+        return DataSplit(train, original, data.sigma)
+    if data.family == "gmm":
+        means, sigmas, weights = gmm_components(data)
         train = _gmm(rng, n, side, means, sigmas, weights)
-        original = _gmm(rng, int(params["N"]), side, means, sigmas, weights)
+        original = _gmm(rng, N, side, means, sigmas, weights)
         return DataSplit(train, original, gmm_pixel_sigma(means, sigmas, weights))
-    if family == "digits":
+    if data.family == "digits":
         images = digits_images()
         order = rng.permutation(images.shape[0])
         # sigma: std over all pixels of all digits, a fixed property of the data set (not of this split).
         return DataSplit(images[order[:n]].copy(), images[order[n:]].copy(), float(images.std()))
-    raise MemgenError(f"data: unknown data family {family!r} (choose from {', '.join(FAMILIES)})")
+    raise MemgenError(f"data.family: unknown data family {data.family!r} (choose from {', '.join(FAMILIES)})")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import MemgenError
+from .params import DEVICES, SAMPLERS, SCHEDULES
 
 LOGSNR_FIRST, LOGSNR_LAST = 9.21, -6.91  # alpha_bar from 0.9999 at the first step to 0.001 at the last
 
@@ -29,8 +30,9 @@ def logsnr_linear_betas(steps: int) -> np.ndarray:
     return 1.0 - alpha_bar / np.concatenate([[1.0], alpha_bar[:-1]])
 
 
-# name -> diffusers scheduler options (beyond num_train_timesteps); callables get the step count
-SCHEDULES: dict[str, dict] = {
+# schedule name (params.SCHEDULES) -> diffusers scheduler options (beyond num_train_timesteps); callables get
+# the step count
+SCHEDULE_OPTIONS: dict[str, dict] = {
     "logsnr_linear": {"trained_betas": logsnr_linear_betas},
     # Cosine schedule (Nichol & Dhariwal), diffusers' squaredcos_cap_v2: alpha_bar_T ~ 2e-5 at 10 steps
     # (last beta capped at 0.999), which makes few-step sampling fragile (see logsnr_linear_betas).
@@ -39,8 +41,6 @@ SCHEDULES: dict[str, dict] = {
     # training never sees pure noise, yet sampling starts from N(0, I). Kept for fidelity.
     "published": {"beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02},
 }
-SAMPLERS = ("ddpm", "ddim")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str) -> str:
@@ -71,7 +71,7 @@ def make_scheduler(schedule: str, steps: int, sampler: str = "ddpm"):
     check_schedule(schedule)
     check_sampler(sampler)
     cls = DDPMScheduler if sampler == "ddpm" else DDIMScheduler
-    options = {k: (v(steps).tolist() if callable(v) else v) for k, v in SCHEDULES[schedule].items()}
+    options = {k: (v(steps).tolist() if callable(v) else v) for k, v in SCHEDULE_OPTIONS[schedule].items()}
     return cls(num_train_timesteps=steps, clip_sample=False, prediction_type="epsilon",
                timestep_spacing="trailing", **options)
 

@@ -51,12 +51,19 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def check_side(preset_name: str, side: int) -> None:
-    """Raise MemgenError unless the preset can downsample side x side images to an integer grid."""
+def side_error(preset_name: str, side: int) -> str | None:
+    """Why the preset cannot downsample side x side images to an integer grid; None when it can."""
     factor = 2 ** get_preset(preset_name).downsamplings
     if side < factor or side % factor:
-        raise MemgenError(f"side: preset {preset_name!r} downsamples by {factor}, so the image side must be a "
-                          f"multiple of {factor} (got {side})")
+        return (f"preset {preset_name!r} downsamples by {factor}, so the image side must be a multiple of "
+                f"{factor} (got {side})")
+    return None
+
+
+def check_side(preset_name: str, side: int) -> None:
+    why = side_error(preset_name, side)
+    if why:
+        raise MemgenError(f"side: {why}")
 
 
 def build_model(preset_name: str, side: int):
