@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from memgen_cli.runner.sweep import get_experiment, load_sweep_config, plan_tasks
+from memgen_cli.runner.plan import get_experiment, plan_tasks
+from memgen_cli.runner.sweep import load_sweep_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 

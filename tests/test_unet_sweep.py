@@ -14,7 +14,8 @@ import torch
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.runner.seeding import cell_id
-from memgen_cli.runner.sweep import get_experiment, load_sweep_config, run_sweep
+from memgen_cli.runner.plan import get_experiment
+from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
 from memgen_cli.unet.experiment import UnetExperiment
 from memgen_cli.unet.images import image_grid, nearest_training_images, write_png_gray

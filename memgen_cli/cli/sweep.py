@@ -33,7 +33,8 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     from rich.console import Console
 
     from memgen_cli.runner.config import config_to_dict, dump_yaml
-    from memgen_cli.runner.sweep import get_experiment, load_sweep_config, plan_tasks, run_sweep
+    from memgen_cli.runner.plan import get_experiment, plan_tasks
+    from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
     cfg = load_sweep_config(config, set_, model=model)
     out = out if out is not None else default_results_dir(model, config)

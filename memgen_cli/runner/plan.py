@@ -1,0 +1,88 @@
+"""Planning: which experiment a model name means, and a config's cells cut into seeded tasks.
+
+Experiments (linear, unet) plug in through a small interface (see ``LinearExperiment``): a pydantic
+``config_class``, ``cells(config)``, ``trial_count(config)``, ``check(config)``, ``run_task(config, cell,
+trials)`` returning one metric dict per trial, ``trials_per_task`` and the metric names to summarise.
+They are found by name in ``EXPERIMENTS`` and imported lazily, so the linear path never imports torch.
+A task's seeds depend only on (root seed, cell, trial index), never on the order work runs in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import IDENTIFIERS, TRIAL_COLUMNS
+from memgen_cli.runner.seeding import cell_id, trial_seed
+
+# model -> (its experiment class, the optional libraries it needs: imported first, so a missing extra is one line)
+EXPERIMENTS = {
+    "linear": ("memgen_cli.linear.experiment:LinearExperiment", ()),
+    "unet": ("memgen_cli.unet.experiment:UnetExperiment", ("torch", "diffusers")),
+}
+
+
+def get_experiment(model: str):
+    if model not in EXPERIMENTS:
+        raise MemgenError(f"model: unknown model {model!r} (choose from {', '.join(EXPERIMENTS)})")
+    target, libraries = EXPERIMENTS[model]
+    module_name, class_name = target.split(":")
+    try:
+        for library in libraries:
+            importlib.import_module(library)
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MemgenError(f"model {model}: cannot import its code or the libraries it needs ({exc}); "
+                          f"install the extra: pip install 'memgen[{model}]'") from None
+    return getattr(module, class_name)()
+
+
+@dataclass
+class Task:
+    """A chunk of trials of one cell: the unit of work, of storage and of resumption."""
+
+    cell_index: int
+    cell: dict
+    cell_id: str
+    trials: list[tuple[int, int]]  # (trial index, seed)
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell_id}-{self.trials[0][0]:06d}-{self.trials[-1][0]:06d}"
+
+    def describe(self) -> str:
+        params = " ".join(f"{k}={v}" for k, v in self.cell.items())
+        return f"cell {self.cell_index} ({params}) trials {self.trials[0][0]}-{self.trials[-1][0]}"
+
+
+def plan_tasks(experiment, config) -> list[Task]:
+    """Every task of the sweep, in a fixed order; seeds depend only on (root seed, cell, trial)."""
+    tasks = []
+    per_task = experiment.trials_per_task
+    count = experiment.trial_count(config)
+    for index, cell in enumerate(experiment.cells(config)):
+        cid = cell_id(experiment.model, cell)
+        seeds = [(t, trial_seed(config.seed, experiment.model, cell, t)) for t in range(count)]
+        for start in range(0, count, per_task):
+            tasks.append(Task(index, cell, cid, seeds[start:start + per_task]))
+    return tasks
+
+
+_worker_configs: dict[str, Any] = {}
+
+
+def execute_task(payload: tuple[str, dict, Task]) -> list[dict]:
+    """Run one task (in a worker process): the trials.csv rows of its trials."""
+    model, config_dict, task = payload
+    experiment = get_experiment(model)
+    key = repr(config_dict)
+    if key not in _worker_configs:  # validate once per worker, not once per task
+        _worker_configs.clear()
+        _worker_configs[key] = experiment.config_class.model_validate(config_dict)
+    metrics = experiment.run_task(_worker_configs[key], task.cell, task.trials)
+    model_col, cell_col, id_col = IDENTIFIERS
+    trial_col, seed_col = TRIAL_COLUMNS
+    return [{model_col: model, cell_col: task.cell_index, id_col: task.cell_id, **task.cell, trial_col: trial,
+             seed_col: seed, **row} for (trial, seed), row in zip(task.trials, metrics, strict=True)]
