@@ -76,11 +76,6 @@ def make_scheduler(schedule: str, steps: int, sampler: str = "ddpm"):
                timestep_spacing="trailing", **options)
 
 
-def final_alpha_bar(scheduler) -> float:
-    """alpha_bar at the last step: near 0 means the forward process reaches noise."""
-    return float(scheduler.alphas_cumprod[-1])
-
-
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int(seed))
 
@@ -147,22 +142,6 @@ def train(model, images_pm1: np.ndarray, scheduler, *, train_steps: int, batch_s
 
 
 @torch.no_grad()
-def epsilon_loss(model, images_pm1: np.ndarray, scheduler, *, seed: int, device: str) -> float:
-    """The epsilon loss averaged over every diffusion step with fixed noise: a noise-free before/after measure."""
-    gen = _generator(seed)
-    x0 = torch.as_tensor(images_pm1, dtype=torch.float32).unsqueeze(1)
-    total = scheduler.config.num_train_timesteps
-    model.to(device).eval()
-    losses = []
-    for t in range(total):
-        noise = torch.randn(x0.shape, generator=gen)
-        a = float(scheduler.alphas_cumprod[t])
-        noisy = (a**0.5 * x0 + (1 - a) ** 0.5 * noise).to(device)
-        steps = torch.full((x0.shape[0],), t, device=device)
-        losses.append(torch.nn.functional.mse_loss(model(noisy, steps).sample, noise.to(device)).item())
-    return float(np.mean(losses))
-
-
 @torch.no_grad()
 def sample(model, scheduler, count: int, side: int, *, seed: int, device: str, sample_steps: int | None = None
            ) -> np.ndarray:
