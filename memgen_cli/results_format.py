@@ -6,12 +6,16 @@ docs/results-format.md describes the same layout for people.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import io
 import os
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+
+from memgen_cli.errors import MemgenError
 
 # -- file names ---------------------------------------------------------------------------------
 CONFIG_FILE = "config.yaml"  # the resolved config
@@ -27,8 +31,14 @@ TRANSITIONS_FILE = "transitions.csv"  # `memgen analyze`'s output
 IMAGES_DIR = "images"  # U-Net image grids (a relative output.image_dir lies inside the folder)
 
 SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE)
-RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR)  # what --force clears
+RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR)  # what a run writes
 READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE)  # written later by plot and analyze
+REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + READER_FILES + (IMAGES_DIR,)  # what --force replaces
+
+# --force sets the old results aside in .replaced-<time>/ and deletes them once the new run has its first
+# part (.replacing-: being set aside; .discarded-: being deleted; the marker: every item was set aside).
+REPLACING_PREFIX, REPLACED_PREFIX, DISCARDED_PREFIX = ".replacing-", ".replaced-", ".discarded-"
+SET_ASIDE_MARKER = ".all-set-aside"
 
 # -- column roles -------------------------------------------------------------------------------
 # trials.csv: IDENTIFIERS, then the cell's parameters, then TRIAL_COLUMNS, then the metrics.
@@ -36,7 +46,39 @@ READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE)  # written later by plot and anal
 IDENTIFIERS = ("model", "cell", "cell_id")
 TRIAL_COLUMNS = ("trial", "seed")  # which trial of the cell, and the seed of its generator
 COUNT_COLUMN = "trials"  # summary.csv: trials (U-Net: simulations) of the cell
+ORIGINAL_SET = "original_set"  # trials.csv (linear, original: fixed): which of the cell's original sets
+SET_COUNT_COLUMN = "original_sets"  # summary.csv: how many original sets the cell's trials used
 SUMMARY_PREFIXES = ("p_", "mean_", "se_", "count_")
+
+
+def part_file(task_key: str) -> str:
+    """A finished task's rows, relative to the results folder."""
+    return f"{PARTS_DIR}/{task_key}.csv"
+
+
+def part_checksum_file(task_key: str) -> str:
+    """The part's checksum: {"sha256": hex digest of the part's bytes, "rows": its number of rows}."""
+    return f"{PARTS_DIR}/{task_key}.checksum.json"
+
+
+def part_dtypes(cell: dict) -> dict[str, str]:
+    """How a part's columns must parse: identifiers and trial columns as written, the cell's parameters by
+    their type. A seed is a 63-bit integer: read as a float it would lose its last digits, and a cell_id of
+    digits only would lose its leading zeros."""
+    dtypes = dict(zip(IDENTIFIERS, ("str", "int64", "str"))) | dict.fromkeys(TRIAL_COLUMNS, "int64")
+    for name, value in cell.items():
+        if isinstance(value, bool):
+            dtypes[name] = "bool"
+        elif isinstance(value, int):
+            dtypes[name] = "int64"
+        elif isinstance(value, str):
+            dtypes[name] = "str"
+    return dtypes
+
+
+def parse_part(data: bytes, cell: dict) -> pd.DataFrame:
+    """A part's rows from its bytes; raises (pandas' errors, ValueError, UnicodeDecodeError) on a damaged one."""
+    return pd.read_csv(io.BytesIO(data), dtype=part_dtypes(cell))
 
 
 def task_log(task_key: str) -> str:
@@ -47,6 +89,11 @@ def task_log(task_key: str) -> str:
 def proportion_columns(metric: str) -> tuple[str, str, str]:
     """summary.csv columns of a binary metric: the fraction of trials where it is 1 and its Wilson bounds."""
     return f"p_{metric}", f"p_{metric}_lo", f"p_{metric}_hi"
+
+
+def between_set_column(metric: str) -> str:
+    """summary.csv: the standard deviation of a binary metric's fraction between original sets."""
+    return f"p_{metric}_between_sd"
 
 
 def mean_columns(metric: str) -> tuple[str, str, str]:
@@ -67,13 +114,39 @@ def summary_parameters(summary: pd.DataFrame) -> list[str]:
     without identifiers still reads.
     """
     return [c for c in summary.columns
-            if c not in IDENTIFIERS and c != COUNT_COLUMN and not str(c).startswith(SUMMARY_PREFIXES)]
+            if c not in IDENTIFIERS and c not in (COUNT_COLUMN, SET_COUNT_COLUMN)
+            and not str(c).startswith(SUMMARY_PREFIXES)]
 
 
 # -- atomic writes ------------------------------------------------------------------------------
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+class ResultsWriteError(MemgenError):
+    """A file could not be written (disk full, read-only, quota): one line naming it; a sweep exits 1."""
+
+
+def _write_file(tmp: Path, data: bytes) -> None:
+    """The one place where a file's bytes reach the disk (tests inject a full disk here)."""
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+
+
+def _write_problem(path: Path, error: OSError, size: int | None) -> str:
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) and size is not None:
+        reason += f"; {_human_size(size)} needed"
+    return f"{path}: cannot write ({reason})"
+
+
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    return f"{size / 1024:.0f} KB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.1f} MB"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], size: int | None = None) -> None:
     """Call ``write(tmp)`` then rename tmp onto path: readers, and a rerun after kill -9, see the old
-    file or the new one, whole. The temporary name starts with '.' so that folder listings skip it."""
+    file or the new one, whole. The temporary name starts with '.' so that folder listings skip it, and it
+    is removed whatever happens, so a full disk is not kept full by a half-written copy. An OSError
+    becomes a ResultsWriteError naming ``path`` (and ``size``, the bytes needed, when known)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -81,17 +154,30 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        raise ResultsWriteError(_write_problem(path, error, size)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the write's own error is the one to report
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: _write_file(tmp, data), size=len(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    # pandas writes float64 in shortest round-trip form: a CSV read back holds the same numbers.
+    return frame.to_csv(index=False).encode("utf-8")
 
 
 def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
-    # pandas writes float64 in shortest round-trip form: a CSV read back holds the same numbers.
-    atomic_write_text(path, frame.to_csv(index=False))
+    atomic_write_bytes(path, csv_bytes(frame))
 
 
 # -- the lock -----------------------------------------------------------------------------------

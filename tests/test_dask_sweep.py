@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,7 +22,9 @@ from distributed import Client
 
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
-# 2 cells x 300 trials = 12 tasks of 50 trials, each a fraction of a second.
+ROOT = Path(__file__).resolve().parents[1]
+
+# 2 cells x 300 trials over 10 original sets = 20 tasks of 30 trials, each a fraction of a second.
 SWEEP = "model: linear\nseed: 5\ntrials: 300\ngrid: {n: [4, 30], d: [24], N: [2000]}\n"
 
 
@@ -48,7 +53,7 @@ def test_sweep_through_a_dask_cluster_writes_the_serial_csvs(serial_run, cluster
     config, serial_out = serial_run
     result = run_sweep(config, tmp_path / "out", executor="dask",
                        executor_options={"scheduler_file": cluster.scheduler_file})
-    assert not result.failed and result.tasks_run == 12
+    assert not result.failed and result.tasks_run == 20
     assert csv_bytes(tmp_path / "out") == csv_bytes(serial_out)
 
 
@@ -73,3 +78,26 @@ def test_sweep_survives_a_worker_killed_mid_sweep(serial_run, cluster, tmp_path)
     trials = pd.read_csv(tmp_path / "out" / "trials.csv")
     assert len(trials) == 600 and not trials.duplicated(["cell", "trial"]).any()  # nothing lost or doubled
     assert csv_bytes(tmp_path / "out") == csv_bytes(serial_out)
+
+
+@pytest.mark.parametrize("scheduler,message", [
+    (["--scheduler-file", "garbage.json"], "--scheduler-file: garbage.json: not a Dask scheduler file (not JSON;"),
+    (["--scheduler-file", "empty.json"], "--scheduler-file: empty.json: not a Dask scheduler file (names no "
+                                         "scheduler address;"),
+    (["--scheduler-file", "closed.json"], "--scheduler-file: cannot connect to the scheduler in closed.json "
+                                          "(tcp://127.0.0.1:1): "),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler: cannot connect to tcp://127.0.0.1:1: "),
+])
+def test_a_cluster_out_of_reach_is_one_line_and_creates_nothing(tmp_path, scheduler, message):
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    (tmp_path / "garbage.json").write_text("garbage")
+    (tmp_path / "empty.json").write_text("{}")
+    (tmp_path / "closed.json").write_text('{"address": "tcp://127.0.0.1:1"}')  # port 1: nobody listens
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    result = subprocess.run([sys.executable, "-m", "memgen_cli", "sweep", "linear", "sweep.yaml", "--quiet",
+                             "--executor", "dask", *scheduler, "--out", "out"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    line, = result.stderr.splitlines()
+    assert line.startswith(f"memgen: error: {message}"), line
+    assert not (tmp_path / "out").exists()

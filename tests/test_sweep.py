@@ -60,7 +60,7 @@ def test_resume_after_kill_minus_9(tmp_path):
     finally:
         proc.wait(timeout=30)
     finished_before = len(list((killed / "parts").glob("*.csv")))
-    assert 3 <= finished_before < 24, "the kill should land mid-sweep"
+    assert 3 <= finished_before < 30, "the kill should land mid-sweep"  # 3 cells x 10 original sets
     assert not (killed / "trials.csv").exists()
     rerun = subprocess.run(cmd + ["--out", str(killed)], env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -91,7 +91,7 @@ def test_second_run_on_the_same_folder_is_refused(small_config, tmp_path):
 def test_failed_task_is_reported_and_retried(small_config, tmp_path, monkeypatch):
     from memgen_cli.linear import experiment as linear_experiment
 
-    config = load_sweep_config(small_config)
+    config = load_sweep_config(small_config, ["options.original_sets=1"])  # one task per cell
     original = linear_experiment.LinearExperiment.run_task
 
     def flaky(self, cfg, cell, trials):
@@ -124,10 +124,11 @@ def test_force_clears_the_logs_and_resume_keeps_them(small_config, tmp_path, mon
         raise RuntimeError("boom")
 
     monkeypatch.setattr(linear_experiment.LinearExperiment, "run_task", always_fails)
-    first = run_sweep(load_sweep_config(small_config), tmp_path / "f", executor="serial")
+    one_set = ["options.original_sets=1"]  # one task per cell
+    first = run_sweep(load_sweep_config(small_config, one_set), tmp_path / "f", executor="serial")
     logs = sorted((tmp_path / "f" / "logs").iterdir())
     assert len(logs) == len(first.failed) == 2
-    run_sweep(load_sweep_config(small_config), tmp_path / "f", executor="serial")  # resume: still failing
+    run_sweep(load_sweep_config(small_config, one_set), tmp_path / "f", executor="serial")  # resume: still failing
     assert sorted((tmp_path / "f" / "logs").iterdir()) == logs
     monkeypatch.undo()
     run_sweep(load_sweep_config(small_config, ["trials=5"]), tmp_path / "f", executor="serial", force=True)

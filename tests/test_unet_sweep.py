@@ -57,7 +57,6 @@ def tiny_sweep(tmp_path):
 
 
 def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMGEN_THREADS", "1")  # torch threads of the serial executor's simulations
     config = load_sweep_config(tiny_sweep, model="unet")
     out = tmp_path / "out"
     first = run_sweep(config, out, executor="serial")
@@ -212,10 +211,9 @@ def test_gmm_cells_are_flat_and_round_trip_to_simulation_params(tiny_sweep):
     assert SimulationParams.from_cell({**cell, "gmm_sigmas": float("nan")}) == params  # an empty CSV cell
 
 
-def test_image_grids_land_inside_the_results_folder(tiny_sweep, tmp_path, monkeypatch):
+def test_image_grids_land_inside_the_results_folder(tiny_sweep, tmp_path):
     from matplotlib.image import imread
 
-    monkeypatch.setenv("MEMGEN_THREADS", "1")
     config = load_sweep_config(tiny_sweep, ["output.image_dir=images", "grid.n=[4]"], model="unet")
     out = tmp_path / "with-images"
     trials = run_sweep(config, out, executor="serial").trials
@@ -230,3 +228,98 @@ def test_image_grids_land_inside_the_results_folder(tiny_sweep, tmp_path, monkey
     png = np.round(imread(pngs[0])[..., 0] * 255)
     expected = image_grid(result.generated, result.train)
     assert png.shape == expected.shape and np.abs(png - expected).max() <= 1
+
+
+def _csv_without_timings(path: Path) -> pd.DataFrame:
+    """A CSV's exact text, field by field, without the wall-time columns (and their summaries)."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return table.drop(columns=[c for c in table.columns if any(c.endswith(t) for t in TIMINGS)])
+
+
+@pytest.mark.slow  # 15-40 s: each local run starts worker processes that import torch and diffusers
+def test_numbers_do_not_depend_on_the_executor_or_the_worker_count(tiny_sweep, tmp_path):
+    """torch and BLAS use the config's threads (default 1) in every simulation, not a worker's share of cores."""
+    config = load_sweep_config(tiny_sweep, model="unet")
+    runs = {"serial": ("serial", None), "one": ("local", 1), "two": ("local", 2)}
+    for name, (executor, workers) in runs.items():
+        result = run_sweep(config, tmp_path / name, executor=executor, workers=workers)
+        assert not result.failed and len(result.trials) == 4
+    for table in ("trials.csv", "summary.csv"):
+        serial = _csv_without_timings(tmp_path / "serial" / table)
+        assert len(serial.columns) > 20  # every metric column is compared, as text
+        for name in ("one", "two"):
+            pd.testing.assert_frame_equal(_csv_without_timings(tmp_path / name / table), serial)
+
+
+def test_threads_are_kept_out_of_config_yaml_unless_set(tiny_sweep):
+    from memgen_cli.runner.config import config_to_dict
+
+    assert "threads" not in config_to_dict(load_sweep_config(tiny_sweep, model="unet"))  # old folders resume
+    assert config_to_dict(load_sweep_config(tiny_sweep, ["threads=2"], model="unet"))["threads"] == 2
+    with pytest.raises(MemgenError, match=r": threads: must be >= 1 \(got 0\)$"):
+        load_sweep_config(tiny_sweep, ["threads=0"], model="unet")
+
+
+def test_simulate_runs_with_exactly_its_threads_and_restores_them(monkeypatch):
+    seen = []
+    real = simulation._simulate
+    monkeypatch.setattr(simulation, "_simulate", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
+    before = torch.get_num_threads()
+    cell = {"n": 4, "side": 8, "N": 50, "preset": "tiny", "steps": 10, "train_steps": 1, "batch_size": 4,
+            "generated": 2}
+    simulation.simulate(cell, seed=1, device="cpu", threads=before + 1)
+    assert seen == [before + 1] and torch.get_num_threads() == before
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from memgen_cli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _one_line_error(result, fragment):
+    assert result.exit_code == 2, result.output
+    line, = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("memgen: error: ") and fragment in line, line
+
+
+@pytest.mark.parametrize("overrides,fragment", [
+    (["data.gmm_means=[0.1, 0.9]"], "data.gmm_means: family 'gaussian' does not use it (it reads data.mu, "
+                                    "data.sigma); remove it"),
+    (["data.gmm_weights=[1, 2]"], "data.gmm_weights: family 'gaussian' does not use it"),
+    (["data.family=gmm", "data.mu=0.3"], "data.mu: family 'gmm' does not use it"),
+    (["data.family=digits", "grid.N=[1000]", "data.sigma=0.2"],
+     "data.sigma: family 'digits' does not use it (it reads none of the data fields)"),
+    (["data.family=gmm", "data.sigma=0.2", "data.gmm_sigmas=[0.1, 0.1]"],
+     "data.sigma: not used when data.gmm_sigmas gives each component's"),
+])
+def test_data_settings_the_family_ignores_are_refused_by_dry_run(tiny_sweep, overrides, fragment):
+    sets = [arg for item in overrides for arg in ("--set", item)]
+    _one_line_error(_cli("sweep", "unet", tiny_sweep, "--dry-run", *sets), fragment)
+
+
+def test_resolved_configs_of_every_family_validate_again(tiny_sweep):
+    """config.yaml holds every data field (the defaults of those a family ignores): it must load as a config."""
+    from memgen_cli.runner.config import config_to_dict
+
+    for family in (["data.family=gmm", "data.gmm_sigmas=[0.1, 0.2]"], ["data.family=digits"], []):
+        config = load_sweep_config(tiny_sweep, family, model="unet")
+        again = type(config).model_validate(config_to_dict(config))
+        assert again == config and UnetExperiment().cells(again) == UnetExperiment().cells(config)
+
+
+def test_an_image_dir_that_cannot_be_a_folder_fails_before_training(tiny_sweep, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    _one_line_error(_cli("sweep", "unet", tiny_sweep, "--dry-run", "--set", f"output.image_dir={blocker / 'png'}"),
+                    f"output.image_dir: {blocker} exists and is not a folder")
+    # A relative image_dir lies inside --out: checked when the sweep starts, before the folder is touched.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "images").write_text("not a folder")
+    result = _cli("sweep", "unet", tiny_sweep, "--executor", "serial", "--quiet", "--out", out,
+                  "--set", "output.image_dir=images")
+    _one_line_error(result, f"output.image_dir: {out.resolve() / 'images'} exists and is not a folder")
+    assert sorted(p.name for p in out.iterdir()) == ["images"]  # no config.yaml, manifest or parts

@@ -20,6 +20,9 @@ from rich.table import Table
 from memgen_cli.errors import MemgenError
 
 MIN_BOOTSTRAP = 100  # fewer replicates make the 2.5/97.5 percentiles meaningless
+# More buy nothing (at 10^4 the 2.5% percentile is the 2.5 ± 0.16% quantile) and cost memory and time in
+# proportion (about 16 kB and 0.1 ms per replicate for a 12-cell group): docs/analysis.md.
+MAX_BOOTSTRAP = 10_000
 
 ResultsDir = Annotated[
     Path,
@@ -37,24 +40,31 @@ Bootstrap = Annotated[
     typer.Option(
         "--bootstrap",
         help=f"Bootstrap replicates (trials resampled within each cell) for the intervals; "
-        f">= {MIN_BOOTSTRAP}.",
+        f"{MIN_BOOTSTRAP} to {MAX_BOOTSTRAP}.",
     ),
 ]
 Seed = Annotated[
     int,
     typer.Option(
         "--seed",
-        help="Seed of the bootstrap (each group's generator derives from it and the group's parameters: "
-        "same seed, same intervals, whatever other groups the folder holds).",
+        help="Seed of the bootstrap, an integer >= 0 (each group's generator derives from it and the group's "
+        "parameters: same seed, same intervals, whatever other groups the folder holds).",
+        metavar="INTEGER>=0",
     ),
 ]
 
 
-def check_analysis_options(align_factor: float, bootstrap: int) -> None:
+def check_analysis_options(align_factor: float, bootstrap: int, seed: int) -> None:
+    # Checked here rather than with Typer's min/max, whose refusal is a multi-line usage box.
     if not (math.isfinite(align_factor) and align_factor > 1):
         raise MemgenError(f"--align-factor: must be a number > 1 (got {align_factor:g})")
     if bootstrap < MIN_BOOTSTRAP:
         raise MemgenError(f"--bootstrap: must be >= {MIN_BOOTSTRAP} (got {bootstrap})")
+    if bootstrap > MAX_BOOTSTRAP:
+        raise MemgenError(f"--bootstrap: must be <= {MAX_BOOTSTRAP} (got {bootstrap}); more replicates do not "
+                          "sharpen a 95% interval and cost memory and time in proportion")
+    if seed < 0:
+        raise MemgenError(f"--seed: must be >= 0 (got {seed})")
 
 
 def plot(
@@ -93,7 +103,7 @@ def plot(
     """Draw the paper's figures from a results folder: P(Δ > 0), mean H², Ê_OG/Ê_TG and the transition."""
     from memgen_cli.report.figures import draw_figures  # matplotlib loads only for this command
 
-    check_analysis_options(align_factor, bootstrap)
+    check_analysis_options(align_factor, bootstrap, seed)
     report = draw_figures(results_dir, out, format, x, hue, facet, align_factor, bootstrap, seed)
     console = Console()
     for note in report.notes:
@@ -127,7 +137,7 @@ def analyze(
     """
     from memgen_cli.report.analysis import find_transitions, write_transitions
 
-    check_analysis_options(align_factor, bootstrap)
+    check_analysis_options(align_factor, bootstrap, seed)
     table = find_transitions(results_dir, align_factor=align_factor, n_boot=bootstrap, seed=seed)
     path = write_transitions(table, out if out is not None else results_dir)
     console = Console()
@@ -211,6 +221,8 @@ def transitions_rich_table(table: pd.DataFrame, align_factor: float) -> Table:
             if np.isfinite(row["p_at_n_max"])
             else "–"
         )
+        if np.isfinite(row["p_at_n_max"]) and row["n_last_p"] != row["n_max"]:
+            far += f" at n={fmt_n(row['n_last_p'])}"  # the largest n had no finite P (a note says so)
         rich_table.add_row(
             *(escape(str(cell)) for cell in (row["group"], star, onset, slopes, ratio)), verdict, escape(far)
         )

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from memgen_cli.cli.common import user_errors
+from memgen_cli.cli.common import fail, user_errors
 from memgen_cli.errors import MemgenError
 
 sweep_app = typer.Typer(help="Run a YAML-configured sweep and write tidy CSVs.", no_args_is_help=True)
@@ -27,25 +27,34 @@ def default_results_dir(model: str, config: Path) -> Path:
     return Path("results") / name
 
 
+def work_counts(experiment, config) -> tuple[int, int, int]:
+    """(cells, trials per cell, tasks), cut as runner.plan.plan_tasks cuts them but without a seed per trial:
+    a dry run answers at once whatever the size (load_sweep_config has refused sweeps over the limits)."""
+    count = experiment.trial_count(config)
+    cells = experiment.cells(config)
+    blocks_of = getattr(experiment, "trial_blocks", lambda config, cell: [(0, count, ())])
+    per_task = experiment.trials_per_task
+    tasks = sum(-(-(end - first) // per_task) for cell in cells for first, end, _ in blocks_of(config, cell))
+    return len(cells), count, tasks
+
+
 def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: Optional[int], set_: List[str],
                        dry_run: bool, quiet: bool, force: bool, executor: ExecutorName, scheduler: Optional[str],
                        scheduler_file: Optional[Path], retry_failed: bool) -> None:
     from rich.console import Console
 
+    from memgen_cli.results_format import ResultsWriteError
     from memgen_cli.runner.config import config_to_dict, dump_yaml
-    from memgen_cli.runner.plan import get_experiment, plan_tasks
+    from memgen_cli.runner.plan import get_experiment
     from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
     cfg = load_sweep_config(config, set_, model=model)
     out = out if out is not None else default_results_dir(model, config)
     experiment = get_experiment(model)
-    tasks = plan_tasks(experiment, cfg)
-    cells = len({t.cell_index for t in tasks})
     if dry_run:
         typer.echo(dump_yaml(config_to_dict(cfg)).rstrip())
-        trials = experiment.trial_count(cfg)
-        typer.echo(f"# {cells} cells x {trials} trials = {cells * trials} trials in {len(tasks)} tasks; "
-                   f"output: {out}")
+        cells, trials, tasks = work_counts(experiment, cfg)
+        typer.echo(f"# {cells} cells x {trials} trials = {cells * trials} trials in {tasks} tasks; output: {out}")
         return
     if executor is not ExecutorName.dask and (scheduler or scheduler_file):
         raise MemgenError("--scheduler/--scheduler-file: only with --executor dask")
@@ -55,10 +64,14 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     def report_failure(message: str) -> None:
         console.print(f"[red]task failed:[/red] {message}", markup=True, highlight=False)
 
+    def report_note(message: str) -> None:
+        console.print(f"memgen: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
     try:
         if quiet:
             result = run_sweep(cfg, out, executor=executor.value, workers=workers, executor_options=options,
-                               force=force, retry_failed=retry_failed, on_failure=report_failure, argv=sys.argv)
+                               force=force, retry_failed=retry_failed, on_failure=report_failure, argv=sys.argv,
+                               on_note=report_note)
         else:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
@@ -69,12 +82,15 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
                 job = bar.add_task("sweep", total=None)
                 result = run_sweep(cfg, out, executor=executor.value, workers=workers, executor_options=options,
                                    force=force, retry_failed=retry_failed, on_failure=report_failure,
-                                   argv=sys.argv,
+                                   argv=sys.argv, on_note=report_note,
                                    progress=lambda done, total: bar.update(job, completed=done, total=total))
     except KeyboardInterrupt:
         typer.echo(f"memgen: interrupted; finished work is kept in {out}/parts. "
                    "Rerun the same command to resume.", err=True)
         raise typer.Exit(130) from None
+    except ResultsWriteError as error:  # not the user's input: exit 1, and a rerun resumes
+        fail(f"{error}; free space (or fix the folder) and rerun the same command: finished work is kept",
+             code=1)
     if result.failed:
         typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
         for item in result.failed:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import itertools
 import math
 from functools import lru_cache
-from typing import Annotated, List, Literal, Optional
+from typing import Annotated, ClassVar, List, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from memgen_cli.runner.config import IntGrid, PositiveGrid
+from memgen_cli.runner.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
+from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
+from memgen_cli.results_format import ORIGINAL_SET
 from memgen_cli.runner.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
@@ -29,23 +31,32 @@ class LinearGrid(BaseModel):
     N: IntGrid(2) = Field(default=[10_000], description="original-set size")
     # Options may be swept too (e.g. covariance: [BBt, BtB]): a grid entry sweeps, options.<name> sets one
     # value, and giving both is an error (LinearConfig).
-    covariance: Optional[List[Literal[COVARIANCE_CONVENTIONS]]] = Field(default=None, min_length=1)  # type: ignore
-    bandwidth: Optional[List[Literal[BANDWIDTH_RULES]]] = Field(default=None, min_length=1)  # type: ignore
-    ridge: Optional[List[Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(default=None, min_length=1)
+    covariance: Annotated[Optional[List[Literal[COVARIANCE_CONVENTIONS]]],  # type: ignore
+                          AfterValidator(each_value_once)] = Field(default=None, min_length=1)
+    bandwidth: Annotated[Optional[List[Literal[BANDWIDTH_RULES]]],  # type: ignore
+                         AfterValidator(each_value_once)] = Field(default=None, min_length=1)
+    ridge: Annotated[Optional[List[Annotated[Real, Field(ge=0, allow_inf_nan=False)]]],
+                     AfterValidator(each_value_once)] = Field(default=None, min_length=1)
 
 
 class GaussianData(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    mu: float = Field(default=10.0, allow_inf_nan=False, description="mean of every coordinate")
-    sigma: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="std of every coordinate")
+    mu: Real = Field(default=10.0, allow_inf_nan=False, description="mean of every coordinate")
+    sigma: Real = Field(default=1.0, gt=0, allow_inf_nan=False, description="std of every coordinate")
+
+
+DEFAULT_ORIGINAL_SETS = 10  # why 10: docs/analysis.md, "Several original sets"
 
 
 class LinearOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bandwidth: Literal[BANDWIDTH_RULES] = "paper"  # type: ignore[valid-type]
     covariance: Literal[COVARIANCE_CONVENTIONS] = "BBt"  # type: ignore[valid-type]
-    ridge: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    ridge: Real = Field(default=0.0, ge=0, allow_inf_nan=False)
     original: Literal["fixed", "redraw"] = "fixed"
+    # K original sets per (d, N, mu, sigma); a cell's trials are spread evenly over them, so P(Delta > 0)
+    # and its interval average over original sets instead of being conditional on one (docs/analysis.md).
+    original_sets: Integer = Field(default=DEFAULT_ORIGINAL_SETS, ge=1, le=10_000)
 
 
 SWEEPABLE_OPTIONS = ("covariance", "bandwidth", "ridge")  # settable in options, or swept in grid
@@ -55,9 +66,10 @@ class LinearConfig(BaseModel):
     """A linear-model sweep. Defaults are the paper's settings (Figs. 2-3, d = 16)."""
 
     model_config = ConfigDict(extra="forbid")
+    repeats_field: ClassVar[str] = "trials"  # what the size limits count (runner.config.check_sweep_size)
     model: Literal["linear"] = "linear"
-    seed: int = Field(default=0, ge=0)
-    trials: int = Field(default=300, ge=1)
+    seed: Integer = Field(default=0, ge=0)
+    trials: Integer = Field(default=300, ge=1)
     grid: LinearGrid = LinearGrid()
     data: GaussianData = GaussianData()
     options: LinearOptions = LinearOptions()
@@ -68,6 +80,20 @@ class LinearConfig(BaseModel):
             if getattr(self.grid, name) is not None and name in self.options.model_fields_set:
                 raise ValueError(f"grid.{name} and options.{name}: both given; a grid entry sweeps several "
                                  f"values, an option sets one: keep one of them")
+        if self.options.original == "redraw" and "original_sets" in self.options.model_fields_set:
+            raise ValueError("options.original_sets and options.original: redraw: both given; redraw draws a "
+                             "fresh original set for every trial, original_sets applies to original: fixed")
+        return self
+
+    @model_validator(mode="after")
+    def _inside_float64(self) -> "LinearConfig":
+        # Values whose trials would underflow or overflow are refused here, not by every task (linear/domain.py).
+        g, o = self.grid, self.options
+        ridges = [("grid.ridge", r) for r in g.ridge] if g.ridge else [("options.ridge", o.ridge)]
+        problem = domain_problem(self.data.sigma, g.d, g.n, g.N, g.bandwidth or [o.bandwidth], g.lambda_, g.T,
+                                 ridges)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @model_serializer(mode="wrap")
@@ -77,20 +103,33 @@ class LinearConfig(BaseModel):
         for name in SWEEPABLE_OPTIONS:
             if getattr(self.grid, name) is not None:
                 data["options"].pop(name, None)
+        if self.options.original == "redraw":
+            data["options"].pop("original_sets", None)
         return data
+
+    def original_set_count(self) -> int:
+        """K, at most one set per trial; 0 for redraw (every trial its own set)."""
+        return 0 if self.options.original == "redraw" else min(self.options.original_sets, self.trials)
 
 
 @lru_cache(maxsize=4)
 def _fixed_original(seed: int, N: int, d: int, sigma: float, bandwidth: str) -> KDEReference:
-    # One original set per (seed, N, d, sigma): shared by the cells that differ only in n, λ or T,
-    # and built once per worker process.
+    # One original set per (seed, N, d, sigma): shared by the cells that differ only in n, λ or T, and
+    # built once per worker process (tasks run set by set, see trial_blocks, so 4 suffice).
     rng = np.random.default_rng(seed)
     return original_reference(sigma * rng.standard_normal((N, d)), bandwidth, sigma)
 
 
-def original_seed(root_seed: int, cell: dict) -> int:
-    """Seed of a cell's fixed original set: depends on what defines that set's distribution, not on n."""
-    return derived_seed(root_seed, "original", cell["d"], cell["N"], cell["mu"], cell["sigma"])
+def original_seed(root_seed: int, cell: dict, original_set: int = 0) -> int:
+    """Seed of a fixed original set: depends on what defines that set's distribution and on its index,
+    not on n. Set 0 keeps the seed it had when there was one set, so K = 1 reproduces those results."""
+    extra = (original_set,) if original_set else ()
+    return derived_seed(root_seed, "original", cell["d"], cell["N"], cell["mu"], cell["sigma"], *extra)
+
+
+def original_set_of(trial: int, trials: int, sets: int) -> int:
+    """Trials spread evenly over the sets in contiguous blocks (block sizes differ by at most one)."""
+    return trial * sets // trials
 
 
 class LinearExperiment:
@@ -113,21 +152,50 @@ class LinearExperiment:
                           "original": o.original})
         return cells
 
+    def read_stored_config(self, stored: dict) -> tuple[dict, str]:
+        """A config.yaml written by an older memgen, as this one spells it: options that its grid sweeps
+        were stored twice (now once), and its fixed-set runs used one original set."""
+        options, grid = stored.get("options"), stored.get("grid")
+        if not isinstance(options, dict) or not isinstance(grid, dict):
+            return stored, ""
+        options = {k: v for k, v in options.items() if not (k in SWEEPABLE_OPTIONS and grid.get(k) is not None)}
+        note = ""
+        if "original_sets" not in options and options.get("original") == "fixed":
+            options["original_sets"] = 1
+            note = ("this folder was written before options.original_sets existed, with one original set: "
+                    "--set options.original_sets=1 continues it")
+        return {**stored, "options": options}, note
+
     def trial_count(self, config: LinearConfig) -> int:
         return config.trials
 
     def check(self, config: LinearConfig) -> None:
         """Cross-field checks: none beyond the field ranges for the linear model."""
 
+    def trial_blocks(self, config: LinearConfig, cell: dict) -> list[tuple[int, int, tuple]]:
+        """(first trial, end, locality) per original set: a task never straddles two sets, and tasks run set
+        by set (locality = (what the sets are drawn from, set index)) so each worker builds each set once."""
+        sets, trials = config.original_set_count(), config.trials
+        if sets == 0:
+            return [(0, trials, ())]
+        group = (cell["d"], cell["N"], cell["mu"], cell["sigma"], cell["bandwidth"])
+        starts = [-(-k * trials // sets) for k in range(sets)] + [trials]  # first trial of each block
+        return [(starts[k], starts[k + 1], (group, k)) for k in range(sets)]
+
     def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
-        fixed = None
-        if cell["original"] == "fixed":
-            fixed = _fixed_original(original_seed(config.seed, cell), cell["N"], cell["d"], cell["sigma"],
-                                    cell["bandwidth"])
+        sets = config.original_set_count()
         rows = []
-        for _trial, seed in trials:
+        for trial, seed in trials:
+            fixed, which = None, {}
+            if sets:
+                k = original_set_of(trial, config.trials, sets)
+                fixed = _fixed_original(original_seed(config.seed, cell, k), cell["N"], cell["d"], cell["sigma"],
+                                        cell["bandwidth"])
+                # With one set the rows stay as they always were (no column), so old folders resume.
+                which = {ORIGINAL_SET: k} if sets > 1 else {}
             rng = np.random.default_rng(seed)
-            rows.append(run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
-                                         mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
-                                         covariance=cell["covariance"], ridge=cell["ridge"], original=fixed))
+            rows.append({**run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
+                                            mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
+                                            covariance=cell["covariance"], ridge=cell["ridge"], original=fixed),
+                         **which})
         return rows

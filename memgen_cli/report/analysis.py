@@ -261,6 +261,32 @@ def far_end_columns(cells: pd.DataFrame, log_x: np.ndarray, p: np.ndarray) -> di
     )
 
 
+def _listed(values: np.ndarray, most: int = 6) -> str:
+    shown = ", ".join(format_value(v) for v in values[:most])
+    return shown + (f", … ({len(values)} in all)" if len(values) > most else "")
+
+
+def skipped_cells_notes(group: Group, x: str, metric: ErrorMetric | None) -> list[str]:
+    """What a group's row leaves out, said: a "P at max n" taken from a smaller n is never silent."""
+    cells, notes = group.cells, []
+    xs = cells["_x"].to_numpy(dtype=float)
+    no_p = ~np.isfinite(numeric_column(cells, PRIMARY_P, SUMMARY_FILE))
+    if no_p.any():
+        note = (f"{group.label}: {int(no_p.sum())} cell(s) with a NaN or infinite {PRIMARY_P} left out "
+                f"({x} = {_listed(xs[no_p])})")
+        if no_p[-1] and not no_p.all():
+            note += (f"; P at max {x} is the one at {x} = {format_value(xs[~no_p][-1])} (n_last_p), not at "
+                     f"{x} = {format_value(xs[-1])}")
+        notes.append(note + ".")
+    if metric is not None:
+        no_error = ~error_points(cells, metric)[0]
+        if no_error.any():
+            what = "NaN or infinite" if metric.summary_is_log else "NaN, infinite or <= 0"
+            notes.append(f"{group.label}: {int(no_error.sum())} cell(s) with a {what} {metric.summary_column} "
+                         f"left out of the n_onset fit ({x} = {_listed(xs[no_error])}).")
+    return notes
+
+
 def analyze_group(
     results: Results,
     group: Group,
@@ -313,7 +339,7 @@ def transitions_table(
     require_columns(results.summary, (x, *PRIMARY_P_COLUMNS), SUMMARY_FILE)
     columns = group_columns(results, x)
     metric = error_metric(results.summary)
-    rows = []
+    rows, notes = [], list(results.notes)
     for group in split_groups(results, x, columns):
         rng = np.random.default_rng(group_seed(seed, results, x, group.cells))
         rows.append(
@@ -322,10 +348,11 @@ def transitions_table(
                 **analyze_group(results, group, metric, align_factor, n_boot, rng),
             }
         )
+        notes += skipped_cells_notes(group, x, metric)
     table = pd.DataFrame(rows)
     table.attrs["group_columns"] = columns
     table.attrs["model"] = results.model
-    table.attrs["notes"] = list(results.notes)
+    table.attrs["notes"] = notes
     return table
 
 

@@ -6,47 +6,82 @@ defaults. This module holds what they share: grid value parsing, loading and one
 
 from __future__ import annotations
 
+import math
+import os
 import re
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from memgen_cli.errors import MemgenError
+
+
+def _as_number(value: Any) -> Any:
+    # PyYAML reads "1e4" as a string (YAML 1.1); researchers write it anyway.
+    if isinstance(value, str):
+        for parse in (int, float):
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+    return value
+
+
+def _integral(value: Any) -> Any:
+    """One rule for every integer field: 1000, 1e3 and 1000.0 are 1000; 4.5 and true are refused."""
+    if isinstance(value, bool):  # YAML's true is not 1
+        raise ValueError("must be an integer, not a boolean")
+    value = _as_number(value)
+    if isinstance(value, float) and value.is_integer():
+        if abs(value) > 2**53:  # 1e30 is not 10^30 in float64: the digits would be silently changed
+            raise ValueError(f"write {value:g} out in digits: beyond 2^53 a number in exponent form is not exact")
+        return int(value)
+    return value  # 4.5 or text: pydantic refuses it as "must be integer"
+
+
+def _real(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return _as_number(value)
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]  # constrain with Field(ge=...) where used
+Real = Annotated[float, BeforeValidator(_real)]
+
+
+def each_value_once(values: list | None) -> list | None:
+    """A grid axis lists each value once: a repeat would be one cell with its trials counted twice."""
+    for value, count in Counter(values or []).items():
+        if count > 1:
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise ValueError(f"{shown} appears {count} times; each value once")
+    return values
 
 
 class GridRange(BaseModel):
     """A range of grid values: ``{start, stop, num, spacing: log|linear}`` (stop included)."""
 
     model_config = ConfigDict(extra="forbid")
-    start: float
-    stop: float
-    num: int = Field(ge=1)
+    start: Real
+    stop: Real
+    num: Integer = Field(ge=1)
     spacing: Literal["log", "linear"] = "log"
 
 
-def _as_number(value: Any) -> Any:
-    # PyYAML reads "1e4" as a string (YAML 1.1); researchers write it anyway.
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
 def expand_grid_values(value: Any, integer: bool) -> Any:
-    """A scalar, a list, or a GridRange mapping -> a list of values (integers rounded and de-duplicated)."""
+    """A scalar, a list, or a GridRange mapping -> a list of values (a range's integers rounded and de-duplicated)."""
     if isinstance(value, dict):
         try:
             rng = GridRange.model_validate(value)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"range {where}: {first['msg']}") from None
+            raise ValueError(f"range {where}: {_plain_message(first['msg'])}") from None
         if rng.spacing == "log":
             if rng.start <= 0 or rng.stop <= 0:
                 raise ValueError("a log-spaced range needs start > 0 and stop > 0")
@@ -57,24 +92,22 @@ def expand_grid_values(value: Any, integer: bool) -> Any:
         if integer:  # a range of sizes: round, and drop the repeats rounding makes at the small end
             values = list(dict.fromkeys(int(round(v)) for v in values))
         return values
-    if not isinstance(value, list):
-        value = [value]
-    value = [_as_number(v) for v in value]
-    if integer:  # 1e4 is fine for N; 4.5 is left for validation to reject
-        value = [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
-    return value
+    # A list the user wrote is taken as written (its values are typed one by one, and each must appear once).
+    return value if isinstance(value, list) else [value]
 
 
 def IntGrid(minimum: int) -> Any:
-    """Type of an integer grid axis whose values must be >= minimum."""
-    return Annotated[list[Annotated[int, Field(ge=minimum)]],
-                     BeforeValidator(partial(expand_grid_values, integer=True)), Field(min_length=1)]
+    """Type of an integer grid axis whose values must be >= minimum, each once."""
+    return Annotated[list[Annotated[Integer, Field(ge=minimum)]],
+                     BeforeValidator(partial(expand_grid_values, integer=True)), Field(min_length=1),
+                     AfterValidator(each_value_once)]
 
 
 def PositiveGrid() -> Any:
-    """Type of a real grid axis whose values must be > 0."""
-    return Annotated[list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
-                     BeforeValidator(partial(expand_grid_values, integer=False)), Field(min_length=1)]
+    """Type of a real grid axis whose values must be > 0, each once."""
+    return Annotated[list[Annotated[Real, Field(gt=0, allow_inf_nan=False)]],
+                     BeforeValidator(partial(expand_grid_values, integer=False)), Field(min_length=1),
+                     AfterValidator(each_value_once)]
 
 
 _MESSAGE_REWRITES = [  # pydantic's wording -> a researcher's
@@ -115,6 +148,36 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: {where + ': ' if where else ''}{msg}{more}"
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first_line: int):
+        super().__init__(f"{key}: given twice; give each key once")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: by default the
+    last one silently wins (trials: 5 ... trials: 50 ran 50)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *defaults" overrides on purpose
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as memgen reads it (config files and --set values): PyYAML's safe loader, no duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def read_yaml_mapping(path: Path) -> dict:
     """Read a YAML file that must hold a mapping; every failure is one MemgenError line."""
     if not path.exists():
@@ -126,7 +189,10 @@ def read_yaml_mapping(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise MemgenError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise MemgenError(f"{path}: line {exc.line}: {exc.key}: given twice (first at line {exc.first_line}); "
+                          "give each key once") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -143,7 +209,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if not sep or not key.strip():
             raise MemgenError(f"--set: expected key=value, got {item!r}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
+        except DuplicateKeyError as exc:
+            raise MemgenError(f"--set {key}: {exc}") from None
         except yaml.YAMLError:
             raise MemgenError(f"--set {key}: value {raw!r} is not valid YAML") from None
         node = data
@@ -157,7 +225,64 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+# Sweeps bigger than this are refused before anything is expanded or planned (planning costs about 10 µs
+# and 150 bytes per trial, and a typo of three zeros should not fill the memory): environment variables raise them.
+SIZE_LIMITS = {"MEMGEN_MAX_CELLS": 100_000, "MEMGEN_MAX_TRIALS": 1_000_000}
+
+
+def size_limit(name: str) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return SIZE_LIMITS[name]
+    value = _count(raw)
+    if value is None or value != _as_number(raw):
+        raise MemgenError(f"{name}: must be a positive integer (got {raw!r})")
+    return value
+
+
+def _count(value: Any) -> int | None:
+    """A count as written (50, 1e3, "1e9"); None where validation will refuse it anyway."""
+    value = None if isinstance(value, bool) else _as_number(value)
+    if isinstance(value, (int, float)) and math.isfinite(value) and value >= 1:
+        return int(value)
+    return None
+
+
+def _axis_length(value: Any) -> int:
+    """Values of a grid axis as written: a range counts its num, before rounding or de-duplication."""
+    if isinstance(value, dict):
+        return _count(value.get("num")) or 1
+    return (len(value) or 1) if isinstance(value, (list, tuple)) else 1
+
+
+def check_sweep_size(model_class: type[BaseModel], data: dict, source: str) -> None:
+    """Refuse a sweep over the size limits, counted from the raw config: nothing is expanded or allocated.
+
+    A config class opts in with a ``repeats_field`` class variable (trials, simulations) and a ``grid``.
+    """
+    repeats = getattr(model_class, "repeats_field", None)
+    grid = data.get("grid") or {}
+    if repeats is None or not isinstance(grid, dict):
+        return
+    cells = 1
+    for name, field in model_class.model_fields["grid"].annotation.model_fields.items():
+        key = next((k for k in (field.alias, name) if k in grid), None)
+        default = field.get_default()
+        cells *= _axis_length(grid[key]) if key else ((len(default) or 1) if isinstance(default, list) else 1)
+    per_cell = _count(data.get(repeats, model_class.model_fields[repeats].default)) or 1
+    max_cells, max_trials = size_limit("MEMGEN_MAX_CELLS"), size_limit("MEMGEN_MAX_TRIALS")
+    if cells > max_cells:
+        raise MemgenError(f"{source}: grid: {cells} cells, over the limit of {max_cells} "
+                          f"(set the environment variable MEMGEN_MAX_CELLS to raise it)")
+    if cells * per_cell > max_trials:
+        raise MemgenError(f"{source}: {repeats}: {cells} cells x {per_cell} {repeats} = {cells * per_cell} "
+                          f"{repeats}, over the limit of {max_trials} "
+                          f"(set the environment variable MEMGEN_MAX_TRIALS to raise it)")
+
+
 def validate_config(model_class: type[BaseModel], data: dict, source: str) -> BaseModel:
+    """data -> model_class, or one MemgenError line; a sweep config's size is checked first."""
+    check_sweep_size(model_class, data, source)
     try:
         return model_class.model_validate(data)
     except ValidationError as exc:

@@ -16,7 +16,9 @@ Failure semantics:
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -49,7 +51,8 @@ class DaskExecutor:
     """Runs tasks on a Dask cluster; yields ``(index, result_or_TaskFailure)`` in completion order.
 
     With neither ``scheduler`` (``tcp://host:port``, ``tls://...``) nor ``scheduler_file``, starts a
-    LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1.
+    LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1 when first used. An existing
+    cluster is connected to at once, so a sweep fails on an unreachable one before it creates anything.
 
     ``threads``: BLAS/torch threads per task. Default: ``cores // workers`` on a LocalCluster; on an
     existing cluster, each worker's own ``MEMGEN_THREADS`` environment variable, else 1 (Dask's own
@@ -64,6 +67,7 @@ class DaskExecutor:
         if scheduler and scheduler_file:
             raise MemgenError("--scheduler: give either --scheduler or --scheduler-file, not both")
         self._cluster: LocalCluster | None = None
+        self._client: Client | None = None
         self._checked: set[str] = set()  # modules the cluster is known to import
         if scheduler or scheduler_file:
             self._client = _connect(scheduler, scheduler_file)
@@ -73,14 +77,15 @@ class DaskExecutor:
         else:
             self.workers = workers or os.cpu_count() or 1
             self.threads = threads or threads_per_worker(self.workers)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:  # a LocalCluster, started on first use: a finished sweep needs none
             # One thread per worker process: parallelism comes from processes, BLAS gets `threads`.
             # Port 0 for the scheduler's HTTP server (it runs even without a dashboard): 8787 may be taken.
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                          host="127.0.0.1", dashboard_address="127.0.0.1:0")
             self._client = Client(self._cluster)
-
-    @property
-    def client(self) -> Client:
         return self._client
 
     def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
@@ -89,10 +94,10 @@ class DaskExecutor:
         name = getattr(fn, "__name__", "task")
         futures = {}
         for i, task in enumerate(tasks):
-            fut = self._client.submit(_run_task, fn, task, self.threads, key=f"memgen-{name}-{token}-{i}",
+            fut = self.client.submit(_run_task, fn, task, self.threads, key=f"memgen-{name}-{token}-{i}",
                                       pure=False, retries=0)
             futures[fut] = i
-        done = distributed.as_completed(futures, loop=self._client.loop)
+        done = distributed.as_completed(futures, loop=self.client.loop)
         try:
             for fut in done:
                 i = futures.pop(fut)
@@ -105,7 +110,7 @@ class DaskExecutor:
         finally:
             # Interrupted driver (Ctrl-C, generator closed): stop the cluster working for nobody.
             if futures:
-                self._client.cancel(list(futures))
+                self.client.cancel(list(futures))
 
     def _check_imports(self, module: str) -> None:
         """Fail fast, naming the cause, if the scheduler or a worker cannot import the task's code.
@@ -117,11 +122,11 @@ class DaskExecutor:
             return
         stmt = f"import {__name__}, {module}"  # exec is a builtin: sending it needs nothing installed
         try:
-            self._client.run_on_scheduler(exec, stmt)
+            self.client.run_on_scheduler(exec, stmt)
         except Exception as exc:  # noqa: BLE001  reported as the user's problem
             raise MemgenError(f"--executor dask: the Dask scheduler cannot import {module} ({exc}); "
                               "install memgen there, the same version as here") from None
-        errors = {w: r for w, r in self._client.run(exec, stmt, on_error="return").items() if r is not None}
+        errors = {w: r for w, r in self.client.run(exec, stmt, on_error="return").items() if r is not None}
         if errors:
             worker, exc = next(iter(errors.items()))
             raise MemgenError(f"--executor dask: {len(errors)} Dask worker(s), e.g. {worker}, cannot import "
@@ -129,21 +134,47 @@ class DaskExecutor:
         self._checked.add(module)
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
 
 
 def _connect(scheduler: str | None, scheduler_file: str | os.PathLike | None) -> Client:
-    if scheduler_file is not None and not os.path.exists(scheduler_file):
-        # Client would wait forever for the file to appear.
-        raise MemgenError(f"--scheduler-file: {scheduler_file}: no such file (is `dask scheduler` running?)")
-    where = scheduler or f"the scheduler in {scheduler_file}"
+    where = scheduler
+    if scheduler_file is not None:
+        scheduler = _address_in(scheduler_file)
+        where = f"the scheduler in {scheduler_file} ({scheduler})"
     try:  # waits up to distributed.comm.timeouts.connect (30 s by default)
-        if scheduler:
-            return Client(scheduler)
-        return Client(scheduler_file=os.fspath(scheduler_file))
+        return Client(scheduler)
     except (OSError, TimeoutError, ValueError) as exc:
-        opt = "--scheduler" if scheduler else "--scheduler-file"
+        opt = "--scheduler-file" if scheduler_file is not None else "--scheduler"
         raise MemgenError(f"{opt}: cannot connect to {where}: {exc}") from None
+
+
+def _address_in(scheduler_file: str | os.PathLike, attempts: int = 20) -> str:
+    """The address a scheduler file names. Read here, not by Client: it waits forever for a missing file and
+    fails a malformed one with a bare AssertionError. Retried briefly: a scheduler may be writing it now."""
+    problem = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.05)
+        try:
+            with open(scheduler_file) as handle:
+                info = json.load(handle)
+        except FileNotFoundError:
+            raise MemgenError(f"--scheduler-file: {scheduler_file}: no such file "
+                              "(is `dask scheduler` running?)") from None
+        except OSError as exc:
+            raise MemgenError(f"--scheduler-file: {scheduler_file}: cannot read ({exc.strerror})") from None
+        except (ValueError, UnicodeDecodeError):  # empty or half written, or not JSON at all
+            problem = "not JSON"
+            continue
+        address = info.get("address") if isinstance(info, dict) else None
+        if isinstance(address, str) and address:
+            return address
+        problem = "names no scheduler address"
+    raise MemgenError(f"--scheduler-file: {scheduler_file}: not a Dask scheduler file ({problem}; "
+                      "`dask scheduler --scheduler-file` writes one)")

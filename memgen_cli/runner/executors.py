@@ -13,13 +13,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.worker import call_task, limit_threads, threads_per_worker
+from memgen_cli.runner.worker import call_task, init_local_worker, limit_threads, threads_per_worker
 
 
 class Executor(Protocol):
     """Runs ``fn(task)`` for each task; yields ``(index, result_or_TaskFailure)`` in completion order.
 
-    A task that raises yields a ``TaskFailure`` and the other tasks go on.
+    A task that raises yields a ``TaskFailure`` and the other tasks go on. ``close`` may be called again.
     """
 
     name: str
@@ -64,7 +64,7 @@ class LocalProcessExecutor:
             # spawn: a fork of a process with a live progress-bar thread can deadlock.
             self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                              mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=limit_threads, initargs=(self.threads,))
+                                             initializer=init_local_worker, initargs=(self.threads, os.getpid()))
         return self._pool
 
     def run(self, fn, tasks):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.stats import summarize_trials
-from memgen_cli.results_format import IDENTIFIERS, TRIAL_COLUMNS, trial_parameters
+from memgen_cli.results_format import IDENTIFIERS, ORIGINAL_SET, TRIAL_COLUMNS, ResultsWriteError, trial_parameters
 from memgen_cli.runner.config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
 from memgen_cli.runner.executors import make_executor
 from memgen_cli.runner.plan import execute_task, get_experiment, plan_tasks
@@ -42,6 +42,7 @@ class SweepResult:
     failed: list[dict] = field(default_factory=list)
     tasks_run: int = 0
     tasks_skipped: int = 0
+    notes: list[str] = field(default_factory=list)  # warnings: damaged parts recomputed, old results restored
 
 
 def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,32 +51,53 @@ def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFra
     trials = pd.concat(frames, ignore_index=True).sort_values(["cell", TRIAL_COLUMNS[0]], kind="stable")
     trials = trials.reset_index(drop=True)
     summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), experiment.binary_metrics,
-                               experiment.mean_metrics)
+                               experiment.mean_metrics, cluster=ORIGINAL_SET)
     return trials, summary
 
 
 def run_sweep(config, out: Path | None = None, *, executor: str = "local", workers: int | None = None,
               executor_options: dict | None = None, force: bool = False, retry_failed: bool = False,
               progress: Callable[[int, int], None] | None = None,
-              on_failure: Callable[[str], None] | None = None, argv: list[str] | None = None) -> SweepResult:
+              on_failure: Callable[[str], None] | None = None, argv: list[str] | None = None,
+              on_note: Callable[[str], None] | None = None) -> SweepResult:
     """Run a sweep and return its tables; with ``out`` also write (and resume) a results folder.
 
-    progress(done_trials, total_trials) is called as tasks finish; on_failure(message) when one fails.
-    The tables hold the same data whatever the executor, worker count or interruptions.
+    progress(done_trials, total_trials) is called as tasks finish; on_failure(message) when one fails;
+    on_note(message) for a one-line warning (a damaged part, not used and recomputed). The tables hold the
+    same data whatever the executor, worker count or interruptions. A file that cannot be written (disk
+    full) raises ResultsWriteError naming it; finished parts stay for a rerun.
     """
     experiment = get_experiment(config.model)
     config_dict = config_to_dict(config)
     tasks = plan_tasks(experiment, config)
-    folder = ResultsFolder(out) if out is not None else None
+    # An experiment may resolve (and check) paths in what its tasks see, not in the stored config, e.g. the
+    # U-Net's image folder relative to the results folder: before anything is created.
+    task_config = experiment.task_config(config_dict, out) if hasattr(experiment, "task_config") else config_dict
+    notes: list[str] = []
+
+    def note(message: str) -> None:
+        notes.append(message)
+        if on_note:
+            on_note(message)
+
+    folder = ResultsFolder(out, note=note) if out is not None else None
     frames: dict[str, pd.DataFrame] = {}
     failed: list[dict] = []
-    if folder is not None:
-        folder.open(config_dict, force=force)
+    # Connect to a cluster before the folder is created or touched: an unreachable one leaves nothing behind.
+    runner = make_executor(executor, workers, **(executor_options or {}))
     try:
-        todo = [t for t in tasks if folder is None or not folder.has_part(t.key)]
+        if folder is not None:
+            folder.open(config_dict, force=force, read_stored=getattr(experiment, "read_stored_config", None))
+    except BaseException:
+        runner.close()
+        raise
+    try:
+        if folder is not None:  # every part is checked; a damaged one is named and its task runs again
+            frames = folder.load_parts(tasks, config.model, (*experiment.binary_metrics, *experiment.mean_metrics))
+        todo = [t for t in tasks if t.key not in frames]
         if retry_failed and folder is not None:
-            failed_keys = {f["task"] for f in folder.read_failed()}
-            todo = [t for t in todo if t.key in failed_keys]
+            redo = {f["task"] for f in folder.read_failed()} | {t.key for t in todo if folder.part_path(t.key).exists()}
+            todo = [t for t in todo if t.key in redo]
         total = sum(len(t.trials) for t in tasks)
         done = total - sum(len(t.trials) for t in todo)
         run_index = None
@@ -86,14 +108,9 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
         if progress:
             progress(done, total)
         status = "interrupted"
-        runner = make_executor(executor, workers, **(executor_options or {})) if todo else None
         try:
-            # An experiment may resolve paths in what its tasks see (not in the stored config), e.g. the
-            # U-Net's image folder relative to the results folder.
-            task_config = experiment.task_config(config_dict, out) if hasattr(experiment, "task_config") \
-                else config_dict
             payloads = [(config.model, task_config, t) for t in todo]
-            for i, result in (runner.run(execute_task, payloads) if runner else []):
+            for i, result in (runner.run(execute_task, payloads) if todo else []):
                 task = todo[i]
                 if isinstance(result, TaskFailure):
                     entry = {"task": task.key, "cell": task.cell_index, "params": task.cell, "error": result.error}
@@ -107,7 +124,7 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
                     continue
                 rows = pd.DataFrame(result)
                 if folder is not None:
-                    folder.write_part(task.key, rows)
+                    frames[task.key] = folder.write_part(task, rows)  # as a rerun will read it back
                     folder.remove_log(task.key)
                 else:
                     frames[task.key] = rows
@@ -116,19 +133,23 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
                     progress(done, total)
             status = "failed" if failed else "finished"
         finally:
-            if runner is not None:
-                runner.close()
+            runner.close()
             if folder is not None and run_index is not None:
-                folder.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
+                try:
+                    folder.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
+                except ResultsWriteError:
+                    if status != "interrupted":
+                        raise  # else what stopped the run (a full disk, Ctrl-C) is the one to report
         if folder is not None:
-            frames = {t.key: folder.read_part(t.key) for t in tasks if folder.has_part(t.key)}
             if not retry_failed or not failed:
                 folder.write_failed(failed)
         trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames])
         if folder is not None:
             folder.write_tables(trials, summary)
-        return SweepResult(trials, summary, failed, tasks_run=len(todo), tasks_skipped=len(tasks) - len(todo))
+        return SweepResult(trials, summary, failed, tasks_run=len(todo), tasks_skipped=len(tasks) - len(todo),
+                           notes=notes)
     finally:
+        runner.close()  # idempotent; here for a failure before the tasks ran (reading parts, the manifest)
         if folder is not None:
             folder.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -25,6 +27,24 @@ def limit_threads(threads: int) -> None:
     _thread_limiter = threadpool_limits(limits=threads)
     if "torch" in sys.modules:  # never import torch here: the linear path must stay light
         sys.modules["torch"].set_num_threads(threads)
+
+
+def init_local_worker(threads: int, parent_pid: int) -> None:
+    """Initializer of a local worker process: the thread cap, and exit when the driver dies.
+
+    A worker waits for tasks on a pipe whose writing end it holds itself, so a driver killed with -9
+    never wakes it: without this watch it lingers (and the resource tracker with it) for good.
+    """
+    limit_threads(threads)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="memgen-parent-watch",
+                     daemon=True).start()
+
+
+def _exit_when_orphaned(parent_pid: int, interval: float = 0.5) -> None:
+    # getppid() changes (to 1 or a subreaper) once the parent is gone; polling works on every POSIX.
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os._exit(1)  # no cleanup to run: the driver alone writes results
 
 
 def threads_per_worker(workers: int) -> int:

@@ -9,13 +9,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from memgen_cli.errors import MemgenError
+
 from .params import SimulationParams, UnetConfig, config_cells
 from .simulation import BINARY_METRICS, MEAN_METRICS
 
 
-def threads_for_this_worker() -> int:
-    """Torch threads: what the executor granted this worker (MEMGEN_THREADS), else every core."""
-    return int(os.environ.get("MEMGEN_THREADS") or os.cpu_count() or 1)
+def image_dir_problem(path: Path) -> str | None:
+    """Why the PNG grids could not be written in ``path`` (None: they can), found before any training."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} exists and is not a folder"
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"{folder}: no permission to write there"
+            return None
+    return None
 
 
 class UnetExperiment:
@@ -29,12 +38,16 @@ class UnetExperiment:
         return config_cells(config)
 
     def task_config(self, config: dict, out: Path | None) -> dict:
-        """What tasks see: a relative output.image_dir resolved inside the results folder."""
+        """What tasks see: a relative output.image_dir resolved inside the results folder, and checked (before
+        the folder is created: the folder itself may not exist yet)."""
         image_dir = config["output"]["image_dir"]
-        if not image_dir or Path(image_dir).is_absolute():
+        if not image_dir:
             return config
         base = Path(out).resolve() if out is not None else Path.cwd()
-        return {**config, "output": {**config["output"], "image_dir": str(base / image_dir)}}
+        path = base / image_dir  # an absolute image_dir stays itself
+        if (problem := image_dir_problem(path)) is not None:
+            raise MemgenError(f"output.image_dir: {problem}")
+        return {**config, "output": {**config["output"], "image_dir": str(path)}}
 
     def trial_count(self, config: UnetConfig) -> int:
         return config.simulations
@@ -46,6 +59,9 @@ class UnetExperiment:
         resolve_device(config.device)
         for index, cell in enumerate(self.cells(config)):
             SimulationParams.from_cell(cell, source=f"cell {index}")
+        image_dir = config.output.image_dir
+        if image_dir and Path(image_dir).is_absolute() and (problem := image_dir_problem(Path(image_dir))):
+            raise MemgenError(f"output.image_dir: {problem}")  # a relative one: when the sweep knows --out
 
     def run_task(self, config: UnetConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
         from .simulation import simulate
@@ -53,7 +69,7 @@ class UnetExperiment:
         params = SimulationParams.from_cell(cell)
         rows = []
         for trial, seed in trials:
-            result = simulate(params, seed, device=config.device, threads=threads_for_this_worker())
+            result = simulate(params, seed, device=config.device, threads=config.threads)
             if config.output.image_dir and trial == 0:
                 from memgen_cli.runner.seeding import cell_id
                 from .images import image_grid, write_png_gray

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import itertools
 from functools import partial
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_serializer,
+                      model_validator)
 
-from memgen_cli.runner.config import IntGrid, expand_grid_values, validate_config
+from memgen_cli.runner.config import IntGrid, Integer, Real, each_value_once, expand_grid_values, validate_config
 from .data import DIGITS_SIDE, UnetData, digits_available, gmm_components
 from .models import PRESETS, side_error
 
 SCHEDULES = ("logsnr_linear", "cosine", "published")  # their betas: diffusion.SCHEDULE_OPTIONS
 SAMPLERS = ("ddpm", "ddim")
 DEVICES = ("auto", "cpu", "cuda")
+THREADS = 1  # torch/BLAS threads of a simulation: one, so workers x threads <= cores at any --workers
 
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
@@ -30,7 +32,7 @@ Device = Literal[DEVICES]  # type: ignore[valid-type]
 
 
 PresetGrid = Annotated[list[PresetName], BeforeValidator(partial(expand_grid_values, integer=False)),
-                       Field(min_length=1)]
+                       Field(min_length=1), AfterValidator(each_value_once)]
 
 
 class UnetGrid(BaseModel):
@@ -62,24 +64,24 @@ class CellGrid(BaseModel):
 class UnetTraining(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     schedule: Schedule = "logsnr_linear"
-    lr: float = Field(default=2e-4, gt=0, allow_inf_nan=False)
-    batch_size: int = Field(default=128, ge=1)
+    lr: Real = Field(default=2e-4, gt=0, allow_inf_nan=False)
+    batch_size: Integer = Field(default=128, ge=1)
 
 
 class UnetSampling(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     sampler: Sampler = "ddpm"
-    sample_steps: int | None = Field(default=None, ge=1, description="sampler steps (default: all steps)")
-    generated: int = Field(default=10, ge=1, description="images generated per simulation (paper 10)")
+    sample_steps: Integer | None = Field(default=None, ge=1, description="sampler steps (default: all steps)")
+    generated: Integer = Field(default=10, ge=1, description="images generated per simulation (paper 10)")
 
 
 class UnetEvaluation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    eval_train: int | None = Field(default=None, ge=2, description="training subset (paper 10/100); all")
-    eval_original: int | None = Field(default=None, ge=2, description="original subset (paper 10/100); all")
-    grid_points: int = Field(default=16, ge=1, description="points per pixel of the published grid integral")
-    kde_max_points: int = Field(default=2000, ge=2, description="cap on each set in the d-dimensional KDE")
-    bootstrap: int = Field(default=1000, ge=1, description="resamples for the memorized-fraction interval")
+    eval_train: Integer | None = Field(default=None, ge=2, description="training subset (paper 10/100); all")
+    eval_original: Integer | None = Field(default=None, ge=2, description="original subset (paper 10/100); all")
+    grid_points: Integer = Field(default=16, ge=1, description="points per pixel of the published grid integral")
+    kde_max_points: Integer = Field(default=2000, ge=2, description="cap on each set in the d-dimensional KDE")
+    bootstrap: Integer = Field(default=1000, ge=1, description="resamples for the memorized-fraction interval")
 
 
 class UnetOutput(BaseModel):
@@ -93,16 +95,50 @@ class UnetConfig(BaseModel):
     """A U-Net DDPM sweep. Defaults: the paper's data and optimiser, a tiny CPU-sized network."""
 
     model_config = ConfigDict(extra="forbid")
+    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (runner.config.check_sweep_size)
     model: Literal["unet"] = "unet"
-    seed: int = Field(default=0, ge=0)
-    simulations: int = Field(default=10, ge=1, description="independent repeats per cell, each its own seed")
+    seed: Integer = Field(default=0, ge=0)
+    simulations: Integer = Field(default=10, ge=1, description="independent repeats per cell, each its own seed")
     device: Device = "auto"
+    threads: Integer = Field(default=THREADS, ge=1, description="torch and BLAS threads of each simulation, whatever "
+                                                             "the executor or --workers: the numbers depend on it")
     grid: UnetGrid = UnetGrid()
     data: UnetData = UnetData()
     training: UnetTraining = UnetTraining()
     sampling: UnetSampling = UnetSampling()
     evaluation: UnetEvaluation = UnetEvaluation()
     output: UnetOutput = UnetOutput()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_in_data(cls, values: Any) -> Any:
+        # The data section (unet/data.py) holds numbers and a family name only: true is not 1.
+        data = values.get("data") if isinstance(values, dict) else None
+        for name, value in (data.items() if isinstance(data, dict) else ()):
+            if any(isinstance(v, bool) for v in (value if isinstance(value, (list, tuple)) else [value])):
+                raise ValueError(f"data.{name}: must be a number, not a boolean (got {value!r})")
+        return values
+
+    @model_validator(mode="after")
+    def _data_fields_its_family_reads(self) -> UnetConfig:
+        # A value the family never reads would be silently ignored. Compared with the default, not with
+        # the fields given: the resolved config (config.yaml) holds every field and must validate again.
+        family = self.data.family
+        for name, field in UnetData.model_fields.items():
+            if name != "family" and name not in FAMILY_FIELDS[family] and getattr(self.data, name) != field.default:
+                reads = ", ".join(f"data.{f}" for f in FAMILY_FIELDS[family]) or "none of the data fields"
+                raise ValueError(f"data.{name}: family {family!r} does not use it (it reads {reads}); remove it")
+        if family == "gmm" and self.data.gmm_sigmas is not None and self.data.sigma != UnetData().sigma:
+            raise ValueError("data.sigma: not used when data.gmm_sigmas gives each component's; remove one of them")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _threads_when_set(self, handler):
+        # The default stays out of config.yaml, so results folders written before the field existed resume.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("threads") == THREADS:
+            data.pop("threads")
+        return data
 
 
 class SimulationParams(BaseModel):

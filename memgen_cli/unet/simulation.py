@@ -1,12 +1,14 @@
 """One U-Net simulation: draw data, train a DDPM, generate a batch, evaluate every metric.
 
-``simulate(params, seed)`` is a pure function of its arguments (and the device and thread count): the sweep
-layer calls it once per simulation and owns all files. Its parameters are ``params.SimulationParams``.
+``simulate(params, seed)`` is a pure function of its arguments (the device and thread count included: it runs
+with exactly ``threads`` torch and BLAS threads, whatever the process had): the sweep layer calls it once per
+simulation and owns all files. Its parameters are ``params.SimulationParams``.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 from . import data as data_mod
 from . import metrics
 from .models import get_preset
-from .params import SimulationParams, UnetEvaluation
+from .params import THREADS, SimulationParams, UnetEvaluation
 
 BINARY_METRICS = ("delta_positive", "delta_positive_exact", "delta_positive_kde")
 MEAN_METRICS = ("E_TG", "E_OG", "Delta", "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde",
@@ -75,14 +77,38 @@ class SimulationResult:
     train: np.ndarray  # (n, side, side) in [0, 1] pixel units
 
 
-def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", threads: int | None = None
+@contextmanager
+def exactly_threads(threads: int):
+    """torch and every BLAS/OpenMP pool use ``threads`` threads inside, then what they had before.
+
+    How many threads share a sum (a convolution, a matrix product) changes its last bits, and training
+    amplifies them: a worker's share of the cores must not decide the numbers.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=threads):
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", threads: int = THREADS
              ) -> SimulationResult:
     """Train on n fresh images, generate ``generated`` images, evaluate them: the metric columns and the images.
 
     params: the typed parameters, or a flat cell (validated here: a MemgenError before any training).
+    threads: torch and BLAS threads (the config's ``threads``); the numbers depend on it.
     """
-    import torch
+    p = params if isinstance(params, SimulationParams) else SimulationParams.from_cell(params)
+    with exactly_threads(int(threads)):
+        return _simulate(p, seed, device)
 
+
+def _simulate(p: SimulationParams, seed: int, device: str) -> SimulationResult:
     from .diffusion import (
         epoch_batch_size,
         init_model,
@@ -93,11 +119,8 @@ def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", t
         train,
     )
 
-    p = params if isinstance(params, SimulationParams) else SimulationParams.from_cell(params)
     grid, training, sampling = p.grid, p.training, p.sampling
     dev = resolve_device(device)
-    if threads:
-        torch.set_num_threads(int(threads))
     rng = np.random.default_rng(seed)
     split = data_mod.sample_split(p.data, grid.n, grid.N, grid.side, rng)
     init_seed, train_seed, sample_seed, eval_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=4))
