@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.report.reader import PRIMARY_P, SUMMARY_FILE, TRIALS_FILE, Results, numeric_column
+from memgen_cli.results_format import ORIGINAL_SET
 
 MAX_DRAWS = 2_000_000  # resampled trial indices held at once per cell
 TRIALS_METHOD = "trials"
@@ -71,7 +72,9 @@ def replicate_cells(
     """(p, log y) for each bootstrap replicate: arrays of shape (cells, n_boot), NaN where a cell has none.
 
     Resamples the trials of each cell with replacement (jointly for P and the error, so that the
-    ratio n_star / n_onset gets a paired interval). Without trials.csv, or without a per-trial
+    ratio n_star / n_onset gets a paired interval). Where trials used several original sets, resamples
+    the sets first (shared by the group's cells), then trials within them: the interval then covers the
+    original set's draw too. Without trials.csv, or without a per-trial
     column, the summary's counts stand in: a binomial draw for P (the same distribution as
     resampling 0/1 trials) and a normal draw around the mean with its standard error for the error.
     """
@@ -82,6 +85,7 @@ def replicate_cells(
     p = np.full((len(cells), n_boot), np.nan)
     logy = np.full((len(cells), n_boot), np.nan) if metric is not None else None
     used_trials = by_cell is not None
+    set_ids, chosen_sets = group_set_draws(trials, cells, n_boot, rng)
     for row in range(len(cells)):
         cell = cells.iloc[row]
         cell_trials = by_cell.get(cell["cell"]) if by_cell is not None and "cell" in cell.index else None
@@ -100,6 +104,13 @@ def replicate_cells(
         elif metric is not None:
             used_trials = False
             logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
+        if chosen_sets is not None:
+            sets = cell_trials[ORIGINAL_SET].to_numpy()
+            members = [np.flatnonzero(sets == s) for s in set_ids]
+            p[row], mean_value = two_stage_means(outcome, value, members, chosen_sets, rng)
+            if value is not None:
+                logy[row] = log_error(mean_value, metric)
+            continue
         m = len(cell_trials)
         chunk = max(1, MAX_DRAWS // m)  # bounds memory for cells with many trials
         for start in range(0, n_boot, chunk):
@@ -110,6 +121,44 @@ def replicate_cells(
                 if value is not None:
                     logy[row, start:stop] = log_error(np.nanmean(value[draws], axis=1), metric)
     return p, logy, TRIALS_METHOD if used_trials else SUMMARY_METHOD
+
+
+def group_set_draws(trials: pd.DataFrame | None, cells: pd.DataFrame, n_boot: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The original sets of a group's cells and, with two or more, which sets each replicate takes.
+
+    Set k is one and the same original set for every n of a group (it is drawn from d, N, μ, σ and k), so
+    the sets are resampled once per replicate for the whole group, then trials within each set and cell.
+    """
+    if trials is None or ORIGINAL_SET not in trials.columns or "cell" not in cells.columns:
+        return None, None
+    in_group = trials[trials["cell"].isin(cells["cell"])]
+    set_ids = np.unique(in_group[ORIGINAL_SET].dropna().to_numpy())
+    if len(set_ids) < 2:
+        return None, None  # one set: trials are all there is to resample (conditional on that set)
+    return set_ids, rng.integers(0, len(set_ids), size=(n_boot, len(set_ids)))
+
+
+def two_stage_means(outcome: np.ndarray, value: np.ndarray | None, members: list[np.ndarray],
+                    chosen_sets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per replicate, the means over the resampled sets' resampled trials (finite values only)."""
+    n_boot = chosen_sets.shape[0]
+    sums = np.zeros((2, n_boot))
+    counts = np.zeros((2, n_boot))
+    for position in range(chosen_sets.shape[1]):
+        for which, idx in enumerate(members):
+            rows = np.flatnonzero(chosen_sets[:, position] == which)
+            if len(rows) == 0 or len(idx) == 0:
+                continue
+            draws = idx[rng.integers(0, len(idx), size=(len(rows), len(idx)))]
+            for k, column in enumerate((outcome, value)):
+                if column is not None:
+                    picked = column[draws]
+                    sums[k, rows] += np.nansum(picked, axis=1)
+                    counts[k, rows] += np.sum(~np.isnan(picked), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / counts, np.nan)
+    return means[0], (means[1] if value is not None else None)
 
 
 def summary_p_replicates(cell: pd.Series, n_boot: int, rng: np.random.Generator) -> np.ndarray:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import (LOCK_FILE, SUMMARY_FILE, TRIALS_FILE, is_locked, proportion_columns,
-                                       summary_parameters)
+from memgen_cli.results_format import (LOCK_FILE, SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE, is_locked,
+                                       proportion_columns, summary_parameters)
 
 # P(Delta > 0); other binary metrics (U-Net) may exist and are ignored
 PRIMARY_P_COLUMNS = proportion_columns("delta_positive")
@@ -61,6 +61,10 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
     trials_path = folder / TRIALS_FILE
     if want_trials and trials_path.is_file():
         trials = read_csv(trials_path)
+    if one_original_set(summary):
+        notes.append("P(Δ>0) and its intervals are conditional on one original set per (d, N) "
+                     "(options.original_sets = 1, or a folder from before that option): they leave out the "
+                     "spread between original sets (docs/analysis.md, 'Several original sets')")
     return Results(
         folder=folder,
         summary=summary,
@@ -70,6 +74,13 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         model=model_name(summary),
         notes=tuple(notes),
     )
+
+
+def one_original_set(summary: pd.DataFrame) -> bool:
+    """A linear sweep with fixed original sets whose summary has no set count: it used one set."""
+    if "original" not in summary.columns or SET_COUNT_COLUMN in summary.columns:
+        return False
+    return bool((summary["original"].astype(str) == "fixed").any())
 
 
 def read_csv(path: Path) -> pd.DataFrame:

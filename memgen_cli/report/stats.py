@@ -7,8 +7,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
+from scipy.stats import t as student_t
 
-from memgen_cli.results_format import COUNT_COLUMN, mean_columns, proportion_columns
+from memgen_cli.results_format import (COUNT_COLUMN, SET_COUNT_COLUMN, between_set_column, mean_columns,
+                                       proportion_columns)
 
 
 @lru_cache(maxsize=4096)  # binomtest also computes a p-value (0.7 ms); many cells share (k, n)
@@ -24,32 +26,65 @@ def wilson_interval(successes: int, total: int) -> tuple[float, float]:
 
 
 def summarize_trials(trials: pd.DataFrame, id_columns: list[str], binary_metrics: tuple[str, ...],
-                     mean_metrics: tuple[str, ...]) -> pd.DataFrame:
-    """One row per cell: id columns, the trial count, ``p_<B>`` with Wilson bounds, ``mean/se/count_<M>``.
+                     mean_metrics: tuple[str, ...], cluster: str | None = None) -> pd.DataFrame:
+    """One row per cell: id columns, the trial count, ``p_<B>`` with its interval, ``mean/se/count_<M>``.
 
     Every statistic is over the trials where the metric is finite (an n <= d cell of the linear model has
     infinite log E; averaging them in would give inf), as docs/results-format.md says.
+
+    ``cluster`` names a column that groups trials sharing a random input (the linear model's original set).
+    With two or more such groups in a cell, intervals and standard errors also cover the spread between
+    groups (docs/analysis.md, "Several original sets"); with one, they are conditional on it.
     """
     by_cell = trials.groupby("cell", sort=True)
     summary = by_cell[list(id_columns)].first().reset_index(drop=True)
     summary[COUNT_COLUMN] = by_cell.size().to_numpy()
+    clustered = cluster is not None and cluster in trials.columns
+    if clustered:
+        summary[SET_COUNT_COLUMN] = by_cell[cluster].nunique().to_numpy()
     for metric in binary_metrics:
         p_col, lo_col, hi_col = proportion_columns(metric)
         outcome = finite_only(trials[metric]).groupby(trials["cell"], sort=True).agg(["sum", "count"])
         successes, counts = outcome["sum"].to_numpy(dtype=int), outcome["count"].to_numpy(dtype=int)
-        summary[p_col] = np.where(counts > 0, successes / np.maximum(counts, 1), np.nan)
-        bounds = [wilson_interval(k, m) for k, m in zip(successes, counts)]
-        summary[lo_col], summary[hi_col] = [b[0] for b in bounds], [b[1] for b in bounds]
+        summary[p_col] = p = np.where(counts > 0, successes / np.maximum(counts, 1), np.nan)
+        bounds = np.array([wilson_interval(k, m) for k, m in zip(successes, counts)]).reshape(-1, 2)
+        if clustered:
+            means = group_means(trials, metric, cluster)
+            spread, half = means.std(axis=1, ddof=1).to_numpy(), t_half_width(means)
+            summary[between_set_column(metric)] = spread
+            bounds[:, 0] = np.fmin(bounds[:, 0], np.clip(p - half, 0.0, 1.0))  # fmin: NaN half keeps Wilson
+            bounds[:, 1] = np.fmax(bounds[:, 1], np.clip(p + half, 0.0, 1.0))
+        summary[lo_col], summary[hi_col] = bounds[:, 0], bounds[:, 1]
     if mean_metrics:
         stats = finite_only(trials[list(mean_metrics)]).groupby(trials["cell"], sort=True).agg(["mean", "std", "count"])
         for metric in mean_metrics:
             mean_col, se_col, count_col = mean_columns(metric)
             count = stats[(metric, "count")].to_numpy()
             summary[mean_col] = stats[(metric, "mean")].to_numpy()
-            summary[se_col] = np.where(count > 1, stats[(metric, "std")].to_numpy() / np.sqrt(np.maximum(count, 1)),
-                                       np.nan)
+            se = np.where(count > 1, stats[(metric, "std")].to_numpy() / np.sqrt(np.maximum(count, 1)), np.nan)
+            if clustered:
+                means = group_means(trials, metric, cluster)
+                groups = means.count(axis=1).to_numpy()
+                cluster_se = means.std(axis=1, ddof=1).to_numpy() / np.sqrt(np.maximum(groups, 1))
+                se = np.where(groups > 1, cluster_se, se)
+            summary[se_col] = se
             summary[count_col] = count
     return summary
+
+
+def group_means(trials: pd.DataFrame, metric: str, cluster: str) -> pd.DataFrame:
+    """Per cell (rows) and group (columns): the mean of the finite values; NaN where a group has none."""
+    means = finite_only(trials[metric]).groupby([trials["cell"], trials[cluster]], sort=True).mean()
+    return means.unstack(cluster)
+
+
+def t_half_width(means: pd.DataFrame) -> np.ndarray:
+    """95% half-width of the mean of the group means (Student t with groups - 1 degrees of freedom)."""
+    groups = means.count(axis=1).to_numpy()
+    sd = means.std(axis=1, ddof=1).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = student_t.ppf(0.975, np.where(groups > 1, groups - 1, np.nan))
+        return quantile * sd / np.sqrt(groups)
 
 
 def finite_only(values: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:

@@ -58,16 +58,34 @@ class Task:
 
 
 def plan_tasks(experiment, config) -> list[Task]:
-    """Every task of the sweep, in a fixed order; seeds depend only on (root seed, cell, trial)."""
-    tasks = []
-    per_task = experiment.trials_per_task
+    """Every task of the sweep, in a fixed order; seeds depend only on (root seed, cell, trial).
+
+    An experiment may cut a cell's trials into blocks that no task straddles, each with a locality key
+    (what expensive input its trials share, which one): ``trial_blocks(config, cell)``. Tasks then run
+    grouped by that input, so a worker builds each one once; the order of work never changes a number.
+    """
     count = experiment.trial_count(config)
+    blocks_of = getattr(experiment, "trial_blocks", lambda config, cell: [(0, count, ())])
+    tasks, localities = [], []
     for index, cell in enumerate(experiment.cells(config)):
         cid = cell_id(experiment.model, cell)
         seeds = [(t, trial_seed(config.seed, experiment.model, cell, t)) for t in range(count)]
-        for start in range(0, count, per_task):
-            tasks.append(Task(index, cell, cid, seeds[start:start + per_task]))
-    return tasks
+        for first, end, locality in blocks_of(config, cell):
+            for start in range(first, end, experiment.trials_per_task):
+                tasks.append(Task(index, cell, cid, seeds[start:min(start + experiment.trials_per_task, end)]))
+                localities.append(locality)
+    return _grouped_by_locality(tasks, localities)
+
+
+def _grouped_by_locality(tasks: list[Task], localities: list[tuple]) -> list[Task]:
+    """Stable order: by the first appearance of a locality's input, then by its index, then as planned."""
+    if all(not loc for loc in localities):
+        return tasks
+    rank: dict = {}
+    for loc in localities:
+        rank.setdefault(loc[0], len(rank))
+    order = sorted(range(len(tasks)), key=lambda i: (rank[localities[i][0]], localities[i][1:], i))
+    return [tasks[i] for i in order]
 
 
 _worker_configs: dict[str, Any] = {}
