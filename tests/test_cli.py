@@ -13,22 +13,10 @@ from typer.testing import CliRunner
 from memgen_cli import version
 from memgen_cli.cli import app
 
+from cli_helpers import assert_one_line_error, invoke  # tests/ is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 BAD_OVERRIDES = [

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from memgen_cli.cli import app
+
+from cli_helpers import assert_one_line_error, invoke  # tests/ is on sys.path
 from memgen_cli.cli.sweep import work_counts
 from memgen_cli.linear.domain import T_MAX, VAR_HI, VAR_LO
 from memgen_cli.runner.plan import get_experiment, plan_tasks
@@ -28,21 +28,6 @@ except ImportError:  # tests/ imported as a package
     from tests.results_factory import broken_h2, logistic_p, write_linear_results
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
-
-
-def invoke(*args, env=None):
-    return runner.invoke(app, [str(a) for a in args], env=env)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def dry_run(config, *sets, model="linear"):
