@@ -98,5 +98,5 @@ def style_p_axes(ax: Axes) -> None:
 def p_legend_extras() -> tuple[list, list[str]]:
     return (
         [Patch(color="0.5", alpha=0.35, linewidth=0), Line2D([], [], **HALF_LINE)],
-        ["Wilson 95% interval", "P = 0.5"],
+        ["95% interval", "P = 0.5"],
     )
