@@ -56,7 +56,7 @@ define run_paper
 
 endef
 
-reproduce-quick: $(STAMP)  ## the paper's experiments, small: under 4 minutes on 2 CPU cores
+reproduce-quick: $(STAMP)  ## the paper's experiments, small: about 4 minutes on 2 CPU cores
 	$(foreach c,$(PAPER_LINEAR),$(call run_paper,linear,$(c)-quick))
 	$(call run_paper,unet,fig4-unet-quick)
 
