@@ -311,3 +311,25 @@ def test_plot_and_analyze_a_real_small_sweep(tmp_path):
         assert (folder / "figures" / f"{figure}.pdf").read_bytes().startswith(b"%PDF")
     table = pd.read_csv(folder / "transitions.csv")
     assert list(table["d"]) == [4, 8]
+
+
+def test_a_full_disk_leaves_no_half_figure_and_exits_1(tmp_path, monkeypatch):
+    """A figure is written whole or not at all; a write error is one line and exit code 1 (not bad input)."""
+    import errno
+
+    from cli_helpers import invoke
+
+    folder = write_linear_results(tmp_path / "res", [4, 8, 16, 32, 64])
+    assert invoke("plot", folder).exit_code == 0
+    before = (folder / "figures" / "transition.png").read_bytes()
+
+    def full_disk(self, fname, *args, **kwargs):
+        open(fname, "wb").write(b"half a figure")  # what a real write gets down before the disk fills
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("matplotlib.figure.Figure.savefig", full_disk)
+    result = invoke("plot", folder)
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+    assert (folder / "figures" / "transition.png").read_bytes() == before  # the old figure, whole
+    assert not [p.name for p in (folder / "figures").iterdir() if ".tmp-" in p.name]

@@ -7,6 +7,7 @@ import functools
 import typer
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import ResultsWriteError
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -15,11 +16,13 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def user_errors(fn):
-    """Turn MemgenError into one line on stderr and exit code 2."""
+    """Turn MemgenError into one line on stderr and exit code 2 (1 when a file could not be written)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except ResultsWriteError as exc:  # not the user's input (a full disk, say): exit 1
+            fail(str(exc), code=1)
         except MemgenError as exc:
             fail(str(exc))
     return wrapper

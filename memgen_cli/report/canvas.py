@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from memgen_cli.errors import MemgenError  # noqa: E402
+from memgen_cli.results_format import atomic_write  # noqa: E402
 
 DPI = 150
 PANEL_SIZE = (4.4, 3.3)  # inches per panel; a figure is a whole number of panels plus legend and notes
@@ -139,10 +139,9 @@ def save(figure: Figure, out_dir: Path, name: str, formats: Sequence[str]) -> li
     paths = []
     for fmt in formats:
         path = out_dir / f"{name}.{fmt}"
-        try:
-            figure.savefig(path, format=fmt, dpi=DPI, metadata=SAVE_METADATA[fmt])
-        except OSError as error:
-            raise MemgenError(f"{path}: cannot write ({error.strerror or error})") from None
+        # Written whole or not at all (a full disk leaves the old figure, not half of a new one).
+        atomic_write(path, lambda tmp, fmt=fmt: figure.savefig(tmp, format=fmt, dpi=DPI,
+                                                               metadata=SAVE_METADATA[fmt]))
         paths.append(path)
     return paths
 
