@@ -201,9 +201,12 @@ def test_a_full_disk_is_one_line_and_a_rerun_finishes(clean, tmp_path, monkeypat
     named = {"part": ".csv", "checksum": ".checksum.json"}.get(target, target)
     assert named in line.split(": cannot write")[0], line
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    if (out / "manifest.json").exists():  # a run whose tables were not written is not recorded as finished
+        assert json.loads((out / "manifest.json").read_text())["runs"][-1].get("status") != "finished"
     rerun = sweep(config, out)
     assert rerun.exit_code == 0, rerun.output
     assert table_bytes(out) == table_bytes(reference)
+    assert json.loads((out / "manifest.json").read_text())["runs"][-1]["status"] == "finished"
 
 
 # -- 3. --force replaces only once the new run has a part ---------------------------------------------

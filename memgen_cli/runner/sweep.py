@@ -134,18 +134,19 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
             status = "failed" if failed else "finished"
         finally:
             runner.close()
-            if folder is not None and run_index is not None:
+            if folder is not None and run_index is not None and status == "interrupted":
                 try:
                     folder.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
                 except ResultsWriteError:
-                    if status != "interrupted":
-                        raise  # else what stopped the run (a full disk, Ctrl-C) is the one to report
+                    pass  # what stopped the run (a full disk, Ctrl-C) is the one to report
         if folder is not None:
             if not retry_failed or not failed:
                 folder.write_failed(failed)
         trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames])
         if folder is not None:
             folder.write_tables(trials, summary)
+            # Only now is the run finished (or failed): a run whose tables could not be written is not.
+            folder.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
         return SweepResult(trials, summary, failed, tasks_run=len(todo), tasks_skipped=len(tasks) - len(todo),
                            notes=notes)
     finally:
