@@ -7,6 +7,8 @@ load-dependent: compare the ratios printed in one run, not figures across runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import math
 import os
 import tempfile
@@ -19,6 +21,7 @@ from scipy.spatial.distance import pdist
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
+from memgen_cli import kde
 from memgen_cli.linear.experiment import DEFAULT_ORIGINAL_SETS, LinearConfig
 from memgen_cli.linear.model import original_reference, run_linear_trial
 from memgen_cli.runner.sweep import run_sweep
@@ -47,6 +50,55 @@ def dense_baseline_trial(rng, n, d, N):
     return out
 
 
+def cross_term_floor(rng, n, d, N, repeats):
+    """The cross term's floor for a trial: one N × d × rank product and N exponentials."""
+    points = rng.standard_normal((N, d))
+    basis = np.linalg.qr(rng.standard_normal((d, max(min(n - 1, d), 1))))[0]
+
+    def floor():
+        both = points @ basis
+        np.exp(both[:, 0], out=both[:, 0])
+    return time_per_trial(floor, repeats)
+
+
+class strip_pair_sums:
+    """Within this block, trials take the earlier full-width strips for their pair sums."""
+
+    def __enter__(self):
+        self.tiled = kde.log_kde_self_offdiagonal
+        kde.log_kde_self_offdiagonal = lambda points, eps, tiled=True: kde._log_kde_self_offdiagonal_strips(points, eps)
+
+    def __exit__(self, *exc):
+        kde.log_kde_self_offdiagonal = self.tiled
+
+
+def best_of(fn, *args, tries: int = 3) -> float:
+    """The shortest of a few timed calls fn(*args) (after one warm-up)."""
+    return min(time_per_trial(lambda: fn(*args), 1) for _ in range(tries))
+
+
+def pair_sums(rng) -> None:
+    """The pair sum of m = 10^4 points, strips against tiles, and the large-n panel's trials with each."""
+    for d in (16, 100):
+        points = rng.standard_normal((10_000, d))
+        eps = kde.kde_bandwidth("paper", 10_000, d, 1.0)
+        old = best_of(kde._log_kde_self_offdiagonal_strips, points, eps)
+        new = best_of(kde.log_kde_self_offdiagonal, points, eps)
+        print(f"d={d:4d} m=10^4 pair sum: strips {old * 1e3:6.0f} ms, tiles {new * 1e3:6.0f} ms: "
+              f"{old / new:.2f}x faster")
+    # fig3-large-n-d16.yaml: 16 log-spaced n from 2 to N = 10^4 at d = 16; one trial per n with each path.
+    ns = np.unique(np.round(np.geomspace(2, 10_000, 16)).astype(int))
+    orig = original_reference(rng.standard_normal((10_000, 16)), "paper", 1.0)
+    totals = {}
+    for name in ("strips", "tiles"):
+        with strip_pair_sums() if name == "strips" else contextlib.nullcontext():
+            trial = functools.partial(run_linear_trial, original=orig)
+            totals[name] = sum(best_of(trial, np.random.default_rng(1), int(n), 16, LAM, T, 10_000, tries=1)
+                               for n in ns)
+    print(f"large-n panel (d = 16, N = 10^4, one trial at each of its 16 n): strips {totals['strips']:.2f} s, "
+          f"tiles {totals['tiles']:.2f} s: {totals['strips'] / totals['tiles']:.2f}x faster")
+
+
 def time_per_trial(fn, repeats: int) -> float:
     fn()  # warm-up
     start = time.perf_counter()
@@ -63,7 +115,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     with threadpool_limits(1):
-        for d, ns in ((16, (8, 32, 100)), (100, (30, 100, 300))):
+        pair_sums(rng)
+        for d, ns in ((16, (8, 50, 300)), (100, (8, 50, 300))):
             start = time.perf_counter()
             orig = original_reference(rng.standard_normal((10_000, d)), "paper", 1.0)
             build = time.perf_counter() - start
@@ -72,8 +125,10 @@ def main() -> None:
                 t = time_per_trial(
                     lambda n=n, d=d, orig=orig: run_linear_trial(rng, n, d, LAM, T, 10_000, original=orig), 40)
                 rows.append((d, n, t))
-                print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:7.2f} ms/trial (fixed original set)")
-        for d, n in ((16, 100), (100, 300)):
+                floor = cross_term_floor(rng, n, d, 10_000, 200)
+                print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:7.2f} ms/trial (fixed original set); cross-term "
+                      f"floor {floor * 1e3:6.2f} ms (N x d x rank product + N exps): {t / floor:.1f}x the floor")
+        for d, n in ((16, 300), (100, 300)):
             if args.quick and d == 100:
                 continue
             base = time_per_trial(lambda n=n, d=d: dense_baseline_trial(rng, n, d, 10_000), 1)

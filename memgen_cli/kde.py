@@ -14,7 +14,8 @@ from scipy.special import logsumexp
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 BANDWIDTH_RULES = ("paper", "mixing", "rosenblatt")
-_BLOCK_ROWS = 1024  # rows of a pairwise block: bounds memory at BLOCK x m floats
+_BLOCK_ROWS = 1024  # rows of a strip in the earlier pair sums: memory BLOCK x m floats
+_TILE = 256  # side of a pair-sum tile: 512 KiB of float64 (cache-sized), reused for every tile
 
 
 def kde_bandwidth(rule: str, m: int, d: int, sigma: float) -> float:
@@ -71,10 +72,66 @@ def _scaled_sq_distances(rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray
     return block
 
 
-def log_kde_self_offdiagonal(points: np.ndarray, eps: float) -> float:
+def _tiled_log_pair_sum(a: np.ndarray, sq_a: np.ndarray, b: np.ndarray, sq_b: np.ndarray, scale: float,
+                        upper: bool) -> float:
+    """ln Σ exp(-scale |a_i - b_j|²) over every (i, j), or over j > i only when upper (b is a).
+
+    Cache-sized _TILE × _TILE tiles reuse one buffer (memory bounded by the tile, whatever m): the product
+    (-2a) b (exactly -2 a b: a power of two), the squared norms, the clip at 0 and the scaling are the
+    strips' arithmetic element by element; each tile is shifted by its own max before exp and the
+    tiles' (max, sum) pairs are combined at the end, so only the order of summation differs from the strips.
+    """
+    ma, mb, t = a.shape[0], b.shape[0], _TILE
+    a2 = -2.0 * a
+    buf = np.empty(t * t)
+    lower = ~np.triu(np.ones((t, t), dtype=bool), k=1) if upper else None  # i >= j within a diagonal tile
+    tops, sums = [], []
+    for i0 in range(0, ma, t):
+        i1 = min(i0 + t, ma)
+        for j0 in range(i0 if upper else 0, mb, t):
+            j1 = min(j0 + t, mb)
+            tile = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+            np.matmul(a2[i0:i1], b[j0:j1].T, out=tile)
+            tile += sq_a[i0:i1, None]
+            tile += sq_b[None, j0:j1]
+            np.maximum(tile, 0.0, out=tile)
+            tile *= -scale
+            if upper and i0 == j0:
+                np.copyto(tile, -np.inf, where=lower[:i1 - i0, :j1 - j0])
+            top = tile.max()
+            if top == -np.inf:
+                continue
+            tile -= top
+            np.exp(tile, out=tile)
+            tops.append(top)
+            sums.append(tile.sum())
+    if not tops:
+        return -np.inf
+    return float(logsumexp(tops, b=sums))
+
+
+def log_kde_self_offdiagonal(points: np.ndarray, eps: float, tiled: bool = True) -> float:
     """ln of the i != j part of ∫ρ²: (1/m²) Σ_{i≠j} N(x_i | x_j, 2 eps² I).  -inf when m = 1.
 
-    Only the upper triangle is summed (the sum is symmetric), block by block.
+    Only the upper triangle is summed (the sum is symmetric), in cache-sized tiles; tiled=False takes
+    the earlier full-width strips (same terms, summed in another order: equal up to the last bits).
+    """
+    if not tiled:
+        return _log_kde_self_offdiagonal_strips(points, eps)
+    m, d = points.shape
+    if m < 2:
+        return -np.inf
+    points = np.ascontiguousarray(points, dtype=float)
+    sq = _sq_norms(points)
+    log_upper = _tiled_log_pair_sum(points, sq, points, sq, 0.25 / eps**2, upper=True)
+    return float(np.log(2.0) + log_upper - 2.0 * np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2))
+
+
+def _log_kde_self_offdiagonal_strips(points: np.ndarray, eps: float) -> float:
+    """ln of the i != j part of ∫ρ²: (1/m²) Σ_{i≠j} N(x_i | x_j, 2 eps² I).  -inf when m = 1.
+
+    The earlier path (kept as the reference for the tiles): 1024-row strips of full width, the upper
+    triangle only.
     """
     m, d = points.shape
     if m < 2:
@@ -97,8 +154,25 @@ def log_kde_self_overlap(points: np.ndarray, eps: float) -> float:
     return float(np.logaddexp(log_kde_self_diagonal(m, d, eps), log_kde_self_offdiagonal(points, eps)))
 
 
-def log_kde_cross_overlap(a: np.ndarray, b: np.ndarray, eps_a: float, eps_b: float) -> float:
-    """ln ∫ρ_a ρ_b for two isotropic KDEs: (1/(m_a m_b)) Σ_ij N(a_i | b_j, (eps_a² + eps_b²) I)."""
+def log_kde_cross_overlap(a: np.ndarray, b: np.ndarray, eps_a: float, eps_b: float, tiled: bool = True) -> float:
+    """ln ∫ρ_a ρ_b for two isotropic KDEs: (1/(m_a m_b)) Σ_ij N(a_i | b_j, (eps_a² + eps_b²) I).
+
+    tiled=False takes the earlier full-width strips (equal up to the last bits).
+    """
+    if not tiled:
+        return _log_kde_cross_overlap_strips(a, b, eps_a, eps_b)
+    (ma, d), mb = a.shape, b.shape[0]
+    var = eps_a**2 + eps_b**2
+    a, b = np.ascontiguousarray(a, dtype=float), np.ascontiguousarray(b, dtype=float)
+    log_sum = _tiled_log_pair_sum(a, _sq_norms(a), b, _sq_norms(b), 0.5 / var, upper=False)
+    return float(log_sum - np.log(ma) - np.log(mb) - 0.5 * d * (LOG_2PI + np.log(var)))
+
+
+def _log_kde_cross_overlap_strips(a: np.ndarray, b: np.ndarray, eps_a: float, eps_b: float) -> float:
+    """ln ∫ρ_a ρ_b for two isotropic KDEs: (1/(m_a m_b)) Σ_ij N(a_i | b_j, (eps_a² + eps_b²) I).
+
+    The earlier path in 1024-row strips of full width (the reference for the tiles).
+    """
     (ma, d), mb = a.shape, b.shape[0]
     var = eps_a**2 + eps_b**2
     sq_a, sq_b = _sq_norms(a), _sq_norms(b)
