@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import math
 import os
 import tempfile
@@ -23,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from memgen_cli import kde
 from memgen_cli.linear.experiment import DEFAULT_ORIGINAL_SETS, LinearConfig
+from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.model import original_reference, run_linear_trial
 from memgen_cli.runner.sweep import run_sweep
 
@@ -66,7 +66,8 @@ class strip_pair_sums:
 
     def __enter__(self):
         self.tiled = kde.log_kde_self_offdiagonal
-        kde.log_kde_self_offdiagonal = lambda points, eps, tiled=True: kde._log_kde_self_offdiagonal_strips(points, eps)
+        tiles = self.tiled
+        kde.log_kde_self_offdiagonal = lambda points, eps, tiled=True: tiles(points, eps, tiled=False)
 
     def __exit__(self, *exc):
         kde.log_kde_self_offdiagonal = self.tiled
@@ -78,25 +79,47 @@ def best_of(fn, *args, tries: int = 3) -> float:
 
 
 def pair_sums(rng) -> None:
-    """The pair sum of m = 10^4 points, strips against tiles, and the large-n panel's trials with each."""
+    """The pair sum of m = 10^4 points, strips against tiles."""
     for d in (16, 100):
         points = rng.standard_normal((10_000, d))
         eps = kde.kde_bandwidth("paper", 10_000, d, 1.0)
-        old = best_of(kde._log_kde_self_offdiagonal_strips, points, eps)
+        old = best_of(kde.log_kde_self_offdiagonal, points, eps, False)
         new = best_of(kde.log_kde_self_offdiagonal, points, eps)
         print(f"d={d:4d} m=10^4 pair sum: strips {old * 1e3:6.0f} ms, tiles {new * 1e3:6.0f} ms: "
               f"{old / new:.2f}x faster")
-    # fig3-large-n-d16.yaml: 16 log-spaced n from 2 to N = 10^4 at d = 16; one trial per n with each path.
+
+
+def task_seconds(n: int, d: int, orig, trials: int, batched: bool) -> float:
+    """Seconds per trial of one task of `trials` trials against a fixed original set (best of 2)."""
+    def task():
+        rngs = [np.random.default_rng(s) for s in range(trials)]
+        if batched:
+            run_linear_trials(rngs, n, d, LAM, T, orig)
+        else:
+            for r in rngs:
+                run_linear_trial(r, n, d, LAM, T, orig.points.shape[0], original=orig)
+    return min(time_per_trial(task, 1) for _ in range(2)) / trials
+
+
+def large_n_panel(rng) -> None:
+    """fig3-large-n-d16.yaml's trials (16 n from 2 to N = 10^4, d = 16, 300 trials each, 10 original sets),
+    projected from timed tasks: before issue 14 (strips, one trial at a time), tiles one at a time, and now."""
     ns = np.unique(np.round(np.geomspace(2, 10_000, 16)).astype(int))
-    orig = original_reference(rng.standard_normal((10_000, 16)), "paper", 1.0)
+    points = rng.standard_normal((10_000, 16))
     totals = {}
-    for name in ("strips", "tiles"):
-        with strip_pair_sums() if name == "strips" else contextlib.nullcontext():
-            trial = functools.partial(run_linear_trial, original=orig)
-            totals[name] = sum(best_of(trial, np.random.default_rng(1), int(n), 16, LAM, T, 10_000, tries=1)
-                               for n in ns)
-    print(f"large-n panel (d = 16, N = 10^4, one trial at each of its 16 n): strips {totals['strips']:.2f} s, "
-          f"tiles {totals['tiles']:.2f} s: {totals['strips'] / totals['tiles']:.2f}x faster")
+    for name in ("strips, one by one", "tiles, one by one", "tiles, batched"):
+        with strip_pair_sums() if name.startswith("strips") else contextlib.nullcontext():
+            start = time.perf_counter()
+            orig = original_reference(points, "paper", 1.0)
+            per_set = time.perf_counter() - start
+            trials = sum(task_seconds(int(n), 16, orig, 50 if n <= 1000 else 2, name.endswith("batched")) * 300
+                         for n in ns)
+        totals[name] = trials + DEFAULT_ORIGINAL_SETS * per_set
+        print(f"large-n panel, {name}: {totals[name]:.0f} s of work (300 trials at each of 16 n, "
+              f"{DEFAULT_ORIGINAL_SETS} original sets' self terms)")
+    first, last = totals["strips, one by one"], totals["tiles, batched"]
+    print(f"large-n panel: {first / last:.2f}x faster than before issue 14, "
+          f"{totals['tiles, one by one'] / last:.2f}x from batching alone")
 
 
 def time_per_trial(fn, repeats: int) -> float:
@@ -116,18 +139,20 @@ def main() -> None:
     rows = []
     with threadpool_limits(1):
         pair_sums(rng)
+        large_n_panel(rng)
         for d, ns in ((16, (8, 50, 300)), (100, (8, 50, 300))):
             start = time.perf_counter()
             orig = original_reference(rng.standard_normal((10_000, d)), "paper", 1.0)
             build = time.perf_counter() - start
             print(f"d={d:4d} N=10^4: original set's self term, once per worker: {build:.2f} s")
             for n in ns:
-                t = time_per_trial(
-                    lambda n=n, d=d, orig=orig: run_linear_trial(rng, n, d, LAM, T, 10_000, original=orig), 40)
+                t = task_seconds(n, d, orig, 50, batched=True)
+                one = task_seconds(n, d, orig, 50, batched=False)
                 rows.append((d, n, t))
                 floor = cross_term_floor(rng, n, d, 10_000, 200)
-                print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:7.2f} ms/trial (fixed original set); cross-term "
-                      f"floor {floor * 1e3:6.2f} ms (N x d x rank product + N exps): {t / floor:.1f}x the floor")
+                print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:6.2f} ms/trial batched (a task of 50 trials), "
+                      f"{one * 1e3:6.2f} one by one; cross-term floor {floor * 1e3:5.2f} ms "
+                      f"(N x d x rank product + N exps): {t / floor:.1f}x the floor ({one / floor:.1f}x one by one)")
         for d, n in ((16, 300), (100, 300)):
             if args.quick and d == 100:
                 continue

@@ -7,15 +7,16 @@ Identity used throughout: ∫ N(x|a,A) N(x|b,B) dx = N(a | b, A + B).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
 
+from memgen_cli.pair_sums import log_pair_sum_strips, sq_norms, tiled_log_pair_sum
+
 LOG_2PI = float(np.log(2.0 * np.pi))
 BANDWIDTH_RULES = ("paper", "mixing", "rosenblatt")
-_BLOCK_ROWS = 1024  # rows of a strip in the earlier pair sums: memory BLOCK x m floats
-_TILE = 256  # side of a pair-sum tile: 512 KiB of float64 (cache-sized), reused for every tile
 
 
 def kde_bandwidth(rule: str, m: int, d: int, sigma: float) -> float:
@@ -46,105 +47,21 @@ def log_kde_self_diagonal(m: int, d: int, eps: float) -> float:
     return float(-np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2))
 
 
-def _sq_norms(points: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", points, points)
-
-
-def _logsumexp_inplace(a: np.ndarray) -> float:
-    """ln Σ exp(a), overwriting a: one pass of exp without temporaries (the pair sums are 10^8 terms)."""
-    top = a.max()
-    if top == -np.inf:
-        return -np.inf
-    a -= top
-    np.exp(a, out=a)
-    return float(top + np.log(a.sum()))
-
-
-def _scaled_sq_distances(rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray, cols_sq: np.ndarray,
-                         scale: float) -> np.ndarray:
-    """-scale · |r_i - c_j|² for a block, in place on the Gram matrix (|r|² + |c|² - 2 r·c, clipped at 0)."""
-    block = rows @ cols.T
-    block *= -2.0
-    block += rows_sq[:, None]
-    block += cols_sq[None, :]
-    np.maximum(block, 0.0, out=block)
-    block *= -scale
-    return block
-
-
-def _tiled_log_pair_sum(a: np.ndarray, sq_a: np.ndarray, b: np.ndarray, sq_b: np.ndarray, scale: float,
-                        upper: bool) -> float:
-    """ln Σ exp(-scale |a_i - b_j|²) over every (i, j), or over j > i only when upper (b is a).
-
-    Cache-sized _TILE × _TILE tiles reuse one buffer (memory bounded by the tile, whatever m): the product
-    (-2a) b (exactly -2 a b: a power of two), the squared norms, the clip at 0 and the scaling are the
-    strips' arithmetic element by element; each tile is shifted by its own max before exp and the
-    tiles' (max, sum) pairs are combined at the end, so only the order of summation differs from the strips.
-    """
-    ma, mb, t = a.shape[0], b.shape[0], _TILE
-    a2 = -2.0 * a
-    buf = np.empty(t * t)
-    lower = ~np.triu(np.ones((t, t), dtype=bool), k=1) if upper else None  # i >= j within a diagonal tile
-    tops, sums = [], []
-    for i0 in range(0, ma, t):
-        i1 = min(i0 + t, ma)
-        for j0 in range(i0 if upper else 0, mb, t):
-            j1 = min(j0 + t, mb)
-            tile = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
-            np.matmul(a2[i0:i1], b[j0:j1].T, out=tile)
-            tile += sq_a[i0:i1, None]
-            tile += sq_b[None, j0:j1]
-            np.maximum(tile, 0.0, out=tile)
-            tile *= -scale
-            if upper and i0 == j0:
-                np.copyto(tile, -np.inf, where=lower[:i1 - i0, :j1 - j0])
-            top = tile.max()
-            if top == -np.inf:
-                continue
-            tile -= top
-            np.exp(tile, out=tile)
-            tops.append(top)
-            sums.append(tile.sum())
-    if not tops:
-        return -np.inf
-    return float(logsumexp(tops, b=sums))
-
-
 def log_kde_self_offdiagonal(points: np.ndarray, eps: float, tiled: bool = True) -> float:
     """ln of the i != j part of ∫ρ²: (1/m²) Σ_{i≠j} N(x_i | x_j, 2 eps² I).  -inf when m = 1.
 
-    Only the upper triangle is summed (the sum is symmetric), in cache-sized tiles; tiled=False takes
-    the earlier full-width strips (same terms, summed in another order: equal up to the last bits).
+    Only the upper triangle is summed (the sum is symmetric), in cache-sized tiles (pair_sums.py);
+    tiled=False takes the earlier full-width strips (same terms, another order: equal up to the last bits).
     """
-    if not tiled:
-        return _log_kde_self_offdiagonal_strips(points, eps)
     m, d = points.shape
     if m < 2:
         return -np.inf
     points = np.ascontiguousarray(points, dtype=float)
-    sq = _sq_norms(points)
-    log_upper = _tiled_log_pair_sum(points, sq, points, sq, 0.25 / eps**2, upper=True)
-    return float(np.log(2.0) + log_upper - 2.0 * np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2))
-
-
-def _log_kde_self_offdiagonal_strips(points: np.ndarray, eps: float) -> float:
-    """ln of the i != j part of ∫ρ²: (1/m²) Σ_{i≠j} N(x_i | x_j, 2 eps² I).  -inf when m = 1.
-
-    The earlier path (kept as the reference for the tiles): 1024-row strips of full width, the upper
-    triangle only.
-    """
-    m, d = points.shape
-    if m < 2:
-        return -np.inf
-    sq = _sq_norms(points)
-    block_logs = []
-    for start in range(0, m - 1, _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, m)
-        expo = _scaled_sq_distances(points[start:stop], sq[start:stop], points[start:], sq[start:],
-                                    0.25 / eps**2)
-        expo[np.tril_indices(stop - start)] = -np.inf  # keep j > i only (the square part holds i, j < stop)
-        block_logs.append(_logsumexp_inplace(expo))
-    log_upper = logsumexp(block_logs)
+    if tiled:
+        sq = sq_norms(points)
+        log_upper = tiled_log_pair_sum(points, sq, points, sq, 0.25 / eps**2, upper=True)
+    else:
+        log_upper = log_pair_sum_strips(points, None, 0.25 / eps**2)
     return float(np.log(2.0) + log_upper - 2.0 * np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2))
 
 
@@ -159,27 +76,12 @@ def log_kde_cross_overlap(a: np.ndarray, b: np.ndarray, eps_a: float, eps_b: flo
 
     tiled=False takes the earlier full-width strips (equal up to the last bits).
     """
-    if not tiled:
-        return _log_kde_cross_overlap_strips(a, b, eps_a, eps_b)
     (ma, d), mb = a.shape, b.shape[0]
     var = eps_a**2 + eps_b**2
     a, b = np.ascontiguousarray(a, dtype=float), np.ascontiguousarray(b, dtype=float)
-    log_sum = _tiled_log_pair_sum(a, _sq_norms(a), b, _sq_norms(b), 0.5 / var, upper=False)
+    log_sum = (tiled_log_pair_sum(a, sq_norms(a), b, sq_norms(b), 0.5 / var, upper=False) if tiled
+               else log_pair_sum_strips(a, b, 0.5 / var))
     return float(log_sum - np.log(ma) - np.log(mb) - 0.5 * d * (LOG_2PI + np.log(var)))
-
-
-def _log_kde_cross_overlap_strips(a: np.ndarray, b: np.ndarray, eps_a: float, eps_b: float) -> float:
-    """ln ∫ρ_a ρ_b for two isotropic KDEs: (1/(m_a m_b)) Σ_ij N(a_i | b_j, (eps_a² + eps_b²) I).
-
-    The earlier path in 1024-row strips of full width (the reference for the tiles).
-    """
-    (ma, d), mb = a.shape, b.shape[0]
-    var = eps_a**2 + eps_b**2
-    sq_a, sq_b = _sq_norms(a), _sq_norms(b)
-    block_logs = [_logsumexp_inplace(_scaled_sq_distances(a[s:s + _BLOCK_ROWS], sq_a[s:s + _BLOCK_ROWS], b, sq_b,
-                                                          0.5 / var))
-                  for s in range(0, ma, _BLOCK_ROWS)]
-    return float(logsumexp(block_logs) - np.log(ma) - np.log(mb) - 0.5 * d * (LOG_2PI + np.log(var)))
 
 
 @dataclass(frozen=True)
@@ -221,13 +123,15 @@ def log_density_plus_isotropic(points: np.ndarray, gauss: LowRankGaussian, iso_v
     """
     d, r = gauss.dim, gauss.rank
     if points_sq_norms is None:
-        points_sq_norms = _sq_norms(points)
+        points_sq_norms = sq_norms(points)
     both = points @ np.column_stack([gauss.basis, gauss.mean])
     proj = both[:, :r] - gauss.mean @ gauss.basis
     sq_dist = points_sq_norms - 2.0 * both[:, r] + gauss.mean @ gauss.mean
     total_var = gauss.variances + iso_var
-    # |u|²/iso minus the part of the span that has variance iso + v_i instead of iso.
-    quad = sq_dist / iso_var - (proj**2) @ (gauss.variances / (iso_var * total_var))
+    if r == d:  # the span is everything: no |u|²/iso term to cancel (see _overlap_columns)
+        quad = (proj**2) @ (1.0 / total_var)
+    else:  # |u|²/iso minus the part of the span that has variance iso + v_i instead of iso.
+        quad = sq_dist / iso_var - (proj**2) @ (gauss.variances / (iso_var * total_var))
     logdet = (d - r) * np.log(iso_var) + np.sum(np.log(total_var))
     return -0.5 * (d * LOG_2PI + logdet + quad)
 
@@ -239,6 +143,120 @@ def log_gaussian_kde_overlap(gauss: LowRankGaussian, points: np.ndarray, eps: fl
     return float(logsumexp(logs) - np.log(points.shape[0]))
 
 
+def _overlap_columns(gaussians: list[LowRankGaussian], iso: float, d: int) -> tuple[list, list, np.ndarray,
+                                                                                     np.ndarray]:
+    """Per Gaussian, the columns and constant that give ln N(x | mean, Σ + iso I) from one product x @ [B, u].
+
+    Rank r < d: B = basis · diag(√w), w = v / (iso (iso + v)), c = mean B, u = mean/iso - B c, and the
+    quadratic form is |x|²/iso - |x B|² - 2 x·u + |mean|²/iso - |c|² (log_density_plus_isotropic's Woodbury
+    identity, expanded). Rank d: B = basis · diag(1/√(iso + v)), u = B c, and the form is |x B|² - 2 x·u + |c|²:
+    no |x|²/iso, which would cancel against |x B|² to the factor (iso + v)/iso (10^5 at d = 1, N = 700).
+    Returns (bases, shifts, constants, sign of |x B|² in -quad: +1 for r < d, -1 for rank d).
+    """
+    bases, shifts, consts, signs = [], [], [], []
+    for g in gaussians:
+        logdet = (d - g.rank) * np.log(iso) + np.sum(np.log(g.variances + iso))
+        if g.is_singular:
+            scaled = g.basis * np.sqrt(g.variances / (iso * (g.variances + iso)))
+            c = g.mean @ scaled
+            shifts.append(g.mean / iso - scaled @ c)
+            consts.append(d * LOG_2PI + logdet + g.mean @ g.mean / iso - c @ c)
+        else:
+            scaled = g.basis / np.sqrt(g.variances + iso)
+            c = g.mean @ scaled
+            shifts.append(scaled @ c)
+            consts.append(d * LOG_2PI + logdet + c @ c)
+        bases.append(scaled)
+        signs.append(1.0 if g.is_singular else -1.0)
+    return bases, shifts, np.asarray(consts), np.asarray(signs)
+
+
+def _log_sum_exp_columns(half: np.ndarray, axis: int) -> np.ndarray:
+    """ln Σ exp along an axis, in place (one exp pass)."""
+    top = half.max(axis=axis, keepdims=True)
+    half -= top
+    np.exp(half, out=half)
+    return np.squeeze(top, axis) + np.log(half.sum(axis=axis))
+
+
+def log_gaussian_kde_overlaps(gaussians: list[LowRankGaussian], points: np.ndarray, eps: float,
+                              points_sq_norms: np.ndarray | None = None, max_columns: int = 1024,
+                              block: int = 1 << 16) -> np.ndarray:
+    """ln ∫ρ_G ρ_X for several Gaussians against one KDE: their columns share one matrix product.
+
+    points @ [B'_1 .. B'_k, u_1 .. u_k] (see _overlap_columns) for chunks of up to max_columns columns, row
+    block by row block (about ``block`` floats: cache-sized), then a row sum of squares per Gaussian.
+    """
+    iso = eps**2
+    m, d = points.shape
+    if points_sq_norms is None:
+        points_sq_norms = sq_norms(points)
+    bases, shifts, consts, signs = _overlap_columns(gaussians, iso, d)
+    scaled_norms = points_sq_norms / iso
+    out = np.empty(len(gaussians))
+    start = 0
+    while start < len(gaussians):
+        stop, width = start + 1, bases[start].shape[1] + 1
+        while stop < len(gaussians) and width + bases[stop].shape[1] + 1 <= max_columns:
+            width += bases[stop].shape[1] + 1
+            stop += 1
+        out[start:stop] = _log_overlap_chunk(points, scaled_norms, bases[start:stop], shifts[start:stop],
+                                             signs[start:stop], block)
+        start = stop
+    return out - 0.5 * consts - np.log(m)
+
+
+def _log_overlap_chunk(points: np.ndarray, scaled_norms: np.ndarray, bases: list, shifts: list, signs: np.ndarray,
+                       block: int) -> np.ndarray:
+    """ln Σ_x exp(±|x B|²/2 + x·u [- |x|²/(2 iso)]) for each Gaussian of a chunk (see _overlap_columns)."""
+    m, k = points.shape[0], len(bases)
+    ranks = [b.shape[1] for b in bases]
+    total, bounds = sum(ranks), np.cumsum([0] + ranks)
+    weights = np.hstack(bases + [np.column_stack(shifts)])
+    rows = max(16, block // weights.shape[1])
+    buf = np.empty(rows * weights.shape[1])
+    half = np.empty((m, k))
+    for r0 in range(0, m, rows):
+        r1 = min(r0 + rows, m)
+        product = buf[:(r1 - r0) * weights.shape[1]].reshape(r1 - r0, weights.shape[1])
+        np.matmul(points[r0:r1], weights, out=product)
+        if len(set(ranks)) == 1:  # one einsum squares and sums every Gaussian's span
+            span = product[:, :total].reshape(r1 - r0, k, ranks[0])
+            np.einsum("nkr,nkr->nk", span, span, out=half[r0:r1])
+        else:
+            for j in range(k):
+                span = product[:, bounds[j]:bounds[j + 1]]
+                np.einsum("ij,ij->i", span, span, out=half[r0:r1, j])
+        half[r0:r1] *= signs
+        half[r0:r1] += 2.0 * product[:, total:]
+    half -= np.outer(scaled_norms, signs > 0)
+    half *= 0.5
+    return _log_sum_exp_columns(half, axis=0)
+
+
+def log_gaussian_kde_overlaps_each(gaussians: list[LowRankGaussian], point_sets: np.ndarray, eps: float
+                                   ) -> np.ndarray:
+    """ln ∫ρ_G ρ_X for Gaussian k against its own KDE point_sets[k] (shape (k, m, d), one width eps).
+
+    The training sets of a batch of trials: when every Gaussian has the same rank, one stacked product.
+    """
+    k, m, d = point_sets.shape
+    if len({g.rank for g in gaussians}) != 1:
+        return np.array([log_gaussian_kde_overlaps([g], p, eps)[0] for g, p in zip(gaussians, point_sets)])
+    iso = eps**2
+    bases, shifts, consts, signs = _overlap_columns(gaussians, iso, d)
+    r = gaussians[0].rank
+    product = np.matmul(point_sets, np.concatenate([np.stack(bases), np.stack(shifts)[:, :, None]], axis=2))
+    span = product[:, :, :r]
+    half = np.einsum("kmr,kmr->km", span, span)
+    half *= signs[0]
+    half += 2.0 * product[:, :, r]
+    if signs[0] > 0:
+        half -= np.einsum("kmd,kmd->km", point_sets, point_sets) / iso
+    half *= 0.5
+    return _log_sum_exp_columns(half, axis=1) - 0.5 * consts - np.log(m)
+
+
 def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
     """ln ∫ρ_G² = -(d/2) ln 4π - (1/2) ln det Σ;  +inf when Σ is singular."""
     if gauss.is_singular:
@@ -247,15 +265,24 @@ def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
 
 
 def signed_log_sum(logs, signs) -> tuple[float, int]:
-    """(ln|s|, sign s) of s = Σ sign_i exp(log_i), summed at the scale of the largest term."""
-    logs = np.asarray(logs, dtype=float)
-    signs = np.asarray(signs, dtype=float)
-    if np.all(logs == -np.inf):
-        return -np.inf, 0
-    value, sign = logsumexp(logs, b=signs, return_sign=True)
-    if sign == 0:
-        return -np.inf, 0
-    return float(value), int(sign)
+    """(ln|s|, sign s) of s = Σ sign_i exp(log_i), summed at the scale of the largest term.
+
+    The few scaled terms are added by math.fsum, exactly rounded: where they nearly cancel (Δ at d = 100)
+    the sign comes out right whenever the rounded terms allow it.
+    """
+    logs = [float(v) for v in np.ravel(logs)]
+    signs = [float(v) for v in np.ravel(signs)]
+    live = [(v, s) for v, s in zip(logs, signs) if v != -math.inf and s != 0]
+    if not live:
+        return -math.inf, 0
+    top = max(v for v, _ in live)
+    if top == math.inf:
+        total = math.fsum(s for v, s in live if v == math.inf)
+        return (math.inf, int(np.sign(total))) if total else (math.nan, 0)
+    total = math.fsum(s * math.exp(v - top) for v, s in live)
+    if total == 0:
+        return -math.inf, 0
+    return top + math.log(abs(total)), 1 if total > 0 else -1
 
 
 def log_l2_distance(log_gg: float, log_gx: float, log_xx: float) -> float:
@@ -293,7 +320,7 @@ class KDEReference:
         m, d = points.shape
         if log_self_diagonal is None:
             log_self_diagonal = log_kde_self_diagonal(m, d, eps)
-        return cls(points, eps, log_self_diagonal, log_kde_self_offdiagonal(points, eps), _sq_norms(points))
+        return cls(points, eps, log_self_diagonal, log_kde_self_offdiagonal(points, eps), sq_norms(points))
 
     def log_overlap_with(self, gauss: LowRankGaussian) -> float:
         """ln ∫ρ_G ρ for a Gaussian ρ_G."""

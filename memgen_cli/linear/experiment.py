@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_seriali
 
 from memgen_cli.runner.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
+from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
 from memgen_cli.results_format import ORIGINAL_SET
@@ -112,10 +113,11 @@ class LinearConfig(BaseModel):
         return 0 if self.options.original == "redraw" else min(self.options.original_sets, self.trials)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=12)
 def _fixed_original(seed: int, N: int, d: int, sigma: float, bandwidth: str) -> KDEReference:
     # One original set per (seed, N, d, sigma): shared by the cells that differ only in n, λ or T, and
-    # built once per worker process (tasks run set by set, see trial_blocks, so 4 suffice).
+    # built once per worker process (tasks run set by set, see trial_blocks). 12 hold a group's default 10
+    # sets, which `memgen locate`'s rounds (one batch over every set each) revisit in one process.
     rng = np.random.default_rng(seed)
     return original_reference(sigma * rng.standard_normal((N, d)), bandwidth, sigma)
 
@@ -182,20 +184,29 @@ class LinearExperiment:
         starts = [-(-k * trials // sets) for k in range(sets)] + [trials]  # first trial of each block
         return [(starts[k], starts[k + 1], (group, k)) for k in range(sets)]
 
-    def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
+    def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]],
+                 batched: bool = True) -> list[dict]:
+        """The rows of a task's trials. batched=False runs them one by one (model.run_linear_trial), the path
+        the batched one is tested against (tests/test_batched_trials.py): equal up to the last bits."""
         sets = config.original_set_count()
+        if not sets:  # original: redraw: every trial draws its own set, so there is no product to share
+            return [run_linear_trial(np.random.default_rng(seed), cell["n"], cell["d"], cell["lambda"], cell["T"],
+                                     cell["N"], mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
+                                     covariance=cell["covariance"], ridge=cell["ridge"]) for _, seed in trials]
         rows = []
-        for trial, seed in trials:
-            fixed, which = None, {}
-            if sets:
-                k = original_set_of(trial, config.trials, sets)
-                fixed = _fixed_original(original_seed(config.seed, cell, k), cell["N"], cell["d"], cell["sigma"],
-                                        cell["bandwidth"])
-                # With one set the rows stay as they always were (no column), so old folders resume.
-                which = {ORIGINAL_SET: k} if sets > 1 else {}
-            rng = np.random.default_rng(seed)
-            rows.append({**run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
-                                            mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
-                                            covariance=cell["covariance"], ridge=cell["ridge"], original=fixed),
-                         **which})
+        for k, block in itertools.groupby(trials, key=lambda t: original_set_of(t[0], config.trials, sets)):
+            block = list(block)
+            fixed = _fixed_original(original_seed(config.seed, cell, k), cell["N"], cell["d"], cell["sigma"],
+                                    cell["bandwidth"])
+            rngs = [np.random.default_rng(seed) for _, seed in block]
+            options = dict(sigma=cell["sigma"], bandwidth=cell["bandwidth"], covariance=cell["covariance"],
+                           ridge=cell["ridge"])
+            if batched:
+                block_rows = run_linear_trials(rngs, cell["n"], cell["d"], cell["lambda"], cell["T"], fixed,
+                                               **options)
+            else:
+                block_rows = [run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
+                                               mu=cell["mu"], original=fixed, **options) for rng in rngs]
+            # With one set the rows stay as they always were (no column), so old folders resume.
+            rows += [{**row, ORIGINAL_SET: k} if sets > 1 else row for row in block_rows]
         return rows
