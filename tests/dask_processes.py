@@ -21,7 +21,7 @@ class DaskProcesses:
     """A scheduler (scheduler file, port 0) and N single-threaded workers, all on 127.0.0.1."""
 
     def __init__(self, tmp: Path, workers: int = 2, worker_env: dict[str, str] | None = None,
-                 scheduler_env: dict[str, str] | None = None):
+                 scheduler_env: dict[str, str] | None = None, worker_args: list[list[str]] | None = None):
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.scheduler_file = tmp / "scheduler.json"
@@ -42,7 +42,8 @@ class DaskProcesses:
                 self._start([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
                              str(self.scheduler_file), "--nthreads", "1", "--no-nanny", "--no-dashboard",
                              "--host", "127.0.0.1", "--death-timeout", "20",
-                             "--local-directory", str(tmp / f"worker{i}")],
+                             "--local-directory", str(tmp / f"worker{i}"),
+                             *(worker_args[i] if worker_args else [])],
                             dict(env, **(worker_env or {})), log)
             with Client(scheduler_file=str(self.scheduler_file), timeout="30s") as client:
                 client.wait_for_workers(workers, timeout=60)

@@ -30,3 +30,12 @@ def threads_seen(task):
 
     return {"env": os.environ.get("OMP_NUM_THREADS"), "memgen": os.environ.get("MEMGEN_THREADS"),
             "blas": sorted({i["num_threads"] for i in threadpool_info()})}
+
+
+def resources_held(task):
+    """The resources the scheduler restricted this task to, and which worker process ran it."""
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    worker = get_worker()
+    return {"resources": worker.state.tasks[thread_state.key].resource_restrictions, "pid": os.getpid()}

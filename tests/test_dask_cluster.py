@@ -38,6 +38,20 @@ def test_slurm_job_script_books_the_job_and_splits_it_into_single_threaded_worke
     assert "tcp://127.0.0.1:" in worker  # the scheduler started here, which the jobs connect to
 
 
+def test_gpu_jobs_book_one_gpu_and_run_one_worker_offering_it():
+    cluster = slurm_cluster(cores=8, memory="32GB", queue="gpu", threads=4, gpu=True,
+                            scheduler_options=LOCAL_SCHEDULER)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    lines = script.splitlines()
+    assert "#SBATCH --gres=gpu:1" in lines and "#SBATCH --cpus-per-task=8" in lines
+    assert "export MEMGEN_THREADS=4" in lines
+    worker = next(line for line in lines if "distributed.cli.dask_worker" in line)
+    assert "--resources GPU=1" in worker and "--nworkers" not in worker and "--nthreads 1" in worker
+
+
 def test_threads_must_fit_the_cores():
     with pytest.raises(MemgenError, match="--threads: must be between 1 and --cores=4"):
         slurm_cluster(cores=4, memory="8GB", threads=8)

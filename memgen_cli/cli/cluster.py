@@ -29,6 +29,9 @@ def slurm(
     interface: Optional[str] = typer.Option(None, "--interface",
                                             help="Network interface of the workers and scheduler, e.g. ib0."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="SLURM jobs to submit."),
+    gpu: bool = typer.Option(False, "--gpu", help="Each job books one GPU (--gres=gpu:1) and runs one worker "
+                                                  "offering it as resource GPU=1 (for U-Net sweeps with "
+                                                  "device: cuda); more GPUs: more --jobs."),
     scheduler_file: Path = typer.Option(Path("memgen-scheduler.json"), "--scheduler-file",
                                         help="Where to write the scheduler file that sweeps connect to."),
     print_job_script: bool = typer.Option(False, "--print-job-script",
@@ -43,7 +46,7 @@ def slurm(
 
     extra = {"interface": interface} if interface else {}
     cluster = slurm_cluster(cores=cores, memory=memory, walltime=walltime, queue=queue, account=account,
-                            threads=threads, job_extra_directives=job_extra, **extra)
+                            threads=threads, job_extra_directives=job_extra, gpu=gpu, **extra)
     if print_job_script:
         typer.echo(cluster.job_script())
         cluster.close()

@@ -88,14 +88,17 @@ class DaskExecutor:
             self._client = Client(self._cluster)
         return self._client
 
-    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any],
+            resources: dict[str, float] | None = None) -> Iterator[tuple[int, Any]]:
+        """resources: what each task holds while it runs (e.g. {"GPU": 1}): the scheduler sends it only to
+        workers started with that much (``dask worker --resources GPU=1``), one task per GPU at a time."""
         self._check_imports(getattr(fn, "__module__", None) or __name__)
         token = uuid.uuid4().hex[:12]  # fresh per run: a rerun never reuses a held or failed key
         name = getattr(fn, "__name__", "task")
         futures = {}
         for i, task in enumerate(tasks):
             fut = self.client.submit(_run_task, fn, task, self.threads, key=f"memgen-{name}-{token}-{i}",
-                                      pure=False, retries=0)
+                                      pure=False, retries=0, resources=resources or None)
             futures[fut] = i
         done = distributed.as_completed(futures, loop=self.client.loop)
         try:

@@ -25,7 +25,9 @@ class Executor(Protocol):
     name: str
     workers: int
 
-    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any],
+            resources: dict[str, float] | None = None) -> Iterator[tuple[int, Any]]:
+        """resources: what each task needs (e.g. {"GPU": 1}); only a cluster executor can act on it."""
 
     def close(self) -> None: ...
 
@@ -39,7 +41,7 @@ class SerialExecutor:
         self.workers = 1
         self.threads = threads
 
-    def run(self, fn, tasks):
+    def run(self, fn, tasks, resources=None):
         if self.threads:
             limit_threads(self.threads)
         for i, task in enumerate(tasks):
@@ -67,7 +69,7 @@ class LocalProcessExecutor:
                                              initializer=init_local_worker, initargs=(self.threads, os.getpid()))
         return self._pool
 
-    def run(self, fn, tasks):
+    def run(self, fn, tasks, resources=None):  # one machine: its own processes share what it has
         pool = self._ensure_pool()
         pending: dict[Future, int] = {}
         queue = list(enumerate(tasks))

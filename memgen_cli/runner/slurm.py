@@ -27,9 +27,13 @@ from memgen_cli.errors import MemgenError
 
 def slurm_cluster(*, cores: int, memory: str, walltime: str = "01:00:00", queue: str | None = None,
                   account: str | None = None, threads: int = 1, job_extra_directives: Sequence[str] = (),
-                  **options: Any) -> SLURMCluster:
+                  gpu: bool = False, **options: Any) -> SLURMCluster:
     """A SLURMCluster whose jobs each book ``cores`` CPUs and ``memory``, split into ``cores // threads``
     single-threaded Dask workers; memgen tasks on them use ``threads`` BLAS/torch threads (MEMGEN_THREADS).
+
+    gpu: each job books one GPU (``--gres=gpu:1``; SLURM sets CUDA_VISIBLE_DEVICES to it) and runs one
+    worker that offers it as the resource GPU=1, which U-Net tasks on ``device: cuda`` ask for. One worker
+    per GPU: several worker processes of one job would all use its first GPU. More GPUs: more jobs.
 
     ``options`` go to SLURMCluster as they are (``scheduler_options``, ``interface``, ``log_directory``,
     ``job_script_prologue``, ``python``...). No job is submitted until ``cluster.scale(jobs=N)``.
@@ -38,7 +42,10 @@ def slurm_cluster(*, cores: int, memory: str, walltime: str = "01:00:00", queue:
         raise MemgenError(f"--cores: must be >= 1 (got {cores})")
     if not 1 <= threads <= cores:
         raise MemgenError(f"--threads: must be between 1 and --cores={cores} (got {threads})")
-    workers = cores // threads
+    workers = 1 if gpu else cores // threads
+    if gpu:
+        job_extra_directives = [*job_extra_directives, "--gres=gpu:1"]
+        options["worker_extra_args"] = [*options.get("worker_extra_args", []), "--resources", "GPU=1"]
     # Parallelism comes from worker processes (one Dask thread each); BLAS inside a task gets `threads`.
     # DaskExecutor reads MEMGEN_THREADS on the worker when the driver does not set threads itself.
     prologue = [f"export MEMGEN_THREADS={threads}", *options.pop("job_script_prologue", [])]

@@ -110,7 +110,9 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
         status = "interrupted"
         try:
             payloads = [(config.model, task_config, t) for t in todo]
-            for i, result in (runner.run(execute_task, payloads) if todo else []):
+            # e.g. {"GPU": 1} for U-Net tasks on CUDA: a Dask scheduler sends them to GPU workers only
+            resources = experiment.task_resources(config) if hasattr(experiment, "task_resources") else None
+            for i, result in (runner.run(execute_task, payloads, resources=resources) if todo else []):
                 task = todo[i]
                 if isinstance(result, TaskFailure):
                     entry = {"task": task.key, "cell": task.cell_index, "params": task.cell, "error": result.error}

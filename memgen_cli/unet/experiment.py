@@ -37,6 +37,11 @@ class UnetExperiment:
     def cells(self, config: UnetConfig) -> list[dict]:
         return config_cells(config)
 
+    def task_resources(self, config: UnetConfig) -> dict[str, float] | None:
+        """device: cuda asks a Dask scheduler for a worker started with ``--resources GPU=1`` (one task per GPU
+        at a time); auto and cpu ask for nothing, as the driver cannot know what the workers have."""
+        return {"GPU": 1} if config.device == "cuda" else None
+
     def task_config(self, config: dict, out: Path | None) -> dict:
         """What tasks see: a relative output.image_dir resolved inside the results folder, and checked (before
         the folder is created: the folder itself may not exist yet)."""
