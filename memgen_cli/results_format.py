@@ -29,10 +29,13 @@ LOCK_FILE = ".lock"  # flock()ed while a run writes the folder
 FIGURES_DIR = "figures"  # `memgen plot`'s default output
 TRANSITIONS_FILE = "transitions.csv"  # `memgen analyze`'s output
 IMAGES_DIR = "images"  # U-Net image grids (a relative output.image_dir lies inside the folder)
+CURVES_FILE = "curves.csv"  # U-Net with evaluation.every: one row per simulation and training checkpoint
+MEMORIZATION_FILE = "memorization.csv"  # `memgen analyze` on U-Net results: n_mem, its window, n*/n_mem
 
-SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE)
-RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR)  # what a run writes
-READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE)  # written later by plot and analyze
+SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE,
+               CURVES_FILE)
+RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE)  # what a run writes
+READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE, MEMORIZATION_FILE)  # written later by plot and analyze
 REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + READER_FILES + (IMAGES_DIR,)  # what --force replaces
 
 # --force sets the old results aside in .replaced-<time>/ and deletes them once the new run has its first
@@ -49,16 +52,18 @@ COUNT_COLUMN = "trials"  # summary.csv: trials (U-Net: simulations) of the cell
 ORIGINAL_SET = "original_set"  # trials.csv (linear, original: fixed): which of the cell's original sets
 SET_COUNT_COLUMN = "original_sets"  # summary.csv: how many original sets the cell's trials used
 SUMMARY_PREFIXES = ("p_", "mean_", "se_", "count_")
+STEP_COLUMN = "step"  # curves.csv: the optimizer step of a checkpoint, after TRIAL_COLUMNS
+CURVE_PART = "curves"  # the kind of a task's curve part (parts/<task>.curves.csv), beside its trials part
 
 
-def part_file(task_key: str) -> str:
-    """A finished task's rows, relative to the results folder."""
-    return f"{PARTS_DIR}/{task_key}.csv"
+def part_file(task_key: str, kind: str | None = None) -> str:
+    """A finished task's rows, relative to the results folder; ``kind`` names a sibling part (its curves)."""
+    return f"{PARTS_DIR}/{task_key}{'.' + kind if kind else ''}.csv"
 
 
-def part_checksum_file(task_key: str) -> str:
+def part_checksum_file(task_key: str, kind: str | None = None) -> str:
     """The part's checksum: {"sha256": hex digest of the part's bytes, "rows": its number of rows}."""
-    return f"{PARTS_DIR}/{task_key}.checksum.json"
+    return f"{PARTS_DIR}/{task_key}{'.' + kind if kind else ''}.checksum.json"
 
 
 def part_dtypes(cell: dict) -> dict[str, str]:
@@ -76,9 +81,10 @@ def part_dtypes(cell: dict) -> dict[str, str]:
     return dtypes
 
 
-def parse_part(data: bytes, cell: dict) -> pd.DataFrame:
+def parse_part(data: bytes, cell: dict, kind: str | None = None) -> pd.DataFrame:
     """A part's rows from its bytes; raises (pandas' errors, ValueError, UnicodeDecodeError) on a damaged one."""
-    return pd.read_csv(io.BytesIO(data), dtype=part_dtypes(cell))
+    dtypes = part_dtypes(cell) | ({STEP_COLUMN: "int64"} if kind == CURVE_PART else {})
+    return pd.read_csv(io.BytesIO(data), dtype=dtypes)
 
 
 def task_log(task_key: str) -> str:

@@ -162,6 +162,9 @@ def fmt_n(value: float) -> str:
 
 
 def fmt_slope(value: float) -> str:
+    from memgen_cli.cli.memorization import analyze_memorization  # U-Net folders: memorization.csv
+
+    analyze_memorization(results_dir, out, align_factor, bootstrap, seed, console)
     text = f"{value:.2f}"
     return "0.00" if text == "-0.00" else text
 

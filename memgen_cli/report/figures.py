@@ -28,6 +28,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import transitions_table
 from memgen_cli.report.canvas import Notes, add_legend, hide_unused, new_figure, panel_grid, save, styled
 from memgen_cli.report.figure_errors import figure_errors_vs_p
+from memgen_cli.report.figure_memorization import memorization_builders
 from memgen_cli.report.figure_transition import figure_transition
 from memgen_cli.report.layout import (
     choose_layout,
@@ -191,6 +192,8 @@ def draw_figures(
     except OSError as error:
         raise MemgenError(f"{out}: cannot create the figures folder ({error.strerror or error})") from None
     builders, skipped = figure_builders(data)
+    memorization, not_drawn = memorization_builders(data, align_factor, n_boot, seed)  # U-Net folders
+    builders, skipped = builders + memorization, skipped + not_drawn
     paths: list[Path] = []
     figures: dict[str, Figure] = {}
     figure_notes: dict[str, list[str]] = {}

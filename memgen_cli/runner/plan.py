@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import IDENTIFIERS, TRIAL_COLUMNS
+from memgen_cli.results_format import IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS
 from memgen_cli.runner.seeding import cell_id, trial_seed
 
 # model -> (its experiment class, the optional libraries it needs: imported first, so a missing extra is one line)
@@ -90,17 +90,42 @@ def _grouped_by_locality(tasks: list[Task], localities: list[tuple]) -> list[Tas
 
 _worker_configs: dict[str, Any] = {}
 
+# A cell key that only tells apart repeated batches of trials at one point (``memgen locate``): it enters the
+# cell id, the seeds and the rows, never the experiment's parameters.
+BATCH_KEY = "batch"
+
+
+# A trial's metric dict may carry, under this key, its metrics at training checkpoints: a list of dicts, each
+# with the checkpoint's ``step`` (U-Net, evaluation.every). They become the task's curve rows (curves.csv).
+CHECKPOINTS = "checkpoints"
+
+
+class TaskRows(list):
+    """A task's trials.csv rows, and in ``curves`` its curves.csv rows (None: the experiment has none)."""
+
+    curves: list[dict] | None = None
+
 
 def execute_task(payload: tuple[str, dict, Task]) -> list[dict]:
-    """Run one task (in a worker process): the trials.csv rows of its trials."""
+    """Run one task (in a worker process): the trials.csv rows of its trials (and their curve rows)."""
     model, config_dict, task = payload
     experiment = get_experiment(model)
     key = repr(config_dict)
     if key not in _worker_configs:  # validate once per worker, not once per task
         _worker_configs.clear()
         _worker_configs[key] = experiment.config_class.model_validate(config_dict)
-    metrics = experiment.run_task(_worker_configs[key], task.cell, task.trials)
+    cell = {k: v for k, v in task.cell.items() if k != BATCH_KEY}
+    metrics = experiment.run_task(_worker_configs[key], cell, task.trials)
     model_col, cell_col, id_col = IDENTIFIERS
     trial_col, seed_col = TRIAL_COLUMNS
-    return [{model_col: model, cell_col: task.cell_index, id_col: task.cell_id, **task.cell, trial_col: trial,
-             seed_col: seed, **row} for (trial, seed), row in zip(task.trials, metrics, strict=True)]
+    rows, curves = TaskRows(), []
+    for (trial, seed), row in zip(task.trials, metrics, strict=True):
+        lead = {model_col: model, cell_col: task.cell_index, id_col: task.cell_id, **task.cell, trial_col: trial,
+                seed_col: seed}
+        checkpoints = row.get(CHECKPOINTS)
+        rows.append({**lead, **{k: v for k, v in row.items() if k != CHECKPOINTS}})
+        if checkpoints is not None:
+            curves += [{**lead, STEP_COLUMN: point[STEP_COLUMN], **point} for point in checkpoints]
+    if any(CHECKPOINTS in row for row in metrics):
+        rows.curves = curves
+    return rows

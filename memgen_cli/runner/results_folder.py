@@ -24,11 +24,11 @@ import pandas as pd
 import yaml
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import (CONFIG_FILE, FAILED_FILE, IDENTIFIERS, IMAGES_DIR, MANIFEST_FILE, PARTS_DIR,
-                                       READER_FILES, SUMMARY_FILE, SWEEP_FILES, TRIAL_COLUMNS, TRIALS_FILE,
-                                       FolderLock, ResultsWriteError, atomic_write_bytes, atomic_write_csv,
-                                       atomic_write_text, csv_bytes, parse_part, part_checksum_file, part_file,
-                                       task_log)
+from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, IDENTIFIERS, IMAGES_DIR,
+                                       MANIFEST_FILE, PARTS_DIR, READER_FILES, STEP_COLUMN, SUMMARY_FILE, SWEEP_FILES,
+                                       TRIAL_COLUMNS, TRIALS_FILE, FolderLock, ResultsWriteError, atomic_write_bytes,
+                                       atomic_write_csv, atomic_write_text, csv_bytes, parse_part,
+                                       part_checksum_file, part_file, task_log)
 from memgen_cli.runner import replacement
 from memgen_cli.runner.config import dump_yaml
 from memgen_cli.version import __version__, git_state
@@ -187,9 +187,61 @@ class ResultsFolder:
         self._has_results()
         return parse_part(data, task.cell)
 
-    def _write_checksum(self, key: str, data: bytes, rows: int) -> None:
+    def _write_checksum(self, key: str, data: bytes, rows: int, kind: str | None = None) -> None:
         checksum = {"sha256": hashlib.sha256(data).hexdigest(), "rows": rows}
-        atomic_write_text(self.path / part_checksum_file(key), json.dumps(checksum) + "\n")
+        atomic_write_text(self.path / part_checksum_file(key, kind), json.dumps(checksum) + "\n")
+
+    # A task's curve part (U-Net, evaluation.every: its simulations' rows at every checkpoint) is written
+    # before its trials part, whose presence marks the task finished; a finished task whose curve part is
+    # missing or fails its check runs again, so curves.csv never lacks a finished simulation's curve.
+    def write_curve_part(self, task, rows: pd.DataFrame) -> pd.DataFrame:
+        """Store a task's curve rows and their checksum; returns them as a later read gives them."""
+        self._begin_writing()
+        data = csv_bytes(rows)
+        atomic_write_bytes(self.path / part_file(task.key, CURVE_PART), data)
+        self._write_checksum(task.key, data, len(rows), CURVE_PART)
+        return parse_part(data, task.cell, CURVE_PART)
+
+    def load_curve_parts(self, tasks: list, frames: dict[str, pd.DataFrame], model: str) -> dict[str, pd.DataFrame]:
+        """The curve rows of every finished task (a key of ``frames``); a task whose curve part is missing or
+        unsound is named (a note) and taken out of ``frames``, so that it runs again."""
+        curves: dict[str, pd.DataFrame] = {}
+        for task in tasks:
+            if task.key not in frames:
+                continue
+            frame, problem = self._read_curve_part(task, model)
+            if problem:
+                self._note(f"{self.path / part_file(task.key, CURVE_PART)}: {problem}; its simulation runs again")
+                del frames[task.key]
+            else:
+                curves[task.key] = frame
+        return curves
+
+    def _read_curve_part(self, task, model: str) -> tuple[pd.DataFrame | None, str]:
+        path, checksum_path = self.path / part_file(task.key, CURVE_PART), self.path / part_checksum_file(
+            task.key, CURVE_PART)
+        if not path.exists() or not checksum_path.exists():
+            return None, "missing (the run stopped between a simulation's curve and its trials)"
+        try:
+            checksum = json.loads(checksum_path.read_text())
+            sha256, rows = checksum["sha256"], checksum["rows"]
+            data = path.read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, "damaged (it or its checksum is unreadable)"
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return None, "damaged (its bytes do not match its checksum)"
+        try:
+            frame = parse_part(data, task.cell, CURVE_PART)
+        except Exception as error:  # pandas' parser errors, ValueError, UnicodeDecodeError: all mean damaged
+            return None, f"damaged (not a readable CSV: {type(error).__name__})"
+        leading = [*IDENTIFIERS, *task.cell, *TRIAL_COLUMNS, STEP_COLUMN]
+        if len(frame) != rows or list(frame.columns[:len(leading)]) != leading:
+            return None, "damaged (its rows or columns are not those its checksum and task say)"
+        trial_col, seed_col = TRIAL_COLUMNS
+        if set(zip(frame[trial_col], frame[seed_col])) != set(task.trials) or \
+                (frame[IDENTIFIERS[0]] != model).any() or (frame[IDENTIFIERS[2]] != task.cell_id).any():
+            return None, "damaged (its trials, seeds or identifiers are not its task's)"
+        return frame, ""
 
     def load_parts(self, tasks: list, model: str, metrics: tuple[str, ...]) -> dict[str, pd.DataFrame]:
         """The rows of every task with a sound part, by task key. A part that fails its check is named (a
@@ -253,10 +305,12 @@ class ResultsFolder:
             return data, None, f"is not a readable CSV ({first_line})"
         return data, frame, _task_mismatch(frame, task, model, known_columns, metrics)
 
-    def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame) -> None:
+    def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
         self._begin_writing()
         atomic_write_csv(self.path / TRIALS_FILE, trials)
         atomic_write_csv(self.path / SUMMARY_FILE, summary)
+        if curves is not None:
+            atomic_write_csv(self.path / CURVES_FILE, curves)
         self._has_results()
 
     def write_log(self, key: str, text: str) -> str:

@@ -13,7 +13,8 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.stats import summarize_trials
-from memgen_cli.results_format import IDENTIFIERS, ORIGINAL_SET, TRIAL_COLUMNS, ResultsWriteError, trial_parameters
+from memgen_cli.results_format import (IDENTIFIERS, ORIGINAL_SET, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
+                                       trial_parameters)
 from memgen_cli.runner.config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
 from memgen_cli.runner.executors import make_executor
 from memgen_cli.runner.plan import execute_task, get_experiment, plan_tasks
@@ -43,6 +44,15 @@ class SweepResult:
     tasks_run: int = 0
     tasks_skipped: int = 0
     notes: list[str] = field(default_factory=list)  # warnings: damaged parts recomputed, old results restored
+    curves: pd.DataFrame | None = None  # curves.csv (U-Net with evaluation.every); None when the config has none
+
+
+def curves_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """curves.csv: every finished simulation's checkpoints, by cell, trial and step (whatever the run order)."""
+    if not frames:
+        return pd.DataFrame()
+    curves = pd.concat(frames, ignore_index=True)
+    return curves.sort_values(["cell", TRIAL_COLUMNS[0], STEP_COLUMN], kind="stable").reset_index(drop=True)
 
 
 def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -59,17 +69,21 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
               executor_options: dict | None = None, force: bool = False, retry_failed: bool = False,
               progress: Callable[[int, int], None] | None = None,
               on_failure: Callable[[str], None] | None = None, argv: list[str] | None = None,
-              on_note: Callable[[str], None] | None = None) -> SweepResult:
+              on_note: Callable[[str], None] | None = None, tasks: list | None = None,
+              stored_config: dict | None = None) -> SweepResult:
     """Run a sweep and return its tables; with ``out`` also write (and resume) a results folder.
 
     progress(done_trials, total_trials) is called as tasks finish; on_failure(message) when one fails;
     on_note(message) for a one-line warning (a damaged part, not used and recomputed). The tables hold the
     same data whatever the executor, worker count or interruptions. A file that cannot be written (disk
     full) raises ResultsWriteError naming it; finished parts stay for a rerun.
+
+    ``tasks`` (planned elsewhere, e.g. by ``memgen locate``'s rounds) replaces the config's own plan, and
+    ``stored_config`` what config.yaml holds (by default the config itself).
     """
     experiment = get_experiment(config.model)
     config_dict = config_to_dict(config)
-    tasks = plan_tasks(experiment, config)
+    tasks = plan_tasks(experiment, config) if tasks is None else tasks
     # An experiment may resolve (and check) paths in what its tasks see, not in the stored config, e.g. the
     # U-Net's image folder relative to the results folder: before anything is created.
     task_config = experiment.task_config(config_dict, out) if hasattr(experiment, "task_config") else config_dict
@@ -82,18 +96,23 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
 
     folder = ResultsFolder(out, note=note) if out is not None else None
     frames: dict[str, pd.DataFrame] = {}
+    with_curves = bool(getattr(experiment, "has_curves", lambda config: False)(config))
+    curve_frames: dict[str, pd.DataFrame] = {}
     failed: list[dict] = []
     # Connect to a cluster before the folder is created or touched: an unreachable one leaves nothing behind.
     runner = make_executor(executor, workers, **(executor_options or {}))
     try:
         if folder is not None:
-            folder.open(config_dict, force=force, read_stored=getattr(experiment, "read_stored_config", None))
+            folder.open(config_dict if stored_config is None else stored_config, force=force,
+                        read_stored=getattr(experiment, "read_stored_config", None))
     except BaseException:
         runner.close()
         raise
     try:
         if folder is not None:  # every part is checked; a damaged one is named and its task runs again
             frames = folder.load_parts(tasks, config.model, (*experiment.binary_metrics, *experiment.mean_metrics))
+            if with_curves:  # a finished task without a sound curve part runs again
+                curve_frames = folder.load_curve_parts(tasks, frames, config.model)
         todo = [t for t in tasks if t.key not in frames]
         if retry_failed and folder is not None:
             redo = {f["task"] for f in folder.read_failed()} | {t.key for t in todo if folder.part_path(t.key).exists()}
@@ -125,11 +144,16 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
                         on_failure(f"{task.describe()} failed: {result.error}{where}")
                     continue
                 rows = pd.DataFrame(result)
+                curves = getattr(result, "curves", None)
                 if folder is not None:
+                    if with_curves:  # before the trials part: that one marks the task finished
+                        curve_frames[task.key] = folder.write_curve_part(task, pd.DataFrame(curves or []))
                     frames[task.key] = folder.write_part(task, rows)  # as a rerun will read it back
                     folder.remove_log(task.key)
                 else:
                     frames[task.key] = rows
+                    if with_curves:
+                        curve_frames[task.key] = pd.DataFrame(curves or [])
                 done += len(task.trials)
                 if progress:
                     progress(done, total)
@@ -145,12 +169,13 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
             if not retry_failed or not failed:
                 folder.write_failed(failed)
         trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames])
+        curves = curves_table([curve_frames[t.key] for t in tasks if t.key in frames]) if with_curves else None
         if folder is not None:
-            folder.write_tables(trials, summary)
+            folder.write_tables(trials, summary, curves)
             # Only now is the run finished (or failed): a run whose tables could not be written is not.
             folder.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
         return SweepResult(trials, summary, failed, tasks_run=len(todo), tasks_skipped=len(tasks) - len(todo),
-                           notes=notes)
+                           notes=notes, curves=curves)
     finally:
         runner.close()  # idempotent; here for a failure before the tasks ran (reading parts, the manifest)
         if folder is not None:

@@ -17,8 +17,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from ..errors import MemgenError
 
-FAMILIES = ("gaussian", "gmm", "digits")
+FAMILIES = ("gaussian", "gmm", "digits", "images")
 DIGITS_SIDE = 8  # scikit-learn's handwritten digits are 8x8
+DIGITS_SIDES = (8, 16)  # 16: upsampled (bilinear), for presets that need more pixels
+CHANNELS = (1, 3)
 
 
 def _list_from_text(value):
@@ -53,15 +55,23 @@ class UnetData(BaseModel):
     gmm_means: _values(float) = (0.3, 0.7)
     gmm_sigmas: _values(Annotated[float, Field(gt=0)], optional=True) = None  # default: sigma for each component
     gmm_weights: _values(Annotated[float, Field(ge=0)], optional=True) = None  # default: equal
+    path: Optional[str] = Field(default=None, description="images: a .npz/.npy array or a folder of PNG/JPEG files")
+    channels: Literal[CHANNELS] = Field(default=1, description="images: 1 (gray) or 3 (RGB)")  # type: ignore
+
+
+def image_channels(data: UnetData) -> int:
+    """Channels of a simulation's images: ``channels`` for the images family, 1 for the others."""
+    return data.channels if data.family == "images" else 1
 
 
 @dataclass(frozen=True)
 class DataSplit:
     """A simulation's training set and its disjoint original set, both in [0, 1] pixel units."""
 
-    train: np.ndarray  # (n, side, side)
-    original: np.ndarray  # (N, side, side)
+    train: np.ndarray  # (n, side, side), or (n, side, side, 3) for RGB images
+    original: np.ndarray  # (N, side, side), or (N, side, side, 3)
     pixel_sigma: float  # the data's pixel standard deviation: the metric's sigma (eps = sigma / m)
+    pixel_scale: str = "drawn in [0, 1] units"  # how the data became [0, 1] pixel units (trials.csv)
 
 
 def to_model_scale(images01: np.ndarray) -> np.ndarray:
@@ -72,12 +82,16 @@ def from_model_scale(images_pm1: np.ndarray) -> np.ndarray:
     return (images_pm1 + 1.0) / 2.0
 
 
-@lru_cache(maxsize=1)
-def digits_images() -> np.ndarray:
-    """All 1797 scikit-learn digits as (1797, 8, 8) in [0, 1] (they ship with scikit-learn: no download)."""
+@lru_cache(maxsize=2)
+def digits_images(side: int = DIGITS_SIDE) -> np.ndarray:
+    """All 1797 scikit-learn digits as (1797, side, side) in [0, 1] (they ship with scikit-learn: no download);
+    side 16 upsamples them bilinearly."""
     from sklearn.datasets import load_digits
 
+    from .image_files import resize
+
     images = load_digits().images.astype(np.float64) / 16.0
+    images = images if side == DIGITS_SIDE else resize(images, side)
     images.setflags(write=False)
     return images
 
@@ -127,8 +141,16 @@ def sample_split(data: UnetData, n: int, N: int, side: int, rng: np.random.Gener
         original = _gmm(rng, N, side, means, sigmas, weights)
         return DataSplit(train, original, gmm_pixel_sigma(means, sigmas, weights))
     if data.family == "digits":
-        images = digits_images()
+        images = digits_images(side)
         order = rng.permutation(images.shape[0])
         # sigma: std over all pixels of all digits, a fixed property of the data set (not of this split).
-        return DataSplit(images[order[:n]].copy(), images[order[n:]].copy(), float(images.std()))
+        return DataSplit(images[order[:n]].copy(), images[order[n:]].copy(), float(images.std()),
+                         "scikit-learn digits 0..16 / 16" + (", bilinear to 16x16" if side != DIGITS_SIDE else ""))
+    if data.family == "images":
+        from .image_files import load_images
+
+        images = load_images(data.path, side, data.channels)
+        order = rng.permutation(images.pixels.shape[0])
+        return DataSplit(images.pixels[order[:n]].copy(), images.pixels[order[n:n + N]].copy(), images.sigma,
+                         images.scale)
     raise MemgenError(f"data.family: unknown data family {data.family!r} (choose from {', '.join(FAMILIES)})")

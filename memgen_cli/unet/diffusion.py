@@ -112,15 +112,29 @@ def _batch_indices(n: int, batch_size: int, gen: torch.Generator):
         stream = stream[batch_size:]
 
 
+def to_nchw(images: np.ndarray) -> torch.Tensor:
+    """(n, side, side) -> (n, 1, side, side); (n, side, side, C) -> (n, C, side, side); float32 on the CPU."""
+    data = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    return data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2).contiguous()
+
+
+def from_nchw(x: torch.Tensor) -> np.ndarray:
+    """The inverse of ``to_nchw``, as float64 numpy."""
+    x = x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)
+    return x.double().cpu().numpy()
+
+
 def train(model, images_pm1: np.ndarray, scheduler, *, train_steps: int, batch_size: int, lr: float, seed: int,
-          device: str) -> np.ndarray:
+          device: str, every: int | None = None, checkpoint=None) -> np.ndarray:
     """Adam on the DDPM epsilon loss for ``train_steps`` steps; returns the loss of every step.
 
     Batches of exactly batch_size images walk through fresh permutations of the n images (see
-    ``_batch_indices``); time steps are uniform over the scheduler's steps.
+    ``_batch_indices``); time steps are uniform over the scheduler's steps. With ``every``, after every
+    every-th step before the last, ``checkpoint(step, losses so far)`` runs (it may sample from the model,
+    which draws from its own generators: the training's numbers are those of a run without checkpoints).
     """
     gen = _generator(seed)
-    data = torch.as_tensor(images_pm1, dtype=torch.float32).unsqueeze(1)  # (n, 1, side, side), CPU
+    data = to_nchw(images_pm1)  # (n, C, side, side), CPU
     batches = _batch_indices(data.shape[0], batch_size, gen)
     alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     total = scheduler.config.num_train_timesteps
@@ -138,20 +152,22 @@ def train(model, images_pm1: np.ndarray, scheduler, *, train_steps: int, batch_s
         loss.backward()
         optimizer.step()
         losses[step] = loss.item()
+        if every and checkpoint is not None and (step + 1) % every == 0 and step + 1 < train_steps:
+            checkpoint(step + 1, losses[:step + 1])
+            model.train()
     return losses
 
 
 @torch.no_grad()
-@torch.no_grad()
-def sample(model, scheduler, count: int, side: int, *, seed: int, device: str, sample_steps: int | None = None
-           ) -> np.ndarray:
-    """All ``count`` images in one batch, from N(0, I) through the scheduler; returns (count, side, side) in [-1, 1]
-    model units (float64, not clamped)."""
+def sample(model, scheduler, count: int, side: int, *, seed: int, device: str, sample_steps: int | None = None,
+           channels: int = 1) -> np.ndarray:
+    """All ``count`` images in one batch, from N(0, I) through the scheduler; returns (count, side, side) (or
+    (count, side, side, C)) in [-1, 1] model units (float64, not clamped)."""
     gen = _generator(seed)
     model.to(device).eval()
     scheduler.set_timesteps(sample_steps or scheduler.config.num_train_timesteps)
-    x = torch.randn((count, 1, side, side), generator=gen).to(device)
+    x = torch.randn((count, channels, side, side), generator=gen).to(device)
     for t in scheduler.timesteps:
         eps = model(x, t.to(device)).sample
         x = scheduler.step(eps, t, x, generator=gen).prev_sample
-    return x[:, 0].double().cpu().numpy()
+    return from_nchw(x)

@@ -62,24 +62,35 @@ class UnetExperiment:
         from .diffusion import resolve_device
 
         resolve_device(config.device)
+        every = config.evaluation.every
         for index, cell in enumerate(self.cells(config)):
-            SimulationParams.from_cell(cell, source=f"cell {index}")
+            params = SimulationParams.from_cell(cell, source=f"cell {index}")
+            if every is not None and every > params.train_step_count:
+                raise MemgenError(f"cell {index}: evaluation.every: {every} is more than the {params.train_step_count} "
+                                  "optimizer steps of the training budget: no checkpoint before the end")
         image_dir = config.output.image_dir
         if image_dir and Path(image_dir).is_absolute() and (problem := image_dir_problem(Path(image_dir))):
             raise MemgenError(f"output.image_dir: {problem}")  # a relative one: when the sweep knows --out
 
+    def has_curves(self, config: UnetConfig) -> bool:
+        """With evaluation.every, each simulation also has a curve along training (curves.csv)."""
+        return config.evaluation.every is not None
+
     def run_task(self, config: UnetConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
+        from memgen_cli.runner.plan import CHECKPOINTS
+
         from .simulation import simulate
 
         params = SimulationParams.from_cell(cell)
         rows = []
         for trial, seed in trials:
-            result = simulate(params, seed, device=config.device, threads=config.threads)
+            result = simulate(params, seed, device=config.device, threads=config.threads,
+                              every=config.evaluation.every)
             if config.output.image_dir and trial == 0:
                 from memgen_cli.runner.seeding import cell_id
                 from .images import image_grid, write_png_gray
 
                 write_png_gray(Path(config.output.image_dir) / f"cell-{cell_id(self.model, cell)}.png",
                                image_grid(result.generated, result.train))
-            rows.append(result.row)
+            rows.append(result.row if result.curve is None else {**result.row, CHECKPOINTS: result.curve})
         return rows

@@ -1,4 +1,4 @@
-"""U-Net presets: a name -> constructor registry of diffusers ``UNet2DModel`` (one channel)."""
+"""U-Net presets: a name -> constructor registry of diffusers ``UNet2DModel`` (1 or 3 channels)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ class Preset:
     def downsamplings(self) -> int:
         return len(self.block_out_channels) - 1  # the last down block does not downsample
 
-    def build(self, side: int):
+    def build(self, side: int, channels: int = 1):
         from diffusers import UNet2DModel
 
-        return UNet2DModel(sample_size=side, in_channels=1, out_channels=1,
+        return UNet2DModel(sample_size=side, in_channels=channels, out_channels=channels,
                            block_out_channels=self.block_out_channels, layers_per_block=self.layers_per_block,
                            down_block_types=self.down_block_types, up_block_types=self.up_block_types,
                            norm_num_groups=self.norm_num_groups)

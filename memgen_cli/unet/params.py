@@ -10,6 +10,7 @@ because cells become CSV columns and are hashed into cell ids.
 from __future__ import annotations
 
 import itertools
+import math
 from functools import partial
 from typing import Annotated, Any, ClassVar, Literal, Optional
 
@@ -17,7 +18,8 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from memgen_cli.runner.config import IntGrid, Integer, Real, each_value_once, expand_grid_values, validate_config
-from .data import DIGITS_SIDE, UnetData, digits_available, gmm_components
+from .data import DIGITS_SIDE, DIGITS_SIDES, UnetData, digits_available, gmm_components, image_channels
+from .image_files import image_count
 from .models import PRESETS, side_error
 
 SCHEDULES = ("logsnr_linear", "cosine", "published")  # their betas: diffusion.SCHEDULE_OPTIONS
@@ -82,6 +84,16 @@ class UnetEvaluation(BaseModel):
     grid_points: Integer = Field(default=16, ge=1, description="points per pixel of the published grid integral")
     kde_max_points: Integer = Field(default=2000, ge=2, description="cap on each set in the d-dimensional KDE")
     bootstrap: Integer = Field(default=1000, ge=1, description="resamples for the memorized-fraction interval")
+    every: Integer | None = Field(default=None, ge=1, description="evaluate again at every K-th optimizer step "
+                                                                   "(curves.csv); not part of a cell")
+
+    @model_serializer(mode="wrap")
+    def _every_when_set(self, handler):
+        # Unset, it stays out of config.yaml and out of cells (so cell ids and seeds are those of before).
+        data = handler(self)
+        if isinstance(data, dict) and data.get("every") is None:
+            data.pop("every", None)
+        return data
 
 
 class UnetOutput(BaseModel):
@@ -156,6 +168,18 @@ class SimulationParams(BaseModel):
         """Size of the original set: N, or for digits every digit not used for training."""
         return digits_available() - self.grid.n if self.data.family == "digits" else self.grid.N
 
+    @property
+    def channels(self) -> int:
+        return image_channels(self.data)
+
+    @property
+    def train_step_count(self) -> int:
+        """Optimizer steps of the budget: train_steps, or the paper's epochs (diffusion.steps_for_epochs)."""
+        g = self.grid
+        if g.train_steps is not None:
+            return g.train_steps
+        return math.ceil(g.epochs * g.n / min(self.training.batch_size, g.n))
+
     @model_validator(mode="after")
     def _rules_across_fields(self) -> SimulationParams:
         g, data, sample_steps = self.grid, self.data, self.sampling.sample_steps
@@ -166,10 +190,17 @@ class SimulationParams(BaseModel):
             raise ValueError(f"grid.side: {why}")
         if sample_steps is not None and sample_steps > g.steps:
             raise ValueError(f"sampling.sample_steps: must be between 1 and steps = {g.steps} (got {sample_steps})")
+        if data.family == "images":
+            if not data.path:
+                raise ValueError("data.path: family 'images' needs a .npz/.npy file or a folder of PNG/JPEG files")
+            available = image_count(data.path)
+            if g.n + g.N > available:
+                raise ValueError(f"data.path: {data.path} holds {available} images, fewer than n + N = "
+                                 f"{g.n} + {g.N} (training and original sets do not overlap)")
         if data.family == "digits":
-            if g.side != DIGITS_SIDE:
+            if g.side not in DIGITS_SIDES:
                 raise ValueError(f"grid.side: the digits are {DIGITS_SIDE}x{DIGITS_SIDE}, so side must be "
-                                 f"{DIGITS_SIDE} (got {g.side})")
+                                 f"{DIGITS_SIDE} (or 16, upsampled) (got {g.side})")
             if g.n >= digits_available():
                 raise ValueError(f"grid.n: only {digits_available()} digits are available and some must stay in "
                                  f"the original set (got n = {g.n})")
@@ -204,7 +235,8 @@ class SimulationParams(BaseModel):
 CELL_SECTIONS = {"grid": CellGrid, "data": UnetData, "training": UnetTraining, "sampling": UnetSampling,
                  "evaluation": UnetEvaluation}
 FAMILY_FIELDS = {"gaussian": ("mu", "sigma"), "gmm": ("sigma", "gmm_means", "gmm_sigmas", "gmm_weights"),
-                 "digits": ()}
+                 "digits": (), "images": ("path", "channels")}
+NOT_IN_CELL = {("evaluation", "every")}  # how often to evaluate along training: what a cell computes, not what it is
 
 
 def _column(section: str, field: str) -> str:
@@ -224,7 +256,8 @@ def flat_cell(sections: dict) -> dict:
     family = sections["data"]["family"]
     return {_column(section, field): _cell_value(value)
             for section in CELL_SECTIONS for field, value in sections[section].items()
-            if section != "data" or field == "family" or field in FAMILY_FIELDS[family]}
+            if (section != "data" or field == "family" or field in FAMILY_FIELDS[family])
+            and (section, field) not in NOT_IN_CELL}
 
 
 def nest_cell(cell: dict) -> dict:

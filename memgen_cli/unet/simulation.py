@@ -65,16 +65,22 @@ def evaluate(generated01: np.ndarray, split: data_mod.DataSplit, evaluation: Une
         "E_TG": grid["E_TG"], "E_OG": grid["E_OG"], "Delta": grid["Delta"],
         "E_TG_exact": exact["E_TG"], "E_OG_exact": exact["E_OG"], "Delta_exact": exact["Delta"],
         **kde, **nn,
-        "pixel_sigma": sigma, "n_eval_train": len(train_eval), "n_eval_original": len(original_eval),
-        "n_original": int(split.original.shape[0]),
+        "pixel_sigma": sigma, "pixel_scale": split.pixel_scale, "n_eval_train": len(train_eval),
+        "n_eval_original": len(original_eval), "n_original": int(split.original.shape[0]),
     }
 
 
 @dataclass
 class SimulationResult:
     row: dict  # the metric columns
-    generated: np.ndarray  # (M, side, side) in [0, 1] pixel units (not clipped)
-    train: np.ndarray  # (n, side, side) in [0, 1] pixel units
+    generated: np.ndarray  # (M, side, side) (RGB: (M, side, side, 3)) in [0, 1] pixel units (not clipped)
+    train: np.ndarray  # (n, side, side) (RGB: (n, side, side, 3)) in [0, 1] pixel units
+    curve: list[dict] | None = None  # with ``every``: the metrics at each checkpoint, the last = ``row``'s
+
+
+def checkpoint_seed(seed: int, step: int) -> int:
+    """A checkpoint's own seed (its samples, its evaluation subsets), from the simulation's and the step."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
 @contextmanager
@@ -96,19 +102,21 @@ def exactly_threads(threads: int):
             torch.set_num_threads(before)
 
 
-def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", threads: int = THREADS
-             ) -> SimulationResult:
+def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", threads: int = THREADS,
+             every: int | None = None) -> SimulationResult:
     """Train on n fresh images, generate ``generated`` images, evaluate them: the metric columns and the images.
 
     params: the typed parameters, or a flat cell (validated here: a MemgenError before any training).
     threads: torch and BLAS threads (the config's ``threads``); the numbers depend on it.
+    every: also evaluate fresh samples after every every-th optimizer step (``SimulationResult.curve``); the
+    final row is the same with or without it.
     """
     p = params if isinstance(params, SimulationParams) else SimulationParams.from_cell(params)
     with exactly_threads(int(threads)):
-        return _simulate(p, seed, device)
+        return _simulate(p, seed, device, every)
 
 
-def _simulate(p: SimulationParams, seed: int, device: str) -> SimulationResult:
+def _simulate(p: SimulationParams, seed: int, device: str, every: int | None = None) -> SimulationResult:
     from .diffusion import (
         epoch_batch_size,
         init_model,
@@ -126,20 +134,35 @@ def _simulate(p: SimulationParams, seed: int, device: str) -> SimulationResult:
     init_seed, train_seed, sample_seed, eval_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=4))
 
     preset = get_preset(grid.preset)
-    model = init_model(lambda: preset.build(grid.side), init_seed)
+    model = init_model(lambda: preset.build(grid.side, p.channels), init_seed)
     if grid.train_steps is not None:  # full-size batches, whatever n (see diffusion._batch_indices)
         train_steps, batch_size = grid.train_steps, training.batch_size
     else:  # the paper's epochs: batches of min(batch_size, n)
         train_steps = steps_for_epochs(grid.epochs, grid.n, training.batch_size)
         batch_size = epoch_batch_size(grid.n, training.batch_size)
-    start = time.perf_counter()
-    losses = train(model, data_mod.to_model_scale(split.train), make_scheduler(training.schedule, grid.steps),
-                   train_steps=train_steps, batch_size=batch_size, lr=training.lr, seed=train_seed, device=dev)
-    train_seconds = time.perf_counter() - start
+    def draw(sample_seed: int) -> np.ndarray:
+        return sample(model, make_scheduler(training.schedule, grid.steps, sampling.sampler), sampling.generated,
+                      grid.side, seed=sample_seed, device=dev, sample_steps=sampling.sample_steps,
+                      channels=p.channels)
+
+    curve: list[dict] = []
+    checkpoint_seconds = [0.0]
+
+    def checkpoint(step: int, losses_so_far: np.ndarray) -> None:
+        begin = time.perf_counter()
+        images = data_mod.from_model_scale(draw(checkpoint_seed(sample_seed, step)))
+        metrics = evaluate(images, split, p.evaluation, np.random.default_rng(checkpoint_seed(eval_seed, step)))
+        curve.append({"step": step, "train_loss": float(losses_so_far[-every:].mean()), **metrics})
+        checkpoint_seconds[0] += time.perf_counter() - begin
 
     start = time.perf_counter()
-    generated = sample(model, make_scheduler(training.schedule, grid.steps, sampling.sampler), sampling.generated,
-                       grid.side, seed=sample_seed, device=dev, sample_steps=sampling.sample_steps)
+    losses = train(model, data_mod.to_model_scale(split.train), make_scheduler(training.schedule, grid.steps),
+                   train_steps=train_steps, batch_size=batch_size, lr=training.lr, seed=train_seed, device=dev,
+                   every=every, checkpoint=checkpoint)
+    train_seconds = time.perf_counter() - start - checkpoint_seconds[0]
+
+    start = time.perf_counter()
+    generated = draw(sample_seed)
     sample_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -153,4 +176,10 @@ def _simulate(p: SimulationParams, seed: int, device: str) -> SimulationResult:
         "train_steps_done": int(train_steps), "device": dev,
         "train_seconds": train_seconds, "sample_seconds": sample_seconds, "eval_seconds": eval_seconds,
     }
+    if every:  # the last checkpoint is the end of training: the final samples, evaluated once
+        last = {k: row[k] for k in ("final_loss", "device", "train_seconds", "sample_seconds", "eval_seconds")}
+        metrics = {k: v for k, v in row.items() if k not in last and k != "train_steps_done"}
+        tail = float(losses[-min(every, train_steps):].mean())
+        curve.append({"step": int(train_steps), "train_loss": tail, **metrics})
+        return SimulationResult(row, generated01, split.train, curve)
     return SimulationResult(row, generated01, split.train)

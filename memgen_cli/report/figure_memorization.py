@@ -1,0 +1,174 @@
+"""The U-Net's memorization figures of `memgen plot` (folders whose trials hold a memorized fraction):
+
+- ``memorized_fraction``: the memorized fraction against n with its two-stage bootstrap 95% band, n_mem marked;
+- ``memorization_vs_p``: the memorized fraction beside P(Δ > 0), shared n axis (Fig. 4's layout), n_mem and n*
+  marked on both;
+- ``training_curves`` (with curves.csv): memorized fraction, Ê_OG, Ê_TG and P(Δ > 0) against optimizer steps,
+  one line per n (means over a cell's simulations at each checkpoint).
+
+The estimates come from ``memgen_cli.report.memorization`` (the rows `memgen analyze` writes to
+memorization.csv for the same --bootstrap and --seed); nothing is estimated here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from memgen_cli.report.canvas import Notes, add_legend, new_figure, say_empty
+from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, series_handles, x_label
+from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization, memorization_table
+from memgen_cli.report.panels import BAND_ALPHA, HALF_LINE, P_LABEL, PlotData, draw_p_curve, style_p_axes
+from memgen_cli.report.reader import format_value, read_csv
+from memgen_cli.results_format import CURVES_FILE
+
+MEM_LABEL = "memorized fraction (NN1/NN2 < 1/3)"
+N_MEM_LINE = dict(color="0.2", linestyle=":", linewidth=1.3)
+N_STAR_LINE = dict(color="black", linewidth=1.1)
+
+
+def _group_row(table: MemorizationTable, series: Series) -> dict | None:
+    rows = table.groups[table.groups["group"] == series.group.label]
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def draw_memorized(ax: Axes, series: Series, table: MemorizationTable, colour) -> None:
+    cells = table.cells[table.cells["cell"].isin(series.group.cells["cell"])].sort_values("n")
+    cells = cells[np.isfinite(cells[MEMORIZED].to_numpy(dtype=float))]
+    if cells.empty:
+        return
+    x = cells["n"].to_numpy(dtype=float)
+    if len(x) > 1:
+        ax.fill_between(x, cells[f"{MEMORIZED}_lo"], cells[f"{MEMORIZED}_hi"], color=colour, alpha=BAND_ALPHA,
+                        linewidth=0)
+    ax.plot(x, cells[MEMORIZED], color=colour, marker="D", linestyle="-" if len(x) > 1 else "none",
+            label=series.group.label)
+
+
+def mark(ax: Axes, row: dict | None, name: str, style: dict) -> None:
+    if row is not None and row.get(f"{name}_status") == "crossed":
+        ax.axvline(row[name], **style)
+
+
+def style_memorized_axes(ax: Axes, x: str) -> None:
+    ax.axhline(0.5, **HALF_LINE)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel(MEM_LABEL)
+    ax.set_xlabel(x_label(x))
+
+
+def legend_extras(with_star: bool) -> tuple[list, list[str]]:
+    handles = [Patch(color="0.5", alpha=0.35, linewidth=0), Line2D([], [], **HALF_LINE), Line2D([], [], **N_MEM_LINE)]
+    labels = ["95% interval (simulations, then samples)", "0.5", "n_mem: memorized fraction falls through 0.5"]
+    if with_star:
+        handles.append(Line2D([], [], **N_STAR_LINE))
+        labels.append("n*: P(Δ > 0) rises through 0.5")
+    return handles, labels
+
+
+def figure_memorized(data: PlotData, table: MemorizationTable, pair_with_p: bool) -> tuple[Figure, list[str]]:
+    notes = Notes()
+    if pair_with_p:
+        notes.extend(data.p_notes())
+    notes.add("Verdicts (memorization.csv): " + "; ".join(f"{r['group']}: {r['verdict']} ({r['verdict_reason']})"
+                                                         for r in table.groups.to_dict("records")))
+    facets = facet_values(data.series)
+    figure, axes = new_figure(len(facets), 2 if pair_with_p else 1, notes.lines, data.caption, sharey=False)
+    for row_axes, value in zip(axes, facets):
+        mem_ax = row_axes[0]
+        for s in in_facet(data.series, value):
+            row = _group_row(table, s)
+            draw_memorized(mem_ax, s, table, data.colour(s))
+            mark(mem_ax, row, "n_mem", N_MEM_LINE)
+            if pair_with_p:
+                draw_p_curve(row_axes[1], s, data.p_points[s], data.colour(s))
+                mark(row_axes[1], row, "n_mem", N_MEM_LINE)
+                mark(row_axes[1], row, "n_star", N_STAR_LINE)
+        style_memorized_axes(mem_ax, data.layout.x)
+        suffix = f" ({facet_title(data.layout, value)})" if data.layout.facet else ""
+        mem_ax.set_title("Memorization (nearest-neighbour test)" + suffix)
+        if pair_with_p:
+            style_p_axes(row_axes[1])
+            row_axes[1].set_ylabel(P_LABEL)
+            row_axes[1].set_xlabel(x_label(data.layout.x))
+            row_axes[1].set_title("Paper's metric" + suffix)
+    handles, labels = series_handles(data.series, data.layout, marker="D")
+    extra_handles, extra_labels = legend_extras(pair_with_p)
+    add_legend(figure, handles + extra_handles, labels + extra_labels)
+    return figure, notes.lines
+
+
+# ----------------------------------------------------------------------------------------------
+# Along training (curves.csv)
+
+CURVE_PANELS = (  # (column, y label, log y, how a checkpoint's simulations are summarised)
+    (MEMORIZED, "memorized fraction", False),
+    ("E_OG", r"$\hat{E}_{\mathrm{OG}}$", True),
+    ("E_TG", r"$\hat{E}_{\mathrm{TG}}$", True),
+    ("delta_positive", P_LABEL, False),
+)
+
+
+def figure_training_curves(data: PlotData, curves: pd.DataFrame) -> tuple[Figure, list[str]]:
+    """One row per group of cells (every swept parameter but n), one line per n in each of four panels."""
+    notes = Notes()
+    simulations = curves.groupby("cell")["trial"].nunique()
+    notes.add(f"Means over the simulations of each cell at each checkpoint ({format_value(simulations.min())}"
+              + (f" to {format_value(simulations.max())}" if simulations.max() != simulations.min() else "")
+              + " per cell); the last checkpoint is the end of training (trials.csv).")
+    rows = [s for s in data.series if curves["cell"].isin(s.group.cells["cell"]).any()]
+    figure, axes = new_figure(max(1, len(rows)), len(CURVE_PANELS), notes.lines, data.caption, sharex=True)
+    all_n = sorted(set(curves["n"].astype(float)))
+    cmap = colormaps["viridis"]
+    colour_of = {n: cmap(k / max(1, len(all_n) - 1) * 0.9) for k, n in enumerate(all_n)}
+    means = curves.groupby(["cell", "step"], sort=True)[[c for c, _, _ in CURVE_PANELS]].mean().reset_index()
+    n_of = curves.groupby("cell")["n"].first()
+    for row_axes, s in zip(axes, rows):
+        for (column, label, log_y), ax in zip(CURVE_PANELS, row_axes):
+            for cell in s.group.cells["cell"]:
+                points = means[means["cell"] == cell]
+                if points.empty:
+                    continue
+                n = float(n_of[cell])
+                ax.plot(points["step"], points[column], color=colour_of[n], marker="o", markersize=3)
+            if log_y and (means[column] > 0).any():
+                ax.set_yscale("log")
+            if column in (MEMORIZED, "delta_positive"):
+                ax.axhline(0.5, **HALF_LINE)
+                ax.set_ylim(-0.03, 1.03)
+            ax.set_ylabel(label)
+            ax.set_xlabel("optimizer step")
+            ax.set_title(s.group.label if len(rows) > 1 else "")
+    if not rows:
+        say_empty(axes.flat[0], "curves.csv holds no cell of summary.csv")
+    handles = [Line2D([], [], color=colour_of[n], marker="o", markersize=3) for n in all_n]
+    add_legend(figure, handles, [f"n = {format_value(n)}" for n in all_n])
+    return figure, notes.lines
+
+
+def memorization_builders(data: PlotData, align_factor: float, n_boot: int, seed: int
+                          ) -> tuple[list[tuple[str, Callable[[PlotData], tuple]]], list[str]]:
+    """The memorization figures this folder allows, and those skipped with the reason."""
+    if not has_memorization(data.results):
+        return [], []
+    if data.results.trials is None or MEMORIZED not in data.results.trials.columns:
+        return [], ["memorized_fraction, memorization_vs_p: no trials.csv with a memorized_fraction column"]
+    table = memorization_table(data.results, align_factor, n_boot, seed, data.layout.x)
+    builders: list[tuple[str, Callable[[PlotData], tuple]]] = [
+        ("memorized_fraction", lambda d: figure_memorized(d, table, pair_with_p=False)),
+        ("memorization_vs_p", lambda d: figure_memorized(d, table, pair_with_p=True)),
+    ]
+    path = data.results.folder / CURVES_FILE
+    if not path.is_file():
+        return builders, [f"training_curves: no {CURVES_FILE} (set evaluation.every to follow training)"]
+    curves = read_csv(path)
+    builders.append(("training_curves", lambda d: figure_training_curves(d, curves)))
+    return builders, []

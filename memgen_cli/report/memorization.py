@@ -1,0 +1,202 @@
+"""The field's memorization measure in a U-Net results folder: where the memorized fraction falls.
+
+A generated sample is a copy when |x − NN1| / |x − NN2| < 1/3 (Gu et al., Bonnaire et al.); trials.csv
+holds each simulation's ``memorized_fraction`` of its M = ``generated`` samples. Per group of cells (every
+swept parameter but n held fixed):
+
+- ``n_mem``: where the memorized fraction falls through 0.5 (first downward crossing, linear in log n);
+- the memorization window: where it falls through 0.9 (``window_start``) and through 0.1 (``window_end``),
+  as DruvPai/diffusion_mem_gen reports it, and its width ``window_end / window_start``;
+- ``n_star``: where P(Δ > 0) rises through 0.5 (as `memgen analyze`'s transitions.csv);
+- ``ratio`` = n_star / n_mem and a verdict: do the paper's metric and the field's measure place the
+  transition at the same n (within a factor F)?
+
+Intervals: a two-stage percentile bootstrap. The M samples of one simulation come from one network and
+are not independent, so each replicate resamples a cell's simulations with replacement, then the samples
+within each chosen simulation (k copies among M samples resampled: Binomial(M, k / M), exactly what
+resampling M 0/1 samples gives). P(Δ > 0) is one number per simulation; it is recomputed from the same
+resampled simulations, so the ratio's interval is paired. Reads CSVs only; no torch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from memgen_cli.errors import MemgenError
+from memgen_cli.report.analysis import cells_key, group_columns, split_groups
+from memgen_cli.report.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
+                                          percentile_interval)
+from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
+from memgen_cli.results_format import MEMORIZATION_FILE, atomic_write_csv
+from memgen_cli.runner.seeding import derived_seed
+
+MEMORIZED = "memorized_fraction"
+MEM_LEVEL = 0.5
+WINDOW = (0.9, 0.1)  # the window opens where the fraction falls through 0.9 and closes where it falls through 0.1
+METHOD = "simulations, then samples within them (two-stage)"
+# P(Δ>0) as published (the verdict's), then the exact per-pixel and the full-dimensional KDE versions (n_star_exact,
+# n_star_kde and their ratios to n_mem, for comparison)
+P_METRICS = {"delta_positive": "", "delta_positive_exact": "_exact", "delta_positive_kde": "_kde"}
+
+
+def has_memorization(results: Results) -> bool:
+    return f"mean_{MEMORIZED}" in results.summary.columns
+
+
+@dataclass(frozen=True)
+class MemorizationTable:
+    groups: pd.DataFrame  # memorization.csv: one row per group
+    cells: pd.DataFrame  # per cell: n, the fraction and its two-stage 95% interval (for the figures)
+
+
+def cell_replicates(trials: pd.DataFrame, n_boot: int, rng: np.random.Generator
+                    ) -> tuple[float, np.ndarray, dict[str, tuple[float, np.ndarray]]]:
+    """(fraction, its replicates, {binary metric: (P, P's replicates)}) of one cell's simulations: the
+    fraction resampled in two stages, every P(Δ>0) from the same resampled simulations (paired)."""
+    fraction = numeric_column(trials, MEMORIZED, TRIALS_FILE)
+    samples = numeric_column(trials, "generated", TRIALS_FILE) if "generated" in trials.columns else None
+    keep = np.isfinite(fraction)
+    fraction = fraction[keep]
+    metrics = [m for m in P_METRICS if m in trials.columns]
+    if not len(fraction):
+        return np.nan, np.full(n_boot, np.nan), {m: (np.nan, np.full(n_boot, np.nan)) for m in metrics}
+    m = samples[keep].astype(int) if samples is not None else np.full(len(fraction), 0)
+    copies = np.round(fraction * m).astype(int)
+    draws = rng.integers(0, len(fraction), size=(n_boot, len(fraction)))  # stage 1: simulations
+    if samples is not None and (m > 0).all():  # stage 2: samples within each chosen simulation
+        boot = rng.binomial(m[draws], copies[draws] / m[draws]).sum(axis=1) / m[draws].sum(axis=1)
+    else:  # no sample count: the simulations alone
+        boot = fraction[draws].mean(axis=1)
+    outcomes = {}
+    for metric in metrics:
+        values = numeric_column(trials, metric, TRIALS_FILE)[keep]
+        with warnings.catch_warnings():  # a replicate of NaNs only is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            outcomes[metric] = (float(np.nanmean(values)) if np.isfinite(values).any() else np.nan,
+                                np.nanmean(values[draws], axis=1))
+    return float(fraction.mean()), boot, outcomes
+
+
+def falling_crossing(log_x: np.ndarray, values: np.ndarray, boot: np.ndarray, level: float):
+    """Where ``values`` first falls through ``level`` (from >= level to < level): where 1 − v + level − 0.5
+    first rises through 0.5."""
+    shift = level - 0.5
+    return estimate_crossing(log_x, 1 - values + shift, 1 - boot + shift)
+
+
+def status_words(status: str, level: float) -> str:
+    return {CROSSED: CROSSED, NOT_REACHED: f"still >= {level:g} at the largest n",
+            ABOVE_AT_START: f"already < {level:g} at the smallest n"}.get(status, status)
+
+
+def crossing_columns(name: str, log_x: np.ndarray, values: np.ndarray, boot: np.ndarray, level: float,
+                     rising: bool = False) -> tuple[dict, np.ndarray]:
+    if rising:
+        estimate = estimate_crossing(log_x, values, boot)
+        status = estimate.status
+    else:
+        estimate = falling_crossing(log_x, values, boot, level)
+        status = status_words(estimate.status, level)
+    interval = percentile_interval(estimate.replicates).exp()
+    return ({name: float(np.exp(estimate.log_x)), f"{name}_lo": interval.lo, f"{name}_hi": interval.hi,
+             f"{name}_status": status}, estimate.replicates)
+
+
+def verdict(ratio: float, star_status: str, mem_status: str, factor: float) -> tuple[str, str]:
+    if star_status != CROSSED:
+        return "undetermined", f"n_star {star_status}"
+    if mem_status != CROSSED:
+        return "undetermined", f"n_mem: memorized fraction {mem_status}"
+    same = 1 / factor <= ratio <= factor
+    return ("same n" if same else "different n",
+            f"n_star/n_mem = {ratio:.3g}, {'within' if same else 'outside'} a factor {factor:g}")
+
+
+def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict) -> dict:
+    """n* of the exact and KDE versions of P(Δ>0), and their ratios to n_mem (points only)."""
+    columns = {}
+    for metric, (p, p_boot) in outcomes.items():
+        suffix = P_METRICS[metric]
+        if not suffix:
+            continue
+        star, _ = crossing_columns(f"n_star{suffix}", log_x, p, p_boot, 0.5, rising=True)
+        both = star[f"n_star{suffix}_status"] == CROSSED and mem_cols["n_mem_status"] == CROSSED
+        columns.update(star, **{f"ratio{suffix}": star[f"n_star{suffix}"] / mem_cols["n_mem"] if both else np.nan})
+    return columns
+
+
+def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes: dict, factor: float) -> dict:
+    p, p_boot = outcomes["delta_positive"]
+    mem_cols, mem_reps = crossing_columns("n_mem", log_x, mem, mem_boot, MEM_LEVEL)
+    start, _ = crossing_columns("window_start", log_x, mem, mem_boot, WINDOW[0])
+    end, _ = crossing_columns("window_end", log_x, mem, mem_boot, WINDOW[1])
+    star, star_reps = crossing_columns("n_star", log_x, p, p_boot, 0.5, rising=True)
+    both = star["n_star_status"] == CROSSED and mem_cols["n_mem_status"] == CROSSED
+    ratio = star["n_star"] / mem_cols["n_mem"] if both else np.nan
+    with np.errstate(invalid="ignore"):
+        interval = percentile_interval(star_reps - mem_reps).exp() if both else None
+    label, reason = verdict(ratio, star["n_star_status"], mem_cols["n_mem_status"], factor)
+    width = end["window_end"] / start["window_start"] if np.isfinite(end["window_end"] / start["window_start"]) \
+        else np.nan
+    return {**mem_cols, **start, **end, "window_width": width, **star, "ratio": ratio,
+            "ratio_lo": interval.lo if interval else np.nan, "ratio_hi": interval.hi if interval else np.nan,
+            "verdict": label, "verdict_reason": reason, **other_stars(log_x, mem_cols, outcomes),
+            "memorized_at_n_min": float(mem[0]), "memorized_at_n_max": float(mem[-1])}
+
+
+def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
+                       x: str = "n") -> MemorizationTable:
+    """Per group: n_mem, the window, n_star and their ratio; per cell: the fraction with its interval."""
+    if results.trials is None or MEMORIZED not in results.trials.columns:
+        raise MemgenError(f"{results.folder}: no {TRIALS_FILE} with a '{MEMORIZED}' column (a U-Net sweep writes "
+                          "one); the memorized fraction's intervals resample its simulations")
+    columns = group_columns(results, x)
+    by_cell = dict(tuple(results.trials.groupby("cell", sort=False)))
+    rows, cell_rows = [], []
+    for group in split_groups(results, x, columns):
+        cells = group.cells
+        key = cells_key(cells, [c for c in results.parameters if c != x])
+        rng = np.random.default_rng(derived_seed(seed, "memorization", [list(pair) for pair in key]))
+        log_x = np.log(cells["_x"].to_numpy(dtype=float))
+        empty = pd.DataFrame(columns=[MEMORIZED, *P_METRICS])
+        stats = [cell_replicates(by_cell.get(c, empty), n_boot, rng) for c in cells["cell"]]
+        mem = np.array([s[0] for s in stats])
+        mem_boot = np.array([s[1] for s in stats])
+        outcomes = {metric: (np.array([s[2][metric][0] for s in stats]), np.array([s[2][metric][1] for s in stats]))
+                    for metric in P_METRICS if all(metric in s[2] for s in stats)}
+        p = outcomes["delta_positive"][0] if "delta_positive" in outcomes else np.full(len(cells), np.nan)
+        for k in range(len(cells)):
+            interval = percentile_interval(mem_boot[k])
+            cell_rows.append({**dict(zip(columns, group.key)), "group": group.label, "cell": cells["cell"].iloc[k],
+                              x: float(np.exp(log_x[k])), MEMORIZED: mem[k], f"{MEMORIZED}_lo": interval.lo,
+                              f"{MEMORIZED}_hi": interval.hi, "simulations": len(by_cell.get(cells["cell"].iloc[k],
+                                                                                              []))})
+        usable = np.isfinite(mem) & np.isfinite(p)
+        row = {**dict(zip(columns, group.key)), "group": group.label, "cells": len(cells),
+               "n_min": float(cells["_x"].iloc[0]), "n_max": float(cells["_x"].iloc[-1])}
+        if usable.sum() >= 2:
+            row.update(group_row(log_x[usable], mem[usable], mem_boot[usable],
+                                 {k: (v[0][usable], v[1][usable]) for k, v in outcomes.items()}, align_factor))
+        else:
+            row.update(verdict="undetermined", verdict_reason=f"too few cells with simulations ({usable.sum()})")
+        rows.append({**row, "bootstrap": METHOD})
+    groups = pd.DataFrame(rows)
+    groups.attrs["group_columns"] = columns
+    return MemorizationTable(groups, pd.DataFrame(cell_rows))
+
+
+def write_memorization(table: MemorizationTable, out_dir: Path | str) -> Path:
+    """memorization.csv, atomically."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MemgenError(f"{out}: cannot create ({error.strerror or error})") from None
+    path = out / MEMORIZATION_FILE
+    atomic_write_csv(path, table.groups)
+    return path

@@ -1,0 +1,145 @@
+"""Real images from files for the ``images`` data family: a ``.npz``/``.npy`` array or a folder of PNG/JPEG files.
+
+Every image ends up in [0, 1] pixel units (float64), resized to side x side (bilinear, with Pillow's
+antialiasing when shrinking) and with 1 channel (gray: ITU-R 601 luma of RGB) or 3 (RGB; gray repeated):
+shape (count, side, side) for one channel, (count, side, side, 3) for three. Pixel scale:
+
+- uint8 (or integers in 0..255): value / 255;
+- float: used as stored, and must lie in [0, 1];
+- PNG/JPEG files: their 8-bit values / 255.
+
+A problem with the file is one line naming ``data.path`` (a ValueError, as the config's validation reports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as Pillow's convert("L")
+
+
+@dataclass(frozen=True)
+class LoadedImages:
+    pixels: np.ndarray  # (count, side, side) or (count, side, side, 3), [0, 1], read-only
+    sigma: float  # std over every pixel of every image: the metric's sigma (a property of the data set)
+    scale: str  # how the stored values became [0, 1] pixel units (recorded in trials.csv: pixel_scale)
+
+
+def _problem(path: str, what: str) -> ValueError:
+    return ValueError(f"data.path: {path}: {what}")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _read_array(path: str) -> np.ndarray:
+    file = Path(path)
+    if file.suffix == ".npy":
+        return np.load(file, mmap_mode="r", allow_pickle=False)
+    with np.load(file, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if "images" in names:
+            return archive["images"]
+        if len(names) == 1:
+            return archive[names[0]]
+    raise _problem(path, f"holds {len(names)} arrays ({', '.join(names[:4])}); name the images 'images'")
+
+
+@lru_cache(maxsize=8)
+def image_count(path: str) -> int:
+    """How many images ``path`` holds (checked before any training); a ValueError naming data.path if none."""
+    file = Path(path)
+    if not file.exists():
+        raise _problem(path, "no such file or folder")
+    if file.is_dir():
+        count = len(_image_files(file))
+        if count == 0:
+            raise _problem(path, f"the folder holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} files")
+        return count
+    if file.suffix not in (".npz", ".npy"):
+        raise _problem(path, "give a .npz or .npy array, or a folder of PNG/JPEG files")
+    try:
+        shape = _read_array(path).shape
+    except ValueError:
+        raise
+    except Exception as error:  # zip, pickle and format errors of a damaged file
+        raise _problem(path, f"cannot be read as an array ({type(error).__name__}: {error})") from None
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
+        raise _problem(path, f"array of shape {shape}; expected N x H x W or N x H x W x C (C = 1, 3 or 4)")
+    return int(shape[0])
+
+
+def _unit_scale(array: np.ndarray, path: str) -> tuple[np.ndarray, str]:
+    if array.dtype == np.uint8:
+        return array.astype(np.float64) / 255.0, "uint8 / 255"
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise _problem(path, "integer pixels must lie in 0..255")
+        return array.astype(np.float64) / 255.0, "integers / 255"
+    if np.issubdtype(array.dtype, np.floating):
+        values = np.asarray(array, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+            raise _problem(path, "float pixels must be finite and lie in [0, 1] (divide 0..255 data by 255)")
+        return values, "float, as stored"
+    raise _problem(path, f"pixels of type {array.dtype}; give uint8 or float")
+
+
+def _with_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """(count, H, W) or (count, H, W, C) -> (count, H, W) for 1 channel, (count, H, W, 3) for 3."""
+    if images.ndim == 4 and images.shape[3] == 4:
+        images = images[..., :3]  # alpha dropped
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
+    if channels == 1:
+        return images @ LUMA if images.ndim == 4 else images
+    return images if images.ndim == 4 else np.repeat(images[..., None], 3, axis=3)
+
+
+def resize(images: np.ndarray, side: int) -> np.ndarray:
+    """Bilinear resize of (count, H, W[, C]) float images to side x side, channel by channel (Pillow, mode F)."""
+    from PIL import Image
+
+    if images.shape[1:3] == (side, side):
+        return images
+    planes = images[..., None] if images.ndim == 3 else images
+    out = np.empty((planes.shape[0], side, side, planes.shape[3]))
+    for k in range(planes.shape[0]):  # one small Pillow call per image plane
+        for c in range(planes.shape[3]):
+            plane = Image.fromarray(np.ascontiguousarray(planes[k, :, :, c], dtype=np.float32), mode="F")
+            out[k, :, :, c] = np.asarray(plane.resize((side, side), Image.Resampling.BILINEAR))
+    return out[..., 0] if images.ndim == 3 else out
+
+
+def _read_folder(folder: Path, side: int, channels: int) -> np.ndarray:
+    from PIL import Image
+
+    out = []
+    for file in _image_files(folder):
+        try:
+            with Image.open(file) as image:
+                pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.float64) / 255.0
+        except OSError as error:
+            raise _problem(str(folder), f"{file.name} cannot be read as an image ({error})") from None
+        out.append(resize(pixels[None], side)[0])
+    return np.stack(out)
+
+
+@lru_cache(maxsize=2)
+def load_images(path: str, side: int, channels: int) -> LoadedImages:
+    """Every image of ``path`` in [0, 1], resized to side x side, with ``channels`` channels (cached per worker)."""
+    image_count(path)  # the same one-line problems as the config check
+    file = Path(path)
+    if file.is_dir():
+        pixels, scale = _read_folder(file, side, channels), "8-bit files / 255"
+    else:
+        pixels, scale = _unit_scale(np.asarray(_read_array(path)), path)
+        pixels = resize(_with_channels(pixels, channels), side)
+    pixels = np.clip(pixels, 0.0, 1.0)  # bilinear resizing stays in range; clip its rounding
+    pixels.setflags(write=False)
+    return LoadedImages(pixels, float(pixels.std()), scale)

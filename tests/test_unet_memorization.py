@@ -1,0 +1,138 @@
+"""The memorized fraction as `memgen analyze` and `memgen plot` use it: n_mem, its window, n*/n_mem, the
+two-stage interval (simulations, then samples), and the figures; on synthetic U-Net folders (no torch)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli_helpers import invoke
+from memgen_cli.report.memorization import cell_replicates, memorization_table
+from memgen_cli.report.reader import read_results
+from memgen_cli.report.stats import summarize_trials
+
+N_VALUES = (4, 16, 64, 256)
+M = 20  # samples per simulation
+
+
+def write_unet_folder(folder: Path, fractions: dict, positives: dict, curves: bool = False) -> Path:
+    """trials.csv and summary.csv of a U-Net sweep; fractions[n]: each simulation's memorized fraction."""
+    rows = []
+    for cell, n in enumerate(N_VALUES):
+        for trial, (fraction, positive) in enumerate(zip(fractions[n], positives[n])):
+            rows.append({"model": "unet", "cell": cell, "cell_id": f"c{cell}", "n": n, "generated": M,
+                         "trial": trial, "seed": 1000 * cell + trial, "delta_positive": positive,
+                         "delta_positive_exact": int(n == 256),
+                         "E_OG": 2.0 / n ** 0.5 + 0.01 * trial, "E_TG": 1.0, "memorized_fraction": fraction})
+    trials = pd.DataFrame(rows)
+    summary = summarize_trials(trials, ["model", "cell", "cell_id", "n", "generated"],
+                               ("delta_positive", "delta_positive_exact"),
+                               ("E_OG", "E_TG", "memorized_fraction"))
+    folder.mkdir(parents=True)
+    trials.to_csv(folder / "trials.csv", index=False)
+    summary.to_csv(folder / "summary.csv", index=False)
+    if curves:
+        steps = [{**row, "step": step, "memorized_fraction": row["memorized_fraction"] * step / 300}
+                 for row in rows for step in (100, 200, 300)]
+        columns = ["model", "cell", "cell_id", "n", "generated", "trial", "seed", "step"]
+        frame = pd.DataFrame(steps)
+        frame[columns + [c for c in frame.columns if c not in columns]].to_csv(folder / "curves.csv", index=False)
+    return folder
+
+
+# Memorized fraction 1, 0.8, 0.2, 0 (every simulation alike); P(Delta > 0) 0, 0.25, 0.75, 1 over 4 simulations.
+FALLING = {4: [1.0] * 4, 16: [0.8] * 4, 64: [0.2] * 4, 256: [0.0] * 4}
+RISING = {4: [0, 0, 0, 0], 16: [1, 0, 0, 0], 64: [1, 1, 1, 0], 256: [1, 1, 1, 1]}
+
+
+def test_n_mem_window_n_star_and_their_ratio(tmp_path):
+    folder = write_unet_folder(tmp_path / "r", FALLING, RISING)
+    row = memorization_table(read_results(folder), n_boot=300).groups.iloc[0]
+    # The fraction falls through 0.5 halfway (in log n) between 16 (0.8) and 64 (0.2): n_mem = 32.
+    assert row["n_mem_status"] == "crossed" and row["n_mem"] == pytest.approx(32.0)
+    # Through 0.9 halfway between 4 (1.0) and 16 (0.8): 8; through 0.1 halfway between 64 and 256: 128.
+    assert row["window_start"] == pytest.approx(8.0) and row["window_end"] == pytest.approx(128.0)
+    assert row["window_width"] == pytest.approx(16.0)
+    # P rises through 0.5 halfway between 16 (0.25) and 64 (0.75): n* = 32, the same n.
+    assert row["n_star"] == pytest.approx(32.0) and row["ratio"] == pytest.approx(1.0)
+    assert row["verdict"] == "same n" and row["ratio_lo"] <= 1.0 <= row["ratio_hi"]
+    assert row["n_mem_lo"] <= 32 <= row["n_mem_hi"]
+    # The exact metric rises through 0.5 halfway between 64 (0) and 256 (1): 128, four times n_mem.
+    assert row["n_star_exact"] == pytest.approx(128.0) and row["ratio_exact"] == pytest.approx(4.0)
+    assert "n_star_kde" not in row.index  # no such column in this folder's trials
+
+
+def test_fractions_that_never_fall_leave_the_verdict_undetermined(tmp_path):
+    folder = write_unet_folder(tmp_path / "r", {n: [0.95] * 4 for n in N_VALUES}, RISING)
+    row = memorization_table(read_results(folder), n_boot=200).groups.iloc[0]
+    assert row["n_mem_status"] == "still >= 0.5 at the largest n" and np.isnan(row["n_mem"])
+    assert row["verdict"] == "undetermined" and "n_mem" in row["verdict_reason"]
+
+
+def test_interval_resamples_simulations_before_samples():
+    # Two simulations memorize every sample, two none: the M samples of a simulation are not independent.
+    # Resampling the 80 samples as if independent gives about 0.5 +- 0.11; resampling simulations first
+    # gives an interval several times wider.
+    trials = pd.DataFrame({"memorized_fraction": [1.0, 0.0, 1.0, 0.0], "delta_positive": [0, 1, 0, 1],
+                           "generated": [M] * 4})
+    fraction, boot, outcomes = cell_replicates(trials, 2000, np.random.default_rng(0))
+    p, p_boot = outcomes["delta_positive"]
+    assert fraction == 0.5 and p == 0.5
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    assert lo <= 0.05 and hi >= 0.95
+    # Paired: a replicate that drew more memorizing simulations drew fewer with Delta > 0.
+    assert np.corrcoef(boot, p_boot)[0, 1] < -0.9
+    # Samples within a simulation are resampled too: one simulation at 0.5 still has an interval.
+    one = pd.DataFrame({"memorized_fraction": [0.5], "delta_positive": [1], "generated": [M]})
+    _, boot_one, _ = cell_replicates(one, 2000, np.random.default_rng(1))
+    assert np.quantile(boot_one, 0.975) - np.quantile(boot_one, 0.025) > 0.3
+
+
+def test_same_seed_same_intervals_other_seed_other_intervals(tmp_path):
+    fractions = {4: [1.0, 0.9, 0.95, 1.0], 16: [0.9, 0.4, 0.7, 0.8], 64: [0.1, 0.4, 0.2, 0.0], 256: [0.0] * 4}
+    results = read_results(write_unet_folder(tmp_path / "r", fractions, RISING))
+    a = memorization_table(results, n_boot=300, seed=1).groups
+    b = memorization_table(results, n_boot=300, seed=1).groups
+    c = memorization_table(results, n_boot=300, seed=2).groups
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["n_mem_lo"].iloc[0], a["n_mem_hi"].iloc[0]) != (c["n_mem_lo"].iloc[0], c["n_mem_hi"].iloc[0])
+
+
+def test_analyze_writes_memorization_csv_and_plot_draws_the_figures(tmp_path):
+    folder = write_unet_folder(tmp_path / "r", FALLING, RISING, curves=True)
+    result = invoke("analyze", str(folder), "--bootstrap", "200")
+    assert result.exit_code == 0, result.output
+    assert "n_mem" in result.output and "same n" in result.output
+    table = pd.read_csv(folder / "memorization.csv")
+    assert table["n_mem"].iloc[0] == pytest.approx(32.0) and table["verdict"].iloc[0] == "same n"
+    result = invoke("plot", str(folder), "--bootstrap", "200")
+    assert result.exit_code == 0, result.output
+    for name in ("memorized_fraction", "memorization_vs_p", "training_curves", "p_delta_positive"):
+        assert (folder / "figures" / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_plot_says_why_training_curves_are_missing(tmp_path):
+    folder = write_unet_folder(tmp_path / "r", FALLING, RISING)
+    result = invoke("plot", str(folder), "--bootstrap", "200")
+    assert result.exit_code == 0 and "training_curves: no curves.csv" in result.output
+    assert (folder / "figures" / "memorized_fraction.png").exists()
+
+
+def test_linear_folders_get_no_memorization_table(tmp_path):
+    from results_factory import write_linear_results
+
+    folder = write_linear_results(tmp_path / "lin", [8, 16, 32, 64], trials=20)
+    result = invoke("analyze", str(folder), "--bootstrap", "100")
+    assert result.exit_code == 0, result.output
+    assert not (folder / "memorization.csv").exists() and "n_mem" not in result.output
+
+
+def test_without_trials_csv_analyze_says_so_and_plot_skips_the_memorization_figures(tmp_path):
+    folder = write_unet_folder(tmp_path / "r", FALLING, RISING)
+    (folder / "trials.csv").unlink()
+    result = invoke("analyze", str(folder), "--bootstrap", "100")
+    assert result.exit_code == 0, result.output
+    assert "no memorization.csv" in result.output and not (folder / "memorization.csv").exists()
+    result = invoke("plot", str(folder), "--bootstrap", "100")
+    assert result.exit_code == 0 and "memorized_fraction, memorization_vs_p: no trials.csv" in result.output
