@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/linear/quick.yaml
 RESULTS ?= results/linear-$(basename $(notdir $(CONFIG)))
 
-.PHONY: install demo test test-fast bench bench-unet lint figures reproduce-quick reproduce clean
+.PHONY: install demo test test-fast bench bench-unet bench-gpu lint figures reproduce-quick reproduce clean
 
 # The CPU build of torch, cached on the project's machines; users' installs take any torch in the range.
 TORCH_PIN := torch==2.13.0
@@ -44,6 +44,9 @@ bench: $(STAMP)  ## speed benchmarks; figures go to stdout (recorded in docs/ben
 
 bench-unet: $(STAMP)  ## the U-Net benchmark with every preset, the 12.9 M paper one included (slow on CPU)
 	$(BIN)/python benchmarks/bench_unet.py
+
+bench-gpu: $(STAMP)  ## the U-Net on a GPU: throughput (alone, grouped; fp32, bf16), evaluation, Fig. 4 projected
+	$(BIN)/python benchmarks/bench_gpu.py $(if $(shell $(BIN)/python -c "import torch; print(torch.cuda.is_available() or '')"),,--quick)
 
 # The paper's experiments (issue 6). Each sweep resumes if interrupted; figures and transitions.csv land in
 # results/paper/<name>/. Expected times: docs/reproduction.md.

@@ -33,7 +33,9 @@ def work_counts(experiment, config) -> tuple[int, int, int]:
     count = experiment.trial_count(config)
     cells = experiment.cells(config)
     blocks_of = getattr(experiment, "trial_blocks", lambda config, cell: [(0, count, ())])
-    per_task = experiment.trials_per_task
+    from memgen_cli.runner.plan import task_size
+
+    per_task = task_size(experiment, config)
     tasks = sum(-(-(end - first) // per_task) for cell in cells for first, end, _ in blocks_of(config, cell))
     return len(cells), count, tasks
 

@@ -57,6 +57,12 @@ class Task:
         return f"cell {self.cell_index} ({params}) trials {self.trials[0][0]}-{self.trials[-1][0]}"
 
 
+def task_size(experiment, config) -> int:
+    """Trials per task: the experiment's ``task_size(config)`` where the config decides it (U-Net simulations
+    trained together), else its ``trials_per_task``."""
+    return experiment.task_size(config) if hasattr(experiment, "task_size") else experiment.trials_per_task
+
+
 def plan_tasks(experiment, config) -> list[Task]:
     """Every task of the sweep, in a fixed order; seeds depend only on (root seed, cell, trial).
 
@@ -66,13 +72,14 @@ def plan_tasks(experiment, config) -> list[Task]:
     """
     count = experiment.trial_count(config)
     blocks_of = getattr(experiment, "trial_blocks", lambda config, cell: [(0, count, ())])
+    size = task_size(experiment, config)
     tasks, localities = [], []
     for index, cell in enumerate(experiment.cells(config)):
         cid = cell_id(experiment.model, cell)
         seeds = [(t, trial_seed(config.seed, experiment.model, cell, t)) for t in range(count)]
         for first, end, locality in blocks_of(config, cell):
-            for start in range(first, end, experiment.trials_per_task):
-                tasks.append(Task(index, cell, cid, seeds[start:min(start + experiment.trials_per_task, end)]))
+            for start in range(first, end, size):
+                tasks.append(Task(index, cell, cid, seeds[start:min(start + size, end)]))
                 localities.append(locality)
     return _grouped_by_locality(tasks, localities)
 

@@ -124,30 +124,75 @@ def from_nchw(x: torch.Tensor) -> np.ndarray:
     return x.double().cpu().numpy()
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """'auto' -> 'bf16' (autocast) on CUDA, 'fp32' on CPU, where float32 stays as exact as it always was."""
+    if precision not in PRECISIONS:
+        raise MemgenError(f"compute.precision: unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        return "bf16" if device == "cuda" else "fp32"
+    return precision
+
+
+def prepare_device(device: str) -> None:
+    """On CUDA, let float32 matrix products and convolutions use TF32 tensor cores (about 10 bits of mantissa
+    in the products, float32 accumulation): the usual setting for training. Nothing on CPU."""
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def autocast(device: str, precision: str):
+    """bf16 autocast where asked (the forward pass and loss; weights and Adam stay float32)."""
+    return torch.autocast(device_type="cuda" if device == "cuda" else "cpu", dtype=torch.bfloat16,
+                          enabled=precision == "bf16")
+
+
+def draw_step(data: torch.Tensor, batches, gen: torch.Generator, total: int, dtype: torch.dtype = torch.float32):
+    """One step's random draws for one simulation, in this order: its batch, noise, time steps (CPU).
+
+    ``train`` and ``grouped.train_together`` both draw through here, so a simulation's numbers do not depend
+    on whether it trains alone or in a group."""
+    x0 = data[next(batches)]
+    noise = torch.randn(x0.shape, generator=gen, dtype=dtype)
+    t = torch.randint(0, total, (x0.shape[0],), generator=gen)
+    return x0, noise, t
+
+
 def train(model, images_pm1: np.ndarray, scheduler, *, train_steps: int, batch_size: int, lr: float, seed: int,
-          device: str, every: int | None = None, checkpoint=None) -> np.ndarray:
+          device: str, every: int | None = None, checkpoint=None, precision: str = "fp32",
+          compile_model: bool = False, dtype: torch.dtype = torch.float32) -> np.ndarray:
     """Adam on the DDPM epsilon loss for ``train_steps`` steps; returns the loss of every step.
 
     Batches of exactly batch_size images walk through fresh permutations of the n images (see
     ``_batch_indices``); time steps are uniform over the scheduler's steps. With ``every``, after every
     every-th step before the last, ``checkpoint(step, losses so far)`` runs (it may sample from the model,
     which draws from its own generators: the training's numbers are those of a run without checkpoints).
+    On CUDA: TF32 (``prepare_device``), channels-last memory, ``precision`` "bf16" autocast, and
+    ``compile_model`` compiles the forward pass; on CPU only ``precision`` applies. ``dtype``: of the data and
+    the arithmetic (float64 in the tests that compare with ``grouped.train_together``).
     """
     gen = _generator(seed)
-    data = to_nchw(images_pm1)  # (n, C, side, side), CPU
+    data = to_nchw(images_pm1).to(dtype)  # (n, C, side, side), CPU
     batches = _batch_indices(data.shape[0], batch_size, gen)
-    alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
+    alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=dtype)
     total = scheduler.config.num_train_timesteps
+    prepare_device(device)
+    memory = torch.channels_last if device == "cuda" else torch.contiguous_format
     model.to(device).train()
+    if device == "cuda":
+        model.to(memory_format=memory)
+    forward = torch.compile(model) if compile_model and device == "cuda" else model
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = np.empty(train_steps)
     for step in range(train_steps):
-        x0 = data[next(batches)].to(device)
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        t = torch.randint(0, total, (x0.shape[0],), generator=gen).to(device)
+        x0, noise, t = (v.to(device) for v in draw_step(data, batches, gen, total, dtype))
         a = alphas_cumprod[t].view(-1, 1, 1, 1)
-        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        loss = torch.nn.functional.mse_loss(model(noisy, t).sample, noise)
+        noisy = (a.sqrt() * x0 + (1 - a).sqrt() * noise).contiguous(memory_format=memory)
+        with autocast(device, precision):
+            loss = torch.nn.functional.mse_loss(forward(noisy, t).sample.to(noise.dtype), noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -30,7 +30,8 @@ def image_dir_problem(path: Path) -> str | None:
 class UnetExperiment:
     model = "unet"
     config_class = UnetConfig
-    trials_per_task = 1  # one simulation per task: a killed sweep never retrains a finished simulation
+    trials_per_task = 1  # one simulation per task (task_size: more when trained together on a GPU): a killed
+    # sweep never retrains a finished simulation
     binary_metrics = BINARY_METRICS
     mean_metrics = MEAN_METRICS
 
@@ -76,16 +77,20 @@ class UnetExperiment:
         """With evaluation.every, each simulation also has a curve along training (curves.csv)."""
         return config.evaluation.every is not None
 
+    def task_size(self, config: UnetConfig) -> int:
+        """Simulations per task: those trained at once (compute.together), stored as one part when they finish."""
+        return config.simulations_together()
+
     def run_task(self, config: UnetConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
         from memgen_cli.runner.plan import CHECKPOINTS
 
-        from .simulation import simulate
+        from .simulation import simulate_group
 
         params = SimulationParams.from_cell(cell)
+        results = simulate_group(params, [seed for _, seed in trials], device=config.device, threads=config.threads,
+                                 every=config.evaluation.every, compute=config.compute)
         rows = []
-        for trial, seed in trials:
-            result = simulate(params, seed, device=config.device, threads=config.threads,
-                              every=config.evaluation.every)
+        for (trial, _), result in zip(trials, results):
             if config.output.image_dir and trial == 0:
                 from memgen_cli.runner.seeding import cell_id
                 from .images import image_grid, write_png_gray

@@ -259,9 +259,13 @@ def nearest_neighbour_ratios(generated, train) -> np.ndarray:
 
 
 def memorized_fraction(generated, train, rng: np.random.Generator, resamples: int = 1000,
-                       threshold: float = MEMORIZATION_RATIO) -> dict:
-    """Fraction of generated images with NN ratio < threshold, and a percentile-bootstrap 95% interval."""
-    memorized = (nearest_neighbour_ratios(generated, train) < threshold).astype(float)
+                       threshold: float = MEMORIZATION_RATIO, ratios: np.ndarray | None = None) -> dict:
+    """Fraction of generated images with NN ratio < threshold, and a percentile-bootstrap 95% interval.
+
+    ratios: the nearest-neighbour ratios when already computed (on a GPU: device_metrics)."""
+    if ratios is None:
+        ratios = nearest_neighbour_ratios(generated, train)
+    memorized = (ratios < threshold).astype(float)
     boot = memorized[rng.integers(0, memorized.size, size=(resamples, memorized.size))].mean(axis=1)
     lo, hi = np.quantile(boot, [0.025, 0.975])
     return {"memorized_fraction": float(memorized.mean()), "memorized_lo": float(lo), "memorized_hi": float(hi)}

@@ -26,6 +26,7 @@ SCHEDULES = ("logsnr_linear", "cosine", "published")  # their betas: diffusion.S
 SAMPLERS = ("ddpm", "ddim")
 DEVICES = ("auto", "cpu", "cuda")
 THREADS = 1  # torch/BLAS threads of a simulation: one, so workers x threads <= cores at any --workers
+MAX_TOGETHER = 32  # simulations trained at once: a GPU's memory holds 32 paper-preset models and their Adam state
 
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
@@ -96,6 +97,21 @@ class UnetEvaluation(BaseModel):
         return data
 
 
+class UnetCompute(BaseModel):
+    """How simulations run on their device: the numbers depend on these, the cells do not (not in cell ids)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="training arithmetic: auto is bf16 autocast on CUDA and float32 on CPU; "
+                                    "on CUDA float32 products use TF32")
+    compile: bool = Field(default=False, description="torch.compile the forward pass of one-simulation training "
+                                                     "on CUDA; ignored on CPU")
+    together: Integer | None = Field(default=None, ge=1, le=MAX_TOGETHER,
+                                     description="simulations of a cell trained at once, one vmapped step for all "
+                                                 f"(default: all of a cell's, up to {MAX_TOGETHER}, with device "
+                                                 "cuda; 1 otherwise, where it is no faster)")
+
+
 class UnetOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     image_dir: str | None = Field(default=None, description="folder for one PNG grid per cell (generated "
@@ -120,6 +136,14 @@ class UnetConfig(BaseModel):
     sampling: UnetSampling = UnetSampling()
     evaluation: UnetEvaluation = UnetEvaluation()
     output: UnetOutput = UnetOutput()
+    compute: UnetCompute = UnetCompute()
+
+    def simulations_together(self) -> int:
+        """Simulations per task, trained at once: compute.together, else all of a cell's (up to MAX_TOGETHER)
+        on device cuda and 1 elsewhere (on CPU a group measured no faster: docs/benchmarks.md)."""
+        if self.compute.together is not None:
+            return min(self.compute.together, self.simulations)
+        return min(self.simulations, MAX_TOGETHER) if self.device == "cuda" else 1
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +174,8 @@ class UnetConfig(BaseModel):
         data = handler(self)
         if isinstance(data, dict) and data.get("threads") == THREADS:
             data.pop("threads")
+        if isinstance(data, dict) and data.get("compute") == UnetCompute().model_dump():
+            data.pop("compute")  # likewise: folders from before compute existed resume
         return data
 
 

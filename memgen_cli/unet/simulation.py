@@ -16,7 +16,7 @@ import numpy as np
 from . import data as data_mod
 from . import metrics
 from .models import get_preset
-from .params import THREADS, SimulationParams, UnetEvaluation
+from .params import THREADS, SimulationParams, UnetCompute, UnetEvaluation
 
 BINARY_METRICS = ("delta_positive", "delta_positive_exact", "delta_positive_kde")
 MEAN_METRICS = ("E_TG", "E_OG", "Delta", "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde",
@@ -47,18 +47,26 @@ def full_dimensional_kde(generated, train, original, sigma: float) -> dict:
 
 
 def evaluate(generated01: np.ndarray, split: data_mod.DataSplit, evaluation: UnetEvaluation,
-             rng: np.random.Generator) -> dict:
-    """Every metric of one simulation; all sets in [0, 1] pixel units."""
+             rng: np.random.Generator, device: str = "cpu") -> dict:
+    """Every metric of one simulation; all sets in [0, 1] pixel units. On CUDA the exact per-pixel metric and
+    the nearest-neighbour ratios run in float64 torch on the GPU (device_metrics); elsewhere in numpy."""
     gen = generated01.reshape(generated01.shape[0], -1)
     train_eval = _subset(split.train, evaluation.eval_train, rng)
     original_eval = _subset(split.original, evaluation.eval_original, rng)
     sigma = split.pixel_sigma
     grid = metrics.pixel_kde_distances_grid(gen, train_eval, original_eval, sigma, points=evaluation.grid_points)
-    exact = metrics.pixel_kde_distances_exact(gen, train_eval, original_eval, sigma)
+    train_flat = split.train.reshape(split.train.shape[0], -1)
+    ratios = None
+    if device == "cuda":
+        from . import device_metrics
+
+        exact = device_metrics.pixel_kde_distances_exact(gen, train_eval, original_eval, sigma, device)
+        ratios = device_metrics.nearest_neighbour_ratios(gen, train_flat, device)
+    else:
+        exact = metrics.pixel_kde_distances_exact(gen, train_eval, original_eval, sigma)
     cap = evaluation.kde_max_points
     kde = full_dimensional_kde(gen, _subset(train_eval, cap, rng), _subset(original_eval, cap, rng), sigma)
-    nn = metrics.memorized_fraction(gen, split.train.reshape(split.train.shape[0], -1), rng,
-                                    resamples=evaluation.bootstrap)
+    nn = metrics.memorized_fraction(gen, train_flat, rng, resamples=evaluation.bootstrap, ratios=ratios)
     return {
         "delta_positive": int(grid["Delta"] > 0), "delta_positive_exact": int(exact["Delta"] > 0),
         "delta_positive_kde": kde.pop("delta_positive_kde"),
@@ -103,36 +111,48 @@ def exactly_threads(threads: int):
 
 
 def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", threads: int = THREADS,
-             every: int | None = None) -> SimulationResult:
+             every: int | None = None, compute: UnetCompute = UnetCompute()) -> SimulationResult:
     """Train on n fresh images, generate ``generated`` images, evaluate them: the metric columns and the images.
 
     params: the typed parameters, or a flat cell (validated here: a MemgenError before any training).
     threads: torch and BLAS threads (the config's ``threads``); the numbers depend on it.
     every: also evaluate fresh samples after every every-th optimizer step (``SimulationResult.curve``); the
     final row is the same with or without it.
+    compute: precision and compile on the device (params.UnetCompute).
     """
+    return simulate_group(params, [seed], device, threads, every, compute)[0]
+
+
+def simulate_group(params: SimulationParams | dict, seeds: list[int], device: str = "auto", threads: int = THREADS,
+                   every: int | None = None, compute: UnetCompute = UnetCompute()) -> list[SimulationResult]:
+    """``simulate`` for several seeds of one cell. Two or more train at once (``grouped.train_together``: one
+    vmapped step for all, each with its own data, draws and Adam state); then each samples and is evaluated
+    alone. Every simulation's numbers are those of a run alone up to floating-point rounding."""
     p = params if isinstance(params, SimulationParams) else SimulationParams.from_cell(params)
     with exactly_threads(int(threads)):
-        return _simulate(p, seed, device, every)
+        return _simulate_group(p, [int(s) for s in seeds], device, every, compute)
 
 
-def _simulate(p: SimulationParams, seed: int, device: str, every: int | None = None) -> SimulationResult:
-    from .diffusion import (
-        epoch_batch_size,
-        init_model,
-        make_scheduler,
-        resolve_device,
-        sample,
-        steps_for_epochs,
-        train,
-    )
+@dataclass
+class _Setup:
+    """One simulation before training: its data, seeds, fresh model and training budget."""
 
-    grid, training, sampling = p.grid, p.training, p.sampling
-    dev = resolve_device(device)
+    split: data_mod.DataSplit
+    train_seed: int
+    sample_seed: int
+    eval_seed: int
+    model: object
+    train_steps: int
+    batch_size: int
+
+
+def _setup(p: SimulationParams, seed: int) -> _Setup:
+    from .diffusion import epoch_batch_size, init_model, steps_for_epochs
+
+    grid, training = p.grid, p.training
     rng = np.random.default_rng(seed)
     split = data_mod.sample_split(p.data, grid.n, grid.N, grid.side, rng)
     init_seed, train_seed, sample_seed, eval_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=4))
-
     preset = get_preset(grid.preset)
     model = init_model(lambda: preset.build(grid.side, p.channels), init_seed)
     if grid.train_steps is not None:  # full-size batches, whatever n (see diffusion._batch_indices)
@@ -140,46 +160,86 @@ def _simulate(p: SimulationParams, seed: int, device: str, every: int | None = N
     else:  # the paper's epochs: batches of min(batch_size, n)
         train_steps = steps_for_epochs(grid.epochs, grid.n, training.batch_size)
         batch_size = epoch_batch_size(grid.n, training.batch_size)
-    def draw(sample_seed: int) -> np.ndarray:
-        return sample(model, make_scheduler(training.schedule, grid.steps, sampling.sampler), sampling.generated,
-                      grid.side, seed=sample_seed, device=dev, sample_steps=sampling.sample_steps,
-                      channels=p.channels)
+    return _Setup(split, train_seed, sample_seed, eval_seed, model, train_steps, batch_size)
 
-    curve: list[dict] = []
+
+def _draw(p: SimulationParams, model, seed: int, dev: str) -> np.ndarray:
+    from .diffusion import make_scheduler, sample
+
+    return sample(model, make_scheduler(p.training.schedule, p.grid.steps, p.sampling.sampler), p.sampling.generated,
+                  p.grid.side, seed=seed, device=dev, sample_steps=p.sampling.sample_steps, channels=p.channels)
+
+
+def _checkpoint(p: SimulationParams, s: _Setup, model, step: int, losses_so_far: np.ndarray, every: int,
+                dev: str) -> dict:
+    """The metrics on fresh samples at a training checkpoint (their own seeds: training is not disturbed)."""
+    images = data_mod.from_model_scale(_draw(p, model, checkpoint_seed(s.sample_seed, step), dev))
+    metrics_now = evaluate(images, s.split, p.evaluation, np.random.default_rng(checkpoint_seed(s.eval_seed, step)),
+                           dev)
+    return {"step": step, "train_loss": float(losses_so_far[-every:].mean()), **metrics_now}
+
+
+def _simulate_group(p: SimulationParams, seeds: list[int], device: str, every: int | None,
+                    compute: UnetCompute) -> list[SimulationResult]:
+    from .diffusion import make_scheduler, resolve_device, resolve_precision, train
+    from .grouped import train_together
+
+    dev = resolve_device(device)
+    precision = resolve_precision(compute.precision, dev)
+    setups = [_setup(p, seed) for seed in seeds]
+    curves: list[list[dict]] = [[] for _ in setups]
     checkpoint_seconds = [0.0]
+    scheduler = make_scheduler(p.training.schedule, p.grid.steps)
+    data = [data_mod.to_model_scale(s.split.train) for s in setups]
+    first = setups[0]
 
-    def checkpoint(step: int, losses_so_far: np.ndarray) -> None:
+    def checkpoint(step: int, losses_so_far: np.ndarray, models=None) -> None:
         begin = time.perf_counter()
-        images = data_mod.from_model_scale(draw(checkpoint_seed(sample_seed, step)))
-        metrics = evaluate(images, split, p.evaluation, np.random.default_rng(checkpoint_seed(eval_seed, step)))
-        curve.append({"step": step, "train_loss": float(losses_so_far[-every:].mean()), **metrics})
+        for k, s in enumerate(setups):
+            model = s.model if models is None else models[k]
+            losses_k = losses_so_far if models is None else losses_so_far[k]
+            curves[k].append(_checkpoint(p, s, model, step, losses_k, every, dev))
         checkpoint_seconds[0] += time.perf_counter() - begin
 
     start = time.perf_counter()
-    losses = train(model, data_mod.to_model_scale(split.train), make_scheduler(training.schedule, grid.steps),
-                   train_steps=train_steps, batch_size=batch_size, lr=training.lr, seed=train_seed, device=dev,
-                   every=every, checkpoint=checkpoint)
-    train_seconds = time.perf_counter() - start - checkpoint_seconds[0]
+    if len(setups) == 1:
+        losses = train(first.model, data[0], scheduler, train_steps=first.train_steps, batch_size=first.batch_size,
+                       lr=p.training.lr, seed=first.train_seed, device=dev, every=every, checkpoint=checkpoint,
+                       precision=precision, compile_model=compute.compile)[None]
+    else:
+        losses = train_together([s.model for s in setups], data, scheduler, train_steps=first.train_steps,
+                                batch_size=first.batch_size, lr=p.training.lr, seeds=[s.train_seed for s in setups],
+                                device=dev, precision=precision, every=every, checkpoint=checkpoint)
+    # a group's training time is shared: each simulation is charged its share
+    train_seconds = (time.perf_counter() - start - checkpoint_seconds[0]) / len(setups)
+    return [_finish(p, s, losses[k], curves[k], dev, train_seconds, every, len(setups))
+            for k, s in enumerate(setups)]
 
+
+def _finish(p: SimulationParams, s: _Setup, losses: np.ndarray, curve: list[dict], dev: str, train_seconds: float,
+            every: int | None, together: int) -> SimulationResult:
+    """Sample the trained model and evaluate: the row (and the curve's last point, the end of training)."""
     start = time.perf_counter()
-    generated = draw(sample_seed)
+    generated = _draw(p, s.model, s.sample_seed, dev)
     sample_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
     generated01 = data_mod.from_model_scale(generated)
-    row = evaluate(generated01, split, p.evaluation, np.random.default_rng(eval_seed))
+    row = evaluate(generated01, s.split, p.evaluation, np.random.default_rng(s.eval_seed), dev)
     eval_seconds = time.perf_counter() - start
     row = {
         **row,
         # mean over the last tenth of the steps: one step's loss is noisy (random batch, time steps, noise)
-        "final_loss": float(losses[-max(1, train_steps // 10):].mean()),
-        "train_steps_done": int(train_steps), "device": dev,
+        "final_loss": float(losses[-max(1, s.train_steps // 10):].mean()),
+        "train_steps_done": int(s.train_steps), "device": dev,
         "train_seconds": train_seconds, "sample_seconds": sample_seconds, "eval_seconds": eval_seconds,
+        **({"trained_together": together} if together > 1 else {}),
     }
     if every:  # the last checkpoint is the end of training: the final samples, evaluated once
-        last = {k: row[k] for k in ("final_loss", "device", "train_seconds", "sample_seconds", "eval_seconds")}
-        metrics = {k: v for k, v in row.items() if k not in last and k != "train_steps_done"}
-        tail = float(losses[-min(every, train_steps):].mean())
-        curve.append({"step": int(train_steps), "train_loss": tail, **metrics})
-        return SimulationResult(row, generated01, split.train, curve)
-    return SimulationResult(row, generated01, split.train)
+        last = {k: row[k] for k in ("final_loss", "device", "train_seconds", "sample_seconds", "eval_seconds",
+                                    "trained_together") if k in row}
+        metrics_end = {k: v for k, v in row.items() if k not in last and k != "train_steps_done"}
+        tail = float(losses[-min(every, s.train_steps):].mean())
+        curve.append({"step": int(s.train_steps), "train_loss": tail, **metrics_end})
+        return SimulationResult(row, generated01, s.split.train, curve)
+    return SimulationResult(row, generated01, s.split.train)

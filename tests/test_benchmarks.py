@@ -1,0 +1,24 @@
+"""The GPU benchmark runs on CPU with a small budget (make bench-gpu's script, not its figures)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_gpu_quick_runs_on_cpu_and_projects_fig4():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), "--quick", "--device", "cpu",
+                             "--steps", "1", "--together", "2"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert out.startswith("device: CPU")
+    for precision in ("fp32", "bf16"):
+        assert f"tiny  {precision}: one simulation, batch 128:" in out and "2 at once" in out
+    assert "exact per-pixel metric, N = 2,000 originals, d = 256:" in out
+    lines = [line for line in out.splitlines() if line.startswith("  n = ")]
+    assert len(lines) == 10  # every cell of configs/paper/fig4-unet.yaml
+    assert "total:" in out.splitlines()[-1]
