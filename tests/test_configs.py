@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
+from memgen_cli.locate.setup import load_locate_config
 from memgen_cli.runner.plan import get_experiment, plan_tasks
 from memgen_cli.runner.sweep import load_sweep_config
 
@@ -14,11 +16,33 @@ def test_there_are_configs():
     assert len(CONFIGS) >= 10
 
 
+def is_locate_config(path: Path) -> bool:
+    return "locate" in (yaml.safe_load(path.read_text()) or {})
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_shipped_config_validates_and_plans(path):
+    if is_locate_config(path):  # a `memgen locate` preset: checked below
+        return
     config = load_sweep_config(path)
     tasks = plan_tasks(get_experiment(config.model), config)
     assert tasks and len({t.key for t in tasks}) == len(tasks)
+
+
+def test_the_nstar_vs_d_preset_validates_with_n_growing_with_d():
+    path = Path(__file__).resolve().parents[1] / "configs" / "paper" / "nstar-vs-d.yaml"
+    assert is_locate_config(path)
+    setup = load_locate_config(path)
+    assert {c["covariance"] for c in setup.combinations} == {"BBt", "BtB"}
+    assert sorted({c["d"] for c in setup.combinations}) == [4, 8, 16, 32, 64, 128, 256]
+    for cell, scan in zip(setup.combinations, setup.scans):
+        assert cell["N"] >= max(10_000, 100 * cell["d"])  # the crossing (a few d) lies well below N
+        assert scan[-1] <= 32 * cell["d"] and scan[-1] < cell["N"]
+    # the paper's settings otherwise
+    paper = load_sweep_config(path.parent / "fig2-3-d16.yaml")
+    assert setup.config.data == paper.data and setup.config.grid.lambda_ == paper.grid.lambda_
+    assert setup.config.grid.T == paper.grid.T and setup.config.options.bandwidth == paper.options.bandwidth
+    assert all(is_locate_config(p) for p in CONFIGS if p.stem == "nstar-vs-d")
 
 
 def test_quick_variants_keep_the_published_settings():

@@ -100,10 +100,24 @@ def plot(
     bootstrap: Bootstrap = 1000,
     seed: Seed = 0,
 ) -> None:
-    """Draw the paper's figures from a results folder: P(Δ > 0), mean H², Ê_OG/Ê_TG and the transition."""
+    """Draw the paper's figures from a results folder: P(Δ > 0), mean H², Ê_OG/Ê_TG and the transition.
+
+    A `memgen locate` folder (it holds nstar.csv) gets its phase diagram: n* against d, and n*/d."""
     from memgen_cli.report.figures import draw_figures  # matplotlib loads only for this command
 
     check_analysis_options(align_factor, bootstrap, seed)
+    if (results_dir / "nstar.csv").is_file():
+        from memgen_cli.report.figure_phase import phase_diagram
+
+        paths, fits, notes = phase_diagram(results_dir, out, format, hue)
+        for line in notes:
+            Console().print(f"[dim]phase_diagram: {escape(line)}[/]", highlight=False)
+        for fit in fits.itertuples(index=False):
+            Console().print(f"n* = {fit.a:.3g} d^{fit.b:.3f} (b in [{fit.b_lo:.3f}, {fit.b_hi:.3f}], "
+                            f"{fit.points} points){'' if len(fits) == 1 else f' for {fits.columns[0]} = {fit[0]}'}",
+                            highlight=False)
+        Console().print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
+        return
     report = draw_figures(results_dir, out, format, x, hue, facet, align_factor, bootstrap, seed)
     console = Console()
     for note in report.notes:
@@ -138,6 +152,9 @@ def analyze(
     from memgen_cli.report.analysis import find_transitions, write_transitions
 
     check_analysis_options(align_factor, bootstrap, seed)
+    if (results_dir / "nstar.csv").is_file():  # its summary.csv has one row per batch, not per n
+        raise MemgenError(f"{results_dir}: a `memgen locate` folder; its n* and intervals are in nstar.csv "
+                          "(and P per n in points.csv); `memgen plot` draws its phase diagram")
     table = find_transitions(results_dir, align_factor=align_factor, n_boot=bootstrap, seed=seed)
     path = write_transitions(table, out if out is not None else results_dir)
     console = Console()
@@ -145,6 +162,9 @@ def analyze(
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(transitions_rich_table(table, align_factor))
     console.print(f"wrote {path}", highlight=False)
+    from memgen_cli.cli.memorization import analyze_memorization  # U-Net folders: memorization.csv
+
+    analyze_memorization(results_dir, out, align_factor, bootstrap, seed, console)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,9 +182,6 @@ def fmt_n(value: float) -> str:
 
 
 def fmt_slope(value: float) -> str:
-    from memgen_cli.cli.memorization import analyze_memorization  # U-Net folders: memorization.csv
-
-    analyze_memorization(results_dir, out, align_factor, bootstrap, seed, console)
     text = f"{value:.2f}"
     return "0.00" if text == "-0.00" else text
 

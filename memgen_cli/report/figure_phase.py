@@ -1,0 +1,121 @@
+"""The phase diagram of a `memgen locate` folder, drawn from its nstar.csv (nothing is recomputed).
+
+``phase_diagram``: left, n* against d in log-log with each n*'s 95% interval and the fitted power law
+n* = a d^b per hue (b with its 95% interval in the legend); right, n*/d against d. Combinations without a
+crossing (status "no crossing below n_max", "above 0.5 at n_min") are not drawn as points: a note names them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from memgen_cli.errors import MemgenError
+from memgen_cli.locate import NSTAR_FILE
+from memgen_cli.locate.search import fit_power_law
+from memgen_cli.report.canvas import add_legend, new_figure, save, styled
+from memgen_cli.results_format import FIGURES_DIR, atomic_write_csv
+
+PHASE_FIGURE = "phase_diagram"
+HUE_CANDIDATES = ("covariance", "lambda", "T", "bandwidth", "ridge", "mu", "sigma")
+FITS_FILE = "nstar_fits.csv"
+
+
+def read_nstar(folder: Path) -> pd.DataFrame:
+    path = Path(folder) / NSTAR_FILE
+    if not path.is_file():
+        raise MemgenError(f"{folder}: no {NSTAR_FILE} (written by `memgen locate`)")
+    try:
+        table = pd.read_csv(path)
+    except Exception as error:  # pandas' parser errors, UnicodeDecodeError: a damaged file
+        raise MemgenError(f"{path}: not a readable CSV ({str(error).splitlines()[0] if str(error) else error})") \
+            from None
+    missing = [c for c in ("d", "n_star", "n_star_lo", "n_star_hi", "status") if c not in table.columns]
+    if missing:
+        raise MemgenError(f"{path}: lacks the column {missing[0]!r}")
+    return table
+
+
+def choose_hue(table: pd.DataFrame, hue: str | None) -> str | None:
+    if hue is not None:
+        if hue not in table.columns:
+            raise MemgenError(f"--hue: {hue!r} is not a column of {NSTAR_FILE}")
+        return hue
+    varying = [c for c in HUE_CANDIDATES if c in table.columns and table[c].nunique(dropna=False) > 1]
+    return varying[0] if varying else None
+
+
+def power_law_rows(table: pd.DataFrame, hue: str | None) -> pd.DataFrame:
+    """One fit of n* = a d^b per hue value, over the combinations with an interval of n*."""
+    rows = []
+    for value, part in (table.groupby(hue, sort=True, dropna=False) if hue else [(None, table)]):
+        found = part[np.isfinite(part["n_star_lo"]) & np.isfinite(part["n_star_hi"]) & (part["n_star_lo"] > 0)]
+        fit = fit_power_law(found["d"], found["n_star"], found["n_star_lo"], found["n_star_hi"])
+        row = {hue: value} if hue else {}
+        if fit is None:
+            rows.append({**row, "a": np.nan, "b": np.nan, "b_lo": np.nan, "b_hi": np.nan, "points": len(found)})
+        else:
+            rows.append({**row, "a": fit.a, "b": fit.b, "b_lo": fit.b_lo, "b_hi": fit.b_hi, "points": fit.points})
+    return pd.DataFrame(rows)
+
+
+def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = ("png",),
+                  hue: str | None = None) -> tuple[list[Path], pd.DataFrame, list[str]]:
+    """Draw the phase diagram and write the power-law fits (nstar_fits.csv, beside nstar.csv); returns (paths
+    written, the fits, the notes drawn under the panels)."""
+    from memgen_cli.report.figures import parse_formats  # the one list of formats
+
+    folder = Path(folder)
+    formats = parse_formats(formats)
+    table = read_nstar(folder)
+    hue = choose_hue(table, hue)
+    fits = power_law_rows(table, hue)
+    notes = []
+    crossed = np.isfinite(table["n_star"].to_numpy(dtype=float))
+    for row in table[~crossed].itertuples(index=False):
+        notes.append(f"d = {row.d}{f', {hue} = {getattr(row, hue)}' if hue else ''}: {row.status}; not drawn")
+    open_ = table[crossed & (table["status"] != "converged")]
+    for row in open_.itertuples(index=False):
+        notes.append(f"d = {row.d}{f', {hue} = {getattr(row, hue)}' if hue else ''}: {row.status} (interval "
+                     "wider than requested)")
+    caption = "n* where P(Δ > 0) first crosses 0.5, 95% intervals (memgen locate); line: n* = a d^b fitted"
+    out = Path(out_dir) if out_dir is not None else folder / FIGURES_DIR
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MemgenError(f"{out}: cannot create the figures folder ({error.strerror or error})") from None
+    with styled():
+        figure, axes = new_figure(1, 2, notes, caption, sharex=True)
+        left, right = axes[0, 0], axes[0, 1]
+        handles, labels = [], []
+        groups = table.groupby(hue, sort=True, dropna=False) if hue else [(None, table)]
+        for k, (value, part) in enumerate(groups):
+            colour = f"C{k}"
+            part = part[np.isfinite(part["n_star"])].sort_values("d")
+            d = part["d"].to_numpy(dtype=float)
+            n, lo, hi = (part[c].to_numpy(dtype=float) for c in ("n_star", "n_star_lo", "n_star_hi"))
+            yerr = np.vstack([n - np.where(np.isfinite(lo), lo, n), np.where(np.isfinite(hi), hi, n) - n])
+            left.errorbar(d, n, yerr=yerr, fmt="o", color=colour, capsize=3, ms=4)
+            right.errorbar(d, n / d, yerr=yerr / d, fmt="o-", color=colour, capsize=3, ms=4)
+            fit = fits.iloc[k]
+            label = f"{hue} = {value}" if hue else "n*"
+            if np.isfinite(fit["b"]) and len(d):
+                grid = np.geomspace(d.min(), d.max(), 50)
+                left.plot(grid, fit["a"] * grid ** fit["b"], "--", color=colour, lw=1)
+                label += f": b = {fit['b']:.2f} [{fit['b_lo']:.2f}, {fit['b_hi']:.2f}]"
+            handles.append(Line2D([], [], color=colour, marker="o", ls="--"))
+            labels.append(label)
+        for ax in (left, right):
+            ax.set_xscale("log")
+            ax.set_xlabel("d")
+        left.set_yscale("log")
+        left.set_ylabel("n*")
+        right.set_ylabel("n* / d")
+        add_legend(figure, handles, labels)
+        paths = save(figure, out, PHASE_FIGURE, formats)
+    atomic_write_csv(folder / FITS_FILE, fits)
+    return paths, fits, notes
