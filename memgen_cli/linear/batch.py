@@ -17,7 +17,7 @@ import numpy as np
 from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_kde_overlaps,
                             log_gaussian_kde_overlaps_each, log_gaussian_self_overlap)
 from memgen_cli.linear.model import (COVARIANCE_CONVENTIONS, _EPS, LinearDenoiser, forward_noise,
-                                     generated_distribution, hellinger_squared, noise_variance)
+                                     generated_distribution, noise_variance, trial_row)
 
 
 def _kept(s: np.ndarray, size: int) -> np.ndarray:
@@ -89,14 +89,5 @@ def run_linear_trials(rngs: list[np.random.Generator], n: int, d: int, lam: floa
     rows = []
     for k, (gen, train) in enumerate(zip(gens, trains)):
         distances = kde_l2_distances(log_gaussian_self_overlap(gen), log_g_train[k], log_g_orig[k], train, original)
-        h2, log_bc = hellinger_squared(gen, np.zeros(d), sigma)
-        rows.append({
-            **distances,
-            "delta_positive": int(distances["delta_sign"] > 0),
-            "H2": h2,
-            "log_one_minus_H2": log_bc,
-            "rank_G": gen.rank,
-            "eps_n": train.eps,
-            "eps_N": original.eps,
-        })
+        rows.append(trial_row(distances, gen, train, original, sigma))
     return rows

@@ -132,7 +132,13 @@ def run_linear_trial(rng: np.random.Generator, n: int, d: int, lam: float, T: fl
     distances = kde_l2_distances(log_gaussian_self_overlap(gen),
                                  train.log_overlap_with(gen), original.log_overlap_with(gen),
                                  train, original)
-    h2, log_bc = hellinger_squared(gen, np.zeros(d), sigma)
+    return trial_row(distances, gen, train, original, sigma)
+
+
+def trial_row(distances: dict, gen: LowRankGaussian, train: KDEReference, original: KDEReference,
+              sigma: float) -> dict:
+    """A trial's metric columns of trials.csv from its distances and its generated Gaussian."""
+    h2, log_bc = hellinger_squared(gen, np.zeros(gen.dim), sigma)
     return {
         **distances,
         "delta_positive": int(distances["delta_sign"] > 0),

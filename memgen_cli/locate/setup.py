@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.locate.search import scan_sizes
-from memgen_cli.runner.config import (Integer, Real, apply_overrides, config_to_dict, format_validation_error,
-                                      read_yaml_mapping, validate_config)
+from memgen_cli.runner.config import (Integer, Real, config_to_dict, format_validation_error, read_model_config,
+                                      validate_config)
 from memgen_cli.runner.plan import get_experiment
 
 SECTION = "locate"
@@ -65,11 +65,8 @@ class LocateSetup:
 
 def load_locate_config(path: Path, overrides: list[str] = (), model: str | None = None) -> LocateSetup:
     path = Path(path)
-    data = apply_overrides(read_yaml_mapping(path), list(overrides))
-    found = data.get("model", model)
-    if model is not None and found != model:
-        raise MemgenError(f"{path}: model: this config is for {found!r}; run it with 'memgen locate {found}'")
-    data["model"] = found
+    data = read_model_config(path, overrides, model, "locate")
+    found = data["model"]
     section = data.pop(SECTION, None)
     if section is None:
         section = {}

@@ -178,6 +178,17 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
+def read_model_config(path: Path, overrides: list[str], model: str | None, command: str) -> dict:
+    """A config file's mapping with --set overrides applied and its model checked against the command's
+    (``memgen <command> <model>``); the mapping names its model."""
+    data = apply_overrides(read_yaml_mapping(path), list(overrides))
+    found = data.get("model", model)
+    if model is not None and found != model:
+        raise MemgenError(f"{path}: model: this config is for {found!r}; run it with 'memgen {command} {found}'")
+    data["model"] = found
+    return data
+
+
 def read_yaml_mapping(path: Path) -> dict:
     """Read a YAML file that must hold a mapping; every failure is one MemgenError line."""
     if not path.exists():

@@ -11,11 +11,10 @@ from typing import Callable
 
 import pandas as pd
 
-from memgen_cli.errors import MemgenError
 from memgen_cli.report.stats import summarize_trials
 from memgen_cli.results_format import (IDENTIFIERS, ORIGINAL_SET, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
                                        trial_parameters)
-from memgen_cli.runner.config import apply_overrides, config_to_dict, read_yaml_mapping, validate_config
+from memgen_cli.runner.config import config_to_dict, read_model_config, validate_config
 from memgen_cli.runner.executors import make_executor
 from memgen_cli.runner.plan import execute_task, get_experiment, plan_tasks
 from memgen_cli.runner.results_folder import ResultsFolder, now
@@ -25,12 +24,8 @@ from memgen_cli.runner.worker import TaskFailure
 def load_sweep_config(path: Path, overrides: list[str] = (), model: str | None = None):
     """Read, override and validate a sweep config; ``model`` is what the command expects."""
     path = Path(path)
-    data = apply_overrides(read_yaml_mapping(path), list(overrides))
-    found = data.get("model", model)
-    if model is not None and found != model:
-        raise MemgenError(f"{path}: model: this config is for {found!r}; run it with 'memgen sweep {found}'")
-    data["model"] = found
-    experiment = get_experiment(found)
+    data = read_model_config(path, overrides, model, "sweep")
+    experiment = get_experiment(data["model"])
     config = validate_config(experiment.config_class, data, str(path))
     experiment.check(config)
     return config
