@@ -75,8 +75,8 @@ def test_curves_csv_parts_and_resume_keep_finished_simulations(curves_sweep, tmp
     assert len(parts) == 4 and len(list((out / "parts").glob("*.curves.checksum.json"))) == 4
 
     calls = []
-    real = simulation.simulate
-    monkeypatch.setattr(simulation, "simulate", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = simulation.simulate_group
+    monkeypatch.setattr(simulation, "simulate_group", lambda *a, **k: calls.extend(a[1]) or real(*a, **k))
     parts[0].unlink()  # killed between a simulation's curve part and its trials part... or the curve lost
     damaged = parts[1].read_bytes().replace(b",", b";", 1)
     parts[1].write_bytes(damaged)  # a damaged curve part: named, not used, its simulation runs again

@@ -69,8 +69,8 @@ def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch)
     assert len(parts) == 4  # one simulation per part
     parts[1].unlink()  # as if the sweep had been killed during that simulation
     calls = []
-    real = simulation.simulate
-    monkeypatch.setattr(simulation, "simulate", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = simulation.simulate_group
+    monkeypatch.setattr(simulation, "simulate_group", lambda *a, **k: calls.extend(a[1]) or real(*a, **k))
     second = run_sweep(config, out, executor="serial")
     assert len(calls) == 1 and second.tasks_run == 1 and second.tasks_skipped == 3
     pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), second.trials.drop(columns=TIMINGS))
@@ -263,8 +263,8 @@ def test_threads_are_kept_out_of_config_yaml_unless_set(tiny_sweep):
 
 def test_simulate_runs_with_exactly_its_threads_and_restores_them(monkeypatch):
     seen = []
-    real = simulation._simulate
-    monkeypatch.setattr(simulation, "_simulate", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
+    real = simulation._simulate_group
+    monkeypatch.setattr(simulation, "_simulate_group", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
     before = torch.get_num_threads()
     cell = {"n": 4, "side": 8, "N": 50, "preset": "tiny", "steps": 10, "train_steps": 1, "batch_size": 4,
             "generated": 2}
