@@ -324,3 +324,17 @@ def test_an_image_dir_that_cannot_be_a_folder_fails_before_training(tiny_sweep, 
                   "--set", "output.image_dir=images")
     _one_line_error(result, f"output.image_dir: {out.resolve() / 'images'} exists and is not a folder")
     assert sorted(p.name for p in out.iterdir()) == ["images"]  # no config.yaml, manifest or parts
+
+
+def test_a_folder_written_before_data_path_and_channels_resumes(tiny_sweep, tmp_path):
+    config = load_sweep_config(tiny_sweep, ["grid.n=[4]", "simulations=1"], model="unet")
+    out = tmp_path / "out"
+    first = run_sweep(config, out, executor="serial")
+    stored = (out / "config.yaml").read_text()
+    assert "channels: 1" in stored
+    # as an older memgen wrote it: no data.path, no data.channels
+    (out / "config.yaml").write_text("\n".join(line for line in stored.splitlines()
+                                               if not line.strip().startswith(("path:", "channels:"))) + "\n")
+    again = run_sweep(config, out, executor="serial")
+    assert again.tasks_run == 0 and again.tasks_skipped == 1
+    pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), again.trials.drop(columns=TIMINGS))

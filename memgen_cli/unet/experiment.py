@@ -11,6 +11,7 @@ from pathlib import Path
 
 from memgen_cli.errors import MemgenError
 
+from .data import UnetData
 from .params import SimulationParams, UnetConfig, config_cells
 from .simulation import BINARY_METRICS, MEAN_METRICS
 
@@ -54,6 +55,16 @@ class UnetExperiment:
         if (problem := image_dir_problem(path)) is not None:
             raise MemgenError(f"output.image_dir: {problem}")
         return {**config, "output": {**config["output"], "image_dir": str(path)}}
+
+    def read_stored_config(self, stored: dict) -> tuple[dict, str]:
+        """A config.yaml written before data.path and data.channels existed: the run used their defaults (no
+        image files, one channel), so they are filled in and the folder resumes."""
+        data = stored.get("data")
+        if not isinstance(data, dict):
+            return stored, ""
+        missing = {name: field.default for name, field in UnetData.model_fields.items()
+                   if name in ("path", "channels") and name not in data}
+        return ({**stored, "data": {**data, **missing}} if missing else stored), ""
 
     def trial_count(self, config: UnetConfig) -> int:
         return config.simulations
