@@ -18,15 +18,19 @@ from memgen_cli.errors import MemgenError
 LOCAL_SCHEDULER = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
 
 
-def test_slurm_job_script_books_the_job_and_splits_it_into_single_threaded_workers():
-    cluster = slurm_cluster(cores=8, memory="16GB", walltime="02:00:00", queue="cpu", account="memgen-proj",
-                            threads=2, job_extra_directives=["--constraint=skylake", "--qos=long"],
-                            scheduler_options=LOCAL_SCHEDULER)
+def job_script_lines(**options) -> list[str]:
+    """The job script's lines of a SLURMCluster built by slurm_cluster (nothing is submitted)."""
+    cluster = slurm_cluster(scheduler_options=LOCAL_SCHEDULER, **options)
     try:
-        script = cluster.job_script()
+        return cluster.job_script().splitlines()
     finally:
         cluster.close()
-    lines = script.splitlines()
+
+
+def test_slurm_job_script_books_the_job_and_splits_it_into_single_threaded_workers():
+    lines = job_script_lines(cores=8, memory="16GB", walltime="02:00:00", queue="cpu", account="memgen-proj",
+                             threads=2, job_extra_directives=["--constraint=skylake", "--qos=long"])
+    script = "\n".join(lines)
     for directive in ["#SBATCH -p cpu", "#SBATCH -A memgen-proj", "#SBATCH -n 1", "#SBATCH --cpus-per-task=8",
                       "#SBATCH --mem=15G", "#SBATCH -t 02:00:00", "#SBATCH --constraint=skylake",
                       "#SBATCH --qos=long"]:
@@ -39,13 +43,7 @@ def test_slurm_job_script_books_the_job_and_splits_it_into_single_threaded_worke
 
 
 def test_gpu_jobs_book_one_gpu_and_run_one_worker_offering_it():
-    cluster = slurm_cluster(cores=8, memory="32GB", queue="gpu", threads=4, gpu=True,
-                            scheduler_options=LOCAL_SCHEDULER)
-    try:
-        script = cluster.job_script()
-    finally:
-        cluster.close()
-    lines = script.splitlines()
+    lines = job_script_lines(cores=8, memory="32GB", queue="gpu", threads=4, gpu=True)
     assert "#SBATCH --gres=gpu:1" in lines and "#SBATCH --cpus-per-task=8" in lines
     assert "export MEMGEN_THREADS=4" in lines
     worker = next(line for line in lines if "distributed.cli.dask_worker" in line)
