@@ -7,6 +7,7 @@ At m = 10^4 points a pair sum has 10^8 terms, each an exponential of a squared d
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -84,9 +85,9 @@ def tiled_log_pair_sum(a: np.ndarray, sq_a: np.ndarray, b: np.ndarray, sq_b: np.
             sums.append(tile.sum())
     if not tops:
         return -np.inf
-    if len(tops) == 1:
-        return float(tops[0] + np.log(sums[0]))
-    return float(logsumexp(tops, b=sums))
+    # the tiles' (max, sum) pairs: Σ sum_t exp(max_t - top), in plain floats (few tiles: numpy calls cost more)
+    top = max(tops)
+    return float(top + math.log(math.fsum(total * math.exp(t - top) for t, total in zip(tops, sums))))
 
 
 def log_pair_sum_strips(a: np.ndarray, b: np.ndarray | None, scale: float) -> float:
