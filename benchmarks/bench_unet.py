@@ -37,7 +37,7 @@ def bench_preset(name: str, side: int, steps: int, batch: int, device: str) -> d
 
 
 def bench_metric(N: int, d: int) -> dict:
-    from memgen_cli.unet import metrics
+    from memgen_cli.imaging import metrics
 
     rng = np.random.default_rng(0)
     gen, train, orig = rng.normal(0.5, 0.1, (10, d)), rng.normal(0.5, 0.1, (100, d)), rng.normal(0.5, 0.1, (N, d))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import find_transitions, write_transitions
-from memgen_cli.report.estimators import (
+from memgen_cli.statistics.estimators import (
     ABOVE_AT_START,
     CROSSED,
     NOT_REACHED,

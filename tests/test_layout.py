@@ -90,7 +90,7 @@ def test_no_module_is_over_400_lines():
 def test_science_and_infrastructure_live_apart():
     """The math (kde, linear.model, unet's numpy metrics and data) knows nothing of files, configs or the CLI."""
     graph = import_graph()
-    for pure in ("memgen_cli.kde", "memgen_cli.linear.model", "memgen_cli.unet.metrics"):
+    for pure in ("memgen_cli.kde", "memgen_cli.linear.model", "memgen_cli.imaging.metrics"):
         infrastructure = {m for m in graph[pure] if m.startswith(("memgen_cli.runner", "memgen_cli.report",
                                                                    "memgen_cli.cli", "memgen_cli.results_format"))}
         assert not infrastructure, (pure, infrastructure)

@@ -15,8 +15,8 @@ from scipy.stats import norm
 
 from cli_helpers import assert_one_line_error, invoke
 from memgen_cli.locate.run import run_locate
-from memgen_cli.locate.search import (ABOVE_AT_MIN, CONVERGED, NO_CROSSING, SEARCHING, Counts, decide,
-                                      fit_power_law, scan_sizes)
+from memgen_cli.locate.search import ABOVE_AT_MIN, CONVERGED, NO_CROSSING, SEARCHING, Counts, decide, scan_sizes
+from memgen_cli.statistics.power_law import fit_power_law
 from memgen_cli.locate.setup import load_locate_config
 
 # ----------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.linear.experiment import LinearExperiment, original_seed
 from memgen_cli.linear.model import original_reference, run_linear_trial
 from memgen_cli.report.analysis import find_transitions
-from memgen_cli.runner.seeding import trial_seed
+from memgen_cli.seeding import trial_seed
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
 METRICS = ["log_E_TG", "log_E_OG", "delta_sign", "log_abs_delta", "delta_positive", "H2", "eps_N"]
@@ -68,7 +68,7 @@ def test_same_csv_with_several_sets_whatever_the_workers(small_config, tmp_path)
 
 def test_interval_widens_with_the_between_set_spread():
     """Summary intervals: the Wilson interval over trials, widened to the t interval over set means."""
-    from memgen_cli.report.stats import summarize_trials
+    from memgen_cli.statistics.summary import summarize_trials
 
     rng = np.random.default_rng(1)
     p_of_set = np.repeat([0.1, 0.9, 0.2, 0.8, 0.5], 40)  # five sets that disagree strongly

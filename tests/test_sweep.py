@@ -14,7 +14,7 @@ import pytest
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.linear.experiment import LinearConfig
-from memgen_cli.report.stats import summarize_trials, wilson_interval
+from memgen_cli.statistics.summary import summarize_trials, wilson_interval
 from memgen_cli.runner.results_folder import ResultsFolder
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
@@ -77,7 +77,7 @@ def test_resume_after_kill_minus_9(tmp_path):
 def test_second_run_on_the_same_folder_is_refused(small_config, tmp_path):
     holder = ResultsFolder(tmp_path / "busy")
     config = load_sweep_config(small_config)
-    from memgen_cli.runner.config import config_to_dict
+    from memgen_cli.config import config_to_dict
 
     holder.open(config_to_dict(config))
     try:

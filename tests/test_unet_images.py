@@ -11,9 +11,9 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.runner.sweep import load_sweep_config
-from memgen_cli.unet import data
-from memgen_cli.unet.image_files import image_count, load_images
-from memgen_cli.unet.images import image_grid, write_png_gray
+from memgen_cli.imaging import data
+from memgen_cli.imaging.image_files import image_count, load_images
+from memgen_cli.imaging.grids import image_grid, write_png_gray
 from memgen_cli.unet.params import SimulationParams
 from memgen_cli.unet.simulation import simulate
 

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import invoke
 from memgen_cli.report.memorization import cell_replicates, memorization_table
 from memgen_cli.report.reader import read_results
-from memgen_cli.report.stats import summarize_trials
+from memgen_cli.statistics.summary import summarize_trials
 
 N_VALUES = (4, 16, 64, 256)
 M = 20  # samples per simulation

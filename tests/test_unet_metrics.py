@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from memgen_cli.unet import metrics
+from memgen_cli.imaging import metrics
 
 
 def _brute_force_pixel_distance(x, g, eps_x, eps_g):

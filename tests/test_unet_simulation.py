@@ -11,9 +11,10 @@ import sklearn  # noqa: F401
 import torch
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.unet import data
+from memgen_cli.imaging import data
 from memgen_cli.unet.params import SimulationParams
-from memgen_cli.unet.simulation import BINARY_METRICS, MEAN_METRICS, simulate
+from memgen_cli.imaging.evaluation import BINARY_METRICS, MEAN_METRICS
+from memgen_cli.unet.simulation import simulate
 
 # A flat cell, as in trials.csv; what it leaves out takes the config sections' defaults.
 TINY = {"n": 8, "side": 8, "N": 300, "preset": "tiny", "steps": 10, "train_steps": 4, "batch_size": 8, "lr": 1e-3,

@@ -13,12 +13,12 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 import torch
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.seeding import cell_id
+from memgen_cli.seeding import cell_id
 from memgen_cli.runner.plan import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
 from memgen_cli.unet.experiment import UnetExperiment
-from memgen_cli.unet.images import image_grid, nearest_training_images, write_png_gray
+from memgen_cli.imaging.grids import image_grid, nearest_training_images, write_png_gray
 from memgen_cli.unet.params import SimulationParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,7 +253,7 @@ def test_numbers_do_not_depend_on_the_executor_or_the_worker_count(tiny_sweep, t
 
 
 def test_threads_are_kept_out_of_config_yaml_unless_set(tiny_sweep):
-    from memgen_cli.runner.config import config_to_dict
+    from memgen_cli.config import config_to_dict
 
     assert "threads" not in config_to_dict(load_sweep_config(tiny_sweep, model="unet"))  # old folders resume
     assert config_to_dict(load_sweep_config(tiny_sweep, ["threads=2"], model="unet"))["threads"] == 2
@@ -303,7 +303,7 @@ def test_data_settings_the_family_ignores_are_refused_by_dry_run(tiny_sweep, ove
 
 def test_resolved_configs_of_every_family_validate_again(tiny_sweep):
     """config.yaml holds every data field (the defaults of those a family ignores): it must load as a config."""
-    from memgen_cli.runner.config import config_to_dict
+    from memgen_cli.config import config_to_dict
 
     for family in (["data.family=gmm", "data.gmm_sigmas=[0.1, 0.2]"], ["data.family=digits"], []):
         config = load_sweep_config(tiny_sweep, family, model="unet")

@@ -45,7 +45,7 @@ def _run_locate_command(model: str, config: Path, out: Optional[Path], workers: 
                         dry_run: bool, quiet: bool, force: bool, executor: LocalExecutor) -> None:
     from memgen_cli.locate.setup import describe, load_locate_config
     from memgen_cli.results_format import ResultsWriteError
-    from memgen_cli.runner.config import dump_yaml
+    from memgen_cli.config import dump_yaml
 
     if workers is not None and not 1 <= workers <= 4096:
         raise MemgenError(f"--workers: must be an integer from 1 to 4096 (got {workers})")

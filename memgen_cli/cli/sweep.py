@@ -46,7 +46,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     from rich.console import Console
 
     from memgen_cli.results_format import ResultsWriteError
-    from memgen_cli.runner.config import config_to_dict, dump_yaml
+    from memgen_cli.config import config_to_dict, dump_yaml
     from memgen_cli.runner.plan import get_experiment
     from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 

@@ -10,13 +10,13 @@ from typing import Annotated, ClassVar, List, Literal, Optional
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from memgen_cli.runner.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
+from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
 from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
 from memgen_cli.results_format import ORIGINAL_SET
-from memgen_cli.runner.seeding import derived_seed
+from memgen_cli.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
 
@@ -67,7 +67,7 @@ class LinearConfig(BaseModel):
     """A linear-model sweep. Defaults are the paper's settings (Figs. 2-3, d = 16)."""
 
     model_config = ConfigDict(extra="forbid")
-    repeats_field: ClassVar[str] = "trials"  # what the size limits count (runner.config.check_sweep_size)
+    repeats_field: ClassVar[str] = "trials"  # what the size limits count (config.check_sweep_size)
     model: Literal["linear"] = "linear"
     seed: Integer = Field(default=0, ge=0)
     trials: Integer = Field(default=300, ge=1)

@@ -22,10 +22,10 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.locate import NSTAR_FILE, POINTS_FILE
 from memgen_cli.locate.search import SEARCHING, Counts, Decision, decide
 from memgen_cli.locate.setup import LocateSetup
-from memgen_cli.report.stats import wilson_interval
+from memgen_cli.statistics.summary import wilson_interval
 from memgen_cli.results_format import ORIGINAL_SET, SUMMARY_FILE, TRIALS_FILE, atomic_write_csv
 from memgen_cli.runner.plan import BATCH_KEY, get_experiment, plan_tasks
-from memgen_cli.runner.seeding import cell_id
+from memgen_cli.seeding import cell_id
 from memgen_cli.runner.sweep import run_sweep, tables_from_rows
 
 MAX_ROUNDS = 10_000  # a guard: every round adds trials and the budget ends each search

@@ -4,7 +4,7 @@ n* is where P (the probability of a trial's 0/1 outcome, e.g. Δ > 0) first cros
 The search (docs/analysis.md, "Locating n* directly"):
 
 1. scan: a few sizes, geometric between n_min and n_max; the first upward crossing of their pooled P (the
-   rule `memgen analyze` uses, ``report.estimators.first_upward_crossings``) brackets n* between two of them;
+   rule `memgen analyze` uses, ``statistics.estimators.first_upward_crossings``) brackets n* between two of them;
    the bracket's two ends get a second batch (they were chosen by their own noise) and it is read again;
 2. in the window of the bracket and one scan size on either side, while a logistic fit of P against log n
    is not possible (too few points, separated data, or a fit that says less than the window): bisection
@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from memgen_cli.report.estimators import ABOVE_AT_START, CROSSED, LEVEL, NOT_REACHED, first_upward_crossings
+from memgen_cli.statistics.estimators import ABOVE_AT_START, CROSSED, LEVEL, NOT_REACHED, first_upward_crossings
 
 Z95 = float(norm.ppf(0.975))
 OFFSETS = (0.0, -0.5, 0.0, 0.5)  # where refinement batches go, in units of the fitted scale s around mu
@@ -226,38 +226,3 @@ def _interpolated(a: int, b: int, pa: float, pb: float) -> float:
     """The crossing of 0.5 between two sizes, linear in log n (as `memgen analyze` interpolates)."""
     t = (LEVEL - pa) / (pb - pa) if pb != pa else 0.5
     return math.exp(math.log(a) + t * (math.log(b) - math.log(a)))
-
-
-# ----------------------------------------------------------------------------------------------
-# The phase diagram's power law
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    a: float
-    b: float
-    b_lo: float
-    b_hi: float
-    points: int
-
-
-def fit_power_law(d: np.ndarray, n_star: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> PowerLaw | None:
-    """n* = a d^b by weighted least squares in log-log (weights from each n*'s interval, taken as a 95%
-    normal interval in log n*), with a 95% t interval for b whose residual scale is at least 1."""
-    d, y = np.log(np.asarray(d, float)), np.log(np.asarray(n_star, float))
-    se = (np.log(np.asarray(hi, float)) - np.log(np.asarray(lo, float))) / (2 * Z95)
-    ok = np.isfinite(d) & np.isfinite(y) & np.isfinite(se) & (se > 0)
-    d, y, se = d[ok], y[ok], se[ok]
-    if len(np.unique(d)) < 2:
-        return None
-    design = np.column_stack([np.ones_like(d), d])
-    w = 1 / se**2
-    info = design.T @ (design * w[:, None])
-    coef = np.linalg.solve(info, design.T @ (w * y))
-    dof = len(d) - 2
-    resid = (y - design @ coef) / se
-    scale2 = max(float(resid @ resid) / dof, 1.0) if dof > 0 else 1.0
-    se_b = math.sqrt(np.linalg.inv(info)[1, 1] * scale2)
-    q = float(student_t.ppf(0.975, dof)) if dof > 0 else Z95
-    return PowerLaw(float(math.exp(coef[0])), float(coef[1]), float(coef[1] - q * se_b), float(coef[1] + q * se_b),
-                    int(len(d)))

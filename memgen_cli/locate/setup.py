@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.locate.search import scan_sizes
-from memgen_cli.runner.config import (Integer, Real, config_to_dict, format_validation_error, read_model_config,
+from memgen_cli.config import (Integer, Real, config_to_dict, format_validation_error, read_model_config,
                                       validate_config)
 from memgen_cli.runner.plan import get_experiment
 

@@ -11,7 +11,7 @@ Per group of cells (every swept parameter but n held fixed):
 Intervals are percentile bootstraps that resample trials within each cell (docs/analysis.md); each
 group's generator is seeded from (seed, the group's parameters), so a group's interval does not
 depend on which other groups the folder holds. This module reads the CSVs, forms the groups and
-writes the rows; the math is in memgen_cli.report.estimators. Only the CSVs are read; no sweep is
+writes the rows; the math is in memgen_cli.statistics.estimators. Only the CSVs are read; no sweep is
 recomputed.
 """
 
@@ -27,7 +27,7 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points, replicate_cells
-from memgen_cli.report.estimators import (
+from memgen_cli.statistics.estimators import (
     CROSSED,
     MIN_POINTS_FOR_ONSET,
     NO_FASTER_DECAY,
@@ -53,7 +53,7 @@ from memgen_cli.report.reader import (
     sort_key,
 )
 from memgen_cli.results_format import TRANSITIONS_FILE, atomic_write_csv
-from memgen_cli.runner.seeding import derived_seed
+from memgen_cli.seeding import derived_seed
 
 # ----------------------------------------------------------------------------------------------
 # Groups of cells

@@ -2,7 +2,7 @@
 
 Which column holds the error (mean H² for the linear model, Ê_OG for the U-Net) lives here too:
 the replicates rebuild it from trials.csv, the onset fit and the transition figure read it from
-summary.csv. The estimators that consume the replicates are in memgen_cli.report.estimators.
+summary.csv. The estimators that consume the replicates are in memgen_cli.statistics.estimators.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.locate import NSTAR_FILE
-from memgen_cli.locate.search import fit_power_law
+from memgen_cli.statistics.power_law import fit_power_law
 from memgen_cli.report.canvas import add_legend, new_figure, save, styled
 from memgen_cli.results_format import FIGURES_DIR, atomic_write_csv
 

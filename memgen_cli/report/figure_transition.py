@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 from memgen_cli.report.analysis import row_for_cells
 from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points
 from memgen_cli.report.canvas import Notes, add_legend, hide_unused, new_figure, panel_grid
-from memgen_cli.report.estimators import CROSSED, ONSET_OK, BrokenLine
+from memgen_cli.statistics.estimators import CROSSED, ONSET_OK, BrokenLine
 from memgen_cli.report.layout import Series, series_handles, x_label
 from memgen_cli.report.panels import HALF_LINE, P_LABEL, PlotData, draw_p_curve, style_p_axes
 from memgen_cli.report.reader import format_value

@@ -29,11 +29,11 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import cells_key, group_columns, split_groups
-from memgen_cli.report.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
+from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
                                           percentile_interval)
 from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
 from memgen_cli.results_format import MEMORIZATION_FILE, atomic_write_csv
-from memgen_cli.runner.seeding import derived_seed
+from memgen_cli.seeding import derived_seed
 
 MEMORIZED = "memorized_fraction"
 MEM_LEVEL = 0.5

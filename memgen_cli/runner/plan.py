@@ -15,7 +15,7 @@ from typing import Any
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.results_format import IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS
-from memgen_cli.runner.seeding import cell_id, trial_seed
+from memgen_cli.seeding import cell_id, trial_seed
 
 # model -> (its experiment class, the optional libraries it needs: imported first, so a missing extra is one line)
 EXPERIMENTS = {

@@ -30,7 +30,7 @@ from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAI
                                        atomic_write_csv, atomic_write_text, csv_bytes, parse_part,
                                        part_checksum_file, part_file, task_log)
 from memgen_cli.runner import replacement
-from memgen_cli.runner.config import dump_yaml
+from memgen_cli.config import dump_yaml
 from memgen_cli.version import __version__, git_state
 
 _PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "typer", "rich", "pyyaml", "threadpoolctl", "matplotlib",

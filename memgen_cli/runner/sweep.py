@@ -11,10 +11,10 @@ from typing import Callable
 
 import pandas as pd
 
-from memgen_cli.report.stats import summarize_trials
+from memgen_cli.statistics.summary import summarize_trials
 from memgen_cli.results_format import (IDENTIFIERS, ORIGINAL_SET, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
                                        trial_parameters)
-from memgen_cli.runner.config import config_to_dict, read_model_config, validate_config
+from memgen_cli.config import config_to_dict, read_model_config, validate_config
 from memgen_cli.runner.executors import make_executor
 from memgen_cli.runner.plan import execute_task, get_experiment, plan_tasks
 from memgen_cli.runner.results_folder import ResultsFolder, now

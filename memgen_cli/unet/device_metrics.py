@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from .metrics import _CUTOFF_SIGMAS, pixel_bandwidth
+from memgen_cli.imaging.metrics import _CUTOFF_SIGMAS, pixel_bandwidth
 
 _CHUNK_ELEMENTS = 1 << 24  # elements per temporary (128 MB of float64)
 

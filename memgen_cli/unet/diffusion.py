@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from ..errors import MemgenError
+from memgen_cli.errors import MemgenError
 from .params import DEVICES, SAMPLERS, SCHEDULES
 
 LOGSNR_FIRST, LOGSNR_LAST = 9.21, -6.91  # alpha_bar from 0.9999 at the first step to 0.001 at the last

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from memgen_cli.errors import MemgenError
 
-from .data import UnetData
+from memgen_cli.imaging.data import ImageData
 from .params import SimulationParams, UnetConfig, config_cells
-from .simulation import BINARY_METRICS, MEAN_METRICS
+from memgen_cli.imaging.evaluation import BINARY_METRICS, MEAN_METRICS
 
 
 def image_dir_problem(path: Path) -> str | None:
@@ -62,7 +62,7 @@ class UnetExperiment:
         data = stored.get("data")
         if not isinstance(data, dict):
             return stored, ""
-        missing = {name: field.default for name, field in UnetData.model_fields.items()
+        missing = {name: field.default for name, field in ImageData.model_fields.items()
                    if name in ("path", "channels") and name not in data}
         return ({**stored, "data": {**data, **missing}} if missing else stored), ""
 
@@ -103,8 +103,8 @@ class UnetExperiment:
         rows = []
         for (trial, _), result in zip(trials, results):
             if config.output.image_dir and trial == 0:
-                from memgen_cli.runner.seeding import cell_id
-                from .images import image_grid, write_png_gray
+                from memgen_cli.seeding import cell_id
+                from memgen_cli.imaging.grids import image_grid, write_png_gray
 
                 write_png_gray(Path(config.output.image_dir) / f"cell-{cell_id(self.model, cell)}.png",
                                image_grid(result.generated, result.train))

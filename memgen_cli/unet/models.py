@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import MemgenError
+from memgen_cli.errors import MemgenError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """U-Net parameters from one source: the sweep config's sections and the typed parameters of one cell.
 
 numpy and pydantic only (no torch, no diffusers), so a config and its cells are checked without the extra.
-Defaults live in the section models and nowhere else: here, and the data section (``UnetData``) beside the
+Defaults live in the section models and nowhere else: here, and the data section (``ImageData``) beside the
 code that draws the images, in ``data``. A cell is one value of each grid axis plus the other sections
 (``SimulationParams``); in results it is flat (``SimulationParams.to_cell``): one scalar per parameter,
 because cells become CSV columns and are hashed into cell ids.
@@ -17,9 +17,12 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_serializer,
                       model_validator)
 
-from memgen_cli.runner.config import IntGrid, Integer, Real, each_value_once, expand_grid_values, validate_config
-from .data import DIGITS_SIDE, DIGITS_SIDES, UnetData, digits_available, gmm_components, image_channels
-from .image_files import image_count
+from memgen_cli.config import IntGrid, Integer, Real, each_value_once, expand_grid_values, validate_config
+from memgen_cli.imaging.data import (DIGITS_SIDE, DIGITS_SIDES, ImageData, digits_available, gmm_components,
+                                     image_channels)
+from memgen_cli.imaging.evaluation import ImageEvaluation
+from memgen_cli.imaging.image_files import image_count
+
 from .models import PRESETS, side_error
 
 SCHEDULES = ("logsnr_linear", "cosine", "published")  # their betas: diffusion.SCHEDULE_OPTIONS
@@ -78,25 +81,6 @@ class UnetSampling(BaseModel):
     generated: Integer = Field(default=10, ge=1, description="images generated per simulation (paper 10)")
 
 
-class UnetEvaluation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    eval_train: Integer | None = Field(default=None, ge=2, description="training subset (paper 10/100); all")
-    eval_original: Integer | None = Field(default=None, ge=2, description="original subset (paper 10/100); all")
-    grid_points: Integer = Field(default=16, ge=1, description="points per pixel of the published grid integral")
-    kde_max_points: Integer = Field(default=2000, ge=2, description="cap on each set in the d-dimensional KDE")
-    bootstrap: Integer = Field(default=1000, ge=1, description="resamples for the memorized-fraction interval")
-    every: Integer | None = Field(default=None, ge=1, description="evaluate again at every K-th optimizer step "
-                                                                   "(curves.csv); not part of a cell")
-
-    @model_serializer(mode="wrap")
-    def _every_when_set(self, handler):
-        # Unset, it stays out of config.yaml and out of cells (so cell ids and seeds are those of before).
-        data = handler(self)
-        if isinstance(data, dict) and data.get("every") is None:
-            data.pop("every", None)
-        return data
-
-
 class UnetCompute(BaseModel):
     """How simulations run on their device: the numbers depend on these, the cells do not (not in cell ids)."""
 
@@ -123,7 +107,7 @@ class UnetConfig(BaseModel):
     """A U-Net DDPM sweep. Defaults: the paper's data and optimiser, a tiny CPU-sized network."""
 
     model_config = ConfigDict(extra="forbid")
-    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (runner.config.check_sweep_size)
+    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (config.check_sweep_size)
     model: Literal["unet"] = "unet"
     seed: Integer = Field(default=0, ge=0)
     simulations: Integer = Field(default=10, ge=1, description="independent repeats per cell, each its own seed")
@@ -131,10 +115,10 @@ class UnetConfig(BaseModel):
     threads: Integer = Field(default=THREADS, ge=1, description="torch and BLAS threads of each simulation, whatever "
                                                              "the executor or --workers: the numbers depend on it")
     grid: UnetGrid = UnetGrid()
-    data: UnetData = UnetData()
+    data: ImageData = ImageData()
     training: UnetTraining = UnetTraining()
     sampling: UnetSampling = UnetSampling()
-    evaluation: UnetEvaluation = UnetEvaluation()
+    evaluation: ImageEvaluation = ImageEvaluation()
     output: UnetOutput = UnetOutput()
     compute: UnetCompute = UnetCompute()
 
@@ -148,7 +132,7 @@ class UnetConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_booleans_in_data(cls, values: Any) -> Any:
-        # The data section (unet/data.py) holds numbers and a family name only: true is not 1.
+        # The data section (imaging/data.py) holds numbers and a family name only: true is not 1.
         data = values.get("data") if isinstance(values, dict) else None
         for name, value in (data.items() if isinstance(data, dict) else ()):
             if any(isinstance(v, bool) for v in (value if isinstance(value, (list, tuple)) else [value])):
@@ -160,11 +144,11 @@ class UnetConfig(BaseModel):
         # A value the family never reads would be silently ignored. Compared with the default, not with
         # the fields given: the resolved config (config.yaml) holds every field and must validate again.
         family = self.data.family
-        for name, field in UnetData.model_fields.items():
+        for name, field in ImageData.model_fields.items():
             if name != "family" and name not in FAMILY_FIELDS[family] and getattr(self.data, name) != field.default:
                 reads = ", ".join(f"data.{f}" for f in FAMILY_FIELDS[family]) or "none of the data fields"
                 raise ValueError(f"data.{name}: family {family!r} does not use it (it reads {reads}); remove it")
-        if family == "gmm" and self.data.gmm_sigmas is not None and self.data.sigma != UnetData().sigma:
+        if family == "gmm" and self.data.gmm_sigmas is not None and self.data.sigma != ImageData().sigma:
             raise ValueError("data.sigma: not used when data.gmm_sigmas gives each component's; remove one of them")
         return self
 
@@ -184,10 +168,10 @@ class SimulationParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     grid: CellGrid
-    data: UnetData = UnetData()
+    data: ImageData = ImageData()
     training: UnetTraining = UnetTraining()
     sampling: UnetSampling = UnetSampling()
-    evaluation: UnetEvaluation = UnetEvaluation()
+    evaluation: ImageEvaluation = ImageEvaluation()
 
     @property
     def original_count(self) -> int:
@@ -258,8 +242,8 @@ class SimulationParams(BaseModel):
 
 # A cell's sections in column order, and which data fields each family reads (the others stay out of its cell,
 # so that a setting a family ignores does not change its cell id).
-CELL_SECTIONS = {"grid": CellGrid, "data": UnetData, "training": UnetTraining, "sampling": UnetSampling,
-                 "evaluation": UnetEvaluation}
+CELL_SECTIONS = {"grid": CellGrid, "data": ImageData, "training": UnetTraining, "sampling": UnetSampling,
+                 "evaluation": ImageEvaluation}
 FAMILY_FIELDS = {"gaussian": ("mu", "sigma"), "gmm": ("sigma", "gmm_means", "gmm_sigmas", "gmm_weights"),
                  "digits": (), "images": ("path", "channels")}
 NOT_IN_CELL = {("evaluation", "every")}  # how often to evaluate along training: what a cell computes, not what it is

@@ -13,69 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import data as data_mod
-from . import metrics
+from memgen_cli.imaging import data as data_mod
+from memgen_cli.imaging.evaluation import evaluate
+
 from .models import get_preset
-from .params import THREADS, SimulationParams, UnetCompute, UnetEvaluation
+from .params import THREADS, SimulationParams, UnetCompute
 
-BINARY_METRICS = ("delta_positive", "delta_positive_exact", "delta_positive_kde")
-MEAN_METRICS = ("E_TG", "E_OG", "Delta", "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde",
-                "log_E_OG_kde", "log_abs_delta_kde", "memorized_fraction", "final_loss", "train_seconds",
-                "sample_seconds", "eval_seconds")
+def _device_metrics(device: str):
+    """On CUDA the heaviest metrics run in torch on the GPU (device_metrics); elsewhere in numpy (None)."""
+    if device != "cuda":
+        return None
+    from . import device_metrics
 
-
-def _subset(images: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
-    """A random subset of ``size`` images (all of them when size is None), flattened to (size, d)."""
-    flat = images.reshape(images.shape[0], -1)
-    if size is None or size >= flat.shape[0]:
-        return flat
-    return flat[rng.choice(flat.shape[0], size=size, replace=False)]
-
-
-def full_dimensional_kde(generated, train, original, sigma: float) -> dict:
-    """The paper's metric between d-dimensional isotropic KDEs (eps = sigma m^(-1/d), eq. 9), natural logs.
-
-    Built from ``memgen_cli.kde`` (shared with the linear model) with the rule-exact diagonal terms, so the
-    equal diagonals of the training and original KDEs cancel exactly in Delta.
-    """
-    from ..kde import isotropic_kde_distances
-
-    out = isotropic_kde_distances(generated, train, original, sigma, rule="paper")
-    return {"log_E_TG_kde": float(out["log_E_TG"]), "log_E_OG_kde": float(out["log_E_OG"]),
-            "delta_sign_kde": int(out["delta_sign"]), "log_abs_delta_kde": float(out["log_abs_delta"]),
-            "delta_positive_kde": int(out["delta_sign"] > 0)}
-
-
-def evaluate(generated01: np.ndarray, split: data_mod.DataSplit, evaluation: UnetEvaluation,
-             rng: np.random.Generator, device: str = "cpu") -> dict:
-    """Every metric of one simulation; all sets in [0, 1] pixel units. On CUDA the exact per-pixel metric and
-    the nearest-neighbour ratios run in float64 torch on the GPU (device_metrics); elsewhere in numpy."""
-    gen = generated01.reshape(generated01.shape[0], -1)
-    train_eval = _subset(split.train, evaluation.eval_train, rng)
-    original_eval = _subset(split.original, evaluation.eval_original, rng)
-    sigma = split.pixel_sigma
-    grid = metrics.pixel_kde_distances_grid(gen, train_eval, original_eval, sigma, points=evaluation.grid_points)
-    train_flat = split.train.reshape(split.train.shape[0], -1)
-    ratios = None
-    if device == "cuda":
-        from . import device_metrics
-
-        exact = device_metrics.pixel_kde_distances_exact(gen, train_eval, original_eval, sigma, device)
-        ratios = device_metrics.nearest_neighbour_ratios(gen, train_flat, device)
-    else:
-        exact = metrics.pixel_kde_distances_exact(gen, train_eval, original_eval, sigma)
-    cap = evaluation.kde_max_points
-    kde = full_dimensional_kde(gen, _subset(train_eval, cap, rng), _subset(original_eval, cap, rng), sigma)
-    nn = metrics.memorized_fraction(gen, train_flat, rng, resamples=evaluation.bootstrap, ratios=ratios)
-    return {
-        "delta_positive": int(grid["Delta"] > 0), "delta_positive_exact": int(exact["Delta"] > 0),
-        "delta_positive_kde": kde.pop("delta_positive_kde"),
-        "E_TG": grid["E_TG"], "E_OG": grid["E_OG"], "Delta": grid["Delta"],
-        "E_TG_exact": exact["E_TG"], "E_OG_exact": exact["E_OG"], "Delta_exact": exact["Delta"],
-        **kde, **nn,
-        "pixel_sigma": sigma, "pixel_scale": split.pixel_scale, "n_eval_train": len(train_eval),
-        "n_eval_original": len(original_eval), "n_original": int(split.original.shape[0]),
-    }
+    return device_metrics
 
 
 @dataclass
@@ -175,7 +125,7 @@ def _checkpoint(p: SimulationParams, s: _Setup, model, step: int, losses_so_far:
     """The metrics on fresh samples at a training checkpoint (their own seeds: training is not disturbed)."""
     images = data_mod.from_model_scale(_draw(p, model, checkpoint_seed(s.sample_seed, step), dev))
     metrics_now = evaluate(images, s.split, p.evaluation, np.random.default_rng(checkpoint_seed(s.eval_seed, step)),
-                           dev)
+                           dev, _device_metrics(dev))
     return {"step": step, "train_loss": float(losses_so_far[-every:].mean()), **metrics_now}
 
 
@@ -225,7 +175,7 @@ def _finish(p: SimulationParams, s: _Setup, losses: np.ndarray, curve: list[dict
 
     start = time.perf_counter()
     generated01 = data_mod.from_model_scale(generated)
-    row = evaluate(generated01, s.split, p.evaluation, np.random.default_rng(s.eval_seed), dev)
+    row = evaluate(generated01, s.split, p.evaluation, np.random.default_rng(s.eval_seed), dev, _device_metrics(dev))
     eval_seconds = time.perf_counter() - start
     row = {
         **row,

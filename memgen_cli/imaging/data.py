@@ -1,5 +1,5 @@
 """Image data families for the U-Net experiment, drawn from a ``numpy.random.Generator``, and their
-parameters (the config's data section, ``UnetData``).
+parameters (the config's data section, ``ImageData``).
 
 One pixel scale everywhere outside the network: [0, 1] pixel units (float64, shape (count, side, side)).
 The network sees ``to_model_scale`` (2x - 1, in [-1, 1]); generated images come back via ``from_model_scale``.
@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Optional
 import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..errors import MemgenError
+from memgen_cli.errors import MemgenError
 
 FAMILIES = ("gaussian", "gmm", "digits", "images")
 DIGITS_SIDE = 8  # scikit-learn's handwritten digits are 8x8
@@ -44,7 +44,7 @@ def _values(item_type, optional: bool = False):
     return Annotated[Optional[values] if optional else values, BeforeValidator(_list_from_text)]
 
 
-class UnetData(BaseModel):
+class ImageData(BaseModel):
     """The config's data section: which images a simulation draws (here, beside the code that draws them)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,7 +59,7 @@ class UnetData(BaseModel):
     channels: Literal[CHANNELS] = Field(default=1, description="images: 1 (gray) or 3 (RGB)")  # type: ignore
 
 
-def image_channels(data: UnetData) -> int:
+def image_channels(data: ImageData) -> int:
     """Channels of a simulation's images: ``channels`` for the images family, 1 for the others."""
     return data.channels if data.family == "images" else 1
 
@@ -121,7 +121,7 @@ def _gmm(rng: np.random.Generator, count: int, side: int, means, sigmas, weights
     return m[:, None, None] + s[:, None, None] * rng.standard_normal((count, side, side))
 
 
-def gmm_components(data: UnetData) -> tuple[list[float], list[float], list[float]]:
+def gmm_components(data: ImageData) -> tuple[list[float], list[float], list[float]]:
     """(means, sigmas, weights) of the mixture; sigmas default to ``sigma`` and weights to equal."""
     means = list(data.gmm_means)
     sigmas = [data.sigma] * len(means) if data.gmm_sigmas is None else list(data.gmm_sigmas)
@@ -129,7 +129,7 @@ def gmm_components(data: UnetData) -> tuple[list[float], list[float], list[float
     return means, sigmas, weights
 
 
-def sample_split(data: UnetData, n: int, N: int, side: int, rng: np.random.Generator) -> DataSplit:
+def sample_split(data: ImageData, n: int, N: int, side: int, rng: np.random.Generator) -> DataSplit:
     """Draw n training images and the original set (N images; digits: every digit not used for training)."""
     if data.family == "gaussian":
         train = _gaussian(rng, n, side, data.mu, data.sigma)
