@@ -68,7 +68,8 @@ def sampling_seconds(preset: str, side: int, device: str) -> float:
 def evaluation_seconds(N: int, d: int, device: str) -> float:
     """The exact per-pixel metric (10 generated, 100 training images) against N originals: on the GPU
     through device_metrics, on CPU through metrics (what simulation.evaluate picks)."""
-    from memgen_cli.unet import device_metrics, metrics
+    from memgen_cli.imaging import metrics
+    from memgen_cli.unet import device_metrics
 
     rng = np.random.default_rng(0)
     gen, train, orig = (np.clip(rng.normal(0.5, 0.1, (m, d)), 0, 1) for m in (10, 100, N))

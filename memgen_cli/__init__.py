@@ -8,16 +8,36 @@ The Python API, for notebooks (the CLI is a thin layer over the same functions):
 - ``run_linear_trial``: one trial, as one row of trials.csv;
 - ``load_sweep_config``, ``run_sweep``, ``sweep_dataframe``: whole sweeps, as pandas DataFrames.
 
-Nothing here imports torch, diffusers or dask.
+Names load on first use (``import memgen_cli`` alone imports nothing heavy, so `memgen --help` stays quick);
+nothing here imports torch, diffusers or dask.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from memgen_cli.version import __version__
 
-from memgen_cli.kde import isotropic_kde_distances, kde_bandwidth, kde_l2_distances  # noqa: E402
-from memgen_cli.linear.model import (fit_denoiser, generated_distribution, hellinger_squared, run_linear_trial,  # noqa: E402
-                           sampling_distribution)
-from memgen_cli.runner.sweep import load_sweep_config, run_sweep, sweep_dataframe  # noqa: E402
+_API = {
+    "fit_denoiser": "memgen_cli.linear.model", "sampling_distribution": "memgen_cli.linear.model",
+    "generated_distribution": "memgen_cli.linear.model", "hellinger_squared": "memgen_cli.linear.model",
+    "run_linear_trial": "memgen_cli.linear.model",
+    "kde_bandwidth": "memgen_cli.kde", "kde_l2_distances": "memgen_cli.kde",
+    "isotropic_kde_distances": "memgen_cli.kde",
+    "load_sweep_config": "memgen_cli.runner.sweep", "run_sweep": "memgen_cli.runner.sweep",
+    "sweep_dataframe": "memgen_cli.runner.sweep",
+}
 
-__all__ = ["fit_denoiser", "sampling_distribution", "generated_distribution", "kde_bandwidth", "kde_l2_distances",
-           "isotropic_kde_distances", "hellinger_squared", "run_linear_trial", "load_sweep_config", "run_sweep",
-           "sweep_dataframe", "__version__"]
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'memgen_cli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -82,6 +81,8 @@ def expand_grid_values(value: Any, integer: bool) -> Any:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"range {where}: {_plain_message(first['msg'])}") from None
+        import numpy as np  # here, so that the CLI's help (which reads option bounds) does not load numpy
+
         if rng.spacing == "log":
             if rng.start <= 0 or rng.stop <= 0:
                 raise ValueError("a log-spaced range needs start > 0 and stop > 0")
@@ -129,8 +130,9 @@ def _plain_message(msg: str) -> str:
     return msg[0].lower() + msg[1:]
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line naming the field and the problem, e.g. ``config.yaml: grid.n[0]: must be >= 2 (got 1)``."""
+def format_validation_error(exc: ValidationError, source: str, location: bool = True) -> str:
+    """One line naming the field and the problem, e.g. ``config.yaml: grid.n[0]: must be >= 2 (got 1)``
+    (``location=False``: the source alone names the field, e.g. ``--workers: must be >= 1 (got 0)``)."""
     errors = exc.errors()
     first = errors[0]
     where = ""
@@ -145,7 +147,18 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         if "input" in first and not isinstance(first["input"], (dict, list)):
             msg += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{source}: {where + ': ' if where else ''}{msg}{more}"
+    return f"{source}: {where + ': ' if where and location else ''}{msg}{more}"
+
+
+def validate_options(model_class: type[BaseModel], options: dict, flags: dict[str, str]) -> BaseModel:
+    """Command-line options -> model_class, or one MemgenError line naming the option as typed
+    (``flags``: field -> ``--option``), e.g. ``--bootstrap: must be >= 100 (got 5)``."""
+    try:
+        return model_class.model_validate(options)
+    except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        name = str(loc[0]) if loc else ""
+        raise MemgenError(format_validation_error(exc, flags.get(name, name), location=False)) from None
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -214,11 +227,15 @@ def read_yaml_mapping(path: Path) -> dict:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``--set key.sub=value`` overrides; values are parsed as YAML (``[8, 32]``, ``50``, ``log``)."""
+    """Apply ``--set key.sub=value`` overrides (values are parsed as YAML: ``[8, 32]``, ``50``, ``log``) and
+    ``--set ~key.sub`` removals (the field returns to its default)."""
     for item in overrides:
+        if item.startswith("~") and "=" not in item:
+            _remove_key(data, item[1:].strip(), item)
+            continue
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise MemgenError(f"--set: expected key=value, got {item!r}")
+            raise MemgenError(f"--set: expected key=value or ~key, got {item!r}")
         try:
             value = load_yaml(raw) if raw.strip() else None
         except DuplicateKeyError as exc:
@@ -234,6 +251,15 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = child
         node[parts[-1]] = value
     return data
+
+
+def _remove_key(data: dict, key: str, item: str) -> None:
+    node, parts = data, key.split(".")
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not key or not isinstance(node, dict) or parts[-1] not in node:
+        raise MemgenError(f"--set {item}: the config has no {key or 'key'} to remove")
+    del node[parts[-1]]
 
 
 # Sweeps bigger than this are refused before anything is expanded or planned (planning costs about 10 µs

@@ -7,3 +7,7 @@ class MemgenError(Exception):
     The CLI prints ``str(error)`` on one line and exits with code 2; no traceback.
     Messages name the field or path first: ``"grid.n: must be >= 2 (got 1)"``.
     """
+
+
+class ResultsWriteError(MemgenError):
+    """A file could not be written (disk full, read-only, quota): one line naming it; a sweep exits 1."""

@@ -15,7 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
-from memgen_cli.errors import MemgenError
+from memgen_cli.errors import MemgenError, ResultsWriteError
 
 # -- file names ---------------------------------------------------------------------------------
 CONFIG_FILE = "config.yaml"  # the resolved config
@@ -31,12 +31,22 @@ TRANSITIONS_FILE = "transitions.csv"  # `memgen analyze`'s output
 IMAGES_DIR = "images"  # U-Net image grids (a relative output.image_dir lies inside the folder)
 CURVES_FILE = "curves.csv"  # U-Net with evaluation.every: one row per simulation and training checkpoint
 MEMORIZATION_FILE = "memorization.csv"  # `memgen analyze` on U-Net results: n_mem, its window, n*/n_mem
+NSTAR_FILE = "nstar.csv"  # `memgen locate`: one row per combination: n* and its interval, status, trials used
+POINTS_FILE = "points.csv"  # `memgen locate`: per combination and n, trials pooled over batches, P, Wilson interval
+FITS_FILE = "nstar_fits.csv"  # `memgen plot` on a locate folder: the fitted power laws n* = a d^b
+
+ANALYSIS_FILE = "analysis.json"  # `memgen analyze`: its settings and the tables it read, so plot knows it is current
+MEMORIZATION_CELLS_FILE = "memorization_cells.csv"  # `memgen analyze` on U-Net results: the fraction per cell
 
 SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE,
-               CURVES_FILE)
-RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE)  # what a run writes
-READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE, MEMORIZATION_FILE)  # written later by plot and analyze
-REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + READER_FILES + (IMAGES_DIR,)  # what --force replaces
+               CURVES_FILE)  # what a sweep writes
+RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE)  # a run's results
+LOCATE_FILES = (NSTAR_FILE, POINTS_FILE)  # what `memgen locate` adds to a sweep's files
+READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE, MEMORIZATION_FILE, MEMORIZATION_CELLS_FILE, ANALYSIS_FILE,
+                FITS_FILE)  # written later by plot and analyze
+MEMGEN_FILES = SWEEP_FILES + LOCATE_FILES + READER_FILES + (IMAGES_DIR,)  # every name memgen writes in a folder
+# what --force replaces: everything but the run history (manifest.json) and the lock
+REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + LOCATE_FILES + READER_FILES + (IMAGES_DIR,)
 
 # --force sets the old results aside in .replaced-<time>/ and deletes them once the new run has its first
 # part (.replacing-: being set aside; .discarded-: being deleted; the marker: every item was set aside).
@@ -49,7 +59,6 @@ SET_ASIDE_MARKER = ".all-set-aside"
 IDENTIFIERS = ("model", "cell", "cell_id")
 TRIAL_COLUMNS = ("trial", "seed")  # which trial of the cell, and the seed of its generator
 COUNT_COLUMN = "trials"  # summary.csv: trials (U-Net: simulations) of the cell
-ORIGINAL_SET = "original_set"  # trials.csv (linear, original: fixed): which of the cell's original sets
 SET_COUNT_COLUMN = "original_sets"  # summary.csv: how many original sets the cell's trials used
 SUMMARY_PREFIXES = ("p_", "mean_", "se_", "count_")
 STEP_COLUMN = "step"  # curves.csv: the optimizer step of a checkpoint, after TRIAL_COLUMNS
@@ -124,11 +133,18 @@ def summary_parameters(summary: pd.DataFrame) -> list[str]:
             and not str(c).startswith(SUMMARY_PREFIXES)]
 
 
+def make_folder(path: Path) -> Path:
+    """Create a folder (and its parents) for output, or one MemgenError line saying why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise MemgenError(f"{path}: exists and is not a folder") from None
+    except OSError as error:
+        raise MemgenError(f"{path}: cannot create the folder ({error.strerror or error})") from None
+    return path
+
+
 # -- atomic writes ------------------------------------------------------------------------------
-class ResultsWriteError(MemgenError):
-    """A file could not be written (disk full, read-only, quota): one line naming it; a sweep exits 1."""
-
-
 def _write_file(tmp: Path, data: bytes) -> None:
     """The one place where a file's bytes reach the disk (tests inject a full disk here)."""
     with open(tmp, "wb") as handle:

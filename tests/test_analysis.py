@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.analysis import find_transitions, write_transitions
+from memgen_cli.report.analysis import find_transitions
+from memgen_cli.report.outputs import analyze_folder
+from memgen_cli.report.settings import AnalysisSettings
 from memgen_cli.statistics.estimators import (
     ABOVE_AT_START,
     CROSSED,
@@ -158,8 +160,8 @@ def test_a_groups_interval_does_not_depend_on_the_other_groups(tmp_path):
 
 
 def test_transitions_csv_has_one_row_per_group(linear_folder, tmp_path):
-    path = write_transitions(find_transitions(linear_folder, n_boot=100), tmp_path)
-    written = pd.read_csv(path)
+    _, paths = analyze_folder(linear_folder, tmp_path, AnalysisSettings(bootstrap=100))
+    written = pd.read_csv(paths[0])
     assert len(written) == 2
     for column in (
         "d",
@@ -301,7 +303,7 @@ def test_analyze_command_prints_table_and_writes_csv(linear_folder, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--align-factor", "1"], "--align-factor: must be a number > 1 (got 1)"),
+        (["--align-factor", "1"], "--align-factor: must be > 1 (got 1.0)"),
         (["--bootstrap", "50"], "--bootstrap: must be >= 100 (got 50)"),
     ],
 )

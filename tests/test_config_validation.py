@@ -17,9 +17,10 @@ import yaml
 
 
 from cli_helpers import assert_one_line_error, invoke  # tests/ is on sys.path
-from memgen_cli.cli.sweep import work_counts
+from memgen_cli.runner.plan import work_counts
 from memgen_cli.linear.domain import T_MAX, VAR_HI, VAR_LO
-from memgen_cli.runner.plan import get_experiment, plan_tasks
+from memgen_cli.runner.plan import plan_tasks
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config
 
 try:

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from memgen_cli.locate.setup import load_locate_config
-from memgen_cli.runner.plan import get_experiment, plan_tasks
+from memgen_cli.runner.plan import plan_tasks
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))

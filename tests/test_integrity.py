@@ -20,7 +20,8 @@ from memgen_cli import results_format
 from memgen_cli.cli import app
 from memgen_cli.runner import replacement
 from memgen_cli.config import config_to_dict
-from memgen_cli.runner.plan import execute_task, get_experiment, plan_tasks
+from memgen_cli.runner.plan import execute_task, plan_tasks
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.results_folder import ResultsFolder
 from memgen_cli.runner.sweep import load_sweep_config
 

@@ -87,6 +87,59 @@ def test_no_module_is_over_400_lines():
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
+# Rooms (top-level modules and subpackages) from the bottom up. A room may import only rooms below it: so the
+# CLI points down to locate and report, they to the runner, the runner to the experiments, the experiments to the
+# shared math and formats. Rooms on one level (linear and unet; locate and report) import neither each other.
+LAYERS = [
+    ("errors", "version"),
+    ("config", "seeding", "pair_sums"),
+    ("kde", "results_format", "experiment"),
+    ("statistics",),
+    ("imaging",),
+    ("linear", "unet"),
+    ("runner",),
+    ("locate", "report"),
+    ("cli",),
+    ("", "__main__"),  # the package's API (memgen_cli/__init__.py) and `python -m memgen_cli`
+]
+RANK = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}
+
+
+def room_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that points sideways or up between rooms."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            here, there = room_of(module), room_of(target)
+            if here != there and RANK[there] >= RANK[here]:
+                found.append(f"{module} -> {target} ({here or 'memgen_cli'} may not import {there})")
+    return found
+
+
+def test_every_room_has_a_layer():
+    rooms = {room_of(name) for name in all_modules()}
+    assert rooms <= set(RANK), f"rooms without a layer in LAYERS: {sorted(rooms - set(RANK))}"
+
+
+def test_imports_point_down_between_rooms():
+    violations = layer_violations(import_graph())
+    assert not violations, "imports that do not point down:\n" + "\n".join(violations)
+
+
+def test_the_layer_check_fails_on_a_planted_loop_between_packages():
+    # report and locate are peers: report importing locate (as figure_phase once did) must fail, and a runner
+    # module importing the report (as sweep.py once did for its statistics) too.
+    assert layer_violations({"memgen_cli.report.figure_phase": {"memgen_cli.locate.search"},
+                             "memgen_cli.locate.search": set()})
+    assert layer_violations({"memgen_cli.runner.sweep": {"memgen_cli.report.stats"}, "memgen_cli.report.stats": set()})
+    assert not layer_violations({"memgen_cli.cli.sweep": {"memgen_cli.runner.sweep"}, "memgen_cli.runner.sweep": set()})
+
+
 def test_science_and_infrastructure_live_apart():
     """The math (kde, linear.model, unet's numpy metrics and data) knows nothing of files, configs or the CLI."""
     graph = import_graph()
@@ -94,5 +147,5 @@ def test_science_and_infrastructure_live_apart():
         infrastructure = {m for m in graph[pure] if m.startswith(("memgen_cli.runner", "memgen_cli.report",
                                                                    "memgen_cli.cli", "memgen_cli.results_format"))}
         assert not infrastructure, (pure, infrastructure)
-    for room in ("cli", "linear", "unet", "runner", "report"):
+    for room in ("cli", "linear", "unet", "imaging", "statistics", "runner", "report", "locate"):
         assert (PACKAGE / room / "__init__.py").is_file(), room

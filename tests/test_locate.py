@@ -205,7 +205,7 @@ def test_the_linear_search_keeps_torch_and_dask_out(small_locate, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--rel-width", "0"], ["--rel-width", "(0, 10]"]),
+    (["--rel-width", "0"], ["--rel-width", "must be > 0"]),
     (["--batch", "0"], ["--batch"]),
     (["--max-trials", "-5"], ["--max-trials"]),
     (["--set", "locate.scan=1"], ["locate.scan", ">= 2"]),

@@ -333,3 +333,31 @@ def test_a_full_disk_leaves_no_half_figure_and_exits_1(tmp_path, monkeypatch):
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1
     assert (folder / "figures" / "transition.png").read_bytes() == before  # the old figure, whole
     assert not [p.name for p in (folder / "figures").iterdir() if ".tmp-" in p.name]
+
+
+def test_plot_draws_what_analyze_wrote_without_a_bootstrap_of_its_own(tmp_path, monkeypatch):
+    from memgen_cli.report import analysis, memorization, outputs
+    from memgen_cli.report.settings import AnalysisSettings
+
+    folder = write_linear_results(tmp_path / "folder", N_GRID[:6], trials=40, seed=4)
+    computed, _ = outputs.analyze_folder(folder, settings=AnalysisSettings(bootstrap=100, seed=3))
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("plot ran a bootstrap although the folder's analysis is current")
+
+    monkeypatch.setattr(analysis, "replicate_cells", spy)
+    monkeypatch.setattr(memorization, "cell_replicates", spy)
+    report = draw_figures(folder, tmp_path / "out", n_boot=100, seed=3)
+    assert not calls and len(report.paths) == len(FIGURES)
+    drawn = report.figures["transition"]
+    assert drawn is not None
+    # Other settings, or inputs that changed since, make the stored analysis stale: plot analyses first.
+    with pytest.raises(AssertionError, match="ran a bootstrap"):
+        draw_figures(folder, tmp_path / "out", n_boot=100, seed=4)
+    monkeypatch.undo()
+    trials = pd.read_csv(folder / "trials.csv")
+    trials.iloc[:-1].to_csv(folder / "trials.csv", index=False)
+    assert outputs.read_analysis(outputs.read_results(folder), AnalysisSettings(bootstrap=100, seed=3)) is None
+    assert computed.transitions["n_star"].notna().all()

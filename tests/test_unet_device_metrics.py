@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")  # noqa: F841  (make test installs the unet extra; a missing one fails elsewhere)
 
-from memgen_cli.unet import device_metrics, metrics  # noqa: E402
+from memgen_cli.imaging import metrics  # noqa: E402
+from memgen_cli.unet import device_metrics  # noqa: E402
 
 
 def images(rng, m, d, spread=0.2):

@@ -88,7 +88,8 @@ evaluation: {eval_original: 40}
 
 
 def test_a_sweep_trains_a_cells_simulations_together(tmp_path):
-    from memgen_cli.runner.plan import get_experiment, plan_tasks
+    from memgen_cli.runner.plan import plan_tasks
+    from memgen_cli.runner.registry import get_experiment
     from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
     path = tmp_path / "tiny.yaml"

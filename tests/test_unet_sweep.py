@@ -14,7 +14,7 @@ import torch
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.seeding import cell_id
-from memgen_cli.runner.plan import get_experiment
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
 from memgen_cli.unet.experiment import UnetExperiment
@@ -101,13 +101,21 @@ def test_bad_config_is_one_line_error_before_training(tiny_sweep, overrides, mes
     assert "\n" not in str(info.value)
 
 
-def test_missing_extra_is_one_line_install_hint_through_the_cli():
-    command = WITHOUT_TORCH + textwrap.dedent("""
+def test_missing_extra_is_one_line_install_hint_through_the_cli(tmp_path):
+    dry_run = WITHOUT_TORCH + textwrap.dedent("""
         from memgen_cli.cli import app
         app(["sweep", "unet", "configs/unet/quick.yaml", "--dry-run"], prog_name="memgen")
     """)
+    result = subprocess.run([sys.executable, "-c", dry_run], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr  # the plan needs no torch; it says what running it needs
+    assert "torch, diffusers missing): pip install 'memgen[unet]'" in result.stdout.splitlines()[-1]
+    command = WITHOUT_TORCH + textwrap.dedent(f"""
+        from memgen_cli.cli import app
+        app(["sweep", "unet", "configs/unet/quick.yaml", "--out", {str(tmp_path / "out")!r}], prog_name="memgen")
+    """)
     result = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "out").exists()
     assert "Traceback" not in result.stderr and result.stdout == ""
     line, = result.stderr.splitlines()
     assert line.startswith("memgen: error: model unet: ") and "pip install 'memgen[unet]'" in line

@@ -1,13 +1,14 @@
-"""What every command shares: one-line errors."""
+"""What every command shares: one-line errors, and options made from the pydantic models that own their bounds
+and defaults (so the help, the default and the check are written once, in the library)."""
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import typer
 
-from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import ResultsWriteError
+from memgen_cli.errors import MemgenError, ResultsWriteError
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -26,3 +27,39 @@ def user_errors(fn):
         except MemgenError as exc:
             fail(str(exc))
     return wrapper
+
+
+def _bounds(field) -> str:
+    """' (1 to 4096)', ' (> 1)' ...: a field's range as its metadata states it."""
+    import annotated_types as at  # pydantic's own constraint types
+
+    def shown(value) -> str:
+        return str(value) if isinstance(value, int) else f"{value:g}"
+
+    low = high = ""
+    for item in field.metadata:
+        if isinstance(item, at.Ge):
+            low = f">= {shown(item.ge)}"
+        elif isinstance(item, at.Gt):
+            low = f"> {shown(item.gt)}"
+        elif isinstance(item, at.Le):
+            high = f"<= {shown(item.le)}"
+        elif isinstance(item, at.Lt):
+            high = f"< {shown(item.lt)}"
+    if low.startswith(">=") and high.startswith("<="):
+        return f" ({low[3:]} to {high[3:]})"
+    return f" ({', '.join(p for p in (low, high) if p)})" if low or high else ""
+
+
+def field_option(model: type, name: str, *flags: str, default: Any = ..., help_default: str | None = None,
+                 **options: Any) -> Any:
+    """A typer.Option for field ``name`` of a pydantic model: its description and range as the help, its default
+    (or ``default``, e.g. None when an unset option must leave a config's own value)."""
+    field = model.model_fields[name]
+    text = (field.description or name).rstrip(".")
+    text = text[0].upper() + text[1:] + _bounds(field)
+    shown = help_default if help_default is not None else (None if field.default is None else repr(field.default))
+    if shown is not None and default is None:
+        text += f"; default {shown}"
+    return typer.Option(field.default if default is ... else default, *flags, help=text + ".",
+                        show_default=default is ..., **options)

@@ -1,4 +1,4 @@
-"""`memgen locate linear|unet CONFIG`: search n* (where P(Δ > 0) first crosses 0.5) for every combination."""
+"""`memgen locate <model> CONFIG`: search n* (where P(Δ > 0) first crosses 0.5) for every combination."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ from typing import List, Optional
 
 import typer
 
-from memgen_cli.cli.common import fail, user_errors
-from memgen_cli.errors import MemgenError
+from memgen_cli.cli.common import field_option, user_errors
+from memgen_cli.cli.sweep import (checked_workers, config_argument, default_results_dir, dry_run_option,
+                                  force_option, interrupted, out_option, quiet_option, set_option, workers_option,
+                                  write_failed)
+from memgen_cli.errors import ResultsWriteError
+from memgen_cli.locate.settings import LocateSettings
+from memgen_cli.runner.registry import EXPERIMENTS, experiment_summary
 
 locate_app = typer.Typer(help="Find n* directly: a sequential search per combination of the other grid values.",
                          no_args_is_help=True)
+
+OPTION_FLAGS = {"rel_width": "--rel-width", "batch": "--batch", "max_trials": "--max-trials"}
 
 
 class LocalExecutor(str, Enum):
@@ -22,42 +29,31 @@ class LocalExecutor(str, Enum):
     serial = "serial"
 
 
-def _check_options(rel_width: Optional[float], batch: Optional[int], max_trials: Optional[int]) -> list[str]:
-    """The options as --set overrides of the locate: section, after one-line checks of their ranges."""
-    overrides = []
-    if rel_width is not None:
-        if not (math.isfinite(rel_width) and 0 < rel_width <= 10):
-            raise MemgenError(f"--rel-width: must be a number in (0, 10] (got {rel_width:g})")
-        overrides.append(f"locate.rel_width={rel_width!r}")
-    if batch is not None:
-        if not 1 <= batch <= 100_000:
-            raise MemgenError(f"--batch: must be an integer from 1 to 100000 (got {batch})")
-        overrides.append(f"locate.batch={batch}")
-    if max_trials is not None:
-        if not 1 <= max_trials <= 10_000_000:
-            raise MemgenError(f"--max-trials: must be an integer from 1 to 10000000 (got {max_trials})")
-        overrides.append(f"locate.max_trials={max_trials}")
-    return overrides
+def settings_overrides(given: dict[str, object]) -> list[str]:
+    """The options given, checked by LocateSettings (one line naming the option), as --set locate.X overrides."""
+    from memgen_cli.config import validate_options
+
+    given = {k: v for k, v in given.items() if v is not None}
+    validate_options(LocateSettings, given, OPTION_FLAGS)
+    return [f"locate.{k}={v!r}" for k, v in given.items()]
 
 
 def _run_locate_command(model: str, config: Path, out: Optional[Path], workers: Optional[int], set_: List[str],
-                        rel_width: Optional[float], batch: Optional[int], max_trials: Optional[int],
-                        dry_run: bool, quiet: bool, force: bool, executor: LocalExecutor) -> None:
-    from memgen_cli.locate.setup import describe, load_locate_config
-    from memgen_cli.results_format import ResultsWriteError
+                        options: dict[str, object], dry_run: bool, quiet: bool, force: bool,
+                        executor: LocalExecutor) -> None:
     from memgen_cli.config import dump_yaml
+    from memgen_cli.locate.setup import describe, load_locate_config
 
-    if workers is not None and not 1 <= workers <= 4096:
-        raise MemgenError(f"--workers: must be an integer from 1 to 4096 (got {workers})")
-    setup = load_locate_config(config, [*set_, *_check_options(rel_width, batch, max_trials)], model=model)
-    name = config.stem if config.stem.startswith(f"{model}-") else f"{model}-{config.stem}"
-    out = out if out is not None else Path("results") / f"locate-{name}"
+    workers = checked_workers(workers)
+    setup = load_locate_config(config, [*set_, *settings_overrides(options)], model=model)
+    out = out if out is not None else default_results_dir(model, config, prefix="locate-")
     if dry_run:
         shown = {**setup.stored, "locate": setup.settings.model_dump()}
         typer.echo(dump_yaml(shown).rstrip())
         typer.echo(describe(setup) + f"; output: {out}")
         return
-    from memgen_cli.locate.run import NSTAR_FILE, run_locate
+    from memgen_cli.locate.run import run_locate
+    from memgen_cli.results_format import NSTAR_FILE, POINTS_FILE
 
     def report(round_index: int, trials: int, decisions: list) -> None:
         if quiet:
@@ -74,60 +70,51 @@ def _run_locate_command(model: str, config: Path, out: Optional[Path], workers: 
         result = run_locate(setup, out, executor=executor.value, workers=workers, force=force, argv=sys.argv,
                             on_round=report, on_note=note)
     except KeyboardInterrupt:
-        typer.echo(f"memgen: interrupted; finished batches are kept in {out}/parts. "
-                   "Rerun the same command to resume (the search replays its decisions).", err=True)
-        raise typer.Exit(130) from None
+        interrupted(out, "batches are")
     except ResultsWriteError as error:
-        fail(f"{error}; free space (or fix the folder) and rerun the same command: finished work is kept", code=1)
+        write_failed(out, error)
     if not quiet:
         columns = [c for c in ("d", "lambda", "T", "N", "covariance") if c in result.nstar.columns
                    and result.nstar[c].nunique() > 1]
-        for row in result.nstar.itertuples(index=False):
-            where = ", ".join(f"{c}={getattr(row, c)}" for c in columns) or "n*"
-            interval = f"[{row.n_star_lo:.4g}, {row.n_star_hi:.4g}]" if math.isfinite(row.n_star) else ""
-            typer.echo(f"{where}: {row.n_star:.4g} {interval} {row.status} ({row.trials} trials) {row.note}".rstrip())
-        typer.echo(f"wrote {out}/{NSTAR_FILE} and {out}/points.csv ({len(result.trials)} trials in "
+        for row in result.nstar.to_dict("records"):
+            where = ", ".join(f"{c}={row[c]}" for c in columns) or "n*"
+            interval = f"[{row['n_star_lo']:.4g}, {row['n_star_hi']:.4g}]" if math.isfinite(row["n_star"]) else ""
+            typer.echo(f"{where}: {row['n_star']:.4g} {interval} {row['status']} ({row['trials']} trials) "
+                       f"{row['note']}".rstrip())
+        typer.echo(f"wrote {out}/{NSTAR_FILE} and {out}/{POINTS_FILE} ({len(result.trials)} trials in "
                    f"{result.rounds} rounds)")
 
 
 def _make_locate_command(model: str):
+    _, examples = experiment_summary(model)
+
     @user_errors
     def command(
-        config: Path = typer.Argument(..., help="YAML config: a sweep config whose grid.n is the search range "
-                                                "[n_min, n_max] (or the sizes to scan), plus an optional "
-                                                "locate: section."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="Results folder (default: results/locate-<model>-<config name>)."),
-        rel_width: Optional[float] = typer.Option(None, "--rel-width", metavar="FLOAT (0,10]",
-                                                  help="Stop when the 95% interval of n* lies within n* x/÷ "
-                                                       "(1 + this), e.g. 0.1 for ±10% (default: the config's, "
-                                                       "else 0.1)."),
-        batch: Optional[int] = typer.Option(None, "--batch", metavar="INTEGER 1..100000",
-                                            help="Trials (simulations) per batch at a point (default 20)."),
-        max_trials: Optional[int] = typer.Option(None, "--max-trials", metavar="INTEGER 1..10^7",
-                                                 help="Trial budget per combination (default 3000)."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-w", metavar="INTEGER 1..4096",
-                                              help="Worker processes (default: the number of CPU cores)."),
-        set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
-                                       help="Override a config field, e.g. grid.d=[8,32] or locate.batch=30 "
-                                            "(repeatable; values are YAML)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and settings, then exit."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines (for scripts)."),
-        force: bool = typer.Option(False, "--force", help="Replace results of a different config in the folder."),
+        config: Path = config_argument("YAML config: a sweep config whose grid.n is the search range "
+                                       "\\[n_min, n_max] (or the sizes to scan), plus an optional locate: section."),
+        out: Optional[Path] = out_option("results/locate-<model>-<config name>"),
+        rel_width: Optional[float] = field_option(LocateSettings, "rel_width", "--rel-width", default=None,
+                                                  help_default="the config's, else 0.1"),
+        batch: Optional[int] = field_option(LocateSettings, "batch", "--batch", default=None),
+        max_trials: Optional[int] = field_option(LocateSettings, "max_trials", "--max-trials", default=None),
+        workers: Optional[int] = workers_option(),
+        set_: List[str] = set_option((*examples[:1], "locate.batch=30")),
+        dry_run: bool = dry_run_option(),
+        quiet: bool = quiet_option(),
+        force: bool = force_option(),
         executor: Optional[LocalExecutor] = typer.Option(None, "--executor",
                                                          help="Where batches run: local processes or serial (this "
                                                               "process; it keeps the original sets between rounds). "
-                                                              "Default: serial for linear, local for unet."),
+                                                              "Default: serial for linear, local otherwise."),
     ) -> None:
         if executor is None:
             executor = LocalExecutor.serial if model == "linear" else LocalExecutor.local
-        _run_locate_command(model, config, out, workers, set_, rel_width, batch, max_trials, dry_run, quiet, force,
-                            executor)
+        options = {"rel_width": rel_width, "batch": batch, "max_trials": max_trials}
+        _run_locate_command(model, config, out, workers, set_, options, dry_run, quiet, force, executor)
 
-    command.__doc__ = {"linear": "Search n* of the linear one-step denoiser for every (d, lambda, T, N, ...).",
-                       "unet": "Search n* of the U-Net DDPM (simulations as the unit) for every combination."}[model]
+    command.__doc__ = f"Search n* of the {model} model for every combination of the other grid values."
     return command
 
 
-locate_app.command("linear")(_make_locate_command("linear"))
-locate_app.command("unet")(_make_locate_command("unet"))
+for _model in EXPERIMENTS:
+    locate_app.command(_model)(_make_locate_command(_model))

@@ -1,4 +1,8 @@
-"""`memgen sweep linear|unet CONFIG`: run a YAML-configured sweep into a results folder."""
+"""`memgen sweep <model> CONFIG`: run a YAML-configured sweep into a results folder.
+
+One command per registered model (runner.registry), made by one factory; its options are shared with
+`memgen locate` (``run_options``) and their bounds come from the library's models.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from typing import List, Optional
 
 import typer
 
-from memgen_cli.cli.common import fail, user_errors
-from memgen_cli.errors import MemgenError
+from memgen_cli.cli.common import field_option, fail, user_errors
+from memgen_cli.errors import MemgenError, ResultsWriteError
+from memgen_cli.runner.options import ExecutionOptions
+from memgen_cli.runner.registry import EXPERIMENTS, experiment_summary
 
 sweep_app = typer.Typer(help="Run a YAML-configured sweep and write tidy CSVs.", no_args_is_help=True)
 
@@ -21,78 +27,90 @@ class ExecutorName(str, Enum):
     dask = "dask"
 
 
-def default_results_dir(model: str, config: Path) -> Path:
-    """results/<model>-<config name>: configs/linear/quick.yaml and configs/unet/quick.yaml stay apart."""
+def config_argument(help_text: str = "YAML config file (see configs/).") -> typer.Argument:
+    return typer.Argument(..., help=help_text)
+
+
+def out_option(default_text: str) -> typer.Option:
+    return typer.Option(None, "--out", "-o", help=f"Results folder (default: {default_text}).")
+
+
+def workers_option() -> typer.Option:
+    return field_option(ExecutionOptions, "workers", "--workers", "-w", default=None)
+
+
+def set_option(examples: tuple[str, ...]) -> typer.Option:
+    shown = " or ".join(examples[:2]) if examples else "key=value"
+    return typer.Option([], "--set", metavar="KEY=VALUE",
+                        help=f"Override a config field, e.g. {shown} (repeatable; values are YAML; ~key removes "
+                             "a key).")
+
+
+def dry_run_option() -> typer.Option:
+    return typer.Option(False, "--dry-run", help="Print the resolved config and the work, then exit.")
+
+
+def quiet_option() -> typer.Option:
+    return typer.Option(False, "--quiet", "-q", help="No progress bar or lines (for scripts).")
+
+
+def force_option() -> typer.Option:
+    return typer.Option(False, "--force", help="Replace results of a different config in the output folder.")
+
+
+def checked_workers(workers: Optional[int]) -> Optional[int]:
+    """--workers through its model: one line naming it when out of range."""
+    from memgen_cli.config import validate_options
+
+    return validate_options(ExecutionOptions, {"workers": workers}, {"workers": "--workers"}).workers
+
+
+def default_results_dir(model: str, config: Path, prefix: str = "") -> Path:
+    """results/[<prefix>]<model>-<config name>: configs/linear/quick.yaml and configs/unet/quick.yaml stay apart."""
     name = config.stem if config.stem.startswith(f"{model}-") else f"{model}-{config.stem}"
-    return Path("results") / name
+    return Path("results") / f"{prefix}{name}"
 
 
-def work_counts(experiment, config) -> tuple[int, int, int]:
-    """(cells, trials per cell, tasks), cut as runner.plan.plan_tasks cuts them but without a seed per trial:
-    a dry run answers at once whatever the size (load_sweep_config has refused sweeps over the limits)."""
-    count = experiment.trial_count(config)
-    cells = experiment.cells(config)
-    blocks_of = getattr(experiment, "trial_blocks", lambda config, cell: [(0, count, ())])
-    from memgen_cli.runner.plan import task_size
+def interrupted(out: Path, what: str) -> None:
+    typer.echo(f"memgen: interrupted; finished {what} kept in {out}/parts. Rerun the same command to resume.",
+               err=True)
+    raise typer.Exit(130)
 
-    per_task = task_size(experiment, config)
-    tasks = sum(-(-(end - first) // per_task) for cell in cells for first, end, _ in blocks_of(config, cell))
-    return len(cells), count, tasks
+
+def write_failed(out: Path, error: ResultsWriteError) -> None:  # not the user's input: exit 1, a rerun resumes
+    fail(f"{error}; free space (or fix the folder) and rerun the same command: finished work is kept", code=1)
 
 
 def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: Optional[int], set_: List[str],
                        dry_run: bool, quiet: bool, force: bool, executor: ExecutorName, scheduler: Optional[str],
                        scheduler_file: Optional[Path], retry_failed: bool) -> None:
-    from rich.console import Console
-
-    from memgen_cli.results_format import ResultsWriteError
     from memgen_cli.config import config_to_dict, dump_yaml
-    from memgen_cli.runner.plan import get_experiment
-    from memgen_cli.runner.sweep import load_sweep_config, run_sweep
+    from memgen_cli.runner.plan import work_counts
+    from memgen_cli.runner.registry import experiment_class, get_experiment, missing_libraries
+    from memgen_cli.runner.sweep import load_sweep_config
 
+    workers = checked_workers(workers)
     cfg = load_sweep_config(config, set_, model=model)
     out = out if out is not None else default_results_dir(model, config)
-    experiment = get_experiment(model)
     if dry_run:
         typer.echo(dump_yaml(config_to_dict(cfg)).rstrip())
-        cells, trials, tasks = work_counts(experiment, cfg)
+        cells, trials, tasks = work_counts(experiment_class(model)(), cfg)
         typer.echo(f"# {cells} cells x {trials} trials = {cells * trials} trials in {tasks} tasks; output: {out}")
+        if missing := missing_libraries(model):
+            typer.echo(f"# to run it, install what it needs ({', '.join(missing)} missing): "
+                       f"pip install 'memgen[{model}]'")
         return
     if executor is not ExecutorName.dask and (scheduler or scheduler_file):
         raise MemgenError("--scheduler/--scheduler-file: only with --executor dask")
+    get_experiment(model)  # a missing extra is one line, before any progress bar
     options = {k: v for k, v in {"scheduler": scheduler, "scheduler_file": scheduler_file}.items() if v}
-    console = Console(stderr=True)
-
-    def report_failure(message: str) -> None:
-        console.print(f"[red]task failed:[/red] {message}", markup=True, highlight=False)
-
-    def report_note(message: str) -> None:
-        console.print(f"memgen: warning: {message}", markup=False, highlight=False, soft_wrap=True)
-
     try:
-        if quiet:
-            result = run_sweep(cfg, out, executor=executor.value, workers=workers, executor_options=options,
-                               force=force, retry_failed=retry_failed, on_failure=report_failure, argv=sys.argv,
-                               on_note=report_note)
-        else:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
-            with Progress(TextColumn(f"[bold]{model}[/bold] {out}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("trials"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                          console=console) as bar:
-                job = bar.add_task("sweep", total=None)
-                result = run_sweep(cfg, out, executor=executor.value, workers=workers, executor_options=options,
-                                   force=force, retry_failed=retry_failed, on_failure=report_failure,
-                                   argv=sys.argv, on_note=report_note,
-                                   progress=lambda done, total: bar.update(job, completed=done, total=total))
+        result = _run_with_progress(model, cfg, out, quiet, executor=executor.value, workers=workers,
+                                    executor_options=options, force=force, retry_failed=retry_failed, argv=sys.argv)
     except KeyboardInterrupt:
-        typer.echo(f"memgen: interrupted; finished work is kept in {out}/parts. "
-                   "Rerun the same command to resume.", err=True)
-        raise typer.Exit(130) from None
-    except ResultsWriteError as error:  # not the user's input: exit 1, and a rerun resumes
-        fail(f"{error}; free space (or fix the folder) and rerun the same command: finished work is kept",
-             code=1)
+        interrupted(out, "work is")
+    except ResultsWriteError as error:
+        write_failed(out, error)
     if result.failed:
         typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
         for item in result.failed:
@@ -101,25 +119,51 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
         typer.echo("rerun with --retry-failed to run only those.", err=True)
         raise typer.Exit(1)
     if not quiet:
-        console.print(f"wrote {out}/trials.csv ({len(result.trials)} trials) and {out}/summary.csv "
-                      f"({len(result.summary)} cells); {result.tasks_skipped} task(s) were already done.")
+        typer.echo(f"wrote {out}/trials.csv ({len(result.trials)} trials) and {out}/summary.csv "
+                   f"({len(result.summary)} cells); {result.tasks_skipped} task(s) were already done.", err=True)
+
+
+def _run_with_progress(model: str, cfg, out: Path, quiet: bool, **kwargs):
+    """run_sweep with failures and warnings on stderr, and a progress bar unless quiet."""
+    from rich.console import Console
+
+    from memgen_cli.runner.sweep import run_sweep
+
+    console = Console(stderr=True)
+    kwargs["on_failure"] = lambda message: console.print(f"[red]task failed:[/red] {message}", markup=True,
+                                                         highlight=False)
+    kwargs["on_note"] = lambda message: console.print(f"memgen: warning: {message}", markup=False, highlight=False,
+                                                      soft_wrap=True)
+    if quiet:
+        return run_sweep(cfg, out, **kwargs)
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    with Progress(TextColumn(f"[bold]{model}[/bold] {out}"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
+        job = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal job
+            if job is None:  # the bar appears once the work is known, not as "0/?"
+                job = bar.add_task("sweep", total=total)
+            bar.update(job, completed=done, total=total)
+
+        return run_sweep(cfg, out, progress=progress, **kwargs)
 
 
 def _make_sweep_command(model: str):
+    description, examples = experiment_summary(model)
+
     @user_errors
     def command(
-        config: Path = typer.Argument(..., help="YAML config file (see configs/)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="Results folder (default: results/<model>-<config file name>)."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, max=4096,
-                                              help="Worker processes (default: the number of CPU cores)."),
-        set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
-                                       help="Override a config field, e.g. grid.d=[8,32] or trials=50 "
-                                            "(repeatable; values are YAML)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and the work, then exit."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (for scripts)."),
-        force: bool = typer.Option(False, "--force",
-                                   help="Replace results of a different config in the output folder."),
+        config: Path = config_argument(),
+        out: Optional[Path] = out_option("results/<model>-<config file name>"),
+        workers: Optional[int] = workers_option(),
+        set_: List[str] = set_option(examples),
+        dry_run: bool = dry_run_option(),
+        quiet: bool = quiet_option(),
+        force: bool = force_option(),
         executor: ExecutorName = typer.Option(ExecutorName.local, "--executor",
                                               help="Where tasks run: local processes, serial (this process), "
                                                    "or a Dask cluster."),
@@ -134,10 +178,10 @@ def _make_sweep_command(model: str):
         _run_sweep_command(model, config, out, workers, set_, dry_run, quiet, force, executor, scheduler,
                            scheduler_file, retry_failed)
 
-    command.__doc__ = {"linear": "Sweep the exact linear one-step denoiser over n, d, lambda, T, N.",
-                       "unet": "Sweep a small U-Net DDPM trained on synthetic or real images."}[model]
+    command.__doc__ = f"{description}\n\nExamples: memgen sweep {model} CONFIG " + \
+        " ".join(f"--set {e}" for e in examples[:2]) + " --dry-run"
     return command
 
 
-sweep_app.command("linear")(_make_sweep_command("linear"))
-sweep_app.command("unet")(_make_sweep_command("unet"))
+for _model in EXPERIMENTS:
+    sweep_app.command(_model)(_make_sweep_command(_model))

@@ -36,8 +36,12 @@ class ImageEvaluation(BaseModel):
 
 BINARY_METRICS = ("delta_positive", "delta_positive_exact", "delta_positive_kde")
 MEAN_METRICS = ("E_TG", "E_OG", "Delta", "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde",
-                "log_E_OG_kde", "log_abs_delta_kde", "memorized_fraction", "final_loss", "train_seconds",
-                "sample_seconds", "eval_seconds")
+                "log_E_OG_kde", "log_abs_delta_kde", "memorized_fraction")
+# The columns ``evaluate`` returns, in order.
+EVALUATION_COLUMNS = ("delta_positive", "delta_positive_exact", "delta_positive_kde", "E_TG", "E_OG", "Delta",
+                      "E_TG_exact", "E_OG_exact", "Delta_exact", "log_E_TG_kde", "log_E_OG_kde", "delta_sign_kde",
+                      "log_abs_delta_kde", "memorized_fraction", "memorized_lo", "memorized_hi", "pixel_sigma",
+                      "pixel_scale", "n_eval_train", "n_eval_original", "n_original")
 
 
 def _subset(images: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:

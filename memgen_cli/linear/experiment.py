@@ -11,14 +11,19 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
+from memgen_cli.experiment import Experiment, TrialBlock
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
+from memgen_cli.linear import DESCRIPTION, OVERRIDE_EXAMPLES
 from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
-from memgen_cli.results_format import ORIGINAL_SET
 from memgen_cli.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
+ORIGINAL_SET = "original_set"  # trials.csv (original: fixed, several sets): which of the cell's original sets
+# A trial's metric columns (model.trial_row), then ORIGINAL_SET where a cell uses several original sets.
+TRIAL_METRICS = ("log_E_TG", "log_E_OG", "delta_sign", "log_abs_delta", "delta_positive", "H2", "log_one_minus_H2",
+                 "rank_G", "eps_n", "eps_N")
 
 
 class LinearGrid(BaseModel):
@@ -134,12 +139,18 @@ def original_set_of(trial: int, trials: int, sets: int) -> int:
     return trial * sets // trials
 
 
-class LinearExperiment:
+class LinearExperiment(Experiment):
     model = "linear"
     config_class = LinearConfig
+    description = DESCRIPTION
+    override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 50
     binary_metrics = ("delta_positive",)
     mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta")
+    cluster_column = ORIGINAL_SET
+
+    def columns(self, config: LinearConfig) -> tuple[str, ...]:
+        return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ())
 
     def cells(self, config: LinearConfig) -> list[dict]:
         g, o = config.grid, config.options
@@ -168,21 +179,15 @@ class LinearExperiment:
                     "--set options.original_sets=1 continues it")
         return {**stored, "options": options}, note
 
-    def trial_count(self, config: LinearConfig) -> int:
-        return config.trials
-
-    def check(self, config: LinearConfig) -> None:
-        """Cross-field checks: none beyond the field ranges for the linear model."""
-
-    def trial_blocks(self, config: LinearConfig, cell: dict) -> list[tuple[int, int, tuple]]:
-        """(first trial, end, locality) per original set: a task never straddles two sets, and tasks run set
-        by set (locality = (what the sets are drawn from, set index)) so each worker builds each set once."""
+    def trial_blocks(self, config: LinearConfig, cell: dict) -> list[TrialBlock]:
+        """One block per original set: a task never straddles two sets, and tasks run set by set (the input:
+        what the sets are drawn from; its index: the set) so each worker builds each set once."""
         sets, trials = config.original_set_count(), config.trials
         if sets == 0:
-            return [(0, trials, ())]
-        group = (cell["d"], cell["N"], cell["mu"], cell["sigma"], cell["bandwidth"])
+            return [TrialBlock(0, trials)]
+        drawn_from = (cell["d"], cell["N"], cell["mu"], cell["sigma"], cell["bandwidth"])
         starts = [-(-k * trials // sets) for k in range(sets)] + [trials]  # first trial of each block
-        return [(starts[k], starts[k + 1], (group, k)) for k in range(sets)]
+        return [TrialBlock(starts[k], starts[k + 1], drawn_from, k) for k in range(sets)]
 
     def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]],
                  batched: bool = True) -> list[dict]:

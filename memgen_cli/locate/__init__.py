@@ -3,6 +3,3 @@
 search.py holds the math (pure), setup.py the config, run.py the rounds; the phase diagram drawn from
 nstar.csv is memgen_cli.report.figure_phase.
 """
-
-NSTAR_FILE = "nstar.csv"  # one row per combination: n* and its interval, status, trials used
-POINTS_FILE = "points.csv"  # one row per combination and n: trials pooled over batches, P, Wilson interval

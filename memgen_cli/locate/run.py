@@ -19,16 +19,20 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.locate import NSTAR_FILE, POINTS_FILE
+from memgen_cli.experiment import Experiment
 from memgen_cli.locate.search import SEARCHING, Counts, Decision, decide
 from memgen_cli.locate.setup import LocateSetup
-from memgen_cli.statistics.summary import wilson_interval
-from memgen_cli.results_format import ORIGINAL_SET, SUMMARY_FILE, TRIALS_FILE, atomic_write_csv
-from memgen_cli.runner.plan import BATCH_KEY, get_experiment, plan_tasks
-from memgen_cli.seeding import cell_id
+from memgen_cli.results_format import NSTAR_FILE, POINTS_FILE, SUMMARY_FILE, TRIALS_FILE, atomic_write_csv
+from memgen_cli.runner.plan import plan_tasks
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import run_sweep, tables_from_rows
+from memgen_cli.seeding import cell_id
+from memgen_cli.statistics.summary import wilson_interval
 
 MAX_ROUNDS = 10_000  # a guard: every round adds trials and the budget ends each search
+# A label of a point's cells that tells apart its repeated batches of trials: it enters the cell id, the seeds and
+# the rows (trials.csv's ``batch`` column), never the experiment's parameters.
+BATCH_KEY = "batch"
 
 
 @dataclass
@@ -39,19 +43,6 @@ class LocateResult:
     rounds: int
     tasks_run: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-class _GivenCells:
-    """An experiment whose cells are the search's points so far (plan_tasks cuts and seeds them)."""
-
-    def __init__(self, experiment, cells: list[dict]):
-        self._experiment, self._cells = experiment, cells
-
-    def __getattr__(self, name):
-        return getattr(self._experiment, name)
-
-    def cells(self, config) -> list[dict]:
-        return self._cells
 
 
 def combination_columns(setup: LocateSetup) -> list[str]:
@@ -70,7 +61,7 @@ def run_locate(setup: LocateSetup, out: Path | None, *, executor: str = "local",
     experiment = get_experiment(setup.model)
     task_config = setup.task_config()
     s = setup.settings
-    cells: list[dict] = []
+    cells: list[tuple[dict, dict]] = []  # (parameters, labels) of every point's batches so far
     owner: dict[str, tuple[int, int]] = {}  # cell id -> (combination, n)
     batches: list[dict[int, int]] = [dict() for _ in setup.combinations]  # per combination: n -> batches
     refinements = [0] * len(setup.combinations)
@@ -85,12 +76,13 @@ def run_locate(setup: LocateSetup, out: Path | None, *, executor: str = "local",
                 for n in sizes:
                     b = batches[c].get(n, 0)
                     batches[c][n] = b + 1
-                    cell = {**setup.combinations[c], "n": n, BATCH_KEY: b}
-                    added.add(cell_id(experiment.model, cell))
-                    owner[cell_id(experiment.model, cell)] = (c, n)
-                    cells.append(cell)
+                    cell, labels = {**setup.combinations[c], "n": n}, {BATCH_KEY: b}
+                    named = cell_id(experiment.model, {**cell, **labels})
+                    added.add(named)
+                    owner[named] = (c, n)
+                    cells.append((cell, labels))
             # Cell numbers count every point so far; only this round's tasks run (and have their parts read).
-            tasks = [t for t in plan_tasks(_GivenCells(experiment, cells), task_config) if t.cell_id in added]
+            tasks = [t for t in plan_tasks(experiment, task_config, cells) if t.cell_id in added]
             result = run_sweep(task_config, out, executor=executor, workers=workers, force=force and rounds == 0,
                                argv=argv, on_note=on_note, tasks=tasks, stored_config=setup.stored)
             rounds += 1
@@ -102,7 +94,8 @@ def run_locate(setup: LocateSetup, out: Path | None, *, executor: str = "local",
                 raise MemgenError(f"{len(result.failed)} task(s) failed, e.g. cell {first['params']}: "
                                   f"{first['error']}{where}")
             frames.append(result.trials)
-            counts = counts_by_combination(setup, pd.concat(frames, ignore_index=True), owner)
+            counts = counts_by_combination(setup, pd.concat(frames, ignore_index=True), owner,
+                                           experiment.cluster_column)
             pending = {}
             for c in group:
                 if decisions[c] is not None and decisions[c].status != SEARCHING:
@@ -125,18 +118,16 @@ def run_locate(setup: LocateSetup, out: Path | None, *, executor: str = "local",
     return LocateResult(nstar, points, trials, rounds, tasks_run, notes)
 
 
-def input_groups(experiment, config, combinations: list[dict]) -> list[list[int]]:
-    """Combinations grouped by the input their trials share (trial_blocks' locality), in first-seen order."""
-    blocks_of = getattr(experiment, "trial_blocks", None)
+def input_groups(experiment: Experiment, config, combinations: list[dict]) -> list[list[int]]:
+    """Combinations grouped by the input their trials share (``TrialBlock.shared_input``), in first-seen order."""
     groups: dict = {}
     for c, cell in enumerate(combinations):
-        blocks = blocks_of(config, cell) if blocks_of else []
-        key = blocks[0][2][:1] if blocks and blocks[0][2] else ()
-        groups.setdefault(key, []).append(c)
+        groups.setdefault(experiment.trial_blocks(config, cell)[0].shared_input, []).append(c)
     return list(groups.values())
 
 
-def counts_by_combination(setup: LocateSetup, trials: pd.DataFrame, owner: dict) -> list[Counts]:
+def counts_by_combination(setup: LocateSetup, trials: pd.DataFrame, owner: dict,
+                          cluster_column: str | None = None) -> list[Counts]:
     """Per combination, the target's successes and trials per (n, cluster): the original set where trials
     carry one (their interval then covers the sets' draw), else each trial its own cluster."""
     s = setup.settings
@@ -147,8 +138,8 @@ def counts_by_combination(setup: LocateSetup, trials: pd.DataFrame, owner: dict)
     if s.direction == "down":
         y = 1 - y
     finite = np.isfinite(y)
-    if ORIGINAL_SET in trials.columns:
-        cluster = trials[ORIGINAL_SET].to_numpy(dtype=float)
+    if cluster_column is not None and cluster_column in trials.columns:
+        cluster = trials[cluster_column].to_numpy(dtype=float)
     else:
         cluster = np.arange(len(trials), dtype=float)
     result = []

@@ -11,39 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.locate.search import scan_sizes
-from memgen_cli.config import (Integer, Real, config_to_dict, format_validation_error, read_model_config,
+from memgen_cli.locate.settings import SECTION, STOPPING, LocateSettings
+from memgen_cli.config import (config_to_dict, format_validation_error, read_model_config,
                                       validate_config)
-from memgen_cli.runner.plan import get_experiment
-
-SECTION = "locate"
-# Settings that only say when to stop: a rerun with other values continues the same search (its decisions up
-# to the old stopping point are the same), so they are not part of the stored config's identity.
-STOPPING = ("rel_width", "max_trials")
-
-
-class LocateSettings(BaseModel):
-    """The search's settings; every one may be given in the config's locate: section or by --set locate.X."""
-
-    model_config = ConfigDict(extra="forbid")
-    rel_width: Real = Field(default=0.1, gt=0, le=10, allow_inf_nan=False,
-                            description="stop when the 95% interval of n* lies within n* x/÷ (1 + rel_width)")
-    batch: Integer = Field(default=20, ge=1, le=100_000, description="trials (simulations) added per point")
-    scan: Integer = Field(default=8, ge=2, le=100, description="sizes scanned first, geometric in n")
-    per_round: Integer = Field(default=1, ge=1, le=100, description="batches placed per combination per round")
-    max_trials: Integer = Field(default=3000, ge=1, le=10_000_000, description="trial budget per combination")
-    N_per_d: Optional[Real] = Field(default=None, gt=0, allow_inf_nan=False,
-                                    description="N = max(grid N, round(N_per_d * d)) for each combination")
-    n_max_per_d: Optional[Real] = Field(default=None, gt=0, allow_inf_nan=False,
-                                        description="search up to n = min(grid n_max, round(n_max_per_d * d))")
-    target: str = Field(default="delta_positive", min_length=1, description="a 0/1 (or [0, 1]) trial column")
-    direction: Literal["up", "down"] = "up"
-
+from memgen_cli.runner.registry import experiment_class
 
 @dataclass
 class LocateSetup:
@@ -57,7 +33,7 @@ class LocateSetup:
     def task_config(self) -> BaseModel:
         """What tasks see: the config with its trial count set to one batch (trials t of a batch span every
         original set, as a sweep's cell of that many trials would)."""
-        experiment = get_experiment(self.model)
+        experiment = experiment_class(self.model)
         data = config_to_dict(self.config)
         data[experiment.config_class.repeats_field] = self.settings.batch
         return experiment.config_class.model_validate(data)
@@ -77,7 +53,7 @@ def load_locate_config(path: Path, overrides: list[str] = (), model: str | None 
     except ValidationError as exc:
         raise MemgenError(format_validation_error(exc, f"{path}: {SECTION}").replace(f"{SECTION}: ", f"{SECTION}.",
                                                                                      1)) from None
-    experiment = get_experiment(found)
+    experiment = experiment_class(found)()
     config = validate_config(experiment.config_class, data, str(path))
     experiment.check(config)
     sizes = sorted(config.grid.n)

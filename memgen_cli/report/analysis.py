@@ -52,7 +52,6 @@ from memgen_cli.report.reader import (
     require_columns,
     sort_key,
 )
-from memgen_cli.results_format import TRANSITIONS_FILE, atomic_write_csv
 from memgen_cli.seeding import derived_seed
 
 # ----------------------------------------------------------------------------------------------
@@ -324,10 +323,6 @@ def find_transitions(
     results_dir: Path | str, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0, x: str = "n"
 ) -> pd.DataFrame:
     """One row per group: n_star, n_onset, their intervals and ratio, and P at the largest n."""
-    if not align_factor > 1:
-        raise MemgenError(f"--align-factor: must be > 1 (got {align_factor:g})")
-    if n_boot < 1:
-        raise MemgenError(f"--bootstrap: must be >= 1 (got {n_boot})")
     results = read_results(results_dir)
     return transitions_table(results, align_factor, n_boot, seed, x)
 
@@ -354,15 +349,3 @@ def transitions_table(
     table.attrs["model"] = results.model
     table.attrs["notes"] = notes
     return table
-
-
-def write_transitions(table: pd.DataFrame, out_dir: Path | str) -> Path:
-    """Write transitions.csv atomically (a reader never sees half a file)."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / TRANSITIONS_FILE
-        atomic_write_csv(path, table)
-    except OSError as error:
-        raise MemgenError(f"{out_dir}: cannot write {TRANSITIONS_FILE} ({error.strerror or error})") from None
-    return path

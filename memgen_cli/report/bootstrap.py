@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.report.reader import PRIMARY_P, SUMMARY_FILE, TRIALS_FILE, Results, numeric_column
-from memgen_cli.results_format import ORIGINAL_SET
 
 MAX_DRAWS = 2_000_000  # resampled trial indices held at once per cell
 TRIALS_METHOD = "trials"
@@ -85,7 +84,8 @@ def replicate_cells(
     p = np.full((len(cells), n_boot), np.nan)
     logy = np.full((len(cells), n_boot), np.nan) if metric is not None else None
     used_trials = by_cell is not None
-    set_ids, chosen_sets = group_set_draws(trials, cells, n_boot, rng)
+    cluster = results.cluster_column
+    set_ids, chosen_sets = group_set_draws(trials, cells, n_boot, rng, cluster)
     for row in range(len(cells)):
         cell = cells.iloc[row]
         cell_trials = by_cell.get(cell["cell"]) if by_cell is not None and "cell" in cell.index else None
@@ -105,7 +105,7 @@ def replicate_cells(
             used_trials = False
             logy[row] = summary_metric_replicates(cell, metric, n_boot, rng)
         if chosen_sets is not None:
-            sets = cell_trials[ORIGINAL_SET].to_numpy()
+            sets = cell_trials[cluster].to_numpy()
             members = [np.flatnonzero(sets == s) for s in set_ids]
             p[row], mean_value = two_stage_means(outcome, value, members, chosen_sets, rng)
             if value is not None:
@@ -123,17 +123,17 @@ def replicate_cells(
     return p, logy, TRIALS_METHOD if used_trials else SUMMARY_METHOD
 
 
-def group_set_draws(trials: pd.DataFrame | None, cells: pd.DataFrame, n_boot: int, rng: np.random.Generator
-                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+def group_set_draws(trials: pd.DataFrame | None, cells: pd.DataFrame, n_boot: int, rng: np.random.Generator,
+                    cluster: str | None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The original sets of a group's cells and, with two or more, which sets each replicate takes.
 
     Set k is one and the same original set for every n of a group (it is drawn from d, N, μ, σ and k), so
     the sets are resampled once per replicate for the whole group, then trials within each set and cell.
     """
-    if trials is None or ORIGINAL_SET not in trials.columns or "cell" not in cells.columns:
+    if trials is None or cluster is None or cluster not in trials.columns or "cell" not in cells.columns:
         return None, None
     in_group = trials[trials["cell"].isin(cells["cell"])]
-    set_ids = np.unique(in_group[ORIGINAL_SET].dropna().to_numpy())
+    set_ids = np.unique(in_group[cluster].dropna().to_numpy())
     if len(set_ids) < 2:
         return None, None  # one set: trials are all there is to resample (conditional on that set)
     return set_ids, rng.integers(0, len(set_ids), size=(n_boot, len(set_ids)))

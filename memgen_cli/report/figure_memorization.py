@@ -6,8 +6,7 @@
 - ``training_curves`` (with curves.csv): memorized fraction, Ê_OG, Ê_TG and P(Δ > 0) against optimizer steps,
   one line per n (means over a cell's simulations at each checkpoint).
 
-The estimates come from ``memgen_cli.report.memorization`` (the rows `memgen analyze` writes to
-memorization.csv for the same --bootstrap and --seed); nothing is estimated here.
+The estimates are `memgen analyze`'s memorization tables (``report.outputs.Analysis``); nothing is estimated here.
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ from matplotlib.patches import Patch
 
 from memgen_cli.report.canvas import Notes, add_legend, new_figure, say_empty
 from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, series_handles, x_label
-from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization, memorization_table
+from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization
+from memgen_cli.report.outputs import Analysis
 from memgen_cli.report.panels import BAND_ALPHA, HALF_LINE, P_LABEL, PlotData, draw_p_curve, style_p_axes
 from memgen_cli.report.reader import format_value, read_csv
 from memgen_cli.results_format import CURVES_FILE
@@ -154,14 +154,15 @@ def figure_training_curves(data: PlotData, curves: pd.DataFrame) -> tuple[Figure
     return figure, notes.lines
 
 
-def memorization_builders(data: PlotData, align_factor: float, n_boot: int, seed: int
+def memorization_builders(data: PlotData, analysis: Analysis
                           ) -> tuple[list[tuple[str, Callable[[PlotData], tuple]]], list[str]]:
-    """The memorization figures this folder allows, and those skipped with the reason."""
+    """The memorization figures this folder allows (from the analysis' memorization tables), and those skipped
+    with the reason."""
     if not has_memorization(data.results):
         return [], []
-    if data.results.trials is None or MEMORIZED not in data.results.trials.columns:
+    table = analysis.memorization
+    if table is None:
         return [], ["memorized_fraction, memorization_vs_p: no trials.csv with a memorized_fraction column"]
-    table = memorization_table(data.results, align_factor, n_boot, seed, data.layout.x)
     builders: list[tuple[str, Callable[[PlotData], tuple]]] = [
         ("memorized_fraction", lambda d: figure_memorized(d, table, pair_with_p=False)),
         ("memorization_vs_p", lambda d: figure_memorized(d, table, pair_with_p=True)),

@@ -15,25 +15,20 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.locate import NSTAR_FILE
 from memgen_cli.statistics.power_law import fit_power_law
+from memgen_cli.report.reader import read_csv
 from memgen_cli.report.canvas import add_legend, new_figure, save, styled
-from memgen_cli.results_format import FIGURES_DIR, atomic_write_csv
+from memgen_cli.results_format import FIGURES_DIR, FITS_FILE, NSTAR_FILE, atomic_write_csv, make_folder
 
 PHASE_FIGURE = "phase_diagram"
 HUE_CANDIDATES = ("covariance", "lambda", "T", "bandwidth", "ridge", "mu", "sigma")
-FITS_FILE = "nstar_fits.csv"
 
 
 def read_nstar(folder: Path) -> pd.DataFrame:
     path = Path(folder) / NSTAR_FILE
     if not path.is_file():
         raise MemgenError(f"{folder}: no {NSTAR_FILE} (written by `memgen locate`)")
-    try:
-        table = pd.read_csv(path)
-    except Exception as error:  # pandas' parser errors, UnicodeDecodeError: a damaged file
-        raise MemgenError(f"{path}: not a readable CSV ({str(error).splitlines()[0] if str(error) else error})") \
-            from None
+    table = read_csv(path)
     missing = [c for c in ("d", "n_star", "n_star_lo", "n_star_hi", "status") if c not in table.columns]
     if missing:
         raise MemgenError(f"{path}: lacks the column {missing[0]!r}")
@@ -84,10 +79,7 @@ def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats
                      "wider than requested)")
     caption = "n* where P(Δ > 0) first crosses 0.5, 95% intervals (memgen locate); line: n* = a d^b fitted"
     out = Path(out_dir) if out_dir is not None else folder / FIGURES_DIR
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MemgenError(f"{out}: cannot create the figures folder ({error.strerror or error})") from None
+    make_folder(out)
     with styled():
         figure, axes = new_figure(1, 2, notes, caption, sharex=True)
         left, right = axes[0, 0], axes[0, 1]

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.analysis import transitions_table
+from memgen_cli.report.outputs import analysis_for
+from memgen_cli.report.settings import AnalysisSettings
 from memgen_cli.report.canvas import Notes, add_legend, hide_unused, new_figure, panel_grid, save, styled
 from memgen_cli.report.figure_errors import figure_errors_vs_p
 from memgen_cli.report.figure_memorization import memorization_builders
@@ -49,7 +50,7 @@ from memgen_cli.report.panels import (
     style_p_axes,
 )
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, read_results, require_columns
-from memgen_cli.results_format import FIGURES_DIR
+from memgen_cli.results_format import FIGURES_DIR, make_folder
 
 FORMATS = ("png", "pdf", "svg")
 H2_LABEL = "mean H² (squared Hellinger)"
@@ -178,21 +179,21 @@ def draw_figures(
 ) -> PlotReport:
     """Every figure the folder's columns allow, in every format; what could not be drawn is reported.
 
-    The transition figure draws the same table `memgen analyze` writes (same seed, same intervals).
+    The estimates drawn are `memgen analyze`'s tables: read back when the folder's analysis is current for these
+    settings, else computed once and written into the folder first (report.outputs.analysis_for).
     """
     formats = parse_formats(formats)
+    settings = AnalysisSettings(align_factor=align_factor, bootstrap=n_boot, seed=seed, x=x)
     results = read_results(results_dir, want_trials=True)
     require_columns(results.summary, (*PRIMARY_P_COLUMNS, *(["n"] if x == "n" else [])), SUMMARY_FILE)
     layout = choose_layout(results, x, hue, facet)
     series = split_series(results, layout)
-    data = collect(results, layout, series, transitions_table(results, align_factor, n_boot, seed, x))
+    analysis = analysis_for(results, settings)
+    data = collect(results, layout, series, analysis.transitions)
     out = Path(out_dir) if out_dir is not None else results.folder / FIGURES_DIR
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MemgenError(f"{out}: cannot create the figures folder ({error.strerror or error})") from None
+    make_folder(out)
     builders, skipped = figure_builders(data)
-    memorization, not_drawn = memorization_builders(data, align_factor, n_boot, seed)  # U-Net folders
+    memorization, not_drawn = memorization_builders(data, analysis)  # U-Net folders
     builders, skipped = builders + memorization, skipped + not_drawn
     paths: list[Path] = []
     figures: dict[str, Figure] = {}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,6 @@ from memgen_cli.report.analysis import cells_key, group_columns, split_groups
 from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
                                           percentile_interval)
 from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
-from memgen_cli.results_format import MEMORIZATION_FILE, atomic_write_csv
 from memgen_cli.seeding import derived_seed
 
 MEMORIZED = "memorized_fraction"
@@ -188,15 +186,3 @@ def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int 
     groups = pd.DataFrame(rows)
     groups.attrs["group_columns"] = columns
     return MemorizationTable(groups, pd.DataFrame(cell_rows))
-
-
-def write_memorization(table: MemorizationTable, out_dir: Path | str) -> Path:
-    """memorization.csv, atomically."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MemgenError(f"{out}: cannot create ({error.strerror or error})") from None
-    path = out / MEMORIZATION_FILE
-    atomic_write_csv(path, table.groups)
-    return path

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
 from memgen_cli.results_format import (LOCK_FILE, SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE, is_locked,
                                        proportion_columns, summary_parameters)
 
@@ -38,6 +39,7 @@ class Results:
     swept: tuple[str, ...]  # parameters that take more than one value
     model: str  # "linear", "unet" or "unknown"
     notes: tuple[str, ...]  # things the user should know (e.g. a sweep is still writing)
+    cluster_column: str | None = None  # trials sharing a random input (the model's Experiment.cluster_column)
 
 
 def read_results(folder: Path | str, want_trials: bool = True) -> Results:
@@ -65,14 +67,16 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         notes.append("P(Δ>0) and its intervals are conditional on one original set per (d, N) "
                      "(options.original_sets = 1, or a folder from before that option): they leave out the "
                      "spread between original sets (docs/analysis.md, 'Several original sets')")
+    model = model_name(summary)
     return Results(
         folder=folder,
         summary=summary,
         trials=trials,
         parameters=tuple(parameters),
         swept=tuple(swept_columns(summary, parameters)),
-        model=model_name(summary),
+        model=model,
         notes=tuple(notes),
+        cluster_column=experiment_class(model).cluster_column if model in EXPERIMENTS else None,
     )
 
 

@@ -27,7 +27,7 @@ import distributed
 from distributed import Client, LocalCluster
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.worker import TaskFailure, call_task, limit_threads, threads_per_worker
+from memgen_cli.runner.worker import TaskFailure, available_cpus, call_task, limit_threads, threads_per_worker
 
 _limited_to: int | None = None  # threads this worker process is already capped at
 # The worker's own setting, read before limit_threads (which sets MEMGEN_THREADS) runs in this process.
@@ -75,7 +75,7 @@ class DaskExecutor:
             self.workers = workers or connected  # informational: the cluster decides its own size
             self.threads = threads  # None: decided on each worker, see _run_task
         else:
-            self.workers = workers or os.cpu_count() or 1
+            self.workers = workers or available_cpus()
             self.threads = threads or threads_per_worker(self.workers)
 
     @property
@@ -92,9 +92,9 @@ class DaskExecutor:
             resources: dict[str, float] | None = None) -> Iterator[tuple[int, Any]]:
         """resources: what each task holds while it runs (e.g. {"GPU": 1}): the scheduler sends it only to
         workers started with that much (``dask worker --resources GPU=1``), one task per GPU at a time."""
-        self._check_imports(getattr(fn, "__module__", None) or __name__)
+        self._check_imports(fn.__module__ or __name__)
         token = uuid.uuid4().hex[:12]  # fresh per run: a rerun never reuses a held or failed key
-        name = getattr(fn, "__name__", "task")
+        name = fn.__name__
         futures = {}
         for i, task in enumerate(tasks):
             fut = self.client.submit(_run_task, fn, task, self.threads, key=f"memgen-{name}-{token}-{i}",

@@ -13,7 +13,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.runner.worker import call_task, init_local_worker, limit_threads, threads_per_worker
+from memgen_cli.runner.worker import (available_cpus, call_task, init_local_worker, limit_threads,
+                                     threads_per_worker)
 
 
 class Executor(Protocol):
@@ -57,7 +58,7 @@ class LocalProcessExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, threads: int | None = None):
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or available_cpus()
         self.threads = threads or threads_per_worker(self.workers)
         self._pool: ProcessPoolExecutor | None = None
 

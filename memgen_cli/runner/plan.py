@@ -1,110 +1,92 @@
-"""Planning: which experiment a model name means, and a config's cells cut into seeded tasks.
+"""Planning: a config's cells cut into seeded tasks, and one task's rows.
 
-Experiments (linear, unet) plug in through a small interface (see ``LinearExperiment``): a pydantic
-``config_class``, ``cells(config)``, ``trial_count(config)``, ``check(config)``, ``run_task(config, cell,
-trials)`` returning one metric dict per trial, ``trials_per_task`` and the metric names to summarise.
-They are found by name in ``EXPERIMENTS`` and imported lazily, so the linear path never imports torch.
-A task's seeds depend only on (root seed, cell, trial index), never on the order work runs in.
+A task's seeds depend only on (root seed, cell, trial index), never on the order work runs in. Experiments
+plug in through ``memgen_cli.experiment.Experiment`` and are found by name in ``runner.registry``.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from memgen_cli.errors import MemgenError
+from memgen_cli.experiment import CHECKPOINTS, Experiment
 from memgen_cli.results_format import IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.seeding import cell_id, trial_seed
-
-# model -> (its experiment class, the optional libraries it needs: imported first, so a missing extra is one line)
-EXPERIMENTS = {
-    "linear": ("memgen_cli.linear.experiment:LinearExperiment", ()),
-    "unet": ("memgen_cli.unet.experiment:UnetExperiment", ("torch", "diffusers")),
-}
-
-
-def get_experiment(model: str):
-    if model not in EXPERIMENTS:
-        raise MemgenError(f"model: unknown model {model!r} (choose from {', '.join(EXPERIMENTS)})")
-    target, libraries = EXPERIMENTS[model]
-    module_name, class_name = target.split(":")
-    try:
-        for library in libraries:
-            importlib.import_module(library)
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MemgenError(f"model {model}: cannot import its code or the libraries it needs ({exc}); "
-                          f"install the extra: pip install 'memgen[{model}]'") from None
-    return getattr(module, class_name)()
 
 
 @dataclass
 class Task:
-    """A chunk of trials of one cell: the unit of work, of storage and of resumption."""
+    """A chunk of trials of one cell: the unit of work, of storage and of resumption.
+
+    ``labels`` are keys that tell apart cells with the same parameters (``memgen locate``'s repeated batches
+    at one n): they enter the cell id, the seeds and the rows, never the experiment's ``run_task``.
+    """
 
     cell_index: int
     cell: dict
     cell_id: str
     trials: list[tuple[int, int]]  # (trial index, seed)
+    labels: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return f"{self.cell_id}-{self.trials[0][0]:06d}-{self.trials[-1][0]:06d}"
 
+    @property
+    def row_cell(self) -> dict:
+        """The parameter columns of its rows: the cell, then its labels."""
+        return {**self.cell, **self.labels}
+
     def describe(self) -> str:
-        params = " ".join(f"{k}={v}" for k, v in self.cell.items())
+        params = " ".join(f"{k}={v}" for k, v in self.row_cell.items())
         return f"cell {self.cell_index} ({params}) trials {self.trials[0][0]}-{self.trials[-1][0]}"
 
 
-def task_size(experiment, config) -> int:
-    """Trials per task: the experiment's ``task_size(config)`` where the config decides it (U-Net simulations
-    trained together), else its ``trials_per_task``."""
-    return experiment.task_size(config) if hasattr(experiment, "task_size") else experiment.trials_per_task
+def work_counts(experiment: Experiment, config) -> tuple[int, int, int]:
+    """(cells, trials per cell, tasks), cut as ``plan_tasks`` cuts them but without a seed per trial: a dry
+    run answers at once whatever the size."""
+    count, size = experiment.trial_count(config), experiment.task_size(config)
+    cells = experiment.cells(config)
+    tasks = sum(-(-(block.end - block.first) // size) for cell in cells
+                for block in experiment.trial_blocks(config, cell))
+    return len(cells), count, tasks
 
 
-def plan_tasks(experiment, config) -> list[Task]:
+def plan_tasks(experiment: Experiment, config, cells: list[tuple[dict, dict]] | None = None) -> list[Task]:
     """Every task of the sweep, in a fixed order; seeds depend only on (root seed, cell, trial).
 
-    An experiment may cut a cell's trials into blocks that no task straddles, each with a locality key
-    (what expensive input its trials share, which one): ``trial_blocks(config, cell)``. Tasks then run
-    grouped by that input, so a worker builds each one once; the order of work never changes a number.
+    ``cells``: (parameters, labels) pairs to plan instead of the config's own cells (``memgen locate``'s
+    points). Tasks run grouped by the input their trials share (``Experiment.trial_blocks``), so a worker
+    builds each one once; the order of work never changes a number.
     """
-    count = experiment.trial_count(config)
-    blocks_of = getattr(experiment, "trial_blocks", lambda config, cell: [(0, count, ())])
-    size = task_size(experiment, config)
-    tasks, localities = [], []
-    for index, cell in enumerate(experiment.cells(config)):
-        cid = cell_id(experiment.model, cell)
-        seeds = [(t, trial_seed(config.seed, experiment.model, cell, t)) for t in range(count)]
-        for first, end, locality in blocks_of(config, cell):
-            for start in range(first, end, size):
-                tasks.append(Task(index, cell, cid, seeds[start:min(start + size, end)]))
-                localities.append(locality)
-    return _grouped_by_locality(tasks, localities)
+    count, size = experiment.trial_count(config), experiment.task_size(config)
+    if cells is None:
+        cells = [(cell, {}) for cell in experiment.cells(config)]
+    tasks, inputs = [], []
+    for index, (cell, labels) in enumerate(cells):
+        named = {**cell, **labels}
+        cid = cell_id(experiment.model, named)
+        seeds = [(t, trial_seed(config.seed, experiment.model, named, t)) for t in range(count)]
+        for block in experiment.trial_blocks(config, cell):
+            for start in range(block.first, block.end, size):
+                tasks.append(Task(index, cell, cid, seeds[start:min(start + size, block.end)], labels))
+                inputs.append(block)
+    return _grouped_by_input(tasks, inputs)
 
 
-def _grouped_by_locality(tasks: list[Task], localities: list[tuple]) -> list[Task]:
-    """Stable order: by the first appearance of a locality's input, then by its index, then as planned."""
-    if all(not loc for loc in localities):
+def _grouped_by_input(tasks: list[Task], blocks: list) -> list[Task]:
+    """Stable order: by the first appearance of a shared input, then by its index, then as planned."""
+    if all(block.shared_input is None for block in blocks):
         return tasks
     rank: dict = {}
-    for loc in localities:
-        rank.setdefault(loc[0], len(rank))
-    order = sorted(range(len(tasks)), key=lambda i: (rank[localities[i][0]], localities[i][1:], i))
+    for block in blocks:
+        rank.setdefault(block.shared_input, len(rank))
+    order = sorted(range(len(tasks)), key=lambda i: (rank[blocks[i].shared_input], blocks[i].index, i))
     return [tasks[i] for i in order]
 
 
 _worker_configs: dict[str, Any] = {}
-
-# A cell key that only tells apart repeated batches of trials at one point (``memgen locate``): it enters the
-# cell id, the seeds and the rows, never the experiment's parameters.
-BATCH_KEY = "batch"
-
-
-# A trial's metric dict may carry, under this key, its metrics at training checkpoints: a list of dicts, each
-# with the checkpoint's ``step`` (U-Net, evaluation.every). They become the task's curve rows (curves.csv).
-CHECKPOINTS = "checkpoints"
 
 
 class TaskRows(list):
@@ -114,25 +96,37 @@ class TaskRows(list):
 
 
 def execute_task(payload: tuple[str, dict, Task]) -> list[dict]:
-    """Run one task (in a worker process): the trials.csv rows of its trials (and their curve rows)."""
+    """Run one task (in a worker process): the trials.csv rows of its trials (and their curve rows).
+
+    Each row holds the identifiers, the cell's parameters and labels, the trial columns, then exactly the
+    experiment's columns in its order: a row with a column missing or extra is an error, never stored."""
     model, config_dict, task = payload
     experiment = get_experiment(model)
     key = repr(config_dict)
     if key not in _worker_configs:  # validate once per worker, not once per task
         _worker_configs.clear()
         _worker_configs[key] = experiment.config_class.model_validate(config_dict)
-    cell = {k: v for k, v in task.cell.items() if k != BATCH_KEY}
-    metrics = experiment.run_task(_worker_configs[key], cell, task.trials)
+    config = _worker_configs[key]
+    columns = experiment.columns(config)
+    metrics = experiment.run_task(config, task.cell, task.trials)
     model_col, cell_col, id_col = IDENTIFIERS
     trial_col, seed_col = TRIAL_COLUMNS
     rows, curves = TaskRows(), []
     for (trial, seed), row in zip(task.trials, metrics, strict=True):
-        lead = {model_col: model, cell_col: task.cell_index, id_col: task.cell_id, **task.cell, trial_col: trial,
+        lead = {model_col: model, cell_col: task.cell_index, id_col: task.cell_id, **task.row_cell, trial_col: trial,
                 seed_col: seed}
-        checkpoints = row.get(CHECKPOINTS)
-        rows.append({**lead, **{k: v for k, v in row.items() if k != CHECKPOINTS}})
-        if checkpoints is not None:
-            curves += [{**lead, STEP_COLUMN: point[STEP_COLUMN], **point} for point in checkpoints]
-    if any(CHECKPOINTS in row for row in metrics):
+        rows.append({**lead, **_in_schema(row, columns, model)})
+        for point in row.get(CHECKPOINTS) or ():
+            curves.append({**lead, STEP_COLUMN: point[STEP_COLUMN], **point})
+    if experiment.has_curves(config):
         rows.curves = curves
     return rows
+
+
+def _in_schema(row: dict, columns: tuple[str, ...], model: str) -> dict:
+    given = [k for k in row if k != CHECKPOINTS]
+    if sorted(given) != sorted(columns):
+        missing, extra = set(columns) - set(given), set(given) - set(columns)
+        raise RuntimeError(f"{model}: a trial's row does not match the experiment's columns (missing "
+                           f"{sorted(missing)}, unexpected {sorted(extra)})")
+    return {c: row[c] for c in columns}

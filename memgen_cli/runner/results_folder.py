@@ -11,7 +11,6 @@ Layout: docs/results-format.md.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -24,13 +23,11 @@ import pandas as pd
 import yaml
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, IDENTIFIERS, IMAGES_DIR,
-                                       MANIFEST_FILE, PARTS_DIR, READER_FILES, STEP_COLUMN, SUMMARY_FILE, SWEEP_FILES,
-                                       TRIAL_COLUMNS, TRIALS_FILE, FolderLock, ResultsWriteError, atomic_write_bytes,
-                                       atomic_write_csv, atomic_write_text, csv_bytes, parse_part,
-                                       part_checksum_file, part_file, task_log)
-from memgen_cli.runner import replacement
 from memgen_cli.config import dump_yaml
+from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, MANIFEST_FILE,
+                                       MEMGEN_FILES, PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
+                                       ResultsWriteError, atomic_write_csv, atomic_write_text, part_file, task_log)
+from memgen_cli.runner import parts, replacement
 from memgen_cli.version import __version__, git_state
 
 _PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "typer", "rich", "pyyaml", "threadpoolctl", "matplotlib",
@@ -83,7 +80,7 @@ class ResultsFolder:
         if self.path.exists() and not self.path.is_dir():
             raise MemgenError(f"--out {self.path}: exists and is not a folder")
         if self.path.is_dir():
-            known = SWEEP_FILES + READER_FILES + (IMAGES_DIR,)
+            known = MEMGEN_FILES
             foreign = [p.name for p in self.path.iterdir() if p.name not in known and not p.name.startswith(".")]
             if foreign and not (self.path / CONFIG_FILE).exists():
                 raise MemgenError(f"--out {self.path}: folder exists and is not a memgen results folder "
@@ -178,132 +175,52 @@ class ResultsFolder:
     def part_path(self, key: str) -> Path:
         return self.path / part_file(key)
 
-    def write_part(self, task, rows: pd.DataFrame) -> pd.DataFrame:
-        """Store a finished task's rows and their checksum; returns the rows as a later read gives them."""
+    def write_part(self, task, rows: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
+        """Store a finished task's rows (``kind``: a sibling part, its curves) and their checksum; returns the
+        rows as a later read gives them. A curve part is written before its task's trials part, whose
+        presence marks the task finished."""
         self._begin_writing()
-        data = csv_bytes(rows)
-        atomic_write_bytes(self.part_path(task.key), data)
-        self._write_checksum(task.key, data, len(rows))
-        self._has_results()
-        return parse_part(data, task.cell)
+        frame = parts.write_part(self.path, task, rows, kind)
+        if kind is None:
+            self._has_results()
+        return frame
 
-    def _write_checksum(self, key: str, data: bytes, rows: int, kind: str | None = None) -> None:
-        checksum = {"sha256": hashlib.sha256(data).hexdigest(), "rows": rows}
-        atomic_write_text(self.path / part_checksum_file(key, kind), json.dumps(checksum) + "\n")
-
-    # A task's curve part (U-Net, evaluation.every: its simulations' rows at every checkpoint) is written
-    # before its trials part, whose presence marks the task finished; a finished task whose curve part is
-    # missing or fails its check runs again, so curves.csv never lacks a finished simulation's curve.
-    def write_curve_part(self, task, rows: pd.DataFrame) -> pd.DataFrame:
-        """Store a task's curve rows and their checksum; returns them as a later read gives them."""
-        self._begin_writing()
-        data = csv_bytes(rows)
-        atomic_write_bytes(self.path / part_file(task.key, CURVE_PART), data)
-        self._write_checksum(task.key, data, len(rows), CURVE_PART)
-        return parse_part(data, task.cell, CURVE_PART)
-
-    def load_curve_parts(self, tasks: list, frames: dict[str, pd.DataFrame], model: str) -> dict[str, pd.DataFrame]:
-        """The curve rows of every finished task (a key of ``frames``); a task whose curve part is missing or
-        unsound is named (a note) and taken out of ``frames``, so that it runs again."""
-        curves: dict[str, pd.DataFrame] = {}
-        for task in tasks:
-            if task.key not in frames:
-                continue
-            frame, problem = self._read_curve_part(task, model)
-            if problem:
-                self._note(f"{self.path / part_file(task.key, CURVE_PART)}: {problem}; its simulation runs again")
-                del frames[task.key]
-            else:
-                curves[task.key] = frame
-        return curves
-
-    def _read_curve_part(self, task, model: str) -> tuple[pd.DataFrame | None, str]:
-        path, checksum_path = self.path / part_file(task.key, CURVE_PART), self.path / part_checksum_file(
-            task.key, CURVE_PART)
-        if not path.exists() or not checksum_path.exists():
-            return None, "missing (the run stopped between a simulation's curve and its trials)"
-        try:
-            checksum = json.loads(checksum_path.read_text())
-            sha256, rows = checksum["sha256"], checksum["rows"]
-            data = path.read_bytes()
-        except (OSError, ValueError, KeyError, TypeError):
-            return None, "damaged (it or its checksum is unreadable)"
-        if hashlib.sha256(data).hexdigest() != sha256:
-            return None, "damaged (its bytes do not match its checksum)"
-        try:
-            frame = parse_part(data, task.cell, CURVE_PART)
-        except Exception as error:  # pandas' parser errors, ValueError, UnicodeDecodeError: all mean damaged
-            return None, f"damaged (not a readable CSV: {type(error).__name__})"
-        leading = [*IDENTIFIERS, *task.cell, *TRIAL_COLUMNS, STEP_COLUMN]
-        if len(frame) != rows or list(frame.columns[:len(leading)]) != leading:
-            return None, "damaged (its rows or columns are not those its checksum and task say)"
-        trial_col, seed_col = TRIAL_COLUMNS
-        if set(zip(frame[trial_col], frame[seed_col])) != set(task.trials) or \
-                (frame[IDENTIFIERS[0]] != model).any() or (frame[IDENTIFIERS[2]] != task.cell_id).any():
-            return None, "damaged (its trials, seeds or identifiers are not its task's)"
-        return frame, ""
-
-    def load_parts(self, tasks: list, model: str, metrics: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-        """The rows of every task with a sound part, by task key. A part that fails its check is named (a
-        note) and left out, so its task runs again. A part without a checksum (an older memgen's, or one whose
-        run stopped before its checksum) is kept only with its task's trials, seeds and identifiers and the
-        columns of a checked part (or, with none, the cell's parameters and the metrics); it then gains one."""
-        if self.replacing:
-            return {}
+    def load_parts(self, tasks: list, schema: parts.PartSchema, with_curves: bool = False
+                   ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+        """The rows (and curve rows) of every task with sound parts, by task key. A part that fails its check is
+        named (a note) and left out, so its task runs again; a finished task whose curve part is missing or
+        unsound runs again too, so curves.csv never lacks a finished simulation's curve. A trials part without
+        a checksum is used only when its rows pass every other check, and then gains one."""
         frames: dict[str, pd.DataFrame] = {}
-        unchecked = []
-        for task in tasks:
-            if not self.part_path(task.key).exists():
-                continue
-            if not (self.path / part_checksum_file(task.key)).exists():
-                unchecked.append(task)
-                continue
-            frame, problem = self._read_checked_part(task, model)
-            if problem:
-                self._note(f"{self.part_path(task.key)}: damaged ({problem}); not used, its trials run again")
-            else:
-                frames[task.key] = frame
-        known_columns = {tuple(frame.columns) for frame in frames.values()} or None
+        curves: dict[str, pd.DataFrame] = {}
+        if self.replacing:
+            return frames, curves
         adopted = 0
-        for task in unchecked:
-            data, frame, problem = self._read_part(task, model, known_columns, metrics)
-            if problem:
-                self._note(f"{self.part_path(task.key)}: has no checksum and {problem}; not used, its trials "
-                           "run again")
+        for task in tasks:
+            checked = parts.has_checksum(self.path, task)
+            frame, data, problem = parts.read_part(self.path, task, schema, checked=checked)
+            if problem == parts.MISSING:
                 continue
-            self._write_checksum(task.key, data, len(frame))
+            if problem:
+                what = "is damaged" if checked else "has no checksum and"
+                self._note(f"{self.part_path(task.key)}: {what} ({problem}); not used, its trials run again")
+                continue
+            if with_curves:
+                curve, _, curve_problem = parts.read_part(self.path, task, schema, CURVE_PART)
+                if curve_problem:
+                    why = ("missing (the run stopped between a simulation's curve and its trials)"
+                           if curve_problem == parts.MISSING else f"damaged ({curve_problem})")
+                    self._note(f"{self.path / part_file(task.key, CURVE_PART)}: {why}; its simulation runs again")
+                    continue
+                curves[task.key] = curve
+            if not checked:
+                parts.write_checksum(self.path, task.key, data, len(frame))
+                adopted += 1
             frames[task.key] = frame
-            adopted += 1
         if adopted:
             self._note(f"{self.parts}: {adopted} part(s) without a checksum (from an older memgen, or a run "
                        "stopped before writing it) hold their task's rows; checksums added")
-        return frames
-
-    def _read_checked_part(self, task, model: str) -> tuple[pd.DataFrame | None, str]:
-        try:
-            checksum = json.loads((self.path / part_checksum_file(task.key)).read_text())
-            sha256, rows = checksum["sha256"], checksum["rows"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None, f"its checksum file {part_checksum_file(task.key)} is unreadable"
-        data, frame, problem = self._read_part(task, model)
-        if data is not None and hashlib.sha256(data).hexdigest() != sha256:
-            return None, "its bytes do not match its checksum"
-        if not problem and len(frame) != rows:
-            problem = f"holds {len(frame)} rows, its checksum says {rows}"
-        return frame, problem
-
-    def _read_part(self, task, model: str, known_columns: set | None = None, metrics: tuple[str, ...] = ()):
-        """(bytes, rows, problem): the part read with the dtypes of its columns, checked against its task."""
-        try:
-            data = self.part_path(task.key).read_bytes()
-        except OSError as error:
-            return None, None, f"cannot be read ({error.strerror})"
-        try:
-            frame = parse_part(data, task.cell)
-        except Exception as error:  # pandas' parser errors, ValueError, UnicodeDecodeError: all mean damaged
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            return data, None, f"is not a readable CSV ({first_line})"
-        return data, frame, _task_mismatch(frame, task, model, known_columns, metrics)
+        return frames, curves
 
     def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
         self._begin_writing()
@@ -341,26 +258,3 @@ class ResultsFolder:
         path = self.path / FAILED_FILE
         return json.loads(path.read_text()) if path.exists() and not self.replacing else []
 
-
-def _task_mismatch(frame: pd.DataFrame, task, model: str, known_columns: set | None,
-                   metrics: tuple[str, ...]) -> str:
-    """What makes a part's rows not its task's ('' when nothing): the trials and seeds, the identifiers and
-    the columns (those of a checked part, else the leading ones and the experiment's metrics)."""
-    leading = [*IDENTIFIERS, *task.cell, *TRIAL_COLUMNS]
-    found = list(frame.columns)
-    if found[:len(leading)] != leading or (known_columns is not None and tuple(found) not in known_columns):
-        return "its columns are not those of the other parts"
-    missing = [m for m in metrics if m not in found]
-    if missing:
-        return f"lacks the metric column {missing[0]!r}"
-    if len(frame) != len(task.trials):
-        return f"holds {len(frame)} rows, its task has {len(task.trials)} trials"
-    trial_col, seed_col = TRIAL_COLUMNS
-    if frame[trial_col].tolist() != [t for t, _ in task.trials] or \
-            frame[seed_col].tolist() != [s for _, s in task.trials]:
-        return "its trial numbers or seeds are not its task's"
-    model_col, cell_col, id_col = IDENTIFIERS
-    if (frame[model_col] != model).any() or (frame[cell_col] != task.cell_index).any() or \
-            (frame[id_col] != task.cell_id).any():
-        return "its identifiers (model, cell, cell_id) are not its task's"
-    return ""

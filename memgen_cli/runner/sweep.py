@@ -11,21 +11,23 @@ from typing import Callable
 
 import pandas as pd
 
-from memgen_cli.statistics.summary import summarize_trials
-from memgen_cli.results_format import (IDENTIFIERS, ORIGINAL_SET, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
-                                       trial_parameters)
 from memgen_cli.config import config_to_dict, read_model_config, validate_config
+from memgen_cli.results_format import (CURVE_PART, IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
+                                       trial_parameters)
 from memgen_cli.runner.executors import make_executor
-from memgen_cli.runner.plan import execute_task, get_experiment, plan_tasks
+from memgen_cli.runner.parts import PartSchema
+from memgen_cli.runner.plan import execute_task, plan_tasks
+from memgen_cli.runner.registry import experiment_class, get_experiment
 from memgen_cli.runner.results_folder import ResultsFolder, now
 from memgen_cli.runner.worker import TaskFailure
+from memgen_cli.statistics.summary import summarize_trials
 
 
 def load_sweep_config(path: Path, overrides: list[str] = (), model: str | None = None):
     """Read, override and validate a sweep config; ``model`` is what the command expects."""
     path = Path(path)
     data = read_model_config(path, overrides, model, "sweep")
-    experiment = get_experiment(data["model"])
+    experiment = experiment_class(data["model"])()  # its tasks' libraries (torch) are not needed to check
     config = validate_config(experiment.config_class, data, str(path))
     experiment.check(config)
     return config
@@ -56,7 +58,7 @@ def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFra
     trials = pd.concat(frames, ignore_index=True).sort_values(["cell", TRIAL_COLUMNS[0]], kind="stable")
     trials = trials.reset_index(drop=True)
     summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), experiment.binary_metrics,
-                               experiment.mean_metrics, cluster=ORIGINAL_SET)
+                               experiment.mean_metrics, cluster=experiment.cluster_column)
     return trials, summary
 
 
@@ -81,7 +83,7 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
     tasks = plan_tasks(experiment, config) if tasks is None else tasks
     # An experiment may resolve (and check) paths in what its tasks see, not in the stored config, e.g. the
     # U-Net's image folder relative to the results folder: before anything is created.
-    task_config = experiment.task_config(config_dict, out) if hasattr(experiment, "task_config") else config_dict
+    task_config = experiment.task_config(config_dict, out)
     notes: list[str] = []
 
     def note(message: str) -> None:
@@ -91,7 +93,7 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
 
     folder = ResultsFolder(out, note=note) if out is not None else None
     frames: dict[str, pd.DataFrame] = {}
-    with_curves = bool(getattr(experiment, "has_curves", lambda config: False)(config))
+    with_curves = experiment.has_curves(config)
     curve_frames: dict[str, pd.DataFrame] = {}
     failed: list[dict] = []
     # Connect to a cluster before the folder is created or touched: an unreachable one leaves nothing behind.
@@ -99,15 +101,14 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
     try:
         if folder is not None:
             folder.open(config_dict if stored_config is None else stored_config, force=force,
-                        read_stored=getattr(experiment, "read_stored_config", None))
+                        read_stored=experiment.read_stored_config)
     except BaseException:
         runner.close()
         raise
     try:
         if folder is not None:  # every part is checked; a damaged one is named and its task runs again
-            frames = folder.load_parts(tasks, config.model, (*experiment.binary_metrics, *experiment.mean_metrics))
-            if with_curves:  # a finished task without a sound curve part runs again
-                curve_frames = folder.load_curve_parts(tasks, frames, config.model)
+            schema = PartSchema(config.model, experiment.columns(config))
+            frames, curve_frames = folder.load_parts(tasks, schema, with_curves)
         todo = [t for t in tasks if t.key not in frames]
         if retry_failed and folder is not None:
             redo = {f["task"] for f in folder.read_failed()} | {t.key for t in todo if folder.part_path(t.key).exists()}
@@ -125,11 +126,12 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
         try:
             payloads = [(config.model, task_config, t) for t in todo]
             # e.g. {"GPU": 1} for U-Net tasks on CUDA: a Dask scheduler sends them to GPU workers only
-            resources = experiment.task_resources(config) if hasattr(experiment, "task_resources") else None
+            resources = experiment.task_resources(config)
             for i, result in (runner.run(execute_task, payloads, resources=resources) if todo else []):
                 task = todo[i]
                 if isinstance(result, TaskFailure):
-                    entry = {"task": task.key, "cell": task.cell_index, "params": task.cell, "error": result.error}
+                    entry = {"task": task.key, "cell": task.cell_index, "params": task.row_cell,
+                             "error": result.error}
                     where = ""
                     if folder is not None:
                         entry["log"] = folder.write_log(task.key, result.traceback or result.error + "\n")
@@ -139,10 +141,10 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
                         on_failure(f"{task.describe()} failed: {result.error}{where}")
                     continue
                 rows = pd.DataFrame(result)
-                curves = getattr(result, "curves", None)
+                curves = result.curves  # TaskRows: None unless the experiment has curves
                 if folder is not None:
                     if with_curves:  # before the trials part: that one marks the task finished
-                        curve_frames[task.key] = folder.write_curve_part(task, pd.DataFrame(curves or []))
+                        curve_frames[task.key] = folder.write_part(task, pd.DataFrame(curves or []), CURVE_PART)
                     frames[task.key] = folder.write_part(task, rows)  # as a rerun will read it back
                     folder.remove_log(task.key)
                 else:

@@ -47,8 +47,17 @@ def _exit_when_orphaned(parent_pid: int, interval: float = 0.5) -> None:
     os._exit(1)  # no cleanup to run: the driver alone writes results
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (taskset, a SLURM allocation, a cgroup's cpuset)
+    where the platform has one, else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 def threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, available_cpus() // max(1, workers))
 
 
 @dataclass

@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 
 from memgen_cli.errors import MemgenError
-
+from memgen_cli.experiment import CHECKPOINTS, Experiment
 from memgen_cli.imaging.data import ImageData
+from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
+
+from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import SimulationParams, UnetConfig, config_cells
-from memgen_cli.imaging.evaluation import BINARY_METRICS, MEAN_METRICS
 
 
 def image_dir_problem(path: Path) -> str | None:
@@ -28,16 +30,26 @@ def image_dir_problem(path: Path) -> str | None:
     return None
 
 
-class UnetExperiment:
+# After the evaluation's columns, what training and sampling report (simulation._finish).
+RUN_COLUMNS = ("final_loss", "train_steps_done", "device", "train_seconds", "sample_seconds", "eval_seconds")
+
+
+class UnetExperiment(Experiment):
     model = "unet"
     config_class = UnetConfig
+    description = DESCRIPTION
+    override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task (task_size: more when trained together on a GPU): a killed
     # sweep never retrains a finished simulation
     binary_metrics = BINARY_METRICS
-    mean_metrics = MEAN_METRICS
+    mean_metrics = MEAN_METRICS + ("final_loss", "train_seconds", "sample_seconds", "eval_seconds")
 
     def cells(self, config: UnetConfig) -> list[dict]:
         return config_cells(config)
+
+    def columns(self, config: UnetConfig) -> tuple[str, ...]:
+        together = ("trained_together",) if self.task_size(config) > 1 else ()
+        return EVALUATION_COLUMNS + RUN_COLUMNS + together
 
     def task_resources(self, config: UnetConfig) -> dict[str, float] | None:
         """device: cuda asks a Dask scheduler for a worker started with ``--resources GPU=1`` (one task per GPU
@@ -66,14 +78,9 @@ class UnetExperiment:
                    if name in ("path", "channels") and name not in data}
         return ({**stored, "data": {**data, **missing}} if missing else stored), ""
 
-    def trial_count(self, config: UnetConfig) -> int:
-        return config.simulations
-
     def check(self, config: UnetConfig) -> None:
-        """The device and every cell's parameters, before any training; errors name the config path."""
-        from .diffusion import resolve_device
-
-        resolve_device(config.device)
+        """Every cell's parameters and the device, before any training; errors name the config path. Only device
+        cuda needs torch here (is CUDA there?): a bad config is refused without loading it."""
         every = config.evaluation.every
         for index, cell in enumerate(self.cells(config)):
             params = SimulationParams.from_cell(cell, source=f"cell {index}")
@@ -83,6 +90,13 @@ class UnetExperiment:
         image_dir = config.output.image_dir
         if image_dir and Path(image_dir).is_absolute() and (problem := image_dir_problem(Path(image_dir))):
             raise MemgenError(f"output.image_dir: {problem}")  # a relative one: when the sweep knows --out
+        if config.device == "cuda":
+            try:
+                from .diffusion import resolve_device
+            except ImportError as exc:
+                raise MemgenError(f"device: cuda needs torch ({exc}); install the extra: "
+                                  "pip install 'memgen[unet]'") from None
+            resolve_device(config.device)
 
     def has_curves(self, config: UnetConfig) -> bool:
         """With evaluation.every, each simulation also has a curve along training (curves.csv)."""
@@ -93,20 +107,20 @@ class UnetExperiment:
         return config.simulations_together()
 
     def run_task(self, config: UnetConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
-        from memgen_cli.runner.plan import CHECKPOINTS
-
         from .simulation import simulate_group
 
         params = SimulationParams.from_cell(cell)
         results = simulate_group(params, [seed for _, seed in trials], device=config.device, threads=config.threads,
                                  every=config.evaluation.every, compute=config.compute)
+        together = {"trained_together": len(trials)} if self.task_size(config) > 1 else {}
         rows = []
         for (trial, _), result in zip(trials, results):
             if config.output.image_dir and trial == 0:
-                from memgen_cli.seeding import cell_id
                 from memgen_cli.imaging.grids import image_grid, write_png_gray
+                from memgen_cli.seeding import cell_id
 
                 write_png_gray(Path(config.output.image_dir) / f"cell-{cell_id(self.model, cell)}.png",
                                image_grid(result.generated, result.train))
-            rows.append(result.row if result.curve is None else {**result.row, CHECKPOINTS: result.curve})
+            row = {**result.row, **together}
+            rows.append(row if result.curve is None else {**row, CHECKPOINTS: result.curve})
         return rows

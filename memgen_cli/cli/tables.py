@@ -1,0 +1,98 @@
+"""The tables `memgen analyze` prints (the CSVs it writes hold every column): the CLI reads and prints."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from rich.markup import escape
+from rich.table import Table
+
+VERDICT_COLOURS = {"aligned": "green", "same n": "green", "not aligned": "red", "different n": "red"}
+
+
+def fmt_n(value: float) -> str:
+    """A size as printed: 26.1, 381, 1.2e+04; ∞ beyond the sweep, – when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞"
+    if value == 0:
+        return "0"
+    return f"{value:.0f}" if 100 <= abs(value) < 1e6 else f"{value:.3g}"
+
+
+def fmt_interval(lo: float, hi: float, n_min: float) -> str:
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return ""
+    low = f"<{fmt_n(n_min)}" if lo == 0 else fmt_n(lo)
+    return f"[{low}, {fmt_n(hi)}]"
+
+
+def fmt_slope(value: float) -> str:
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def fmt_verdict(row: dict) -> str:
+    verdict = f"[{VERDICT_COLOURS.get(row['verdict'], 'yellow')}]{escape(str(row['verdict']))}[/]"
+    return verdict + (f" ({escape(str(row['verdict_reason']))})" if row["verdict"] == "undetermined" else "")
+
+
+def fmt_estimate(row: dict, name: str, n_min: float = 0.0) -> str:
+    """'26.1 [25.8, 26.5]' for a crossed estimate, else its status."""
+    status = row.get(f"{name}_status", "")
+    if status != "crossed":
+        return escape(str(status)) if isinstance(status, str) and status else "–"
+    return f"{fmt_n(row[name])} {fmt_interval(row[name + '_lo'], row[name + '_hi'], n_min)}"
+
+
+def transitions_rich_table(table: pd.DataFrame, align_factor: float) -> Table:
+    """n*, n_onset, slopes, ratio and verdict per group."""
+    rich_table = Table(
+        title=f"Memorization → generalization transition (aligned: n*/n_onset within ×{align_factor:g})",
+        caption="slopes: d log y / d log n before → after n_onset. transitions.csv holds every column.",
+    )
+    for column in ("group", "n* [95% CI]", "n_onset [95% CI]", "slopes", "n*/n_onset", "verdict", "P(Δ>0) at max n"):
+        rich_table.add_column(column, justify="left" if column in ("group", "verdict") else "right")
+    for row in table.to_dict("records"):
+        star = fmt_estimate(row, "n_star", row["n_min"])
+        onset = (f"{fmt_n(row['n_onset'])} {fmt_interval(row['n_onset_lo'], row['n_onset_hi'], row['n_min'])}"
+                 if np.isfinite(row["n_onset"]) else escape(str(row["onset_status"])))
+        if np.isfinite(row["n_onset"]) and row["onset_status"] != "ok":
+            onset += " (no faster decay after it)"
+        slopes = (f"{fmt_slope(row['slope_before'])} → {fmt_slope(row['slope_after'])}"
+                  if np.isfinite(row["slope_before"]) else "–")
+        ratio = (f"{row['ratio']:.3g} {fmt_interval(row['ratio_lo'], row['ratio_hi'], 0)}"
+                 if np.isfinite(row["ratio"]) else "–")
+        far = (f"{row['p_at_n_max']:.2f} [{row['p_at_n_max_lo']:.2f}, {row['p_at_n_max_hi']:.2f}]"
+               if np.isfinite(row["p_at_n_max"]) else "–")
+        if np.isfinite(row["p_at_n_max"]) and row["n_last_p"] != row["n_max"]:
+            far += f" at n={fmt_n(row['n_last_p'])}"  # the largest n had no finite P (a note says so)
+        rich_table.add_row(escape(str(row["group"])), star, onset, escape(slopes), escape(ratio), fmt_verdict(row),
+                           escape(far))
+    return rich_table
+
+
+def memorization_rich_table(groups: pd.DataFrame, align_factor: float) -> Table:
+    """n_mem, its window, n* and their ratio per group (memorization.csv)."""
+    rich_table = Table(
+        title=f"Memorized fraction (NN1/NN2 < 1/3) against P(Δ>0) (same n: n*/n_mem within ×{align_factor:g})",
+        caption="intervals: 95% bootstrap over simulations, then samples within them. memorization.csv holds "
+                "every column.",
+    )
+    for column in ("group", "n_mem [95% CI]", "window 0.9 → 0.1", "n* [95% CI]", "n*/n_mem", "verdict",
+                   "n* exact, KDE"):
+        rich_table.add_column(column, justify="left" if column in ("group", "verdict") else "right")
+    for row in groups.to_dict("records"):
+        n_min = row.get("n_min", float("nan"))
+        window = f"{fmt_estimate(row, 'window_start', n_min)} → {fmt_estimate(row, 'window_end', n_min)}"
+        ratio = (f"{row['ratio']:.3g} {fmt_interval(row['ratio_lo'], row['ratio_hi'], 0)}"
+                 if np.isfinite(row.get("ratio", np.nan)) else "–")
+        others = ", ".join(fmt_estimate(row, f"n_star{suffix}", n_min) for suffix in ("_exact", "_kde")
+                           if f"n_star{suffix}_status" in row)
+        rich_table.add_row(escape(str(row["group"])), fmt_estimate(row, "n_mem", n_min), window,
+                           fmt_estimate(row, "n_star", n_min),
+                           escape(ratio), fmt_verdict(row), others or "–")
+    return rich_table

@@ -1,0 +1,99 @@
+"""The one interface every experiment implements, and the runner, `memgen locate` and the CLI call.
+
+An experiment is a model swept over a grid: its config class, its cells, its tasks and the columns of its rows.
+Subclass ``Experiment``, fill in the three abstract members, override only the capabilities it has (each has
+a documented default here, so callers never ask whether it exists), and add one line to
+``runner.registry.EXPERIMENTS``. docs/design.md shows a whole one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Hashable
+
+from pydantic import BaseModel
+
+# A row returned by ``run_task`` may carry, under this key, the trial's metrics at training checkpoints: a list
+# of dicts, each with its ``step`` (the U-Net with evaluation.every). They become curves.csv's rows.
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class TrialBlock:
+    """Trials ``first`` .. ``end - 1`` of a cell, which share one expensive input.
+
+    ``shared_input`` names what that input is drawn from (None: nothing shared) and ``index`` which draw it is
+    (the linear model's original set k of (d, N, mu, sigma, bandwidth)). No task straddles two blocks, and tasks
+    run grouped by input, so that a worker builds each input once; the order of work never changes a number.
+    """
+
+    first: int
+    end: int
+    shared_input: Hashable | None = None
+    index: int = 0
+
+
+class Experiment(ABC):
+    """A model swept over a grid of cells, each cell repeated ``trial_count`` times (trials or simulations)."""
+
+    model: ClassVar[str]  # its name in configs, on the command line and in results
+    config_class: ClassVar[type[BaseModel]]  # the sweep config (pydantic): the one source of its defaults
+    description: ClassVar[str]  # one line for `memgen sweep <model> --help`
+    override_examples: ClassVar[tuple[str, ...]] = ()  # --set examples that work for this model (for --help)
+    trials_per_task: ClassVar[int] = 1  # trials run and stored together (the unit of resumption)
+    binary_metrics: ClassVar[tuple[str, ...]] = ()  # 0/1 columns summarised as proportions with intervals
+    mean_metrics: ClassVar[tuple[str, ...]] = ()  # real columns summarised as means with standard errors
+    # A trials.csv column naming a random input that several trials share (the linear model's original set):
+    # summaries and intervals resample those inputs first, so they cover the input's draw. None: no such input.
+    cluster_column: ClassVar[str | None] = None
+
+    # -- what every experiment defines ------------------------------------------------------------
+    @abstractmethod
+    def cells(self, config: BaseModel) -> list[dict]:
+        """Every cell of the sweep, in order: one flat dict of scalar parameters each (they become CSV columns
+        and are hashed into cell ids and seeds)."""
+
+    @abstractmethod
+    def columns(self, config: BaseModel) -> tuple[str, ...]:
+        """The metric columns of a trial's row, in order: the schema every stored part is checked against."""
+
+    @abstractmethod
+    def run_task(self, config: BaseModel, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
+        """One metric dict per (trial index, seed), in order; keys are ``columns(config)`` (and optionally
+        ``CHECKPOINTS``). Pure: the numbers depend on the config, the cell and the seeds only."""
+
+    # -- capabilities, with their defaults ---------------------------------------------------------
+    def trial_count(self, config: BaseModel) -> int:
+        """Trials (simulations) per cell: the config's repeats field."""
+        return int(getattr(config, config.repeats_field))
+
+    def check(self, config: BaseModel) -> None:  # noqa: B027 (a capability whose default is to do nothing)
+        """Cross-field checks beyond the config's own validators, before any work (a MemgenError line)."""
+
+    def task_size(self, config: BaseModel) -> int:
+        """Trials per task; the config may decide it (U-Net simulations trained together)."""
+        return self.trials_per_task
+
+    def trial_blocks(self, config: BaseModel, cell: dict) -> list[TrialBlock]:
+        """The cell's trials cut where they stop sharing an input; by default one block, nothing shared."""
+        return [TrialBlock(0, self.trial_count(config))]
+
+    def task_config(self, config: dict, out: Path | None) -> dict:
+        """The config as tasks see it (paths resolved against the results folder ``out``) and checked before
+        the folder is created; by default the stored config itself."""
+        return config
+
+    def read_stored_config(self, stored: dict) -> tuple[dict, str]:
+        """A config.yaml written by an older memgen, as this one spells it, and a note for the user ("" when
+        nothing needed translating)."""
+        return stored, ""
+
+    def has_curves(self, config: BaseModel) -> bool:
+        """Whether rows carry ``CHECKPOINTS`` (curves.csv)."""
+        return False
+
+    def task_resources(self, config: BaseModel) -> dict[str, float] | None:
+        """What each task needs from a cluster worker (e.g. {"GPU": 1}); None: nothing special."""
+        return None

@@ -1,0 +1,125 @@
+"""What `memgen analyze` computes and writes, and what `memgen plot` reads back instead of computing again.
+
+An analysis of a results folder is its tables (transitions.csv; for folders with a memorized fraction,
+memorization.csv and memorization_cells.csv) and ``analysis.json``: the settings it used and the sha256 of the
+summary.csv and trials.csv it read. ``analysis_for`` returns the stored analysis when it is current (same
+settings, same inputs, every table there), else computes it and writes it into the folder, as `memgen analyze`
+would; so a plot of an analysed folder runs no bootstrap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from memgen_cli.errors import MemgenError
+from memgen_cli.report.analysis import transitions_table
+from memgen_cli.report.memorization import MemorizationTable, has_memorization, memorization_table
+from memgen_cli.report.reader import Results, read_csv, read_results
+from memgen_cli.report.settings import AnalysisSettings
+from memgen_cli.results_format import (ANALYSIS_FILE, MEMORIZATION_CELLS_FILE, MEMORIZATION_FILE, NSTAR_FILE,
+                                       SUMMARY_FILE, TRANSITIONS_FILE, TRIALS_FILE, atomic_write_csv,
+                                       atomic_write_text, make_folder)
+
+
+@dataclass
+class Analysis:
+    """A folder's analysis: the transitions table (and the memorization tables where there is a fraction)."""
+
+    settings: AnalysisSettings
+    transitions: pd.DataFrame
+    memorization: MemorizationTable | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be analysed, and why
+
+
+def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
+    """Compute the analysis of a folder already read (nothing is written)."""
+    if (results.folder / NSTAR_FILE).is_file():  # its summary.csv has one row per batch, not per n
+        raise MemgenError(f"{results.folder}: a `memgen locate` folder; its n* and intervals are in {NSTAR_FILE} "
+                          "(and P per n in points.csv); `memgen plot` draws its phase diagram")
+    s = settings
+    transitions = transitions_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
+    analysis = Analysis(settings, transitions)
+    if has_memorization(results):
+        if results.trials is None or "memorized_fraction" not in results.trials.columns:
+            analysis.notes.append(f"no {MEMORIZATION_FILE}: its intervals resample simulations, and {results.folder} "
+                                  f"has no {TRIALS_FILE} with a memorized_fraction column")
+        else:
+            analysis.memorization = memorization_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
+    return analysis
+
+
+def _fingerprint(folder: Path) -> dict[str, str | None]:
+    """sha256 of the tables an analysis reads (None: absent)."""
+    prints = {}
+    for name in (SUMMARY_FILE, TRIALS_FILE):
+        path = folder / name
+        prints[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return prints
+
+
+def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) -> list[Path]:
+    """Write the tables, then analysis.json (last: it vouches for the tables beside it); returns the paths."""
+    out = make_folder(Path(out_dir))
+    paths = [out / TRANSITIONS_FILE]
+    atomic_write_csv(paths[0], analysis.transitions)
+    tables = [TRANSITIONS_FILE]
+    if analysis.memorization is not None:
+        for name, frame in ((MEMORIZATION_FILE, analysis.memorization.groups),
+                            (MEMORIZATION_CELLS_FILE, analysis.memorization.cells)):
+            atomic_write_csv(out / name, frame)
+            paths.append(out / name)
+            tables.append(name)
+    record = {"settings": analysis.settings.model_dump(), "inputs": _fingerprint(results.folder), "tables": tables,
+              "group_columns": list(analysis.transitions.attrs.get("group_columns", [])),
+              "memorization_group_columns": (list(analysis.memorization.groups.attrs.get("group_columns", []))
+                                             if analysis.memorization is not None else []),
+              "notes": list(analysis.transitions.attrs.get("notes", [])) + analysis.notes}
+    atomic_write_text(out / ANALYSIS_FILE, json.dumps(record, indent=2) + "\n")
+    return paths
+
+
+def read_analysis(results: Results, settings: AnalysisSettings) -> Analysis | None:
+    """The folder's stored analysis when it is current for these settings and inputs, else None."""
+    folder = results.folder
+    try:
+        record = json.loads((folder / ANALYSIS_FILE).read_text())
+        current = (record["settings"] == settings.model_dump() and record["inputs"] == _fingerprint(folder)
+                   and all((folder / name).is_file() for name in record["tables"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not current:
+        return None
+    try:
+        transitions = read_csv(folder / TRANSITIONS_FILE)
+        memorization = None
+        if MEMORIZATION_FILE in record["tables"]:
+            groups = read_csv(folder / MEMORIZATION_FILE)
+            groups.attrs["group_columns"] = record["memorization_group_columns"]
+            memorization = MemorizationTable(groups, read_csv(folder / MEMORIZATION_CELLS_FILE))
+    except MemgenError:
+        return None  # a damaged table: computed again
+    transitions.attrs.update(group_columns=record["group_columns"], model=results.model, notes=record["notes"])
+    return Analysis(settings, transitions, memorization)
+
+
+def analysis_for(results: Results, settings: AnalysisSettings) -> Analysis:
+    """The current analysis of a folder: read back when stored for these settings and inputs, else computed and
+    written into the folder (as `memgen analyze` writes it)."""
+    stored = read_analysis(results, settings)
+    if stored is not None:
+        return stored
+    analysis = analyze_results(results, settings)
+    write_analysis(analysis, results, results.folder)
+    return analysis
+
+
+def analyze_folder(folder: Path | str, out: Path | str | None = None,
+                   settings: AnalysisSettings = AnalysisSettings()) -> tuple[Analysis, list[Path]]:
+    """`memgen analyze`: read a folder, compute its analysis and write it (into ``out``, default the folder)."""
+    results = read_results(folder)
+    analysis = analyze_results(results, settings)
+    return analysis, write_analysis(analysis, results, out if out is not None else results.folder)
