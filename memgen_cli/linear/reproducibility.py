@@ -32,9 +32,10 @@ Covariance convention. "BBt" (Σ_G = σ_X² B Bᵀ) is exactly the covariance of
 "BtB" (Σ_G = σ_X² Bᵀ B, the published code's) has no generator θ0 + B(μ_X + σ_X z) sharing z; its
 natural analogue is A = σ_X Bᵀ (A Aᵀ = σ_X² Bᵀ B, same mean). Since ‖σ₁B₁ − σ₂B₂‖_F = ‖(σ₁B₁ − σ₂B₂)ᵀ‖_F,
 that choice gives *the same* paired distance as BBt: under shared noise the convention does not matter.
-(Any A = σ_X Bᵀ Q with Q orthogonal also has covariance σ_X² Bᵀ B but couples the two models differently;
-the transpose is the only choice that is a function of B alone.) The argument is kept, and checked, so
-callers pass the convention they use elsewhere; tests build both generators densely and agree.
+(Any A = σ_X Bᵀ Q with Q orthogonal, e.g. the symmetric root σ_X (BᵀB)^½, has the same covariance but
+couples the two models differently; the transpose is chosen because it is linear in B, like BBt's σ_X B.)
+The argument is kept, and checked, so callers pass the convention they use elsewhere; tests build both
+generators densely and agree.
 """
 
 from __future__ import annotations
