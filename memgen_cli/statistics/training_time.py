@@ -12,9 +12,10 @@ threshold could not be confirmed here. The operational definitions below are the
 
 - τ_mem: the first checkpoint step at which the memorized fraction exceeds ONSET_LEVEL = 0.05, a small
   level rather than 0 because "the first copy" depends on how many samples M are drawn (more samples see a
-  rare first copy sooner), while the step where the expected fraction passes 0.05 does not. With M = 10
-  samples per simulation it is the first copy. τ_half: the step at which the fraction exceeds 0.5 (where the
-  n-sweep's n_mem is located). Both interpolated linearly in log step between the two checkpoints around the
+  rare first copy sooner), while the step where the expected fraction passes 0.05 does not. For one
+  simulation of M = 10 samples it is the first copy; a cell's mean over S such simulations needs more
+  than S/2 copies in all. τ_half: the step at which the fraction exceeds 0.5 (where the n-sweep's n_mem
+  is located). Both interpolated linearly in log step between the two checkpoints around the
   crossing, with statistics.estimators.first_upward_crossings (the function that locates n*), so the
   estimate is not pinned to the checkpoint grid and the log-log fit sees one scale.
 - τ_gen: the first checkpoint after which no later value of Ê_OG (or a held-out loss; lower is better)
