@@ -1,0 +1,7 @@
+"""Closed-form diffusion: sampling without training, with the denoiser that is optimal for the empirical
+distribution of the n training images, E[x0 | x_t] = sum_k softmax_k(-|x_t - sqrt(abar) y_k|² / 2(1 - abar)) y_k,
+which can only reproduce training images (memorization at every n), and with the smoothed closed-form model
+of Scarvelis, Borde & Solomon (σ-CFDM, arXiv 2310.12395), whose Gaussian-averaged score produces barycenters of
+nearby training images instead. ``denoiser`` holds the math (numpy only); the samplers are the U-Net's
+(``memgen_cli.imaging.schedules``).
+"""

@@ -1,0 +1,212 @@
+"""The U-Net's noise schedules and samplers as plain numpy (float64), without torch or diffusers.
+
+Any image model that predicts x0 (the closed-form denoiser) samples through here exactly as the U-Net samples
+through diffusers: the same betas, alpha_bar, trailing time steps and DDPM / DDIM updates as the
+DDPMScheduler / DDIMScheduler that ``unet.diffusion.make_scheduler(schedule, steps, sampler)`` builds
+(num_train_timesteps=steps, clip_sample=False, prediction_type="epsilon", timestep_spacing="trailing",
+diffusers' defaults otherwise: variance_type "fixed_small", set_alpha_to_one, eta = 0). diffusers keeps its
+schedule in float32; these are the same formulas in float64.
+
+Everything is in model scale (2x - 1 of [0, 1] pixel units); x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from memgen_cli.errors import MemgenError
+
+SCHEDULES = ("logsnr_linear", "cosine", "published")
+SAMPLERS = ("ddpm", "ddim")
+LOGSNR_FIRST, LOGSNR_LAST = 9.21, -6.91  # alpha_bar from 0.9999 at the first step to 0.001 at the last
+PUBLISHED_BETA_START, PUBLISHED_BETA_END = 1e-4, 0.02
+COSINE_MAX_BETA = 0.999  # diffusers' cap on the cosine schedule's betas
+VARIANCE_FLOOR = 1e-20  # diffusers clamps the DDPM variance here (it takes logs of it elsewhere)
+
+
+def check_schedule(name: str) -> None:
+    if name not in SCHEDULES:
+        raise MemgenError(f"schedule: unknown schedule {name!r} (choose from {', '.join(SCHEDULES)})")
+
+
+def check_sampler(name: str) -> None:
+    if name not in SAMPLERS:
+        raise MemgenError(f"sampler: unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Schedules
+
+
+def logsnr_linear_betas(steps: int) -> np.ndarray:
+    """Betas whose log signal-to-noise ratio ln(alpha_bar / (1 - alpha_bar)) falls linearly from 9.21 to -6.91.
+
+    Reaches noise at any step count (alpha_bar_T = 1e-3) without the last-step beta of 0.999 that the cosine
+    schedule needs at few steps: there the x0 estimate divides by sqrt(alpha_bar_T) and a small epsilon error
+    explodes. (The same numbers as ``unet.diffusion.logsnr_linear_betas``.)
+    """
+    logsnr = np.linspace(LOGSNR_FIRST, LOGSNR_LAST, steps)
+    alpha_bar = 1.0 / (1.0 + np.exp(-logsnr))
+    return 1.0 - alpha_bar / np.concatenate([[1.0], alpha_bar[:-1]])
+
+
+def cosine_betas(steps: int) -> np.ndarray:
+    """diffusers' "squaredcos_cap_v2" (Nichol & Dhariwal): betas of alpha_bar(t) = cos²((t + 0.008) / 1.008 · π/2),
+    each capped at 0.999. Evaluated with ``math.cos`` term by term as diffusers does, so the float64 values are
+    the very ones diffusers rounds to float32 (1 - ratio cancels at small betas: a vectorised cos would differ)."""
+    def alpha_bar(t: float) -> float:
+        return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    return np.array([min(1 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), COSINE_MAX_BETA)
+                     for i in range(steps)])
+
+
+def published_betas(steps: int) -> np.ndarray:
+    """The published code's schedule: beta linear from 1e-4 to 0.02 over the steps."""
+    return np.linspace(PUBLISHED_BETA_START, PUBLISHED_BETA_END, steps)
+
+
+_BETAS: dict[str, Callable[[int], np.ndarray]] = {
+    "logsnr_linear": logsnr_linear_betas, "cosine": cosine_betas, "published": published_betas}
+
+
+def betas(schedule: str, steps: int) -> np.ndarray:
+    check_schedule(schedule)
+    return _BETAS[schedule](steps)
+
+
+def alphas_cumprod(schedule: str, steps: int) -> np.ndarray:
+    """alpha_bar_t = prod_{s <= t} (1 - beta_s), t = 0 .. steps - 1."""
+    return np.cumprod(1.0 - betas(schedule, steps))
+
+
+def timesteps(steps: int, sample_steps: int | None = None) -> np.ndarray:
+    """The time steps diffusers' ``set_timesteps(sample_steps)`` gives with trailing spacing, noisiest first:
+    round(arange(steps, 0, -steps / sample_steps)) - 1, so the first is always steps - 1.
+
+    For some pairs (steps=17, sample_steps=7; steps=50, sample_steps=29; ...) the float ``arange`` yields one
+    element too many and diffusers ends on time step -1, which then indexes alpha_bar[-1] (the noisiest): its
+    last update is garbage. That is refused here rather than copied.
+    """
+    sample_steps = steps if sample_steps is None else sample_steps
+    if not 1 <= sample_steps <= steps:
+        raise MemgenError(f"sample_steps: must be between 1 and steps = {steps} (got {sample_steps})")
+    ts = np.round(np.arange(steps, 0, -steps / sample_steps)).astype(np.int64) - 1
+    if len(ts) != sample_steps:
+        raise MemgenError(f"sample_steps: diffusers' trailing spacing gives {len(ts)} time steps, ending at "
+                          f"{ts[-1]}, for steps = {steps} and sample_steps = {sample_steps} (a float rounding "
+                          f"quirk); choose another sample_steps")
+    return ts
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One update
+
+
+@dataclass(frozen=True)
+class Step:
+    """One sampler update from time step t to prev_t (-1: the data), with their alpha_bar (1 at prev_t = -1)."""
+
+    t: int
+    prev_t: int
+    alpha_bar: float
+    alpha_bar_prev: float
+
+
+def plan(schedule: str, steps: int, sampler: str, sample_steps: int | None = None) -> list[Step]:
+    """The updates of a sampling run, in order.
+
+    DDPM goes from each time step to the next one of ``timesteps`` (diffusers' ``previous_timestep``). DDIM
+    goes to t - steps // sample_steps, as diffusers' DDIM does, which is not the next time step when
+    sample_steps does not divide steps (steps=10, sample_steps=3: time steps 9, 6, 2; DDIM's targets 6, 3, -1).
+    """
+    check_sampler(sampler)
+    abar = alphas_cumprod(schedule, steps)
+    ts = timesteps(steps, sample_steps)
+    if sampler == "ddpm":
+        prevs = np.concatenate([ts[1:], [-1]])
+    else:
+        prevs = ts - steps // len(ts)
+    return [Step(int(t), int(p), float(abar[t]), float(abar[p]) if p >= 0 else 1.0) for t, p in zip(ts, prevs)]
+
+
+def x0_from_eps(x: np.ndarray, eps: np.ndarray, alpha_bar: float) -> np.ndarray:
+    """The x0 estimate of an epsilon prediction (diffusers' order of operations)."""
+    return (x - (1 - alpha_bar) ** 0.5 * eps) / alpha_bar**0.5
+
+
+def eps_from_x0(x: np.ndarray, x0: np.ndarray, alpha_bar: float) -> np.ndarray:
+    """The epsilon an x0 prediction implies: (x_t - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar)."""
+    return (x - alpha_bar**0.5 * x0) / (1 - alpha_bar) ** 0.5
+
+
+def ddpm_variance(step: Step) -> float:
+    """The posterior variance of x_prev given x_t and x0 ("fixed_small"), between the two time steps actually
+    visited: (1 - abar_prev) / (1 - abar_t) · (1 - abar_t / abar_prev), floored at 1e-20 as diffusers does
+    (so the last update, to prev_t = -1, has variance 1e-20, not 0)."""
+    current_beta = 1 - step.alpha_bar / step.alpha_bar_prev
+    return max((1 - step.alpha_bar_prev) / (1 - step.alpha_bar) * current_beta, VARIANCE_FLOOR)
+
+
+def ddpm_step(x: np.ndarray, x0: np.ndarray, step: Step, noise: np.ndarray | None = None) -> np.ndarray:
+    """One DDPM update from an x0 prediction: the posterior mean of x_prev plus sqrt(variance) · noise.
+
+    As diffusers, noise is added when t > 0 (at t = 0 ``noise`` may be None). An epsilon model passes
+    ``x0_from_eps(x, eps, step.alpha_bar)``: this is then diffusers' step with clip_sample=False.
+    """
+    abar_t, abar_prev = step.alpha_bar, step.alpha_bar_prev
+    current_alpha = abar_t / abar_prev
+    current_beta = 1 - current_alpha
+    x0_coeff = abar_prev**0.5 * current_beta / (1 - abar_t)
+    x_coeff = current_alpha**0.5 * (1 - abar_prev) / (1 - abar_t)
+    prev = x0_coeff * x0 + x_coeff * x
+    if step.t > 0:
+        if noise is None:
+            raise ValueError(f"ddpm_step: time step {step.t} > 0 needs noise")
+        prev = prev + ddpm_variance(step) ** 0.5 * noise
+    return prev
+
+
+def ddim_step(x: np.ndarray, x0: np.ndarray, step: Step, eps: np.ndarray | None = None) -> np.ndarray:
+    """One deterministic DDIM update (eta = 0): sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps.
+
+    eps defaults to the one x0 implies (``eps_from_x0``); an epsilon model passes its own eps and
+    ``x0_from_eps`` of it, which is diffusers' step exactly.
+    """
+    if eps is None:
+        eps = eps_from_x0(x, x0, step.alpha_bar)
+    return step.alpha_bar_prev**0.5 * x0 + (1 - step.alpha_bar_prev) ** 0.5 * eps
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sampling
+
+
+Denoiser = Callable[[np.ndarray, float], np.ndarray]  # (x_t of shape (count, *shape), alpha_bar_t) -> x0
+
+
+def sample(denoise_x0: Denoiser, count: int, shape: tuple[int, ...], schedule: str, steps: int, sampler: str,
+           sample_steps: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``count`` samples of ``shape`` from N(0, I) through the sampler; returns (count, *shape) in model scale.
+
+    ``denoise_x0(x_t, alpha_bar_t)`` predicts x0 for the whole batch. Random draws, in order: the start, then
+    for DDPM one standard normal array per update with t > 0; so a seed gives the same samples.
+    The x0 prediction goes into the update directly: diffusers would turn it into epsilon and back, which is
+    the same up to rounding (and loses digits where alpha_bar is near 0).
+    """
+    check_sampler(sampler)
+    updates = plan(schedule, steps, sampler, sample_steps)
+    x = rng.standard_normal((count, *shape))
+    for step in updates:
+        x0 = np.asarray(denoise_x0(x, step.alpha_bar), dtype=np.float64)
+        if x0.shape != x.shape:
+            raise ValueError(f"sample: the denoiser returned shape {x0.shape} for input {x.shape}")
+        if sampler == "ddpm":
+            x = ddpm_step(x, x0, step, rng.standard_normal(x.shape) if step.t > 0 else None)
+        else:
+            x = ddim_step(x, x0, step)
+    return x
