@@ -96,7 +96,7 @@ LAYERS = [
     ("kde", "results_format", "experiment"),
     ("statistics",),
     ("imaging",),
-    ("linear", "unet"),
+    ("linear", "unet", "closedform"),
     ("runner",),
     ("locate", "report"),
     ("cli",),
