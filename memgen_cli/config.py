@@ -66,8 +66,8 @@ class GridRange(BaseModel):
     """A range of grid values: ``{start, stop, num, spacing: log|linear}`` (stop included)."""
 
     model_config = ConfigDict(extra="forbid")
-    start: Real
-    stop: Real
+    start: Real = Field(allow_inf_nan=False)
+    stop: Real = Field(allow_inf_nan=False)
     num: Integer = Field(ge=1)
     spacing: Literal["log", "linear"] = "log"
 
@@ -91,6 +91,8 @@ def expand_grid_values(value: Any, integer: bool) -> Any:
             values = np.linspace(rng.start, rng.stop, rng.num)
         values = [float(v) for v in values]
         if integer:  # a range of sizes: round, and drop the repeats rounding makes at the small end
+            if max(abs(rng.start), abs(rng.stop)) > 2**53:
+                raise ValueError("a range of sizes must lie within 2^53 (beyond, float64 cannot hold integers)")
             values = list(dict.fromkeys(int(round(v)) for v in values))
         return values
     # A list the user wrote is taken as written (its values are typed one by one, and each must appear once).
@@ -191,11 +193,14 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
-def read_model_config(path: Path, overrides: list[str], model: str | None, command: str) -> dict:
+def read_model_config(path: Path, overrides: list[str], model: str | None, command: str,
+                      known: tuple[str, ...] = ()) -> dict:
     """A config file's mapping with --set overrides applied and its model checked against the command's
-    (``memgen <command> <model>``); the mapping names its model."""
+    (``memgen <command> <model>``) and the ``known`` models; the mapping names its model."""
     data = apply_overrides(read_yaml_mapping(path), list(overrides))
     found = data.get("model", model)
+    if known and found not in known:
+        raise MemgenError(f"{path}: model: unknown model {found!r} (choose from {', '.join(known)})")
     if model is not None and found != model:
         raise MemgenError(f"{path}: model: this config is for {found!r}; run it with 'memgen {command} {found}'")
     data["model"] = found
@@ -267,10 +272,11 @@ def _remove_key(data: dict, key: str, item: str) -> None:
 SIZE_LIMITS = {"MEMGEN_MAX_CELLS": 100_000, "MEMGEN_MAX_TRIALS": 1_000_000}
 
 
-def size_limit(name: str) -> int:
+def size_limit(name: str, default: int | None = None) -> int:
+    """A limit from its environment variable (a positive integer), else its default."""
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return SIZE_LIMITS[name]
+        return SIZE_LIMITS[name] if default is None else default
     value = _count(raw)
     if value is None or value != _as_number(raw):
         raise MemgenError(f"{name}: must be a positive integer (got {raw!r})")

@@ -35,6 +35,17 @@ class TrialBlock:
     index: int = 0
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """An order-of-magnitude estimate of what one config setting costs, made before any work: the largest memory
+    one task holds at once (bytes) and the whole sweep's arithmetic (floating-point operations). ``field`` names
+    the setting a user would change (``grid.N``)."""
+
+    field: str
+    memory: float
+    work: float
+
+
 class Experiment(ABC):
     """A model swept over a grid of cells, each cell repeated ``trial_count`` times (trials or simulations)."""
 
@@ -48,6 +59,11 @@ class Experiment(ABC):
     # A trials.csv column naming a random input that several trials share (the linear model's original set):
     # summaries and intervals resample those inputs first, so they cover the input's draw. None: no such input.
     cluster_column: ClassVar[str | None] = None
+    # Columns of ``columns`` added after the experiment first stored results: a part written before them may
+    # lack them (it stays valid; the column reads as missing there).
+    added_columns: ClassVar[tuple[str, ...]] = ()
+    # Top-level config sections that change no number (where output goes): left out of ``task_inputs``.
+    not_inputs: ClassVar[tuple[str, ...]] = ()
 
     # -- what every experiment defines ------------------------------------------------------------
     @abstractmethod
@@ -93,6 +109,25 @@ class Experiment(ABC):
     def has_curves(self, config: BaseModel) -> bool:
         """Whether rows carry ``CHECKPOINTS`` (curves.csv)."""
         return False
+
+    def task_inputs(self, config: BaseModel) -> dict:
+        """The settings beyond a task's cell, trials and seeds that change its numbers: hashed into the identity
+        stored beside each part (so a part is never reused by a run that would have computed it otherwise). By
+        default the whole config but the grid (cells say it), the trial count, the root seed (seeds say them)
+        and ``not_inputs``."""
+        data = config.model_dump(mode="json", by_alias=True)
+        skip = {"grid", "model", "seed", config.repeats_field, *self.not_inputs}
+        return {key: value for key, value in data.items() if key not in skip}
+
+    def growth_problem(self, old: BaseModel, new: BaseModel) -> str | None:
+        """Why a config that only adds grid values or trials to ``old`` would change numbers already stored
+        (then it is refused as a different config); None when every stored task keeps its rows."""
+        return None
+
+    def footprint(self, config: BaseModel) -> list[Footprint]:
+        """Estimates checked before any work, so that an absurd size (a typo of three zeros) is one line and not
+        an out-of-memory kill hours later; by default none."""
+        return []
 
     def task_resources(self, config: BaseModel) -> dict[str, float] | None:
         """What each task needs from a cluster worker (e.g. {"GPU": 1}); None: nothing special."""

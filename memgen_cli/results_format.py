@@ -7,8 +7,9 @@ docs/results-format.md describes the same layout for people.
 from __future__ import annotations
 
 import errno
-import fcntl
+import hashlib
 import io
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -106,6 +107,11 @@ def proportion_columns(metric: str) -> tuple[str, str, str]:
     return f"p_{metric}", f"p_{metric}_lo", f"p_{metric}_hi"
 
 
+def count_column(metric: str) -> str:
+    """summary.csv: how many trials have a finite value of a metric (its proportion or mean is over those)."""
+    return f"count_{metric}"
+
+
 def between_set_column(metric: str) -> str:
     """summary.csv: the standard deviation of a binary metric's fraction between original sets."""
     return f"p_{metric}_between_sd"
@@ -113,7 +119,7 @@ def between_set_column(metric: str) -> str:
 
 def mean_columns(metric: str) -> tuple[str, str, str]:
     """summary.csv columns of a real metric: mean and standard error over finite values, and their count."""
-    return f"mean_{metric}", f"se_{metric}", f"count_{metric}"
+    return f"mean_{metric}", f"se_{metric}", count_column(metric)
 
 
 def trial_parameters(trials: pd.DataFrame) -> list[str]:
@@ -202,47 +208,112 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_bytes(path, csv_bytes(frame))
 
 
+# -- recognising a results folder ---------------------------------------------------------------
+MEMGEN_FOLDER, EMPTY_FOLDER, FOREIGN_FOLDER = "memgen", "empty", "foreign"
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The folder's manifest.json when it is one memgen wrote (a mapping with its version and a list of runs);
+    None when it is absent, unreadable or of another shape."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):  # absent, binary, not JSON
+        return None
+    if isinstance(manifest, dict) and isinstance(manifest.get("runs"), list) and \
+            isinstance(manifest.get("memgen_version"), str) and all(isinstance(r, dict) for r in manifest["runs"]):
+        return manifest
+    return None
+
+
+def has_checked_part(folder: Path) -> bool:
+    """Some part in parts/ matches its checksum: memgen wrote it."""
+    for sidecar in sorted((Path(folder) / PARTS_DIR).glob("*.checksum.json")):
+        try:
+            digest = json.loads(sidecar.read_text())["sha256"]
+            data = sidecar.with_name(sidecar.name.replace(".checksum.json", ".csv")).read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if hashlib.sha256(data).hexdigest() == digest:
+            return True
+    return False
+
+
+def recognise(folder: Path) -> str:
+    """What a folder is, by one rule used everywhere: MEMGEN_FOLDER when it holds a manifest memgen wrote, or,
+    with the manifest damaged or gone, a part that passes its checksum; EMPTY_FOLDER when it holds nothing
+    but hidden files; FOREIGN_FOLDER otherwise (memgen neither writes into it nor deletes from it)."""
+    folder = Path(folder)
+    if not any(not p.name.startswith(".") for p in folder.iterdir()):
+        return EMPTY_FOLDER
+    if read_manifest(folder) is not None or has_checked_part(folder):
+        return MEMGEN_FOLDER
+    return FOREIGN_FOLDER
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes; None when it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 # -- the lock -----------------------------------------------------------------------------------
 class FolderLock:
-    """An exclusive flock on ``<folder>/.lock`` held while a run writes the folder.
+    """An exclusive lock on ``<folder>/.lock`` held while a run writes the folder (filelock: flock on POSIX,
+    msvcrt on Windows).
 
-    The file stays after a run; only the flock says whether a writer is alive, so a killed run never
-    leaves a stale lock behind.
+    The file stays after a run; only the lock says whether a writer is alive, so a killed run never leaves a
+    stale lock behind.
     """
 
     def __init__(self, folder: Path):
         self.path = Path(folder) / LOCK_FILE
-        self._handle = None
+        self._lock = None
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another process holds it."""
-        handle = open(self.path, "a+")
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path), timeout=0)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+            lock.acquire()
+        except Timeout:
             return False
-        self._handle = handle
+        self._lock = lock
         return True
 
     def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def is_locked(folder: Path) -> bool:
-    """True while a run holds the folder's lock (for readers: results may be partial)."""
+    """True while a run holds the folder's lock (for readers: results may be partial). The probe takes the lock
+    for an instant and lets it go, as the writer's own check does."""
     lock = Path(folder) / LOCK_FILE
     if not lock.is_file():
         return False
+    probe = FolderLock(Path(folder))
     try:
-        with open(lock, "rb") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once on close
-            except BlockingIOError:
-                return True
+        if not probe.acquire():
+            return True
     except OSError:
-        return False
+        return False  # an unreadable lock file: nobody can be holding it through memgen
+    probe.release()
     return False
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Remove the temporary files of writes a killed run left (``.<name>.tmp-<pid>``, see ``atomic_write``), in
+    the folder and its parts/. Call it under the folder's lock: no live writer of this folder exists then."""
+    removed = 0
+    for where in (folder, folder / PARTS_DIR):
+        for path in where.glob(".*.tmp-*") if where.is_dir() else ():
+            try:
+                path.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed

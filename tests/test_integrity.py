@@ -23,7 +23,7 @@ from memgen_cli.config import config_to_dict
 from memgen_cli.runner.plan import execute_task, plan_tasks
 from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.results_folder import ResultsFolder
-from memgen_cli.runner.sweep import load_sweep_config
+from memgen_cli.runner.sweep import load_sweep_config, part_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 # Two cells of 60 trials: parts of 50 and 10 rows. redraw keeps one block of trials per cell.
@@ -203,7 +203,8 @@ def test_a_full_disk_is_one_line_and_a_rerun_finishes(clean, tmp_path, monkeypat
     assert named in line.split(": cannot write")[0], line
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
     if (out / "manifest.json").exists():  # a run whose tables were not written is not recorded as finished
-        assert json.loads((out / "manifest.json").read_text())["runs"][-1].get("status") != "finished"
+        runs = json.loads((out / "manifest.json").read_text())["runs"]
+        assert not runs or runs[-1].get("status") != "finished"
     rerun = sweep(config, out)
     assert rerun.exit_code == 0, rerun.output
     assert table_bytes(out) == table_bytes(reference)
@@ -271,8 +272,8 @@ def open_force_run(config: Path, out: Path) -> tuple[ResultsFolder, list]:
 def test_force_killed_after_a_failure_but_before_its_first_part_is_undone(clean, tmp_path):
     config, out, before = old_results_with_figures(clean, tmp_path)
     folder, tasks = open_force_run(config, out)
-    folder.write_log(tasks[0].key, "Traceback: boom\n")  # the new run's first write: old results set aside
-    assert "trials: 55" in (out / "config.yaml").read_text() and not (out / "summary.csv").exists()
+    assert folder.write_log(tasks[0].key, "Traceback: boom\n") is None  # a failure is no result: nothing written
+    assert snapshot(out) == before  # the old results stay in place until the new run has a part
     folder._lock.release()  # killed here: no close()
     resumed = sweep(config, out)
     assert resumed.exit_code == 0, resumed.output
@@ -285,8 +286,9 @@ def test_force_killed_after_its_first_part_keeps_the_new_results(clean, tmp_path
     config, out, _ = old_results_with_figures(clean, tmp_path)
     monkeypatch.setattr(replacement, "discard", lambda aside: None)  # killed before the old results went
     folder, tasks = open_force_run(config, out)
-    rows = execute_task(("linear", config_to_dict(load_sweep_config(config, ["trials=55"])), tasks[0]))
-    folder.write_part(tasks[0], pd.DataFrame(rows))
+    new = load_sweep_config(config, ["trials=55"])
+    rows = execute_task(("linear", config_to_dict(new), tasks[0]))
+    folder.write_part(tasks[0], pd.DataFrame(rows), part_schema(get_experiment("linear"), new).identity(tasks[0]))
     folder._lock.release()  # killed here
     monkeypatch.undo()
     resumed = sweep(config, out, "--set", "trials=55")  # the new config is in place: no --force needed

@@ -118,6 +118,11 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
             typer.echo(f"  cell {item['cell']} {item['params']}: {item['error']}{log}", err=True)
         typer.echo("rerun with --retry-failed to run only those.", err=True)
         raise typer.Exit(1)
+    if result.missing:
+        typer.echo(f"memgen: {len(result.missing)} task(s) of the sweep have not run (e.g. "
+                   f"{result.missing[0].describe()}): --retry-failed reruns only failed tasks; rerun without it to "
+                   "finish the sweep. The tables hold the finished tasks only.", err=True)
+        raise typer.Exit(1)
     if not quiet:
         typer.echo(f"wrote {out}/trials.csv ({len(result.trials)} trials) and {out}/summary.csv "
                    f"({len(result.summary)} cells); {result.tasks_skipped} task(s) were already done.", err=True)

@@ -74,6 +74,11 @@ def evaluate(generated01: np.ndarray, split: data_mod.DataSplit, evaluation: Ima
     train_eval = _subset(split.train, evaluation.eval_train, rng)
     original_eval = _subset(split.original, evaluation.eval_original, rng)
     sigma = split.pixel_sigma
+    if not np.isfinite(gen).all():  # a diverged model: no metric means anything, and a NaN is not a 0
+        measured = ("pixel_sigma", "pixel_scale", "n_eval_train", "n_eval_original", "n_original")
+        return {**dict.fromkeys((c for c in EVALUATION_COLUMNS if c not in measured), float("nan")),
+                "pixel_sigma": sigma, "pixel_scale": split.pixel_scale, "n_eval_train": len(train_eval),
+                "n_eval_original": len(original_eval), "n_original": int(split.original.shape[0])}
     grid = metrics.pixel_kde_distances_grid(gen, train_eval, original_eval, sigma, points=evaluation.grid_points)
     train_flat = split.train.reshape(split.train.shape[0], -1)
     ratios = None

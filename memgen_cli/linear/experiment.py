@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
-from memgen_cli.experiment import Experiment, TrialBlock
+from memgen_cli.experiment import Experiment, Footprint, TrialBlock
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
 from memgen_cli.linear import DESCRIPTION, OVERRIDE_EXAMPLES
 from memgen_cli.linear.batch import run_linear_trials
@@ -76,6 +76,9 @@ class LinearConfig(BaseModel):
     model: Literal["linear"] = "linear"
     seed: Integer = Field(default=0, ge=0)
     trials: Integer = Field(default=300, ge=1)
+    # BLAS threads of each task, whatever the executor or --workers: how many threads share a product changes
+    # its last bits, so the numbers depend on it (and the CSVs are byte-identical for any --workers).
+    threads: Integer = Field(default=1, ge=1, le=256, description="BLAS threads of each task")
     grid: LinearGrid = LinearGrid()
     data: GaussianData = GaussianData()
     options: LinearOptions = LinearOptions()
@@ -111,6 +114,8 @@ class LinearConfig(BaseModel):
                 data["options"].pop(name, None)
         if self.options.original == "redraw":
             data["options"].pop("original_sets", None)
+        if data.get("threads") == 1:
+            data.pop("threads")  # the default stays out of config.yaml: folders from before it resume
         return data
 
     def original_set_count(self) -> int:
@@ -152,6 +157,35 @@ class LinearExperiment(Experiment):
     def columns(self, config: LinearConfig) -> tuple[str, ...]:
         return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ())
 
+    def task_inputs(self, config: LinearConfig) -> dict:
+        # With several original sets a trial's set is trial * sets // trials: the trial count changes numbers.
+        inputs = super().task_inputs(config)
+        return {**inputs, "trials": config.trials} if config.original_set_count() > 1 else inputs
+
+    def footprint(self, config: LinearConfig) -> list[Footprint]:
+        """Per task: the training set, its noisy copy and their SVD (n x d each), an original set (N x d) and the
+        generated Gaussian's basis (d x min(n, d)); work: a trial's SVD and products, and each original set's
+        pair sums (N^2 d)."""
+        g, trials, sets = config.grid, config.trials, config.original_set_count()
+        repeats = len(g.lambda_) * len(g.T) * len(g.covariance or [0]) * len(g.bandwidth or [0]) * len(g.ridge or [0])
+        found, work = [], {"grid.n": 0.0, "grid.N": 0.0}
+        for n, d, N in itertools.product(g.n, g.d, g.N):
+            held = {"grid.n": 32.0 * n * d, "grid.N": 8.0 * N * d, "grid.d": 16.0 * d * min(n, d)}
+            found.append(Footprint(max(held, key=held.get), sum(held.values()), 0.0))
+            work["grid.n"] += repeats * trials * 4.0 * n * d * min(n, d)
+            # fixed sets are shared by a (d, N)'s cells, whatever n; redraw draws one per trial
+            pair_sums = repeats * trials if sets == 0 else sets / len(g.n)
+            work["grid.N"] += repeats * trials * 2.0 * N * d * min(n, d) + pair_sums * N * N * d
+        found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values())))
+        return found
+
+    def growth_problem(self, old: LinearConfig, new: LinearConfig) -> str | None:
+        if new.trials != old.trials and max(old.original_set_count(), new.original_set_count()) > 1:
+            return (f"trials: {old.trials} -> {new.trials} would move trials between the "
+                    f"{new.original_set_count()} original sets (a trial's set is trial x sets // trials), changing "
+                    "numbers already stored; run the extra trials into a new folder, or grow the grid instead")
+        return None
+
     def cells(self, config: LinearConfig) -> list[dict]:
         g, o = config.grid, config.options
         covariances = g.covariance or [o.covariance]
@@ -191,8 +225,15 @@ class LinearExperiment(Experiment):
 
     def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]],
                  batched: bool = True) -> list[dict]:
-        """The rows of a task's trials. batched=False runs them one by one (model.run_linear_trial), the path
-        the batched one is tested against (tests/test_batched_trials.py): equal up to the last bits."""
+        """The rows of a task's trials, computed with exactly ``config.threads`` BLAS threads. batched=False runs
+        them one by one (model.run_linear_trial), the path the batched one is tested against
+        (tests/test_batched_trials.py): equal up to the last bits."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=config.threads):
+            return self._rows(config, cell, trials, batched)
+
+    def _rows(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]], batched: bool) -> list[dict]:
         sets = config.original_set_count()
         if not sets:  # original: redraw: every trial draws its own set, so there is no product to share
             return [run_linear_trial(np.random.default_rng(seed), cell["n"], cell["d"], cell["lambda"], cell["T"],

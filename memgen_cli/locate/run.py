@@ -22,9 +22,10 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.experiment import Experiment
 from memgen_cli.locate.search import SEARCHING, Counts, Decision, decide
 from memgen_cli.locate.setup import LocateSetup
-from memgen_cli.results_format import NSTAR_FILE, POINTS_FILE, SUMMARY_FILE, TRIALS_FILE, atomic_write_csv
+from memgen_cli.results_format import NSTAR_FILE, POINTS_FILE, SUMMARY_FILE, TRIALS_FILE
 from memgen_cli.runner.plan import plan_tasks
 from memgen_cli.runner.registry import get_experiment
+from memgen_cli.runner.results_folder import write_tables_locked
 from memgen_cli.runner.sweep import run_sweep, tables_from_rows
 from memgen_cli.seeding import cell_id
 from memgen_cli.statistics.summary import wilson_interval
@@ -111,10 +112,8 @@ def run_locate(setup: LocateSetup, out: Path | None, *, executor: str = "local",
     points = points_table(setup, counts)
     trials, summary = tables_from_rows(experiment, frames)
     if out is not None:  # each round's run wrote its own rows; the tables of every round replace them
-        atomic_write_csv(Path(out) / TRIALS_FILE, trials)
-        atomic_write_csv(Path(out) / SUMMARY_FILE, summary)
-        atomic_write_csv(Path(out) / NSTAR_FILE, nstar)
-        atomic_write_csv(Path(out) / POINTS_FILE, points)
+        write_tables_locked(Path(out), {TRIALS_FILE: trials, SUMMARY_FILE: summary, NSTAR_FILE: nstar,
+                                        POINTS_FILE: points})
     return LocateResult(nstar, points, trials, rounds, tasks_run, notes)
 
 

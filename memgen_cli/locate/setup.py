@@ -19,7 +19,8 @@ from memgen_cli.locate.search import scan_sizes
 from memgen_cli.locate.settings import SECTION, STOPPING, LocateSettings
 from memgen_cli.config import (config_to_dict, format_validation_error, read_model_config,
                                       validate_config)
-from memgen_cli.runner.registry import experiment_class
+from memgen_cli.runner.limits import check_footprint
+from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
 
 @dataclass
 class LocateSetup:
@@ -41,7 +42,7 @@ class LocateSetup:
 
 def load_locate_config(path: Path, overrides: list[str] = (), model: str | None = None) -> LocateSetup:
     path = Path(path)
-    data = read_model_config(path, overrides, model, "locate")
+    data = read_model_config(path, overrides, model, "locate", tuple(EXPERIMENTS))
     found = data["model"]
     section = data.pop(SECTION, None)
     if section is None:
@@ -56,6 +57,7 @@ def load_locate_config(path: Path, overrides: list[str] = (), model: str | None 
     experiment = experiment_class(found)()
     config = validate_config(experiment.config_class, data, str(path))
     experiment.check(config)
+    check_footprint(experiment, config, str(path), work=False)
     sizes = sorted(config.grid.n)
     if len(sizes) < 2:
         raise MemgenError(f"{path}: grid.n: give the search range [n_min, n_max] (or the sizes to scan), "

@@ -252,8 +252,8 @@ def far_end_columns(cells: pd.DataFrame, log_x: np.ndarray, p: np.ndarray) -> di
     peak, last = has_p[int(np.argmax(p[has_p]))], has_p[-1]
     return dict(
         p_peak=float(p[peak]),
-        n_at_peak=float(np.exp(log_x[peak])),
-        n_last_p=float(np.exp(log_x[last])),
+        n_at_peak=float(cells["_x"].iloc[peak]),  # the grid's own values, not exp(log n)'s 127.99999999999996
+        n_last_p=float(cells["_x"].iloc[last]),
         p_at_n_max=float(p[last]),
         p_at_n_max_lo=float(numeric_column(cells, f"{PRIMARY_P}_lo", SUMMARY_FILE)[last]),
         p_at_n_max_hi=float(numeric_column(cells, f"{PRIMARY_P}_hi", SUMMARY_FILE)[last]),
@@ -305,8 +305,8 @@ def analyze_group(
         "group": group.label,
         "cells": len(cells),
         "cells_with_p": int(np.isfinite(p).sum()),
-        "n_min": float(np.exp(log_x[0])),
-        "n_max": float(np.exp(log_x[-1])),
+        "n_min": float(cells["_x"].iloc[0]),
+        "n_max": float(cells["_x"].iloc[-1]),
         **star,
         **onset,
         **ratio_columns(star, onset, star_boot, onset_boot, align_factor),

@@ -171,7 +171,7 @@ def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int 
         for k in range(len(cells)):
             interval = percentile_interval(mem_boot[k])
             cell_rows.append({**dict(zip(columns, group.key)), "group": group.label, "cell": cells["cell"].iloc[k],
-                              x: float(np.exp(log_x[k])), MEMORIZED: mem[k], f"{MEMORIZED}_lo": interval.lo,
+                              x: float(cells["_x"].iloc[k]), MEMORIZED: mem[k], f"{MEMORIZED}_lo": interval.lo,
                               f"{MEMORIZED}_hi": interval.hi, "simulations": len(by_cell.get(cells["cell"].iloc[k],
                                                                                               []))})
         usable = np.isfinite(mem) & np.isfinite(p)

@@ -7,6 +7,7 @@ The folder layout is the contract in docs/results-format.md. Everything a user c
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import (FAILED_FILE, LOCK_FILE, MANIFEST_FILE, MEMGEN_FOLDER, PARTS_DIR,
+                                       SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE, file_digest, is_locked,
+                                       proportion_columns, read_manifest, recognise, summary_parameters)
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
-from memgen_cli.results_format import (LOCK_FILE, SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE, is_locked,
-                                       proportion_columns, summary_parameters)
 
 # P(Delta > 0); other binary metrics (U-Net) may exist and are ignored
 PRIMARY_P_COLUMNS = proportion_columns("delta_positive")
@@ -51,12 +53,16 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         raise MemgenError(f"{folder}: not a folder (give the results folder a sweep wrote)")
     summary_path = folder / SUMMARY_FILE
     if not summary_path.is_file():
+        if recognise(folder) == MEMGEN_FOLDER:
+            parts = len(list((folder / PARTS_DIR).glob("*.csv")))
+            raise MemgenError(f"{folder}: a memgen results folder whose sweep has written no {SUMMARY_FILE} yet "
+                              f"({parts} part(s) stored): rerun its `memgen sweep` command to finish it")
         raise MemgenError(f"{folder}: not a memgen results folder (no {SUMMARY_FILE})")
+    notes: list[str] = list(folder_record_notes(folder))
     summary = read_csv(summary_path)
     if summary.empty:
         raise MemgenError(f"{summary_path}: no rows (the sweep finished no cell yet)")
     parameters = summary_parameters(summary)
-    notes: list[str] = []
     if is_locked(folder):
         notes.append(f"{folder}: a sweep is writing this folder (holds {LOCK_FILE}); results may be partial")
     trials = None
@@ -78,6 +84,32 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         notes=tuple(notes),
         cluster_column=experiment_class(model).cluster_column if model in EXPERIMENTS else None,
     )
+
+
+def folder_record_notes(folder: Path) -> list[str]:
+    """Check the tables against what the folder's own records say, before anything reads them: the sha256 the
+    last run recorded in manifest.json (a table cut short, edited or copied from another run is refused), the
+    last run's status, and the tasks in failed.json. Folders without records (hand-made, older memgen) pass."""
+    manifest = read_manifest(folder) or {}
+    recorded = manifest.get("tables") if isinstance(manifest.get("tables"), dict) else {}
+    for name in (SUMMARY_FILE, TRIALS_FILE):
+        if name in recorded and (folder / name).is_file() and file_digest(folder / name) != recorded[name]:
+            raise MemgenError(f"{folder / name}: not the table the last run wrote (its sha256 differs from the one "
+                              f"in {MANIFEST_FILE}): it was cut, edited or replaced since; rerun the sweep's command "
+                              "to assemble it again from the checked parts")
+    notes = []
+    runs = manifest.get("runs") or []
+    status = runs[-1].get("status") if runs and isinstance(runs[-1], dict) else None
+    if status not in (None, "finished"):
+        notes.append(f"{folder}: its last run ended {status!r}: the tables hold only the tasks finished by then")
+    try:
+        failed = json.loads((folder / FAILED_FILE).read_text()) if (folder / FAILED_FILE).is_file() else []
+    except (OSError, ValueError):
+        failed = ["?"]
+    if failed:
+        notes.append(f"{folder}: {len(failed)} task(s) failed in the last run ({FAILED_FILE}): their cells are "
+                     "missing or have fewer trials")
+    return notes
 
 
 def one_original_set(summary: pd.DataFrame) -> bool:

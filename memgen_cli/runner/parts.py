@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from memgen_cli.seeding import stable_hash
 from memgen_cli.results_format import (CURVE_PART, IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, atomic_write_bytes,
                                        atomic_write_text, csv_bytes, parse_part, part_checksum_file, part_file)
 
@@ -25,24 +26,41 @@ MISSING = "missing"
 @dataclass(frozen=True)
 class PartSchema:
     """What a task's rows must hold: its model, and the experiment's metric columns in order. ``added`` names
-    columns added in a later version of the experiment: a part written before them may lack them."""
+    columns added in a later version of the experiment: a part written before them may lack them. ``inputs``
+    is the hash of the settings beyond the cell that change a task's numbers (``Experiment.task_inputs``)."""
 
     model: str
     columns: tuple[str, ...]
     added: tuple[str, ...] = ()
+    inputs: str = ""
+
+    def identity(self, task) -> str:
+        """What determines a task's rows: the model, the cell (and its labels), the trials and their seeds, and
+        the inputs beyond the cell. Stored beside each part and checked against the run's; the cell's index in
+        the sweep is not part of it (growing a sweep renumbers cells, not what they compute)."""
+        return stable_hash(self.model, task.row_cell, [list(t) for t in task.trials], self.inputs)[:32]
 
 
-def write_part(folder: Path, task, rows: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
-    """Store a task's rows and then their checksum; returns the rows as a later read gives them back."""
+def write_part(folder: Path, task, rows: pd.DataFrame, identity: str, kind: str | None = None) -> pd.DataFrame:
+    """Store a task's rows and then their checksum and identity; returns the rows as a later read gives them."""
     data = csv_bytes(rows)
     atomic_write_bytes(folder / part_file(task.key, kind), data)
-    write_checksum(folder, task.key, data, len(rows), kind)
+    write_checksum(folder, task.key, data, len(rows), identity, kind)
     return parse_part(data, task.row_cell, kind)
 
 
-def write_checksum(folder: Path, key: str, data: bytes, rows: int, kind: str | None = None) -> None:
-    checksum = {"sha256": hashlib.sha256(data).hexdigest(), "rows": rows}
+def write_checksum(folder: Path, key: str, data: bytes, rows: int, identity: str, kind: str | None = None) -> None:
+    checksum = {"sha256": hashlib.sha256(data).hexdigest(), "rows": rows, "inputs": identity}
     atomic_write_text(folder / part_checksum_file(key, kind), json.dumps(checksum) + "\n")
+
+
+def stored_identity(folder: Path, key: str, kind: str | None = None) -> str | None:
+    """The identity a part's sidecar records; None when it records none (an older memgen) or is unreadable."""
+    try:
+        value = json.loads((folder / part_checksum_file(key, kind)).read_text()).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def has_checksum(folder: Path, task, kind: str | None = None) -> bool:
@@ -53,8 +71,11 @@ def read_part(folder: Path, task, schema: PartSchema, kind: str | None = None,
               checked: bool = True) -> tuple[pd.DataFrame | None, bytes | None, str]:
     """(rows, bytes, problem): problem is "" for a sound part, MISSING when there is none, else what is wrong.
 
-    ``checked=False`` reads a part that has no checksum (from an older memgen, or a run stopped between the
-    part and its checksum): its rows must then pass every other check."""
+    A sound part's bytes match its checksum, its identity (when recorded) is the task's, and its rows are its
+    task's. ``checked=False`` reads a part that has no checksum (from an older memgen, or a run stopped between
+    the part and its checksum): its rows must then pass every other check, and be exactly what memgen writes
+    (a row cut by a kill, or integers read as floats, fail that). The rows come back with the task's ``cell``
+    index (a grown sweep renumbers its cells)."""
     path = folder / part_file(task.key, kind)
     if not path.exists():
         return None, None, MISSING
@@ -71,6 +92,9 @@ def read_part(folder: Path, task, schema: PartSchema, kind: str | None = None,
             return None, data, f"its checksum file {part_checksum_file(task.key, kind)} is missing or unreadable"
         if hashlib.sha256(data).hexdigest() != sha256:
             return None, data, "its bytes do not match its checksum"
+        recorded = checksum.get("inputs")
+        if recorded is not None and recorded != schema.identity(task):
+            return None, data, "it was computed from other inputs than this run's (another config wrote it)"
     try:
         frame = parse_part(data, task.row_cell, kind)
     except Exception as error:  # pandas' parser errors, ValueError, UnicodeDecodeError: all mean damaged
@@ -78,8 +102,13 @@ def read_part(folder: Path, task, schema: PartSchema, kind: str | None = None,
         return None, data, f"is not a readable CSV ({first_line})"
     if rows is not None and len(frame) != rows:
         return None, data, f"holds {len(frame)} rows, its checksum says {rows}"
+    if not checked and csv_bytes(frame) != data:
+        return None, data, "its rows are not whole (a row cut short, or a value of another type)"
     problem = curve_mismatch(frame, task, schema) if kind == CURVE_PART else rows_mismatch(frame, task, schema)
-    return (None if problem else frame), data, problem
+    if problem:
+        return None, data, problem
+    frame[IDENTIFIERS[1]] = task.cell_index
+    return frame, data, ""
 
 
 def rows_mismatch(frame: pd.DataFrame, task, schema: PartSchema) -> str:
@@ -117,8 +146,7 @@ def curve_mismatch(frame: pd.DataFrame, task, schema: PartSchema) -> str:
 
 
 def _identifiers_mismatch(frame: pd.DataFrame, task, model: str) -> str:
-    model_col, cell_col, id_col = IDENTIFIERS
-    if (frame[model_col] != model).any() or (frame[cell_col] != task.cell_index).any() or \
-            (frame[id_col] != task.cell_id).any():
-        return "its identifiers (model, cell, cell_id) are not its task's"
+    model_col, _, id_col = IDENTIFIERS
+    if (frame[model_col] != model).any() or (frame[id_col] != task.cell_id).any():
+        return "its identifiers (model, cell_id) are not its task's"
     return ""

@@ -10,51 +10,22 @@ Layout: docs/results-format.md.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import os
-import platform
-import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import yaml
 
-from memgen_cli.errors import MemgenError
 from memgen_cli.config import dump_yaml
-from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, MANIFEST_FILE,
-                                       MEMGEN_FILES, PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
-                                       ResultsWriteError, atomic_write_csv, atomic_write_text, part_file, task_log)
+from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, FOREIGN_FOLDER,
+                                       PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
+                                       ResultsWriteError, atomic_write_csv, atomic_write_text, file_digest,
+                                       part_file, recognise, remove_stale_temporaries, task_log)
 from memgen_cli.runner import parts, replacement
-from memgen_cli.version import __version__, git_state
-
-_PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "typer", "rich", "pyyaml", "threadpoolctl", "matplotlib",
-             "torch", "diffusers", "dask", "distributed")
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def environment_provenance() -> dict:
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"memgen_version": __version__, "git": git_state(), "packages": packages,
-            "python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count()}
-
-
-def _first_difference(old: object, new: object, where: str = "") -> str:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in list(old) + [k for k in new if k not in old]:
-            if old.get(key) != new.get(key):
-                return _first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
-    return f"{where or 'config'} was {old!r}, now {new!r}"
+from memgen_cli.runner.growth import config_changes
+from memgen_cli.runner.manifest import Manifest
 
 
 class ResultsFolder:
@@ -65,28 +36,32 @@ class ResultsFolder:
         self.parts = self.path / PARTS_DIR
         self._lock = FolderLock(self.path)
         self._note = note or (lambda message: None)  # one-line warnings (a damaged part, a restore)
+        self.manifest = Manifest(self.path, self._note)
         self._aside: Path | None = None  # --force: the old results, until the new run has a part
-        self._new_config: dict | None = None  # --force: the config to put in place at the first write
+        self._new_config: dict | None = None  # --force: the config to put in place at the first part
+        self.vouched = True  # config.yaml says these are this config's parts (parts without an identity rely on it)
+        self.growth: list[str] = []  # what this run adds to the folder's sweep (grid values, trials)
 
     # -- opening -------------------------------------------------------------------------------
-    def open(self, config: dict, force: bool = False,
-             read_stored: Callable[[dict], tuple[dict, str]] | None = None) -> None:
+    def open(self, config: dict, force: bool = False, experiment=None, typed_config=None,
+             schema: parts.PartSchema | None = None, tasks: list | None = None) -> None:
         """Create or reopen the folder for this config; refuse a different config unless force.
 
-        ``read_stored`` lets an experiment read a config.yaml written by an older memgen: it returns the
-        config as this version spells it (a new option at the value the old run used) and a note for the
-        user, or "" when nothing needed translating.
+        A folder that is not memgen's (``results_format.recognise``) is refused whatever the flags. The stored
+        config.yaml is read as this version spells it (``experiment.read_stored_config``); a config that only
+        adds grid values or trials grows the folder's sweep (``runner.growth``); the parts already stored must
+        have the identity this run's tasks (``tasks``, ``schema``) expect, whatever config.yaml says.
         """
         if self.path.exists() and not self.path.is_dir():
             raise MemgenError(f"--out {self.path}: exists and is not a folder")
-        if self.path.is_dir():
-            known = MEMGEN_FILES
-            foreign = [p.name for p in self.path.iterdir() if p.name not in known and not p.name.startswith(".")]
-            if foreign and not (self.path / CONFIG_FILE).exists():
-                raise MemgenError(f"--out {self.path}: folder exists and is not a memgen results folder "
-                                  f"(holds {foreign[0]!r}); choose another --out")
+        if self.path.is_dir() and recognise(self.path) == FOREIGN_FOLDER:
+            held = sorted(p.name for p in self.path.iterdir() if not p.name.startswith("."))
+            raise MemgenError(f"--out {self.path}: not a memgen results folder (holds {', '.join(map(repr, held[:3]))}"
+                              f"{', ...' if len(held) > 3 else ''}; no manifest.json memgen wrote and no checked "
+                              "part); memgen neither writes nor deletes there, whatever the flags: choose another "
+                              "--out")
         try:
-            self.parts.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
             locked = self._lock.acquire()
         except OSError as exc:
             raise MemgenError(f"--out {self.path}: cannot write there ({exc.strerror})") from None
@@ -95,24 +70,80 @@ class ResultsFolder:
                               "wait for it to finish or choose another --out") from None
         try:
             replacement.settle(self.path, self._note)
-            self.parts.mkdir(exist_ok=True)
-            config_path = self.path / CONFIG_FILE
-            if config_path.exists():
-                old, translated = yaml.safe_load(config_path.read_text()), ""
-                if read_stored is not None and isinstance(old, dict):
-                    old, translated = read_stored(old)
-                if old != config:
-                    if not force:
-                        why = _first_difference(old, config) + (f"; {translated}" if translated else "")
-                        raise MemgenError(f"--out {self.path}: holds results of a different config ({why}); "
-                                          "use --force to replace them or choose another --out")
-                    # The old results stay in place, readable, until this run writes something.
-                    self._aside, self._new_config = replacement.set_aside_early(self.path), config
-                    return
-            atomic_write_text(config_path, dump_yaml(config))
+            remove_stale_temporaries(self.path)
+            self.manifest.check()
+            self.manifest.ensure()
+            self._check_config(config, force, experiment, typed_config)
+            if not self.replacing and schema is not None and tasks is not None:
+                self._check_identities(config, force, schema, tasks)
+            if not self.replacing:
+                self.parts.mkdir(exist_ok=True)
+                atomic_write_text(self.path / CONFIG_FILE, dump_yaml(config))
         except BaseException:
             self.close()
             raise
+
+    def _check_config(self, config: dict, force: bool, experiment, typed_config) -> None:
+        config_path = self.path / CONFIG_FILE
+        if not config_path.exists() and not config_path.is_symlink():
+            self.vouched = not any(self.parts.glob("*.csv"))  # parts with no config.yaml: only their identity counts
+            return
+        try:
+            old = yaml.safe_load(config_path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError("not a mapping of config fields")
+        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+            problem = getattr(exc, "strerror", None) or type(exc).__name__
+            if not force:
+                raise MemgenError(f"--out {self.path}: its {CONFIG_FILE} is damaged ({problem}); use --force to "
+                                  "replace the folder's results, or choose another --out") from None
+            self._replace(config)
+            return
+        translated = ""
+        if experiment is not None:
+            old, translated = experiment.read_stored_config(old)
+        if old == config:
+            return
+        repeats = experiment.config_class.repeats_field if experiment is not None else None
+        changes = config_changes(old, config, repeats)
+        problem = None
+        if changes.only_growth and experiment is not None:
+            problem = experiment.growth_problem(experiment.config_class.model_validate(old), typed_config)
+            if problem is None:
+                self.growth = changes.growth
+                return
+        if not force:
+            why = "; ".join((problem and [problem]) or changes.other[:3] or changes.growth[:3])
+            more = len(changes.other) - 3
+            raise MemgenError(f"--out {self.path}: holds results of a different config ({why}"
+                              f"{f'; and {more} more' if more > 0 else ''}{f'; {translated}' if translated else ''})"
+                              "; use --force to replace them or choose another --out")
+        self._replace(config)
+
+    def _check_identities(self, config: dict, force: bool, schema: parts.PartSchema, tasks: list) -> None:
+        """Parts this run would reuse must have been computed from its inputs (config.yaml may be gone or
+        wrong), and with no config.yaml every stored part must be one of its tasks: otherwise the folder holds
+        another config's results, refused (or replaced with --force) rather than mixed in or left unexplained."""
+        planned = {task.key for task in tasks}
+        stray = [] if self.vouched else sorted(p.stem for p in self.parts.glob("*.csv")
+                                               if "." not in p.stem and p.stem not in planned)
+        for task in tasks:
+            recorded = parts.stored_identity(self.path, task.key)
+            if recorded is not None and recorded != schema.identity(task) and self.part_path(task.key).exists():
+                stray.append(task.key)
+                break
+        if not stray:
+            return
+        if not force:
+            raise MemgenError(f"--out {self.path}: holds results of a different config ({part_file(stray[0])} was "
+                              "computed from other inputs, or belongs to another sweep); use --force to replace "
+                              "them or choose another --out")
+        self._replace(config)
+
+    def _replace(self, config: dict) -> None:
+        # The old results stay in place, readable, until this run has a part of its own.
+        self._aside, self._new_config = replacement.set_aside_early(self.path), config
+        self.vouched = True
 
     @property
     def replacing(self) -> bool:
@@ -120,7 +151,7 @@ class ResultsFolder:
         return self._new_config is not None
 
     def _begin_writing(self) -> None:
-        """The new run's first write: set the old results aside and put its config in place."""
+        """The new run's first part: set the old results aside and put its config in place."""
         if self._new_config is None:
             return
         replacement.set_aside_rest(self.path, self._aside)
@@ -132,7 +163,7 @@ class ResultsFolder:
         self._new_config = None
 
     def _has_results(self) -> None:
-        """The new run has a part (or its tables): the old results it replaced are deleted."""
+        """The new run has a part: the old results it replaced are deleted."""
         if self._aside is not None and self._new_config is None:
             replacement.discard(self._aside)
             self._aside = None
@@ -148,39 +179,16 @@ class ResultsFolder:
             self._aside = self._new_config = None
             self._lock.release()
 
-    # -- provenance ----------------------------------------------------------------------------
-    def _read_manifest(self) -> dict:
-        path = self.path / MANIFEST_FILE
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass
-        return {"created": now(), **environment_provenance(), "runs": []}
-
-    def record_run(self, run: dict) -> int:
-        """Append a run entry (command line, executor, start time); returns its index."""
-        manifest = self._read_manifest()
-        manifest.update(environment_provenance())
-        manifest["runs"].append(run)
-        atomic_write_text(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2))
-        return len(manifest["runs"]) - 1
-
-    def update_run(self, index: int, **fields) -> None:
-        manifest = self._read_manifest()
-        manifest["runs"][index].update(fields)
-        atomic_write_text(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2))
-
     # -- parts and tables ----------------------------------------------------------------------
     def part_path(self, key: str) -> Path:
         return self.path / part_file(key)
 
-    def write_part(self, task, rows: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
-        """Store a finished task's rows (``kind``: a sibling part, its curves) and their checksum; returns the
-        rows as a later read gives them. A curve part is written before its task's trials part, whose
-        presence marks the task finished."""
+    def write_part(self, task, rows: pd.DataFrame, identity: str, kind: str | None = None) -> pd.DataFrame:
+        """Store a finished task's rows (``kind``: a sibling part, its curves), their checksum and identity;
+        returns the rows as a later read gives them. A curve part is written before its task's trials part,
+        whose presence marks the task finished."""
         self._begin_writing()
-        frame = parts.write_part(self.path, task, rows, kind)
+        frame = parts.write_part(self.path, task, rows, identity, kind)
         if kind is None:
             self._has_results()
         return frame
@@ -189,8 +197,9 @@ class ResultsFolder:
                    ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
         """The rows (and curve rows) of every task with sound parts, by task key. A part that fails its check is
         named (a note) and left out, so its task runs again; a finished task whose curve part is missing or
-        unsound runs again too, so curves.csv never lacks a finished simulation's curve. A trials part without
-        a checksum is used only when its rows pass every other check, and then gains one."""
+        unsound runs again too, so curves.csv never lacks a finished simulation's curve. A part without a
+        recorded identity (an older memgen's) is used only when config.yaml vouches for it, and a part without
+        a checksum only when its rows are whole and its task's; both then gain what they lacked."""
         frames: dict[str, pd.DataFrame] = {}
         curves: dict[str, pd.DataFrame] = {}
         if self.replacing:
@@ -201,38 +210,49 @@ class ResultsFolder:
             frame, data, problem = parts.read_part(self.path, task, schema, checked=checked)
             if problem == parts.MISSING:
                 continue
+            identified = checked and parts.stored_identity(self.path, task.key) is not None
+            if not problem and not identified and not self.vouched:
+                problem = f"nothing says which inputs computed it (no identity, and no {CONFIG_FILE})"
             if problem:
                 what = "is damaged" if checked else "has no checksum and"
                 self._note(f"{self.part_path(task.key)}: {what} ({problem}); not used, its trials run again")
                 continue
             if with_curves:
-                curve, _, curve_problem = parts.read_part(self.path, task, schema, CURVE_PART)
+                curve, curve_data, curve_problem = parts.read_part(self.path, task, schema, CURVE_PART)
                 if curve_problem:
                     why = ("missing (the run stopped between a simulation's curve and its trials)"
                            if curve_problem == parts.MISSING else f"damaged ({curve_problem})")
                     self._note(f"{self.path / part_file(task.key, CURVE_PART)}: {why}; its simulation runs again")
                     continue
                 curves[task.key] = curve
-            if not checked:
-                parts.write_checksum(self.path, task.key, data, len(frame))
+                if parts.stored_identity(self.path, task.key, CURVE_PART) is None:
+                    parts.write_checksum(self.path, task.key, curve_data, len(curve), schema.identity(task),
+                                         CURVE_PART)
+            if not identified:
+                parts.write_checksum(self.path, task.key, data, len(frame), schema.identity(task))
                 adopted += 1
             frames[task.key] = frame
         if adopted:
-            self._note(f"{self.parts}: {adopted} part(s) without a checksum (from an older memgen, or a run "
-                       "stopped before writing it) hold their task's rows; checksums added")
+            self._note(f"{self.parts}: {adopted} part(s) from an older memgen or a stopped run (no checksum or no "
+                       "recorded identity) hold their task's rows; checksums added (with their identities)")
         return frames, curves
 
-    def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
-        self._begin_writing()
-        atomic_write_csv(self.path / TRIALS_FILE, trials)
-        atomic_write_csv(self.path / SUMMARY_FILE, summary)
-        if curves is not None:
-            atomic_write_csv(self.path / CURVES_FILE, curves)
-        self._has_results()
+    def write_tables(self, trials: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame | None = None) -> bool:
+        """Write the assembled tables and record their sha256 in the manifest; nothing while a --force run has
+        no part yet (the old tables stay). Returns whether they were written."""
+        if self.replacing:
+            return False
+        written = {TRIALS_FILE: trials, SUMMARY_FILE: summary, **({CURVES_FILE: curves} if curves is not None else {})}
+        for name, frame in written.items():
+            atomic_write_csv(self.path / name, frame)
+        self.manifest.record_tables({name: file_digest(self.path / name) for name in written})
+        return True
 
-    def write_log(self, key: str, text: str) -> str:
-        """A failed task's whole traceback; returns its path relative to the folder (kept on resume)."""
-        self._begin_writing()
+    def write_log(self, key: str, text: str) -> str | None:
+        """A failed task's whole traceback; returns its path relative to the folder (kept on resume), or None
+        while a --force run has no part yet (the folder still holds the old results, untouched)."""
+        if self.replacing:
+            return None
         relative = task_log(key)
         path = self.path / relative
         try:
@@ -247,7 +267,8 @@ class ResultsFolder:
         (self.path / task_log(key)).unlink(missing_ok=True)
 
     def write_failed(self, failed: list[dict]) -> None:
-        self._begin_writing()
+        if self.replacing:
+            return
         path = self.path / FAILED_FILE
         if failed:
             atomic_write_text(path, json.dumps(failed, indent=2))
@@ -255,6 +276,32 @@ class ResultsFolder:
             path.unlink(missing_ok=True)
 
     def read_failed(self) -> list[dict]:
+        """The tasks that failed in the last run; a damaged failed.json is one line."""
         path = self.path / FAILED_FILE
-        return json.loads(path.read_text()) if path.exists() and not self.replacing else []
+        if not path.exists() or self.replacing:
+            return []
+        try:
+            failed = json.loads(path.read_text())
+            if not isinstance(failed, list) or not all(isinstance(f, dict) and isinstance(f.get("task"), str)
+                                                       for f in failed):
+                raise ValueError("not a list of failed tasks")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise MemgenError(f"{path}: damaged ({getattr(exc, 'strerror', None) or exc}); without it "
+                              "--retry-failed cannot know which tasks failed: rerun without --retry-failed")\
+                from None
+        return failed
 
+
+def write_tables_locked(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Write tables into a folder outside a run (``memgen locate``'s tables of every round), under the folder's
+    lock, and record the sha256 of trials.csv and summary.csv in the manifest as a run's tables are."""
+    lock = FolderLock(Path(path))
+    if not lock.acquire():
+        raise MemgenError(f"--out {path}: another memgen run is writing this folder; wait for it to finish")
+    try:
+        for name, frame in tables.items():
+            atomic_write_csv(Path(path) / name, frame)
+        Manifest(Path(path), lambda message: None).record_tables(
+            {name: file_digest(Path(path) / name) for name in tables if name in (TRIALS_FILE, SUMMARY_FILE)})
+    finally:
+        lock.release()

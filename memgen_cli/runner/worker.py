@@ -4,6 +4,7 @@ exception into a one-line failure. Imported by the executors (local, serial, Das
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,6 +37,9 @@ def init_local_worker(threads: int, parent_pid: int) -> None:
     never wakes it: without this watch it lingers (and the resource tracker with it) for good.
     """
     limit_threads(threads)
+    # Ctrl-C reaches every process of the terminal's group: the driver reports it in one line and keeps
+    # finished work; a worker just stops, without a traceback of its own.
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="memgen-parent-watch",
                      daemon=True).start()
 

@@ -9,7 +9,8 @@ import pandas as pd
 from scipy.stats import binomtest
 from scipy.stats import t as student_t
 
-from memgen_cli.results_format import (COUNT_COLUMN, SET_COUNT_COLUMN, between_set_column, mean_columns,
+from memgen_cli.results_format import (COUNT_COLUMN, SET_COUNT_COLUMN, between_set_column, count_column,
+                                       mean_columns,
                                        proportion_columns)
 
 
@@ -55,6 +56,7 @@ def summarize_trials(trials: pd.DataFrame, id_columns: list[str], binary_metrics
             bounds[:, 0] = np.fmin(bounds[:, 0], np.clip(p - half, 0.0, 1.0))  # fmin: NaN half keeps Wilson
             bounds[:, 1] = np.fmax(bounds[:, 1], np.clip(p + half, 0.0, 1.0))
         summary[lo_col], summary[hi_col] = bounds[:, 0], bounds[:, 1]
+        summary[count_column(metric)] = counts  # trials with a finite outcome: a NaN is left out, never a 0
     if mean_metrics:
         stats = finite_only(trials[list(mean_metrics)]).groupby(trials["cell"], sort=True).agg(["mean", "std", "count"])
         for metric in mean_metrics:

@@ -6,11 +6,12 @@ the config's device is resolved.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.experiment import CHECKPOINTS, Experiment
+from memgen_cli.experiment import CHECKPOINTS, Experiment, Footprint
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
 
@@ -46,6 +47,44 @@ class UnetExperiment(Experiment):
 
     def cells(self, config: UnetConfig) -> list[dict]:
         return config_cells(config)
+
+    not_inputs = ("output",)  # where image grids go
+
+    def growth_problem(self, old: UnetConfig, new: UnetConfig) -> str | None:
+        if old.simulations_together() != new.simulations_together():
+            return (f"simulations: {old.simulations} -> {new.simulations} changes how many train together "
+                    f"({old.simulations_together()} -> {new.simulations_together()}), so stored tasks would not be "
+                    f"this run's; set compute.together: {old.simulations_together()} to grow")
+        return None
+
+    def footprint(self, config: UnetConfig) -> list[Footprint]:
+        """Per simulation: the original and training sets, the schedule's arrays (steps), the network with its
+        Adam state, and the activations of a training batch and of the sampled batch (about 200 floats per pixel
+        and network channel width, an order of magnitude); work: about 6 x parameters x pixels / 64 per image and
+        step of training, a third of that per image and step of sampling."""
+        from .models import PRESETS
+
+        g, s, t = config.grid, config.sampling, config.training
+        found = []
+        budgets = [("grid.train_steps", v) for v in (g.train_steps or [])] + \
+                  [("grid.epochs", v) for v in (g.epochs or [])]
+        for n, side, N, preset, steps, (budget, amount) in itertools.product(g.n, g.side, g.N, g.preset, g.steps,
+                                                                           budgets):
+            pixels = side * side * (config.data.channels if config.data.family == "images" else 1)
+            width = max(PRESETS[preset].block_out_channels)
+            params = 4e6 * (width / 128) ** 2
+            train_steps = amount if budget == "grid.train_steps" else amount * n / min(t.batch_size, n)
+            per_image = 6.0 * params * pixels / 64
+            held = {"grid.N": 8.0 * pixels * N, "grid.n": 8.0 * pixels * n, "grid.steps": 64.0 * steps,
+                    "sampling.generated": 800.0 * pixels * width * s.generated / 64,
+                    "training.batch_size": 800.0 * pixels * width * t.batch_size / 64, "grid.preset": 16.0 * params}
+            largest = max(held, key=held.get)
+            if largest in ("sampling.generated", "training.batch_size") and side > 64:
+                largest = "grid.side"  # activations grow with the pixels: the side is what is out of scale
+            found.append(Footprint(largest, sum(held.values()), 0.0))
+            work = {budget: per_image * t.batch_size * train_steps, "grid.steps": per_image * s.generated * steps / 3}
+            found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values()) * config.simulations))
+        return found
 
     def columns(self, config: UnetConfig) -> tuple[str, ...]:
         together = ("trained_together",) if self.task_size(config) > 1 else ()
