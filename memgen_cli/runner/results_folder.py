@@ -19,7 +19,7 @@ import yaml
 
 from memgen_cli.config import dump_yaml
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, FOREIGN_FOLDER,
+from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, FOREIGN_FOLDER, MEMGEN_FILES,
                                        PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
                                        ResultsWriteError, atomic_write_csv, atomic_write_text, file_digest,
                                        part_file, recognise, remove_stale_temporaries, task_log)
@@ -55,7 +55,8 @@ class ResultsFolder:
         if self.path.exists() and not self.path.is_dir():
             raise MemgenError(f"--out {self.path}: exists and is not a folder")
         if self.path.is_dir() and recognise(self.path) == FOREIGN_FOLDER:
-            held = sorted(p.name for p in self.path.iterdir() if not p.name.startswith("."))
+            held = sorted((p.name for p in self.path.iterdir() if not p.name.startswith(".")),
+                          key=lambda name: (name in MEMGEN_FILES, name))  # what is not memgen's first
             raise MemgenError(f"--out {self.path}: not a memgen results folder (holds {', '.join(map(repr, held[:3]))}"
                               f"{', ...' if len(held) > 3 else ''}; no manifest.json memgen wrote and no checked "
                               "part); memgen neither writes nor deletes there, whatever the flags: choose another "
