@@ -6,7 +6,9 @@ The Python API, for notebooks (the CLI is a thin layer over the same functions):
 - ``kde_bandwidth``, ``kde_l2_distances``, ``isotropic_kde_distances``: exact KDE L² distances in log space;
 - ``hellinger_squared``: H² between the generated Gaussian and the data distribution;
 - ``run_linear_trial``: one trial, as one row of trials.csv;
-- ``load_sweep_config``, ``run_sweep``, ``sweep_dataframe``: whole sweeps, as pandas DataFrames.
+- ``load_sweep_config``, ``run_sweep``, ``sweep_dataframe``: whole sweeps, as pandas DataFrames;
+- ``load_results``: a results folder's config, model and tables (trials, summary, transitions, memorization,
+  curves) as pandas DataFrames.
 
 Names load on first use (``import memgen_cli`` alone imports nothing heavy, so `memgen --help` stays quick);
 nothing here imports torch, diffusers or dask.
@@ -25,7 +27,7 @@ _API = {
     "kde_bandwidth": "memgen_cli.kde", "kde_l2_distances": "memgen_cli.kde",
     "isotropic_kde_distances": "memgen_cli.kde",
     "load_sweep_config": "memgen_cli.runner.sweep", "run_sweep": "memgen_cli.runner.sweep",
-    "sweep_dataframe": "memgen_cli.runner.sweep",
+    "sweep_dataframe": "memgen_cli.runner.sweep", "load_results": "memgen_cli.report.load",
 }
 
 __all__ = [*_API, "__version__"]

@@ -132,16 +132,19 @@ def _plain_message(msg: str) -> str:
     return msg[0].lower() + msg[1:]
 
 
-def format_validation_error(exc: ValidationError, source: str, location: bool = True) -> str:
+def format_validation_error(exc: ValidationError, source: str, location: bool = True,
+                            model_class: type[BaseModel] | None = None, overridden: tuple[str, ...] = ()) -> str:
     """One line naming the field and the problem, e.g. ``config.yaml: grid.n[0]: must be >= 2 (got 1)``
-    (``location=False``: the source alone names the field, e.g. ``--workers: must be >= 1 (got 0)``)."""
+    (``location=False``: the source alone names the field, e.g. ``--workers: must be >= 1 (got 0)``). A field
+    given by ``--set`` (one of ``overridden``) is blamed on --set, not on the file; an unknown field gets the
+    nearest known name of ``model_class``'s section."""
     errors = exc.errors()
     first = errors[0]
     where = ""
     for part in first["loc"]:
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
     if first["type"] == "extra_forbidden":
-        msg = "unknown field"
+        msg = "unknown field" + _did_you_mean(model_class, first["loc"])
     elif first["type"] == "missing":
         msg = "required field is missing"
     else:
@@ -149,7 +152,26 @@ def format_validation_error(exc: ValidationError, source: str, location: bool = 
         if "input" in first and not isinstance(first["input"], (dict, list)):
             msg += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    dotted = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+    if any(dotted == key or dotted.startswith(key + ".") for key in overridden):
+        source = "--set"  # the value came from the command line, not from the file
     return f"{source}: {where + ': ' if where and location else ''}{msg}{more}"
+
+
+def _did_you_mean(model_class: type[BaseModel] | None, loc: tuple) -> str:
+    """' (did you mean 'trials'?)' for an unknown key close to a known one of its section."""
+    import difflib
+
+    section = model_class
+    for part in loc[:-1]:
+        field = section.model_fields.get(str(part)) if section is not None else None
+        annotation = getattr(field, "annotation", None)
+        section = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if section is None:
+        return ""
+    names = [f.alias or name for name, f in section.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def validate_options(model_class: type[BaseModel], options: dict, flags: dict[str, str]) -> BaseModel:
@@ -255,7 +277,17 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 raise MemgenError(f"--set {key}: {part} is not a section")
             node = child
         node[parts[-1]] = value
+        _one_spelling(data, parts)
     return data
+
+
+def _one_spelling(data: dict, parts: list[str]) -> None:
+    """grid.X (sweep X) and options.X (set X) are two spellings of one setting: the one --set gives replaces
+    the other, wherever the file had it."""
+    if len(parts) == 2 and parts[0] in ("grid", "options"):
+        other = data.get("options" if parts[0] == "grid" else "grid")
+        if isinstance(other, dict) and parts[1] in other and (parts[0] == "options" or "options" in data):
+            del other[parts[1]]
 
 
 def _remove_key(data: dict, key: str, item: str) -> None:
@@ -323,13 +355,16 @@ def check_sweep_size(model_class: type[BaseModel], data: dict, source: str) -> N
                           f"(set the environment variable MEMGEN_MAX_TRIALS to raise it)")
 
 
-def validate_config(model_class: type[BaseModel], data: dict, source: str) -> BaseModel:
-    """data -> model_class, or one MemgenError line; a sweep config's size is checked first."""
+def validate_config(model_class: type[BaseModel], data: dict, source: str,
+                    overrides: list[str] | tuple[str, ...] = ()) -> BaseModel:
+    """data -> model_class, or one MemgenError line; a sweep config's size is checked first. ``overrides`` (the
+    --set items) tell which fields came from the command line."""
     check_sweep_size(model_class, data, source)
     try:
         return model_class.model_validate(data)
     except ValidationError as exc:
-        raise MemgenError(format_validation_error(exc, source)) from None
+        keys = tuple(item.lstrip("~").partition("=")[0].strip() for item in overrides)
+        raise MemgenError(format_validation_error(exc, source, model_class=model_class, overridden=keys)) from None
 
 
 def config_to_dict(config: BaseModel) -> dict:

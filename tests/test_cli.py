@@ -151,6 +151,8 @@ def test_shell_completion_completes_commands():
     assert done.stdout.split() == ["linear"], done.stderr
     shown = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="memgen")
     assert shown.exit_code == 0 and "_MEMGEN_COMPLETE=complete_bash" in shown.output
+    zsh = CliRunner().invoke(app, ["--show-completion", "zsh"], prog_name="memgen")  # the shell named, not $SHELL's
+    assert zsh.exit_code == 0 and zsh.output.startswith("#compdef memgen") and "complete_zsh" in zsh.output
 
 
 def test_version_names_the_git_commit_of_a_checkout(monkeypatch):

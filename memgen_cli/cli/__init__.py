@@ -8,13 +8,27 @@ stays light. Commands: ``sweep`` (cli/sweep.py), ``locate`` (cli/locate.py), ``p
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Optional
+
 import typer
+from typer.completion import completion_init, get_completion_script, install
 
 from memgen_cli.cli.common import user_errors
 from memgen_cli.version import version_text
 
+# Typer's own completion options detect the shell and ignore a shell named after them (`--show-completion zsh`
+# printed bash's script): these take the shell as their value.
 app = typer.Typer(help="memgen: measure the memorization-to-generalization transition of diffusion models.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+completion_init()  # shell completion itself (the _MEMGEN_COMPLETE variable the scripts set)
+
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
 
 
 def _version(value: bool) -> None:
@@ -23,9 +37,29 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_completion(shell: Optional[Shell]) -> None:
+    if shell is not None:
+        typer.echo(get_completion_script(prog_name="memgen", complete_var="_MEMGEN_COMPLETE", shell=shell.value))
+        raise typer.Exit()
+
+
+def _install_completion(shell: Optional[Shell]) -> None:
+    if shell is not None:
+        shell_name, path = install(shell=shell.value, prog_name="memgen", complete_var="_MEMGEN_COMPLETE")
+        typer.echo(f"{shell_name} completion installed in {path}; it takes effect in a new terminal")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version (with the git commit, from a checkout).")) -> None:
+                                      help="Print the version (with the git commit, from a checkout)."),
+         show_completion: Optional[Shell] = typer.Option(None, "--show-completion", metavar="SHELL", is_eager=True,
+                                                         callback=_show_completion, show_default=False,
+                                                         help="Print the completion script for SHELL."),
+         install_completion: Optional[Shell] = typer.Option(None, "--install-completion", metavar="SHELL",
+                                                            is_eager=True, callback=_install_completion,
+                                                            show_default=False,
+                                                            help="Install completion for SHELL.")) -> None:
     """memgen: measure the memorization-to-generalization transition of diffusion models."""
 
 

@@ -13,8 +13,10 @@ from memgen_cli.report.settings import AnalysisSettings
 
 FLAGS = {"align_factor": "--align-factor", "bootstrap": "--bootstrap", "seed": "--seed", "x": "--x"}
 
-ResultsDir = Annotated[
-    Path, typer.Argument(help="Results folder written by `memgen sweep` (holds summary.csv).", show_default=False)
+ResultsDirs = Annotated[
+    list[Path], typer.Argument(help="Results folder(s) written by `memgen sweep`; several folders of one model are "
+                                    "read as one sweep (their cells must differ) and need --out.",
+                               show_default=False)
 ]
 
 
@@ -38,9 +40,10 @@ def settings_from(**options) -> AnalysisSettings:
 
 
 def plot(
-    results_dir: ResultsDir,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the figures (default: "
-                                                              "RESULTS_DIR/figures).", show_default=False)] = None,
+    results_dirs: ResultsDirs,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the figures (default: RESULTS_DIR/figures); "
+                                                              "with several folders, the folder their combined "
+                                                              "tables and figures go to.", show_default=False)] = None,
     format: Annotated[str, typer.Option("--format", help="Comma-separated image formats, any of png, pdf, "
                                                          "svg.")] = "png",
     x: str = field_option(AnalysisSettings, "x", "--x"),
@@ -63,8 +66,13 @@ def plot(
 
     from memgen_cli.results_format import NSTAR_FILE
 
+    from memgen_cli.report.load import folder_to_read
+
     settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed, x=x)
     console = Console()
+    results_dir = folder_to_read(results_dirs, out, "plot")
+    if len(results_dirs) > 1:
+        out = None  # the combined folder is --out: its figures go to its figures/
     if (results_dir / NSTAR_FILE).is_file():
         from memgen_cli.report.figure_phase import phase_diagram
 
@@ -95,9 +103,10 @@ def plot(
 
 
 def analyze(
-    results_dir: ResultsDir,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the tables (default: RESULTS_DIR).",
-                                                show_default=False)] = None,
+    results_dirs: ResultsDirs,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the tables (default: RESULTS_DIR); with "
+                                                              "several folders, the folder their combined tables "
+                                                              "go to.", show_default=False)] = None,
     align_factor: float = align_factor_option(),
     bootstrap: int = bootstrap_option(),
     seed: int = seed_option(),
@@ -112,8 +121,10 @@ def analyze(
     from memgen_cli.cli.tables import memorization_rich_table, transitions_rich_table
     from memgen_cli.report.outputs import analyze_folder
 
+    from memgen_cli.report.load import folder_to_read
+
     settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed)
-    analysis, paths = analyze_folder(results_dir, out, settings)
+    analysis, paths = analyze_folder(folder_to_read(results_dirs, out, "analyze"), out, settings)
     console = Console()
     for note in analysis.transitions.attrs.get("notes", []) + analysis.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)

@@ -55,7 +55,7 @@ def load_locate_config(path: Path, overrides: list[str] = (), model: str | None 
         raise MemgenError(format_validation_error(exc, f"{path}: {SECTION}").replace(f"{SECTION}: ", f"{SECTION}.",
                                                                                      1)) from None
     experiment = experiment_class(found)()
-    config = validate_config(experiment.config_class, data, str(path))
+    config = validate_config(experiment.config_class, data, str(path), overrides)
     experiment.check(config)
     check_footprint(experiment, config, str(path), work=False)
     sizes = sorted(config.grid.n)

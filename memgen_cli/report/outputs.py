@@ -82,11 +82,13 @@ def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) ->
     return paths
 
 
-def read_analysis(results: Results, settings: AnalysisSettings) -> Analysis | None:
-    """The folder's stored analysis when it is current for these settings and inputs, else None."""
+def read_analysis(results: Results, settings: AnalysisSettings | None) -> Analysis | None:
+    """The folder's stored analysis when it is current for its inputs and these settings (None: whatever
+    settings it was made with), else None."""
     folder = results.folder
     try:
         record = json.loads((folder / ANALYSIS_FILE).read_text())
+        settings = AnalysisSettings.model_validate(record["settings"]) if settings is None else settings
         current = (record["settings"] == settings.model_dump() and record["inputs"] == _fingerprint(folder)
                    and all((folder / name).is_file() for name in record["tables"]))
     except (OSError, ValueError, KeyError, TypeError):
@@ -104,6 +106,11 @@ def read_analysis(results: Results, settings: AnalysisSettings) -> Analysis | No
         return None  # a damaged table: computed again
     transitions.attrs.update(group_columns=record["group_columns"], model=results.model, notes=record["notes"])
     return Analysis(settings, transitions, memorization)
+
+
+def read_analysis_tables(results: Results) -> Analysis | None:
+    """The folder's stored analysis when it is current for its tables, with whatever settings made it."""
+    return read_analysis(results, None)
 
 
 def analysis_for(results: Results, settings: AnalysisSettings) -> Analysis:

@@ -31,7 +31,7 @@ def load_sweep_config(path: Path, overrides: list[str] = (), model: str | None =
     path = Path(path)
     data = read_model_config(path, overrides, model, "sweep", tuple(EXPERIMENTS))
     experiment = experiment_class(data["model"])()  # its tasks' libraries (torch) are not needed to check
-    config = validate_config(experiment.config_class, data, str(path))
+    config = validate_config(experiment.config_class, data, str(path), overrides)
     experiment.check(config)
     check_footprint(experiment, config, str(path))
     return config
