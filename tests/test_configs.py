@@ -1,5 +1,6 @@
 """Every shipped config is a valid sweep: the examples are under test too."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,22 @@ from memgen_cli.runner.plan import plan_tasks
 from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+NAMED_IN = [ROOT / "README.md", ROOT / "Makefile", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def test_there_are_configs():
-    assert len(CONFIGS) >= 10
+def test_every_config_the_docs_name_exists_and_every_shipped_config_is_named():
+    text = "\n".join(path.read_text() for path in NAMED_IN)
+    named = set(re.findall(r"configs/[\w/.-]+?\.yaml", text))
+    for names in re.findall(r"^(?:PAPER_LINEAR|ABLATIONS) := (.*)$", text, flags=re.M):  # make reproduce's
+        named |= {f"configs/paper/{stem}.yaml" for stem in names.split()}
+    missing = sorted(name for name in named if not (ROOT / name).is_file())
+    assert not missing, f"configs named in the docs but not shipped: {missing}"
+    shipped = {path.relative_to(ROOT).as_posix() for path in CONFIGS}
+    quick = {name.replace(".yaml", "-quick.yaml") for name in named}  # `make reproduce-quick` runs the -quick ones
+    unnamed = sorted(shipped - named - quick)
+    assert not unnamed, f"shipped configs that no doc or make target names: {unnamed}"
 
 
 def is_locate_config(path: Path) -> bool:
@@ -23,11 +35,15 @@ def is_locate_config(path: Path) -> bool:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_shipped_config_validates_and_plans(path):
-    if is_locate_config(path):  # a `memgen locate` preset: checked below
+    if is_locate_config(path):  # a `memgen locate` preset: its combinations and their scans
+        setup = load_locate_config(path)
+        assert setup.combinations and all(len(scan) >= 2 and scan == sorted(scan) for scan in setup.scans)
         return
     config = load_sweep_config(path)
     tasks = plan_tasks(get_experiment(config.model), config)
     assert tasks and len({t.key for t in tasks}) == len(tasks)
+    assert sum(len(t.trials) for t in tasks) == len(get_experiment(config.model).cells(config)) * \
+        get_experiment(config.model).trial_count(config)
 
 
 def test_the_nstar_vs_d_preset_validates_with_n_growing_with_d():
