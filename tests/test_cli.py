@@ -101,6 +101,7 @@ def test_dry_run_prints_resolved_config_and_writes_nothing(small_config, tmp_pat
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow  # starts processes
 def test_sweep_writes_results_folder_and_resumes(small_config, tmp_path):
     out = tmp_path / "res"
     first = invoke("sweep", "linear", small_config, "--out", out, "--workers", 1, "-q")
@@ -124,6 +125,7 @@ def test_default_output_folder_named_after_config(small_config, tmp_path):
     assert (tmp_path / "results" / "linear-small" / "summary.csv").exists()
 
 
+@pytest.mark.slow  # starts processes
 def test_real_subprocess_and_light_help(small_config, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     code = ("import sys, runpy; sys.argv=['memgen','--help']; "
@@ -143,6 +145,7 @@ def test_real_subprocess_and_light_help(small_config, tmp_path):
     assert bad.stderr.strip().count("\n") == 0 and "grid.n[0]" in bad.stderr
 
 
+@pytest.mark.slow  # starts processes
 def test_shell_completion_completes_commands():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_MEMGEN_COMPLETE": "complete_bash", "COMP_WORDS": "memgen sweep l",
            "COMP_CWORD": "2"}
@@ -155,6 +158,7 @@ def test_shell_completion_completes_commands():
     assert zsh.exit_code == 0 and zsh.output.startswith("#compdef memgen") and "complete_zsh" in zsh.output
 
 
+@pytest.mark.slow  # starts processes
 def test_version_names_the_git_commit_of_a_checkout(monkeypatch):
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = invoke("--version")

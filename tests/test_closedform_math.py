@@ -42,6 +42,7 @@ def forward(y: np.ndarray, alpha_bar: float, rng: np.random.Generator, count: in
     return math.sqrt(alpha_bar) * y[k] + math.sqrt(1 - alpha_bar) * rng.standard_normal((count, y.shape[1]))
 
 
+@pytest.mark.slow  # starts processes
 def test_the_module_imports_no_torch():
     import subprocess
     import sys

@@ -15,6 +15,8 @@ from memgen_cli.cli import app
 from memgen_cli.runner.slurm import serve, slurm_cluster
 from memgen_cli.errors import MemgenError
 
+pytestmark = pytest.mark.slow  # every test here starts processes (a scheduler, fake SLURM jobs)
+
 LOCAL_SCHEDULER = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
 
 

@@ -24,6 +24,8 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.runner.executors import EXECUTORS, SerialExecutor, make_executor
 from memgen_cli.runner.worker import TaskFailure
 
+pytestmark = pytest.mark.slow  # every test here starts processes (a Dask cluster, workers)
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):

@@ -88,6 +88,7 @@ def test_sweep_survives_a_worker_killed_mid_sweep(serial_run, cluster, tmp_path)
                                           "(tcp://127.0.0.1:1): "),
     (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler: cannot connect to tcp://127.0.0.1:1: "),
 ])
+@pytest.mark.slow  # starts processes
 def test_a_cluster_out_of_reach_is_one_line_and_creates_nothing(tmp_path, scheduler, message):
     (tmp_path / "sweep.yaml").write_text(SWEEP)
     (tmp_path / "garbage.json").write_text("garbage")

@@ -5,6 +5,7 @@ matches, whatever the worker has."""
 from __future__ import annotations
 
 import distributed  # noqa: F401  (make test installs the dask extra)
+import pytest
 
 import dask_tasks
 from dask_processes import DaskProcesses
@@ -17,6 +18,7 @@ from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet.params import UnetConfig
 
 
+
 def test_unet_tasks_ask_for_a_gpu_only_on_cuda():
     from memgen_cli.unet.experiment import UnetExperiment
 
@@ -26,6 +28,7 @@ def test_unet_tasks_ask_for_a_gpu_only_on_cuda():
     assert experiment.task_resources(UnetConfig(device="auto")) is None
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_tasks_with_a_gpu_resource_run_only_on_gpu_workers(tmp_path):
     procs = DaskProcesses(tmp_path, workers=2, worker_args=[["--resources", "GPU=1"], []])
     try:

@@ -55,6 +55,7 @@ def _state(seed, shape=(3, 1, 4, 4)):
     return x, eps, torch.from_numpy(x.copy()), torch.from_numpy(eps.copy())
 
 
+@pytest.mark.slow  # starts processes
 def test_the_module_imports_no_torch():
     import subprocess
     import sys

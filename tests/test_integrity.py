@@ -228,6 +228,7 @@ def old_results_with_figures(clean, tmp_path) -> tuple[Path, Path, dict]:
     return config, out, snapshot(out)
 
 
+@pytest.mark.slow  # starts processes
 def test_force_killed_before_its_first_part_leaves_the_old_results(clean, tmp_path):
     config, out, before = old_results_with_figures(clean, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

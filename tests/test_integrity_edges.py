@@ -396,6 +396,7 @@ def test_transitions_name_the_grid_sizes_as_they_are(finished, tmp_path):
     assert row["n_min"] == 3 and row["n_max"] == 20  # not exp(log 20) = 19.999999999999996
 
 
+@pytest.mark.slow  # starts processes
 def test_the_package_imports_without_fcntl(tmp_path):
     blocked = ("import sys\nclass NoFcntl:\n    def find_spec(self, name, path=None, target=None):\n"
                "        if name == 'fcntl':\n"

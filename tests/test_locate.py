@@ -189,6 +189,7 @@ def test_dry_run_prints_the_settings(small_locate):
     assert "scan n = [2, 6, 15, 43, 120]" in result.output
 
 
+@pytest.mark.slow  # starts processes
 def test_the_linear_search_keeps_torch_and_dask_out(small_locate, tmp_path):
     code = ("import sys\nfrom memgen_cli.cli import app\n"
             f"sys.argv = ['memgen', 'locate', 'linear', {str(small_locate)!r}, '--out', {str(tmp_path / 'o')!r}, "

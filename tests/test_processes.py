@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+
 ROOT = Path(__file__).resolve().parents[1]
 # 3 cells x 1000 trials = 60 tasks of 50 trials: long enough that the kill lands mid-sweep.
 LONG_SWEEP = "model: linear\ntrials: 1000\ngrid: {n: [4, 30, 60], d: [24], N: [1500]}\n"
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table in /proc")
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"),
+              pytest.mark.slow]  # every test here starts processes
 
 
 def _stat(pid: int) -> tuple[int, str] | None:

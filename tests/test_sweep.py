@@ -25,6 +25,7 @@ def csv_bytes(folder: Path) -> tuple[bytes, bytes]:
     return (folder / "trials.csv").read_bytes(), (folder / "summary.csv").read_bytes()
 
 
+@pytest.mark.slow  # starts processes
 def test_same_csv_whatever_the_executor_or_workers(small_config, tmp_path):
     config = load_sweep_config(small_config, ["trials=120", "options.original=redraw"])
     serial = run_sweep(config, tmp_path / "serial", executor="serial")
@@ -45,6 +46,7 @@ def test_seeds_depend_on_cell_and_trial_not_on_the_rest_of_the_grid(small_config
     assert not np.array_equal(other_root["seed"], both["seed"])
 
 
+@pytest.mark.slow  # starts processes
 def test_resume_after_kill_minus_9(tmp_path):
     config = tmp_path / "resume.yaml"
     config.write_text("model: linear\ntrials: 400\ngrid: {n: [4, 30, 60], d: [24], N: [1500]}\n")
@@ -193,6 +195,7 @@ def test_transition_at_the_papers_settings():
     assert summary.loc[64, "mean_H2"] < summary.loc[8, "mean_H2"] == 1.0
 
 
+@pytest.mark.slow  # starts processes
 def test_options_can_be_swept_from_the_grid(small_config, tmp_path):
     config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "grid.ridge=[0, 0.5]",
                                               "options={bandwidth: paper, original: fixed}"])
@@ -203,10 +206,16 @@ def test_options_can_be_swept_from_the_grid(small_config, tmp_path):
 
 
 def test_a_setting_lives_in_one_place_grid_or_options(small_config, tmp_path):
-    # small_config sets options.covariance; sweeping it in the grid as well is ambiguous.
+    # A file that sets options.covariance and sweeps grid.covariance too is ambiguous ...
+    both = tmp_path / "both.yaml"
+    both.write_text(small_config.read_text().replace("grid: {", "grid: {covariance: [BBt, BtB], "))
     with pytest.raises(MemgenError, match=r"grid.covariance and options.covariance: both given"):
-        load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]"])
-    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]", "options={original: fixed}"])
+        load_sweep_config(both)
+    # ... while --set grid.covariance replaces the file's options.covariance (and --set options.X a grid.X).
+    config = load_sweep_config(small_config, ["grid.covariance=[BBt, BtB]"])
+    assert config.grid.covariance == ["BBt", "BtB"] and "covariance" not in config.options.model_fields_set
+    back = load_sweep_config(both, ["options.covariance=BtB"])
+    assert back.grid.covariance is None and back.options.covariance == "BtB"
     result = run_sweep(config, tmp_path / "swept", executor="serial")
     assert sorted(result.summary["covariance"].unique()) == ["BBt", "BtB"]
     # The resolved config.yaml names covariance once (in the grid), so it runs again as a config.

@@ -93,6 +93,7 @@ def test_curves_csv_parts_and_resume_keep_finished_simulations(curves_sweep, tmp
     pd.testing.assert_frame_equal(pd.read_csv(out / "curves.csv"), curves)
 
 
+@pytest.mark.slow  # starts processes
 def test_curves_do_not_depend_on_the_worker_count(curves_sweep, tmp_path):
     config = load_sweep_config(curves_sweep, ["grid.n=[4]"], model="unet")
     serial = run_sweep(config, tmp_path / "serial", executor="serial")

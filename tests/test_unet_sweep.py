@@ -101,6 +101,7 @@ def test_bad_config_is_one_line_error_before_training(tiny_sweep, overrides, mes
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow  # starts processes
 def test_missing_extra_is_one_line_install_hint_through_the_cli(tmp_path):
     dry_run = WITHOUT_TORCH + textwrap.dedent("""
         from memgen_cli.cli import app
@@ -122,6 +123,7 @@ def test_missing_extra_is_one_line_install_hint_through_the_cli(tmp_path):
     assert "No module named 'torch'" in line
 
 
+@pytest.mark.slow  # starts processes
 def test_config_and_cells_are_checked_without_torch():
     command = WITHOUT_TORCH + textwrap.dedent("""
         import yaml
