@@ -54,6 +54,7 @@ test-fast: $(FULL)  ## skip the slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(FULL)  ## speed benchmarks; figures go to stdout (recorded in docs/benchmarks.md)
+	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_linear.py
 	$(BIN)/python benchmarks/bench_unet.py --presets tiny,small --steps 3
 

@@ -26,7 +26,7 @@ _API = {
     "run_linear_trial": "memgen_cli.linear.model",
     "kde_bandwidth": "memgen_cli.kde", "kde_l2_distances": "memgen_cli.kde",
     "isotropic_kde_distances": "memgen_cli.kde",
-    "load_sweep_config": "memgen_cli.runner.sweep", "run_sweep": "memgen_cli.runner.sweep",
+    "load_sweep_config": "memgen_cli.runner.configs", "run_sweep": "memgen_cli.runner.sweep",
     "sweep_dataframe": "memgen_cli.runner.sweep", "load_results": "memgen_cli.report.load",
 }
 

@@ -12,11 +12,12 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable
 
 from memgen_cli.errors import MemgenError, ResultsWriteError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # -- file names ---------------------------------------------------------------------------------
 CONFIG_FILE = "config.yaml"  # the resolved config
@@ -94,6 +95,8 @@ def part_dtypes(cell: dict) -> dict[str, str]:
 
 def parse_part(data: bytes, cell: dict, kind: str | None = None) -> pd.DataFrame:
     """A part's rows from its bytes; raises (pandas' errors, ValueError, UnicodeDecodeError) on a damaged one."""
+    import pandas as pd  # here, like every pandas use of this module: the CLI's checks need none of it
+
     dtypes = part_dtypes(cell) | ({STEP_COLUMN: "int64"} if kind == CURVE_PART else {})
     return pd.read_csv(io.BytesIO(data), dtype=dtypes)
 

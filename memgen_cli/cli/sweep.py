@@ -87,7 +87,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     from memgen_cli.config import config_to_dict, dump_yaml
     from memgen_cli.runner.plan import work_counts
     from memgen_cli.runner.registry import experiment_class, get_experiment, missing_libraries
-    from memgen_cli.runner.sweep import load_sweep_config
+    from memgen_cli.runner.configs import load_sweep_config
 
     workers = checked_workers(workers)
     cfg = load_sweep_config(config, set_, model=model)

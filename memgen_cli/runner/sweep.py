@@ -11,30 +11,19 @@ from typing import Callable
 
 import pandas as pd
 
-from memgen_cli.config import config_to_dict, read_model_config, validate_config
+from memgen_cli.config import config_to_dict
 from memgen_cli.results_format import (CURVE_PART, IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
                                        trial_parameters)
 from memgen_cli.runner.executors import make_executor
-from memgen_cli.runner.limits import check_footprint
+from memgen_cli.runner.configs import load_sweep_config
 from memgen_cli.runner.parts import PartSchema
 from memgen_cli.runner.plan import execute_task, plan_tasks
-from memgen_cli.runner.registry import EXPERIMENTS, experiment_class, get_experiment
+from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.manifest import now
 from memgen_cli.runner.results_folder import ResultsFolder
 from memgen_cli.seeding import stable_hash
 from memgen_cli.runner.worker import TaskFailure
 from memgen_cli.statistics.summary import summarize_trials
-
-
-def load_sweep_config(path: Path, overrides: list[str] = (), model: str | None = None):
-    """Read, override and validate a sweep config; ``model`` is what the command expects."""
-    path = Path(path)
-    data = read_model_config(path, overrides, model, "sweep", tuple(EXPERIMENTS))
-    experiment = experiment_class(data["model"])()  # its tasks' libraries (torch) are not needed to check
-    config = validate_config(experiment.config_class, data, str(path), overrides)
-    experiment.check(config)
-    check_footprint(experiment, config, str(path))
-    return config
 
 
 @dataclass

@@ -6,8 +6,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
-from scipy.stats import t as student_t
 
 from memgen_cli.results_format import (COUNT_COLUMN, SET_COUNT_COLUMN, between_set_column, count_column,
                                        mean_columns,
@@ -22,6 +20,8 @@ def wilson_interval(successes: int, total: int) -> tuple[float, float]:
     """
     if total == 0:
         return float("nan"), float("nan")
+    from scipy.stats import binomtest  # here: scipy.stats takes a second to import, and a dry run needs none of it
+
     ci = binomtest(int(successes), int(total)).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -82,6 +82,8 @@ def group_means(trials: pd.DataFrame, metric: str, cluster: str) -> pd.DataFrame
 
 def t_half_width(means: pd.DataFrame) -> np.ndarray:
     """95% half-width of the mean of the group means (Student t with groups - 1 degrees of freedom)."""
+    from scipy.stats import t as student_t
+
     groups = means.count(axis=1).to_numpy()
     sd = means.std(axis=1, ddof=1).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
