@@ -154,9 +154,9 @@ def wrap_title(lines: Sequence[str], cols: int) -> str:
 
 def add_notes(axes: Axes, note_lines: Sequence[str]) -> None:
     axes.axis("off")
-    text = axes.text(0.0, 1.0, "\n".join(note_lines), transform=axes.transAxes, ha="left", va="top",
-                     fontsize=NOTE_FONT_SIZE, color="0.25", linespacing=1.25)
-    text.set_in_layout(False)  # its row is sized for it; it must not squeeze the panels
+    axes.text(0.0, 1.0, "\n".join(note_lines), transform=axes.transAxes, ha="left", va="top",
+              fontsize=NOTE_FONT_SIZE, color="0.25", linespacing=1.25)
+    # Its row is sized for it; should the text still reach further, the layout makes room rather than cut it.
 
 
 def say_empty(axes: Axes, text: str) -> None:
@@ -205,14 +205,15 @@ def place_legend(figure: Figure, handles: list, labels: list[str], candidates: S
 
 
 def legend_above(figure: Figure, handles: list, labels: list[str], handler_map: dict | None) -> Legend:
-    """A legend above the panels, in as many columns as fit; the figure grows by its height."""
+    """A legend above the panels, in as many columns as fit; the figure grows by its measured height."""
     longest = max(len(label) for label in labels) + 4
-    ncols = max(1, min(len(labels), int(figure.get_figwidth() * 72 / (7 * 0.55) / longest)))
-    rows = math.ceil(len(labels) / ncols)
-    width, height = figure.get_size_inches()
-    figure.set_size_inches(width, height + rows * 7 * 1.5 / 72 + 0.08)
-    return figure.legend(handles, labels, loc="outside upper center", ncols=ncols, frameon=False,
-                         handler_map=handler_map)
+    ncols = max(1, min(len(labels), int(figure.get_figwidth() * 72 / (7 * CHAR_WIDTH) / longest)))
+    legend = figure.legend(handles, labels, loc="outside upper center", ncols=ncols, frameon=False,
+                           handler_map=handler_map)
+    height = legend.get_window_extent(figure.canvas.get_renderer()).height / figure.dpi
+    width, figure_height = figure.get_size_inches()
+    figure.set_size_inches(width, figure_height + height + 0.04)
+    return legend
 
 
 def anchored(loc: str, width: float, height: float, frame, pad: float) -> tuple | None:

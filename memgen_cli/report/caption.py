@@ -78,7 +78,9 @@ def config_differences(config: dict | None, defaults: dict, columns: Sequence[st
     found = {}
     for name, value in flatten(config).items():
         section, leaf = name.split(".")[0], name.split(".")[-1]
-        if section in ("grid", "model", *RUN_SECTIONS) or section not in defaults or leaf in columns:
+        # a section named like a column stands for that setting (the U-Net's data.family is its column "data")
+        if section in ("grid", "model", *RUN_SECTIONS) or section not in defaults or leaf in columns \
+                or section in columns:
             continue
         default = default_flat.get(name)
         if not (isinstance(value, (list, tuple)) or isinstance(default, (list, tuple))) and same_value(value, default):

@@ -20,7 +20,7 @@ from typing import Sequence
 from matplotlib.figure import Figure
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.canvas import figure_bytes, styled
+from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, styled
 from memgen_cli.report.caption import RunDescription
 from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
@@ -61,6 +61,7 @@ nav ol { padding-left: 1.3rem; } .empty { color: #777; font-style: italic; }
   body { font-size: 14px; padding: .6rem .7rem 2rem; }
   dl.config { grid-template-columns: 1fr; } dd { margin: 0 0 .3rem .8rem; }
   th, td { padding: .2rem .35rem; }
+  .figbox { overflow-x: auto; } img.wide { max-width: none; width: 600px; }  /* readable; scrolls sideways */
 }
 """
 MAX_VALUES_SHOWN = 12  # a swept parameter's values listed in full up to this many
@@ -181,8 +182,9 @@ def figure_html(name: str, figure: Figure, notes: Sequence[str], settings: Repor
     width, height = figure.get_size_inches() * (settings.dpi if fmt == "png" else 72)
     mime = "image/png" if fmt == "png" else "image/svg+xml"
     listed = "".join(f"<li>{esc(note)}</li>" for note in notes)
-    return (f"<figure id='fig-{esc(name)}'><img alt='{esc(name)}' width={int(round(width))} "
-            f"height={int(round(height))} src='data:{mime};base64,{data}'>"
+    wide = " class=wide" if figure.get_figwidth() > ONE_COLUMN * 1.1 else ""  # two paper columns
+    return (f"<figure id='fig-{esc(name)}'><div class=figbox><img{wide} alt='{esc(name)}' width={int(round(width))} "
+            f"height={int(round(height))} src='data:{mime};base64,{data}'></div>"
             f"<figcaption><b>{esc(name)}</b> (memgen plot: figures/{esc(name)}.png, "
             f"its parameters in figures/{esc(name)}.json)"
             + (f"<ul class=notes>{listed}</ul>" if listed else "") + "</figcaption></figure>")
@@ -201,7 +203,9 @@ def run_block(description: RunDescription, folder: Path) -> str:
     for name, values in description.swept.items():
         items[f"swept: {symbol(name)}"] = listed_values(values)
     for name, (value, default) in description.differences().items():
-        items[symbol(name)] = f"{number(value)}" + (f" (default {number(default)})" if default is not None else "")
+        known = name in description.defaults or name in description.settings
+        shown = number(default) if default is not None else "unset"
+        items[symbol(name)] = f"{number(value)}" + (f" (default {shown})" if known else "")
     if description.repeats is not None:
         items[f"{description.repeats[0]} per cell"] = listed_values(description.repeats[1])
     if description.original_set:

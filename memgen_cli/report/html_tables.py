@@ -17,6 +17,7 @@ import pandas as pd
 
 # The columns a transitions table is read for first; every other column is in the full table below it.
 KEY_ESTIMATES = ("n_star", "n_onset", "ratio", "n_mem", "window_start", "window_end", "p_at_n_max")
+SIZE_PREFIXES = ("n_", "window_")  # estimates that are training-set sizes: a lower bound 0 means below n_min
 UNSURE_WORDS = ("undetermined", "inconclusive", "unknown", "not estimable", "too few")
 BAD_WORDS = ("not ", "different", "fail", "cannot", "does not", "no ")
 
@@ -65,7 +66,8 @@ def estimates(columns: Sequence[str]) -> list[str]:
 
 
 def estimate_cell(row: dict, name: str) -> str:
-    """'26.1 [25.8, 26.5]'; a bound at 0 reads '<n_min' when the row says n_min; the status when X has no value."""
+    """'26.1 [25.8, 26.5]'; a size's lower bound 0 reads '<n_min' (the row's n_min); the status when X has no
+    value."""
     value = row.get(name)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         status = row.get(f"{name}_status")
@@ -74,7 +76,8 @@ def estimate_cell(row: dict, name: str) -> str:
     if lo is None or (isinstance(lo, float) and math.isnan(lo)):
         return esc(number(value))
     n_min = row.get("n_min")
-    low = f"&lt;{esc(number(n_min))}" if lo == 0 and n_min is not None and name != "ratio" else esc(number(lo))
+    below_sweep = lo == 0 and n_min is not None and name.startswith(SIZE_PREFIXES)  # censored below the sweep
+    low = f"&lt;{esc(number(n_min))}" if below_sweep else esc(number(lo))
     return f"{esc(number(value))} <span class=ci>[{low}, {esc(number(hi))}]</span>"
 
 
