@@ -36,7 +36,8 @@ window.addEventListener("load", function () {
   });
   var found = {
     images: images.map(function (img) { return {alt: img.alt, complete: img.complete, width: img.naturalWidth,
-                                               shown: img.getBoundingClientRect().width}; }),
+                                               shown: img.getBoundingClientRect().width,
+                                               box: img.parentElement.getBoundingClientRect().width}; }),
     errors: window.__memgenErrors,
     external: addresses.filter(function (a) { return !/^(data:|#)/.test(a); }),
     pageWidth: document.documentElement.scrollWidth,

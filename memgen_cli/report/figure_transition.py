@@ -156,7 +156,8 @@ def transition_legend(data: PlotData, metric: ErrorMetric | None) -> tuple[list,
     handler_map = {} if len(colours) == 1 else {bands: HandlerTuple(ndivide=None, pad=0)}
     if metric is not None:
         handles += [
-            Line2D([], [], color=colours[0], marker="s", markerfacecolor="white", linestyle="none"),
+            Line2D([], [], color=colours[0] if len(colours) == 1 else "0.3", marker="s", markerfacecolor="white",
+                   linestyle="none"),
             Line2D([], [], **FIT_LINE),
             Line2D([], [], **ONSET_LINE),
         ]

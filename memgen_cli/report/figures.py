@@ -1,6 +1,7 @@
 """`memgen plot`: the paper's figures from a results folder (summary.csv; never recomputes a sweep).
 
-Figures, each written once per requested format:
+Figures, each written once per requested format, with a sidecar <figure>.json holding every parameter of the run
+(memgen_cli.report.caption; the figure's own caption line names only what varies or differs from the defaults):
 
 - ``p_delta_positive``: P(Delta > 0) against n with Wilson 95% bands and a dashed line at 0.5 (Fig. 3);
 - ``hellinger``: mean H² against n, log-log, ± 1 standard error (Fig. 2; linear model only);
@@ -11,7 +12,8 @@ Lines are grouped by the swept parameters other than x: ``facet`` picks the pane
 first) the colour, and a group keeps its colour in every figure (memgen_cli.report.layout). Anything
 that cannot be drawn (too few points, NaN or infinite values) is left out and said in a note under
 the panels. The data and notes are collected once (memgen_cli.report.panels), then each figure is
-drawn on the shared scaffolding (memgen_cli.report.canvas).
+drawn on the shared scaffolding and style (memgen_cli.report.canvas). ``build_figures`` draws without saving
+(`memgen report` embeds them); ``draw_figures`` saves.
 """
 
 from __future__ import annotations

@@ -32,7 +32,6 @@ class Layout:
     facet: str | None
     colour_columns: tuple[str, ...]
     colours: dict[tuple, str]
-    fixed: dict[str, object]  # parameters that do not vary (the figure's title)
 
     @property
     def group_columns(self) -> list[str]:
@@ -65,8 +64,7 @@ def choose_layout(results: Results, x: str = "n", hue: str | None = None, facet:
     colour_columns = tuple(([hue] if hue else []) + others)
     rows = results.summary[list(colour_columns)].itertuples(index=False, name=None)
     keys = sorted({nan_safe(tuple(row)) for row in rows}, key=lambda key: tuple(sort_key(v) for v in key))
-    fixed = {c: results.summary[c].iloc[0] for c in results.parameters if c not in results.swept and c != x}
-    return Layout(x, facet, colour_columns, dict(zip(keys, palette(len(keys)))), fixed)
+    return Layout(x, facet, colour_columns, dict(zip(keys, palette(len(keys)))))
 
 
 def palette(count: int) -> list[str]:
