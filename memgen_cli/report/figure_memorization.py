@@ -91,10 +91,10 @@ def style_memorized_axes(ax: Axes, x: str) -> None:
 def legend_extras(with_star: bool) -> tuple[list, list[str]]:
     shade = Patch(color="0.5", alpha=0.3, linewidth=0)
     handles = [(shade, Line2D([], [], **N_MEM_LINE))]
-    labels = ["n_mem: the fraction falls through 0.5, 95% interval"]
+    labels = ["n_mem (fraction falls to 0.5), 95% int."]
     if with_star:
         handles.append((shade, Line2D([], [], **N_STAR_LINE)))
-        labels.append("n*: P(Δ > 0) rises through 0.5, 95% interval")
+        labels.append("n* (P(Δ > 0) rises to 0.5), 95% int.")
     return handles, labels
 
 

@@ -152,7 +152,7 @@ def transition_legend(data: PlotData, metric: ErrorMetric | None) -> tuple[list,
     bands = tuple(Patch(color=c, alpha=BAND_ALPHA * 1.5, linewidth=0) for c in colours)
     p_handle = (*bands, Line2D([], [], color=colours[0], marker="o")) if len(colours) == 1 else bands
     handles = [p_handle, (Patch(color="0.5", alpha=0.3, linewidth=0), Line2D([], [], **STAR_LINE))]
-    labels = [f"{P_LABEL}, 95% interval", "n* (crosses 0.5), 95% interval"]
+    labels = [f"{P_LABEL}, 95% interval", "n*, 95% interval"]
     handler_map = {} if len(colours) == 1 else {bands: HandlerTuple(ndivide=None, pad=0)}
     if metric is not None:
         handles += [
@@ -161,7 +161,7 @@ def transition_legend(data: PlotData, metric: ErrorMetric | None) -> tuple[list,
             Line2D([], [], **FIT_LINE),
             Line2D([], [], **ONSET_LINE),
         ]
-        labels += [math_name(metric, scaled=True), "two-segment fit (log-log)", "n_onset: its breakpoint"]
+        labels += [math_name(metric, scaled=True), "two-segment fit", "n_onset (breakpoint)"]
     return handles, labels, handler_map
 
 
