@@ -398,3 +398,29 @@ def test_plot_draws_what_analyze_wrote_without_a_bootstrap_of_its_own(tmp_path, 
     trials.iloc[:-1].to_csv(folder / "trials.csv", index=False)
     assert outputs.read_analysis(outputs.read_results(folder), AnalysisSettings(bootstrap=100, seed=3)) is None
     assert computed.transitions["n_star"].notna().all()
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (2, 9, ["2", "3", "5"]),  # was 2×10⁰ 3×10⁰ 4×10⁰ …, overprinting
+    (15, 35, ["15", "20", "25", "30", "35"]),  # was 2×10¹, 3×10¹ where 20 and 30 are meant
+    (0.85, 1.0, ["0.85", "0.9", "0.95", "1"]),  # an H² axis: was 9×10⁻¹
+    (2, 1000, ["3", "10", "30", "100", "300", "1000"]),
+    (1e-3, 1, ["0.001", "0.01", "0.1", "1"]),
+    (3e3, 2e6, ["$10^{4}$", "$10^{5}$", "$10^{6}$"]),  # one axis never mixes 1000 and 10⁵
+    (1e-60, 1e-10, ["$10^{-60}$", "$10^{-52}$", "$10^{-44}$", "$10^{-36}$", "$10^{-28}$", "$10^{-20}$",
+                    "$10^{-12}$"]),
+])
+def test_log_ticks_are_plain_numbers_where_the_range_is_short(low, high, expected):
+    from matplotlib.figure import Figure
+
+    from memgen_cli.report.ticks import plain_log_ticks
+
+    try:
+        from figure_checks import tick_labels
+    except ImportError:
+        from tests.figure_checks import tick_labels
+    ax = Figure().add_subplot()
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    plain_log_ticks(ax)
+    assert tick_labels(ax.yaxis) == expected

@@ -59,7 +59,10 @@ class PlainLogLocator(Locator):
             if k == 0 and count < MIN_TICKS:  # less than about a factor 3: evenly spaced steps read best
                 steps = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
                 return steps[steps > 0]
-            if count <= MAX_TICKS:
+            shown = ticks[(ticks >= vmin * (1 - 1e-9)) & (ticks <= vmax * (1 + 1e-9))]
+            powers = not all(reads_plainly(v) for v in shown)
+            if count <= MAX_TICKS and not (powers and subs != (1.0,) and in_view(sub_decade_ticks(
+                    vmin, vmax, (1.0,)), vmin, vmax) >= 2):  # powers of ten: at decades only (no 3×10⁴)
                 return ticks
         return LogLocator(numticks=MAX_TICKS + 1).tick_values(vmin, vmax)  # many decades: every k-th one
 
