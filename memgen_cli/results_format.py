@@ -40,13 +40,14 @@ FITS_FILE = "nstar_fits.csv"  # `memgen plot` on a locate folder: the fitted pow
 ANALYSIS_FILE = "analysis.json"  # `memgen analyze`: its settings and the tables it read, so plot knows it is current
 MEMORIZATION_CELLS_FILE = "memorization_cells.csv"  # `memgen analyze` on U-Net results: the fraction per cell
 COMBINED_FILE = "combined.json"  # `plot`/`analyze` over several folders: the sources of the combined tables
+REPORT_FILE = "report.html"  # `memgen report`: the folder on one self-contained page
 
 SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE,
                CURVES_FILE)  # what a sweep writes
 RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE)  # a run's results
 LOCATE_FILES = (NSTAR_FILE, POINTS_FILE)  # what `memgen locate` adds to a sweep's files
 READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE, MEMORIZATION_FILE, MEMORIZATION_CELLS_FILE, ANALYSIS_FILE,
-                FITS_FILE, COMBINED_FILE)  # written later by plot and analyze
+                FITS_FILE, COMBINED_FILE, REPORT_FILE)  # written later by plot, analyze and report
 MEMGEN_FILES = SWEEP_FILES + LOCATE_FILES + READER_FILES + (IMAGES_DIR,)  # every name memgen writes in a folder
 # what --force replaces: everything but the run history (manifest.json) and the lock
 REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + LOCATE_FILES + READER_FILES + (IMAGES_DIR,)
@@ -99,6 +100,17 @@ def parse_part(data: bytes, cell: dict, kind: str | None = None) -> pd.DataFrame
 
     dtypes = part_dtypes(cell) | ({STEP_COLUMN: "int64"} if kind == CURVE_PART else {})
     return pd.read_csv(io.BytesIO(data), dtype=dtypes)
+
+
+def figure_file(name: str, fmt: str) -> str:
+    """A figure of `memgen plot` in one format, relative to its figures folder: <name>.<fmt>."""
+    return f"{name}.{fmt}"
+
+
+def figure_sidecar(name: str) -> str:
+    """Beside each figure: <name>.json, every parameter of the run it shows and how it was drawn (the figure's
+    own caption names only what varies or differs from the model's defaults)."""
+    return f"{name}.json"
 
 
 def task_log(task_key: str) -> str:

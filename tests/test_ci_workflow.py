@@ -32,3 +32,16 @@ def test_every_make_target_the_workflow_names_exists():
     workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     for target in set(make_targets(workflow)):
         assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.MULTILINE), target
+
+
+def test_ci_installs_chromium_before_the_tests_so_the_browser_test_runs():
+    """The report's browser test skips without Chromium (naming the package); CI must not let it skip."""
+    from browser_checks import CHROMIUM_PACKAGE
+
+    run = (ROOT / ".ci" / "run").read_text()
+    install = run.index(f"apt-get install -y -qq --no-install-recommends {CHROMIUM_PACKAGE}")
+    assert "command -v chromium" in run and install < run.index("make test")
+    steps = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]["test"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    chromium_step = next(k for k, text in enumerate(runs) if "chromium" in text)
+    assert chromium_step < next(k for k, text in enumerate(runs) if "make test" in text)

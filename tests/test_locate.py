@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -241,6 +242,45 @@ def test_plot_draws_the_phase_diagram_from_nstar_csv(tmp_path):
     assert "b = 1.10" in svg and "b = 1.30" in svg and "no crossing below n_max" in svg
     fits = pd.read_csv(tmp_path / "nstar_fits.csv").set_index("covariance")
     assert fits.loc["BBt", "b"] == pytest.approx(1.1, abs=1e-9) and fits.loc["BtB", "points"] == 6
+
+
+def test_one_value_of_d_gets_no_power_law_and_says_so(tmp_path):
+    """A power law n* = a d^b has two parameters: from one d none is drawn, printed or written as a number, and a
+    note says why (it once printed 'n* = nan d^nan (b in , 1 points)')."""
+    from figure_checks import assert_plain_log_ticks, legend_labels, texts_outside
+
+    from memgen_cli.report.canvas import styled
+    from memgen_cli.report.figure_phase import phase_figure
+
+    pd.DataFrame([{"d": 8, "N": 400, "n_star": 31.7, "n_star_lo": 23.0, "n_star_hi": 43.7, "status": "converged",
+                   "trials": 160}]).to_csv(tmp_path / "nstar.csv", index=False)
+    (tmp_path / "config.yaml").write_text("model: linear\nseed: 3\ngrid: {n: [2, 120], d: [8], N: [400]}\n")
+    result = invoke("plot", tmp_path, "--format", "png")
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output and not re.search(r"n\* = [0-9]", result.output)  # no fitted law printed
+    assert "no power law fitted: 1 value(s) of d" in " ".join(result.output.split())
+    with styled():
+        drawn = phase_figure(tmp_path)
+    left = drawn.figure.axes[0]
+    assert [line for line in left.get_lines() if line.get_linestyle() == "--"] == []  # no fitted line
+    assert not any("b = " in label for label in legend_labels(drawn.figure))
+    assert drawn.fits["points"].tolist() == [1] and np.isnan(drawn.fits["b"]).all()
+    lo, hi = left.get_xlim()
+    assert lo == pytest.approx(4) and hi == pytest.approx(16)  # a factor 2 around the one d, not 1 to 10
+    assert_plain_log_ticks(drawn.figure)
+    assert texts_outside(drawn.figure) == []
+    assert drawn.record["caption"] == "Linear model: d = 8, N = 400, seed = 3 (the rest at defaults)"
+    assert drawn.record["fits"][0]["b"] is None
+
+
+def test_two_values_of_d_give_an_exact_power_law_with_a_note(tmp_path):
+    rows = [{"d": d, "n_star": 3.0 * d, "n_star_lo": 2.5 * d, "n_star_hi": 3.5 * d, "status": "converged"}
+            for d in (8, 32)]
+    pd.DataFrame(rows).to_csv(tmp_path / "nstar.csv", index=False)
+    result = invoke("plot", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "passes exactly through its 2 points" in " ".join(result.output.split())
+    assert "n* = 3 d^1.000" in result.output
 
 
 def test_n_and_its_range_may_grow_with_d(tmp_path):

@@ -1,31 +1,36 @@
-"""memgen plot: every figure in every format, at a predictable pixel size; notes instead of failures."""
+"""memgen plot: every figure in every format, printable at a paper's column widths, with properties checked
+without pixels (tick labels, legends, texts inside the figure, captions, sidecars); notes instead of failures."""
 
 from __future__ import annotations
 
+import json
 import math
 
-import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 import typer
-from matplotlib.colors import to_rgba
 from typer.testing import CliRunner
 
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
+from memgen_cli.report.canvas import DPI, ONE_COLUMN, TWO_COLUMNS
 from memgen_cli.report.figure_errors import SINGULAR_NOTE
 from memgen_cli.report.figures import draw_figures
 
 try:
+    from figure_checks import (assert_legends_clear_of_data, assert_plain_log_ticks, grid_shape, legend_colours,
+                               legend_labels, panels, rgb, texts_outside)
     from results_factory import write_linear_results, write_unet_summary
 except ImportError:  # tests/ imported as a package
+    from tests.figure_checks import (assert_legends_clear_of_data, assert_plain_log_ticks, grid_shape,
+                                     legend_colours, legend_labels, panels, rgb, texts_outside)
     from tests.results_factory import write_linear_results, write_unet_summary
 
 N_GRID = np.unique(np.geomspace(4, 1000, 10).astype(int))
 FIGURES = ("p_delta_positive", "hellinger", "errors_vs_p", "transition")
-# Panels are 4.4 x 3.3 in plus a 2.3 in legend column, at 150 dpi; notes add 0.2 in (30 px) per line.
-ONE_PANEL_WIDTH, TWO_PANEL_WIDTH, PANEL_HEIGHT, NOTE_LINE = 1005, 1665, 495, 30
+WIDTHS = {"p_delta_positive": ONE_COLUMN, "hellinger": ONE_COLUMN, "errors_vs_p": TWO_COLUMNS,
+          "transition": TWO_COLUMNS}  # one panel: one paper column; two panels side by side: the text width
 
 
 @pytest.fixture(scope="module")
@@ -53,54 +58,24 @@ def by_gid(figure, gid: str):
     return found[0] if found else None
 
 
-def legend_colours(figure) -> dict[str, tuple]:
-    legend = figure.legends[0]
-    return {
-        text.get_text(): to_rgba(handle.get_color())
-        for handle, text in zip(legend.legend_handles, legend.get_texts())
-        if hasattr(handle, "get_color")
-    }
-
-
-def has_colour_in_panels(png_path, colour, legend_px: int) -> bool:
-    """Some pixel left of the legend column has this colour: a line of it was drawn in a panel."""
-    image = matplotlib.image.imread(png_path)[:, :-legend_px, :3]
-    return bool((np.abs(image - np.array(to_rgba(colour)[:3])).max(axis=-1) < 0.02).any())
-
-
-def png_size(path) -> tuple[int, int]:
-    height, width = matplotlib.image.imread(path).shape[:2]
-    return width, height
-
-
-def assert_panel_height(height: int, rows: int) -> None:
-    """A whole number of panels plus 1 to 8 lines of caption/notes: nothing ballooned or collapsed."""
-    extra = height - rows * PANEL_HEIGHT
-    assert extra % NOTE_LINE == 0 and 1 <= extra // NOTE_LINE <= 8, height
-
-
 def test_every_figure_in_every_format(linear_folder, tmp_path):
     report = draw_figures(linear_folder, tmp_path, "png,pdf,svg", n_boot=100)
     assert sorted(p.name for p in report.paths) == sorted(
         f"{f}.{e}" for f in FIGURES for e in ("png", "pdf", "svg")
     )
+    assert sorted(p.name for p in report.sidecars) == sorted(f"{f}.json" for f in FIGURES)
     assert report.skipped == []
-    widths = {
-        "p_delta_positive": ONE_PANEL_WIDTH,
-        "hellinger": ONE_PANEL_WIDTH,
-        "errors_vs_p": TWO_PANEL_WIDTH,
-        "transition": TWO_PANEL_WIDTH,
-    }  # transition: one panel per d
     summary = pd.read_csv(linear_folder / "summary.csv")
     for figure in FIGURES:
-        width, height = png_size(tmp_path / f"{figure}.png")
-        assert width == widths[figure], figure
-        assert_panel_height(height, rows=1)
-        colours = legend_colours(report.figures[figure])
-        for d in (16, 64):
-            assert has_colour_in_panels(tmp_path / f"{figure}.png", colours[f"d = {d}"], legend_px=345), (
-                figure
-            )
+        drawn = report.figures[figure]
+        assert drawn.get_figwidth() == pytest.approx(WIDTHS[figure]), figure
+        assert drawn.get_figheight() < 4.5, figure  # a panel row, its titles, legend and caption: no ballooning
+        colours = legend_colours(drawn)
+        for d in (16, 64):  # each group drawn in the colour its legend entry shows
+            lines = group_lines(drawn, f"d = {d}")
+            assert lines, (figure, d)
+            if figure != "transition":  # the transition's panels are named in their titles, not the legend
+                assert {rgb(line.get_color()) for line in lines} == {colours[f"d = {d}"]}, figure
         pdf = (tmp_path / f"{figure}.pdf").read_bytes()
         svg = (tmp_path / f"{figure}.svg").read_bytes()
         assert pdf.startswith(b"%PDF") and len(pdf) > 5000
@@ -117,8 +92,60 @@ def test_every_figure_in_every_format(linear_folder, tmp_path):
         np.testing.assert_array_equal(h2_line.get_ydata(), cells["mean_H2"])
         og_line, tg_line = group_lines(report.figures["errors_vs_p"], label)[:2]
         assert og_line.get_xdata()[0] == cells["n"][cells["n"] > d].iloc[0]  # E is infinite while n <= d
-        assert og_line.get_ydata()[0] == 1.0 and tg_line.get_ydata()[0] == 1.0  # ÷ value at that n
+        # Both divided by E_OG at the largest n: Ê_OG ends at 1, Ê_TG keeps its ratio to Ê_OG there.
+        last = cells.iloc[-1]
+        assert og_line.get_ydata()[-1] == 1.0
+        assert tg_line.get_ydata()[-1] == pytest.approx(math.exp(last["mean_log_E_TG"] - last["mean_log_E_OG"]))
+        np.testing.assert_allclose(og_line.get_ydata(),
+                                   np.exp(cells["mean_log_E_OG"][cells["n"] > d] - last["mean_log_E_OG"]))
         assert og_line.get_linestyle() == "-" and tg_line.get_linestyle() == "--"
+    error_axes = [ax for ax in report.figures["errors_vs_p"].axes if "largest n" in ax.get_ylabel()]
+    assert len(error_axes) == 1  # the reference is said on the axis
+
+
+def test_figures_read_at_a_glance(linear_folder, tmp_path):
+    """Plain-number log ticks, legends clear of the data and without redundant entries, nothing cut at the edges,
+    a short caption; what a reader would otherwise fix by hand before printing."""
+    report = draw_figures(linear_folder, tmp_path, n_boot=100)
+    for name, figure in report.figures.items():
+        assert_plain_log_ticks(figure, name)
+        assert_legends_clear_of_data(figure, name)
+        assert texts_outside(figure) == [], name
+        assert "all cells" not in legend_labels(figure), name
+    p_figure = report.figures["p_delta_positive"]
+    assert legend_labels(p_figure) == ["d = 16", "d = 64", "95% interval"]
+    assert p_figure.legends == [] and p_figure.axes[0].get_legend() is not None  # inside the panel: it fits
+    colours = legend_colours(p_figure)
+    bands = [rgb(c.get_facecolor()[0]) for c in p_figure.axes[0].collections]
+    assert sorted(bands) == sorted([colours["d = 16"], colours["d = 64"]])  # bands named in their own colours
+    transition = report.figures["transition"]
+    titles = [ax.get_title() for ax in panels(transition)]
+    for title in titles:  # every estimate with its interval
+        assert "n* = " in title and "[" in title.split("n* = ")[1].splitlines()[0], title
+        assert "n_onset = " in title and "[" in title.split("n_onset = ")[1].splitlines()[0], title
+    sidecar = json.loads((tmp_path / "transition.json").read_text())
+    assert sidecar["caption"] == "Linear model: 40 trials per cell (the rest at defaults); swept: d, n"
+    assert sidecar["differs_from_defaults"] == {} and sidecar["repeats"]["per_cell"] == [40]
+    assert sidecar["fixed"]["N"] == 10000 and sidecar["swept"]["d"] == [16, 64]
+    assert sidecar["analysis"] == {"align_factor": 2.0, "bootstrap": 100, "seed": 0, "x": "n"}
+    assert sidecar["notes"] == report.figure_notes["transition"]
+
+
+def test_one_group_needs_no_group_name_and_the_caption_names_what_differs(tmp_path):
+    folder = write_linear_results(tmp_path / "one", N_GRID, groups=[{"d": 16, "N": 2000, "lambda": 0.1}], trials=20)
+    report = draw_figures(folder, tmp_path / "out", n_boot=100)
+    p_figure = report.figures["p_delta_positive"]
+    assert legend_labels(p_figure) == ["P(Δ > 0), 95% interval"]
+    for name, figure in report.figures.items():
+        assert "all cells" not in legend_labels(figure) + [ax.get_title() for ax in figure.axes], name
+    sidecar = json.loads((tmp_path / "out" / "hellinger.json").read_text())
+    caption = sidecar["caption"]
+    assert caption == "Linear model: λ = 0.1, N = 2000, 20 trials per cell (the rest at defaults); swept: n"
+    assert set(sidecar["differs_from_defaults"]) == {"lambda", "N"}
+    assert sidecar["differs_from_defaults"]["N"] == {"value": 2000, "default": 10000}
+    for name, figure in report.figures.items():  # the caption is the first line under the panels, whole
+        texts = [" ".join(str(t.get_text()).split()) for t in figure.findobj(lambda a: hasattr(a, "get_text"))]
+        assert any(text.startswith(caption) for text in texts), name
 
 
 def test_default_folder_is_results_figures_and_linear_note_is_drawn(linear_folder):
@@ -134,12 +161,19 @@ def test_facet_puts_one_panel_per_value(tmp_path):
         trials=10,
         groups=[{"d": d, "lambda": lam} for d in (8, 32) for lam in (0.01, 0.1)],
     )
-    paths = draw_figures(folder, tmp_path / "out", x="n", hue="d", facet="lambda", n_boot=100).paths
-    sizes = {p.stem: png_size(p) for p in paths}
-    assert sizes["p_delta_positive"][0] == TWO_PANEL_WIDTH  # two lambda panels side by side
-    assert_panel_height(sizes["errors_vs_p"][1], rows=2)  # one row per lambda
-    assert sizes["transition"][0] == ONE_PANEL_WIDTH + 2 * 660  # four groups: three columns
-    assert_panel_height(sizes["transition"][1], rows=2)
+    report = draw_figures(folder, tmp_path / "out", x="n", hue="d", facet="lambda", n_boot=100)
+    assert grid_shape(report.figures["p_delta_positive"]) == (1, 2)  # two lambda panels side by side
+    assert report.figures["p_delta_positive"].get_figwidth() == pytest.approx(TWO_COLUMNS)
+    assert grid_shape(report.figures["errors_vs_p"]) == (2, 2)  # one row per lambda
+    transition = report.figures["transition"]
+    assert grid_shape(transition) == (2, 2)  # four groups: 2 x 2, no empty panel
+    assert len(panels(transition)) == 4
+    # Twin axes: P's label at the left edge, the error's at the right, none between the panels.
+    left = sorted(panels(transition), key=lambda ax: ax.get_position().x0)[:2]
+    assert all(ax.get_ylabel() for ax in left)
+    assert sum(bool(ax.get_ylabel()) for ax in transition.axes) == 4  # 2 rows x (P left, error right)
+    for name, figure in report.figures.items():
+        assert texts_outside(figure) == [], name
 
 
 def test_unet_layout_skips_hellinger_and_draws_the_rest(tmp_path):
@@ -219,19 +253,21 @@ def test_a_swept_parameter_with_missing_values_keeps_its_own_colour(tmp_path):
     folder = write_linear_results(tmp_path / "nan_param", N_GRID[:6], trials=10, groups=groups)
     report = draw_figures(folder, tmp_path / "out", hue="ridge", facet="d", n_boot=100)
     assert len(report.paths) == 4
-    assert png_size(tmp_path / "out" / "p_delta_positive.png")[0] == TWO_PANEL_WIDTH  # d = 8 and d = 32
+    assert grid_shape(report.figures["p_delta_positive"]) == (1, 2)  # d = 8 and d = 32
     colour_of_group = {
         "d = 8, ridge = 0.1": "ridge = 0.1",
         "d = 8, ridge = –": "ridge = –",
         "d = 32, ridge = 0.1": "ridge = 0.1",
     }
     for name, figure in report.figures.items():
+        if name == "transition":  # one panel per group, named in its title: no colour entries
+            continue
         colours = legend_colours(figure)
         assert colours["ridge = –"] != colours["ridge = 0.1"], name  # NaN is a value of its own
         for group, colour_label in colour_of_group.items():
             lines = group_lines(figure, group)
             assert lines, (name, group)
-            assert {to_rgba(line.get_color()) for line in lines} == {colours[colour_label]}, (name, group)
+            assert {rgb(line.get_color()) for line in lines} == {colours[colour_label]}, (name, group)
 
 
 def test_transition_figure_draws_the_rows_of_transitions_csv(tmp_path):
@@ -304,9 +340,10 @@ def test_plot_and_analyze_a_real_small_sweep(tmp_path):
     result = runner.invoke(cli.app, ["analyze", str(tmp_path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     for figure in FIGURES:
-        width, height = png_size(folder / "figures" / f"{figure}.png")
-        assert width == (TWO_PANEL_WIDTH if figure in ("errors_vs_p", "transition") else ONE_PANEL_WIDTH)
-        assert_panel_height(height, rows=1)
+        png = (folder / "figures" / f"{figure}.png").read_bytes()
+        width = int.from_bytes(png[16:20], "big")  # the PNG header's width: the print width at DPI
+        assert width == round(WIDTHS[figure] * DPI), figure
+        assert json.loads((folder / "figures" / f"{figure}.json").read_text())["figure"] == figure
         assert (folder / "figures" / f"{figure}.svg").stat().st_size > 5000
         assert (folder / "figures" / f"{figure}.pdf").read_bytes().startswith(b"%PDF")
     table = pd.read_csv(folder / "transitions.csv")
@@ -361,3 +398,29 @@ def test_plot_draws_what_analyze_wrote_without_a_bootstrap_of_its_own(tmp_path, 
     trials.iloc[:-1].to_csv(folder / "trials.csv", index=False)
     assert outputs.read_analysis(outputs.read_results(folder), AnalysisSettings(bootstrap=100, seed=3)) is None
     assert computed.transitions["n_star"].notna().all()
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (2, 9, ["2", "3", "5"]),  # was 2×10⁰ 3×10⁰ 4×10⁰ …, overprinting
+    (15, 35, ["15", "20", "25", "30", "35"]),  # was 2×10¹, 3×10¹ where 20 and 30 are meant
+    (0.85, 1.0, ["0.85", "0.9", "0.95", "1"]),  # an H² axis: was 9×10⁻¹
+    (2, 1000, ["3", "10", "30", "100", "300", "1000"]),
+    (1e-3, 1, ["0.001", "0.01", "0.1", "1"]),
+    (3e3, 2e6, ["$10^{4}$", "$10^{5}$", "$10^{6}$"]),  # one axis never mixes 1000 and 10⁵
+    (1e-60, 1e-10, ["$10^{-60}$", "$10^{-52}$", "$10^{-44}$", "$10^{-36}$", "$10^{-28}$", "$10^{-20}$",
+                    "$10^{-12}$"]),
+])
+def test_log_ticks_are_plain_numbers_where_the_range_is_short(low, high, expected):
+    from matplotlib.figure import Figure
+
+    from memgen_cli.report.ticks import plain_log_ticks
+
+    try:
+        from figure_checks import tick_labels
+    except ImportError:
+        from tests.figure_checks import tick_labels
+    ax = Figure().add_subplot()
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    plain_log_ticks(ax)
+    assert tick_labels(ax.yaxis) == expected

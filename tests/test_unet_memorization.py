@@ -136,3 +136,37 @@ def test_without_trials_csv_analyze_says_so_and_plot_skips_the_memorization_figu
     assert "no memorization.csv" in result.output and not (folder / "memorization.csv").exists()
     result = invoke("plot", str(folder), "--bootstrap", "100")
     assert result.exit_code == 0 and "memorized_fraction, memorization_vs_p: no trials.csv" in result.output
+
+
+def test_figures_of_a_digits_folder_name_its_original_set_not_n(tmp_path):
+    """Digits: the original set is every digit not trained on (1797 - n), whatever the N column says; the caption
+    and the sidecar say so, and a single group's legend names no group."""
+    import json
+
+    from figure_checks import assert_legends_clear_of_data, legend_labels, texts_outside
+
+    from memgen_cli.report.figures import draw_figures
+
+    folder = write_unet_folder(tmp_path / "r", FALLING, RISING, curves=True)
+    for name in ("trials.csv", "summary.csv", "curves.csv"):
+        frame = pd.read_csv(folder / name)
+        at = list(frame.columns).index("n") + 1
+        frame.insert(at, "N", 10_000)
+        frame.insert(at + 1, "data", "digits")
+        if name == "trials.csv":
+            frame["n_original"] = 1797 - frame["n"]
+        frame.to_csv(folder / name, index=False)
+    report = draw_figures(folder, n_boot=200)
+    sidecar = json.loads((folder / "figures" / "memorization_vs_p.json").read_text())
+    caption = sidecar["caption"]
+    assert caption.startswith("U-Net: data = digits, original set 1541–1793 images"), caption
+    assert "N = " not in caption and sidecar["ignored"] == ["N"]
+    assert sidecar["original_set_sizes"] == [1541, 1733, 1781, 1793]
+    figure = report.figures["memorization_vs_p"]
+    assert "all cells" not in legend_labels(figure)
+    assert legend_labels(figure)[:2] == ["memorized fraction, 95% interval", "P(Δ > 0), 95% interval"]
+    title = figure.axes[0].get_title()
+    assert "n_mem = 32" in title and "[" in title.split("n_mem = ")[1].splitlines()[0]  # with its interval
+    for name, drawn in report.figures.items():
+        assert texts_outside(drawn) == [], name
+        assert_legends_clear_of_data(drawn, name)

@@ -1,5 +1,5 @@
-"""`memgen plot` and `memgen analyze`: thin commands over memgen_cli.report (analyze computes and writes the
-tables, plot draws them), with one-line errors for bad input."""
+"""`memgen plot`, `memgen analyze` and `memgen report`: thin commands over memgen_cli.report (analyze computes and
+writes the tables, plot draws them, report puts a folder on one page), with one-line errors for bad input."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from memgen_cli.cli.common import field_option
-from memgen_cli.report.settings import AnalysisSettings
+from memgen_cli.report.settings import AnalysisSettings, ReportSettings
 
 FLAGS = {"align_factor": "--align-factor", "bootstrap": "--bootstrap", "seed": "--seed", "x": "--x"}
+REPORT_FLAGS = {"dpi": "--dpi", "image_format": "--image-format"}
 
 ResultsDirs = Annotated[
     list[Path], typer.Argument(help="Results folder(s) written by `memgen sweep`; several folders of one model are "
@@ -80,9 +81,10 @@ def plot(
         for line in notes:
             console.print(f"[dim]phase_diagram: {escape(line)}[/]", highlight=False)
         for fit in fits.itertuples(index=False):
-            console.print(f"n* = {fit.a:.3g} d^{fit.b:.3f} (b in [{fit.b_lo:.3f}, {fit.b_hi:.3f}], "
-                          f"{fit.points} points){'' if len(fits) == 1 else f' for {fits.columns[0]} = {fit[0]}'}",
-                          highlight=False)
+            where = "" if len(fits) == 1 else f" for {fits.columns[0]} = {fit[0]}"
+            if fit.b == fit.b:  # not NaN: fitted (the notes above say why a fit is missing)
+                console.print(f"n* = {fit.a:.3g} d^{fit.b:.3f} (b in [{fit.b_lo:.3f}, {fit.b_hi:.3f}], "
+                              f"{fit.points} points){where}", highlight=False)
         console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
         return
     from memgen_cli.report.figures import draw_figures  # matplotlib loads only for this command
@@ -99,7 +101,8 @@ def plot(
     folders = sorted({str(path.parent) for path in report.paths})
     names = ", ".join(dict.fromkeys(path.stem for path in report.paths))
     formats = ", ".join(dict.fromkeys(path.suffix.lstrip(".") for path in report.paths))
-    console.print(f"wrote {len(report.paths)} files ({names}; {formats}) to {', '.join(folders)}", highlight=False)
+    console.print(f"wrote {len(report.paths)} files ({names}; {formats}) to {', '.join(folders)}, each with its "
+                  "parameters in <figure>.json", highlight=False)
 
 
 def analyze(
@@ -132,3 +135,30 @@ def analyze(
     if analysis.memorization is not None:
         console.print(memorization_rich_table(analysis.memorization.groups, align_factor))
     console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
+
+
+def report(
+    results_dirs: Annotated[list[Path], typer.Argument(help="Results folders written by `memgen sweep` or `memgen "
+                                                           "locate`, one section each.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", help="The page to write (default: "
+                                                              "FIRST_RESULTS_DIR/report.html).",
+                                                show_default=False)] = None,
+    dpi: int = field_option(ReportSettings, "dpi", REPORT_FLAGS["dpi"]),
+    image_format: str = field_option(ReportSettings, "image_format", REPORT_FLAGS["image_format"]),
+    align_factor: float = align_factor_option(),
+    bootstrap: int = bootstrap_option(),
+    seed: int = seed_option(),
+) -> None:
+    """One self-contained HTML page of results folders: the run, transitions, figures, tables, failures, provenance.
+
+    The page embeds its figures and needs no network: send it as one file. Its estimates are the folders' analyses
+    for these settings, computed and written first where a folder has no current one."""
+    from rich.console import Console
+
+    from memgen_cli.config import validate_options
+    from memgen_cli.report.html_report import write_report  # matplotlib loads only for this command
+
+    settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed)
+    page = validate_options(ReportSettings, {"dpi": dpi, "image_format": image_format}, REPORT_FLAGS)
+    path = write_report(results_dirs, out, settings, page)
+    Console().print(f"wrote {path}", highlight=False)

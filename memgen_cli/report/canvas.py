@@ -1,12 +1,17 @@
-"""The scaffolding every figure of `memgen plot` shares: style, panels, notes, legend and saving.
+"""The scaffolding every figure of `memgen plot` shares: one style, set here once, for a paper's page.
 
-A figure is a whole number of panels, a legend column at the right and its caption and notes
-below, so its pixel size is predictable. The style is applied once, around drawing and saving
-(``styled``), rather than by each step.
+A figure is one paper column wide (3.4 in) when it has one panel per row, the whole text width (7 in) otherwise,
+with fonts that stay readable at that size (8 pt, ticks 7 pt). Log axes get plain-number ticks
+(memgen_cli.report.ticks). The legend goes where it covers no data: an empty slot of the panel grid, else inside a
+panel at the first free corner or side, else above the panels (``place_legend``). A short caption line (what
+identifies the run, memgen_cli.report.caption) and the notes (what was left out) sit under the panels; every
+parameter goes into the figure's sidecar .json (``save``).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import textwrap
 from contextlib import contextmanager
@@ -20,27 +25,47 @@ matplotlib.use("Agg")  # files only; never needs a display
 
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.legend import Legend  # noqa: E402
 
-from memgen_cli.results_format import atomic_write  # noqa: E402
+from memgen_cli.report.ticks import plain_log_ticks  # noqa: E402
+from memgen_cli.results_format import atomic_write, atomic_write_text, figure_file, figure_sidecar  # noqa: E402
 
-DPI = 150
-PANEL_SIZE = (4.4, 3.3)  # inches per panel; a figure is a whole number of panels plus legend and notes
-LEGEND_WIDTH = 2.3  # inches kept at the right for the figure legend
-NOTE_LINE_HEIGHT = 0.2  # inches per line of notes under the panels
-NOTE_FONT_SIZE = 8
-FACET_COLUMNS = 3  # panels per row when one panel per group
+DPI = 300  # PNG resolution: print quality at the widths below
+ONE_COLUMN = 3.4  # inches: one column of a two-column paper
+TWO_COLUMNS = 7.0  # inches: the full text width
+PANEL_ASPECT = 0.72  # a panel's height over its width, within PANEL_HEIGHTS
+PANEL_HEIGHTS = (1.9, 2.6)  # inches
+TITLE_LINE = 0.15  # inches per line of a panel title
+FONT_SIZE = 8
+NOTE_FONT_SIZE = 7
+NOTE_LINE_HEIGHT = NOTE_FONT_SIZE * 1.35 / 72  # inches per line of caption and notes
+CHAR_WIDTH = 0.6  # an average character's width in DejaVu Sans, in ems, with a margin: lines wrapped by it fit
+REFERENCE_GID = "reference"  # lines a legend may cover (a horizontal guide such as P = 0.5)
 STYLE = {
-    "font.size": 10,
-    "axes.labelsize": 11,
-    "axes.titlesize": 10,
-    "legend.fontsize": 9,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
+    "font.size": FONT_SIZE,
+    "axes.labelsize": FONT_SIZE,
+    "axes.titlesize": FONT_SIZE,
+    "legend.fontsize": 7,
+    "legend.framealpha": 0.9,
+    "legend.edgecolor": "0.85",
+    "legend.borderaxespad": 0.4,
+    "legend.handlelength": 1.8,
+    "legend.labelspacing": 0.3,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.minor.width": 0.4,
+    "ytick.minor.width": 0.4,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "lines.linewidth": 1.6,
-    "lines.markersize": 4.5,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 3.5,
+    "errorbar.capsize": 1.5,
     "pdf.fonttype": 42,  # TrueType in PDFs: editable text, accepted by journals
     "svg.hashsalt": "memgen",  # stable ids: the same data gives the same SVG
 }
@@ -49,6 +74,8 @@ SAVE_METADATA = {
     "pdf": {"CreationDate": None, "Producer": None},
     "svg": {"Date": None, "Creator": None},
 }
+LEGEND_LOCATIONS = ("upper left", "upper right", "lower right", "lower left", "center right", "center left",
+                    "upper center", "lower center")
 
 
 @contextmanager
@@ -73,20 +100,30 @@ class Notes:
             self.add(line)
 
 
-def new_figure(
-    rows: int, cols: int, notes: Sequence[str], caption: str, sharex: bool = True, sharey: bool | str = False
-) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout figure of whole panels, the legend column at the right, caption and notes below.
+def panel_grid(count: int) -> tuple[int, int]:
+    """Rows and columns for ``count`` panels with few empty slots: 1-3 in a row, 4 as 2 x 2, more in rows of 3."""
+    cols = count if count <= 3 else 2 if count == 4 else 3
+    return math.ceil(count / cols), max(cols, 1)
 
-    The pixel size depends only on the panel grid and the number of caption/note lines, so it is
-    predictable; constrained layout keeps labels, legend and notes from overlapping. The caption
-    (model and fixed parameters) sits under the panels: a title above would collide with the legend.
+
+def figure_width(cols: int) -> float:
+    return ONE_COLUMN if cols == 1 else TWO_COLUMNS
+
+
+def new_figure(rows: int, cols: int, caption: str, notes: Sequence[str] = (), sharex: bool = True,
+               sharey: bool | str = False, title_lines: int = 1) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure of rows x cols panels, one or two paper columns wide, caption and notes below.
+
+    Panels keep their height whatever the caption and notes: those get a row of their own, sized for their lines.
     """
-    note_lines = wrap_notes(([caption] if caption else []) + list(notes), cols)
-    width_in = cols * PANEL_SIZE[0] + LEGEND_WIDTH
-    height_in = rows * PANEL_SIZE[1] + NOTE_LINE_HEIGHT * len(note_lines)
-    figure = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
-    heights = [PANEL_SIZE[1]] * rows + ([NOTE_LINE_HEIGHT * len(note_lines)] if note_lines else [])
+    width = figure_width(cols)
+    panel_height = min(max(width / cols * PANEL_ASPECT, PANEL_HEIGHTS[0]), PANEL_HEIGHTS[1]) + title_lines * TITLE_LINE
+    note_lines = wrap_notes(([caption] if caption else []) + list(notes), width)
+    notes_height = NOTE_LINE_HEIGHT * len(note_lines) + (0.05 if note_lines else 0)
+    figure = Figure(figsize=(width, rows * panel_height + notes_height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)  # a renderer to measure text and legends with (place_legend)
+    figure.get_layout_engine().set(h_pad=0.02, w_pad=0.02, hspace=0.04, wspace=0.04)
+    heights = [panel_height] * rows + ([notes_height] if note_lines else [])
     grid = figure.add_gridspec(len(heights), cols, height_ratios=heights)
     axes = np.empty((rows, cols), dtype=object)
     for r in range(rows):
@@ -103,57 +140,188 @@ def new_figure(
     return figure, axes
 
 
-def wrap_notes(lines: Sequence[str], cols: int) -> list[str]:
-    """Lines wrapped to the panels' width (the notes span the panels, not the legend)."""
-    chars = int(cols * PANEL_SIZE[0] * 72 / (NOTE_FONT_SIZE * 0.56))
+def wrap_notes(lines: Sequence[str], width_in: float) -> list[str]:
+    """Lines wrapped to the figure's width."""
+    chars = int(width_in * 72 / (NOTE_FONT_SIZE * CHAR_WIDTH))
     return [wrapped for line in lines for wrapped in textwrap.wrap(line, chars)]
+
+
+def wrap_title(lines: Sequence[str], cols: int) -> str:
+    """A panel title in lines that fit the panel's width (a title wider than its panel is cut at the edges)."""
+    chars = int(figure_width(cols) / cols * 72 / (FONT_SIZE * CHAR_WIDTH))
+    return "\n".join(wrapped for line in lines if line for wrapped in textwrap.wrap(line, chars))
 
 
 def add_notes(axes: Axes, note_lines: Sequence[str]) -> None:
     axes.axis("off")
-    text = axes.text(
-        0.0,
-        1.0,
-        "\n".join(note_lines),
-        transform=axes.transAxes,
-        ha="left",
-        va="top",
-        fontsize=NOTE_FONT_SIZE,
-        color="0.25",
-        linespacing=1.3,
-    )
-    text.set_in_layout(False)  # its row is sized for it; it must not squeeze the panels
-
-
-def panel_grid(count: int) -> tuple[int, int]:
-    cols = min(count, FACET_COLUMNS)
-    return math.ceil(count / cols), cols
-
-
-def add_legend(figure: Figure, handles: list, labels: list[str]) -> None:
-    """Outside the panels, at the right: it never covers data. Labels name the parameter values."""
-    figure.legend(handles, labels, loc="outside right upper", frameon=False)
-
-
-def save(figure: Figure, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
-    paths = []
-    for fmt in formats:
-        path = out_dir / f"{name}.{fmt}"
-        # Written whole or not at all (a full disk leaves the old figure, not half of a new one).
-        atomic_write(path, lambda tmp, fmt=fmt: figure.savefig(tmp, format=fmt, dpi=DPI,
-                                                               metadata=SAVE_METADATA[fmt]))
-        paths.append(path)
-    return paths
+    axes.text(0.0, 1.0, "\n".join(note_lines), transform=axes.transAxes, ha="left", va="top",
+              fontsize=NOTE_FONT_SIZE, color="0.25", linespacing=1.25)
+    # Its row is sized for it; should the text still reach further, the layout makes room rather than cut it.
 
 
 def say_empty(axes: Axes, text: str) -> None:
     """A panel that has nothing to draw says why, in its middle."""
-    axes.text(
-        0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", fontsize=9, color="0.3", wrap=True
-    )
+    axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", fontsize=7, color="0.3",
+              wrap=True)
 
 
-def hide_unused(axes: np.ndarray, used: int) -> None:
-    for k, ax in enumerate(axes.flat):
-        if k >= used:
-            ax.set_visible(False)
+def spare_slots(axes: np.ndarray, used: int) -> list[Axes]:
+    """The grid's slots beyond the first ``used`` panels, emptied (a legend may take the first)."""
+    spare = list(axes.flat)[used:]
+    for ax in spare:
+        ax.axis("off")
+    return spare
+
+
+# ----------------------------------------------------------------------------------------------
+# The legend: where it covers no data
+
+
+def place_legend(figure: Figure, handles: list, labels: list[str], candidates: Sequence[Axes],
+                 spare: Sequence[Axes] = (), handler_map: dict | None = None) -> Legend | None:
+    """In an empty slot of the grid, else inside the first candidate panel with a corner or side free of data
+    (lines, markers, error bars, vertical marks, interval bands and spans; only REFERENCE_GID guides may be
+    covered), else above the panels."""
+    if not handles:
+        return None
+    for ax in figure.axes:
+        plain_log_ticks(ax)  # ticks first: they move the panels
+    if spare:
+        return spare[0].legend(handles, labels, loc="center", frameon=False, handler_map=handler_map)
+    figure.draw_without_rendering()
+    renderer = figure.canvas.get_renderer()
+    probe = candidates[0].legend(handles, labels, loc="upper right", handler_map=handler_map)
+    size = probe.get_window_extent(renderer)
+    pad = matplotlib.rcParams["legend.borderaxespad"] * probe.prop.get_size_in_points() * figure.dpi / 72
+    probe.remove()
+    for ax in candidates:
+        points, areas = data_points(figure, ax), data_areas(figure, ax)
+        frame = ax.get_window_extent(renderer)
+        for loc in LEGEND_LOCATIONS:
+            box = anchored(loc, size.width, size.height, frame, pad)
+            if box is not None and not covers(box, points) and not covers_area(box, areas):
+                return ax.legend(handles, labels, loc=loc, handler_map=handler_map)
+    return legend_above(figure, handles, labels, handler_map)
+
+
+def legend_above(figure: Figure, handles: list, labels: list[str], handler_map: dict | None) -> Legend:
+    """A legend above the panels, in as many columns as fit; the figure grows by its measured height."""
+    longest = max(len(label) for label in labels) + 4
+    ncols = max(1, min(len(labels), int(figure.get_figwidth() * 72 / (7 * CHAR_WIDTH) / longest)))
+    legend = figure.legend(handles, labels, loc="outside upper center", ncols=ncols, frameon=False,
+                           handler_map=handler_map)
+    height = legend.get_window_extent(figure.canvas.get_renderer()).height / figure.dpi
+    width, figure_height = figure.get_size_inches()
+    figure.set_size_inches(width, figure_height + height + 0.04)
+    return legend
+
+
+def anchored(loc: str, width: float, height: float, frame, pad: float) -> tuple | None:
+    """The display box (x0, y0, x1, y1) a legend of this size takes at ``loc`` inside ``frame``; None if too big."""
+    if width > frame.width - 2 * pad or height > frame.height - 2 * pad:
+        return None
+    vertical, _, horizontal = loc.partition(" ") if " " in loc else ("center", "", loc)
+    x0 = {"left": frame.x0 + pad, "right": frame.x1 - pad - width}.get(horizontal, frame.x0 + (frame.width - width) / 2)
+    y0 = {"lower": frame.y0 + pad, "upper": frame.y1 - pad - height}.get(vertical,
+                                                                         frame.y0 + (frame.height - height) / 2)
+    return x0, y0, x0 + width, y0 + height
+
+
+def covers(box: tuple, points: np.ndarray, margin: float = 2.0) -> bool:
+    if not len(points):
+        return False
+    x0, y0, x1, y1 = box
+    inside = ((points[:, 0] >= x0 - margin) & (points[:, 0] <= x1 + margin)
+              & (points[:, 1] >= y0 - margin) & (points[:, 1] <= y1 + margin))
+    return bool(inside.any())
+
+
+def same_panel(figure: Figure, ax: Axes) -> list[Axes]:
+    """The panel and its twin axes (they share its place)."""
+    here = ax.get_position().bounds
+    return [other for other in figure.axes if other.get_visible() and np.allclose(other.get_position().bounds, here)]
+
+
+def data_areas(figure: Figure, ax: Axes) -> list:
+    """The filled areas of a panel in display coordinates: interval bands (fill_between) and spans (axvspan)."""
+    areas = []
+    for other in same_panel(figure, ax):
+        for collection in other.collections:
+            if not isinstance(collection, LineCollection):
+                transform = collection.get_transform()
+                areas += [transform.transform_path(path) for path in collection.get_paths()]
+        for patch in other.patches:
+            areas.append(patch.get_transform().transform_path(patch.get_path()))
+    return areas
+
+
+def covers_area(box: tuple, areas: list) -> bool:
+    """Some filled area reaches into the box: a corner or the middle of the box inside it, or its edge inside the
+    box."""
+    x0, y0, x1, y1 = box
+    probes = np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1], [(x0 + x1) / 2, (y0 + y1) / 2]])
+    for path in areas:
+        if path.contains_points(probes).any() or covers(box, densify(np.asarray(path.vertices, dtype=float)), 0):
+            return True
+    return False
+
+
+def data_points(figure: Figure, ax: Axes) -> np.ndarray:
+    """Display coordinates along every data line, marker and error bar of a panel (and of its twin axes)."""
+    found = [np.empty((0, 2))]
+    for other in same_panel(figure, ax):
+        for line in other.get_lines():
+            if not line.get_visible() or line.get_gid() == REFERENCE_GID:
+                continue
+            xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+            joined = str(line.get_linestyle()).lower() not in ("none", "", " ")
+            found.append(densify(xy) if joined else xy)
+        for collection in other.collections:
+            if isinstance(collection, LineCollection):  # error bars
+                transform = collection.get_transform()
+                found += [densify(transform.transform(np.asarray(s, dtype=float))) for s in collection.get_segments()]
+    points = np.vstack(found)
+    return points[np.isfinite(points).all(axis=1)]
+
+
+def densify(xy: np.ndarray, pieces: int = 24) -> np.ndarray:
+    """Points along each segment of a polyline, so that a legend cannot sit on a line between its markers."""
+    if len(xy) < 2:
+        return xy
+    t = np.linspace(0, 1, pieces, endpoint=False)[None, :, None]
+    inner = xy[:-1, None, :] + t * (xy[1:, None, :] - xy[:-1, None, :])
+    return np.vstack([inner.reshape(-1, 2), xy[-1:]])
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving
+
+
+def finish(figure: Figure) -> Figure:
+    """What every figure gets before it is saved or embedded: plain-number log ticks."""
+    for ax in figure.axes:
+        plain_log_ticks(ax)
+    return figure
+
+
+def save(figure: Figure, out_dir: Path, name: str, formats: Sequence[str], record: dict | None = None) -> list[Path]:
+    """The figure in every format, and its sidecar <name>.json (``record``: every parameter of the run)."""
+    finish(figure)
+    paths = []
+    for fmt in formats:
+        path = out_dir / figure_file(name, fmt)
+        # Written whole or not at all (a full disk leaves the old figure, not half of a new one).
+        atomic_write(path, lambda tmp, fmt=fmt: figure.savefig(tmp, format=fmt, dpi=DPI,
+                                                               metadata=SAVE_METADATA[fmt]))
+        paths.append(path)
+    if record is not None:
+        atomic_write_text(out_dir / figure_sidecar(name), json.dumps(record, indent=2, default=str) + "\n")
+    return paths
+
+
+def figure_bytes(figure: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
+    """The figure as it would be saved, in memory (for a page that embeds it)."""
+    finish(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=dpi, metadata=SAVE_METADATA[fmt])
+    return buffer.getvalue()

@@ -10,9 +10,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from memgen_cli.report.canvas import Notes, add_legend, new_figure, say_empty
-from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, series_handles, x_label
-from memgen_cli.report.panels import P_LABEL, PlotData, draw_p_curve, p_legend_extras, style_p_axes
+from memgen_cli.report.canvas import Notes, new_figure, place_legend, say_empty
+from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, x_label
+from memgen_cli.report.panels import P_LABEL, PlotData, draw_p_curve, interval_legend, style_p_axes
 from memgen_cli.report.reader import SUMMARY_FILE, format_value, numeric_column
 
 SINGULAR_NOTE = "E_TG, E_OG infinite for n ≤ d (Σ_G singular): those n are not drawn"
@@ -20,6 +20,8 @@ ERROR_STYLES = {
     "E_OG": dict(linestyle="-", marker="o"),
     "E_TG": dict(linestyle="--", marker="s", markerfacecolor="white"),
 }
+# Both curves are divided by E_OG at the group's largest n (error_curves says why), and the label says so.
+ERROR_AXIS_LABEL = r"$\hat{{E}}$ = $E$ ÷ $E_{{\mathrm{{OG}}}}$ at largest {x}"
 ERROR_LEGEND = {
     "E_OG": r"$\hat{E}_{\mathrm{OG}}$ (original vs generated)",
     "E_TG": r"$\hat{E}_{\mathrm{TG}}$ (training vs generated)",
@@ -45,37 +47,24 @@ def error_columns(summary: pd.DataFrame) -> ErrorColumns | None:
     return None
 
 
-def normalised_error(
-    series: Series, column: str, is_log: bool, notes: Notes, name: str, model: str
-) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Ê = E(n) / E(n_min), n_min the smallest n of the group where E is finite.
+def log_errors(series: Series, column: str, is_log: bool, notes: Notes, name: str, model: str) -> np.ndarray:
+    """ln E of each cell of the series (NaN where E is not finite or ≤ 0), with notes on what is missing.
 
-    Returns x, Ê and n_min when it is not the group's smallest n (for the linear model E is
-    infinite while n <= d), else None.
-    """
+    Linear model: E is infinite while n <= d (Sigma_G singular); the mean over finite trials is then empty (NaN)
+    or inf. Expected, so explained once rather than counted as missing data."""
     cells = series.group.cells
     x = cells["_x"].to_numpy(dtype=float)
     values = numeric_column(cells, column, SUMMARY_FILE)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_e = values if is_log else np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
     finite = np.isfinite(log_e)
-    where = series.group.label
-    # Linear model: E is infinite while n <= d (Sigma_G singular); the mean over finite trials is then
-    # empty (NaN) or inf. Expected, so explained once rather than counted as missing data.
     singular = ~finite & (model == "linear") & singular_cells(cells, x)
     if singular.any():
         notes.add(SINGULAR_NOTE + ".")
     other = ~finite & ~singular
     if other.any():
-        notes.add(f"{where}: {int(other.sum())} cell(s) with NaN, infinite or ≤ 0 {name} not drawn.")
-    if not finite.any():
-        return x[:0], x[:0], None
-    first = int(np.flatnonzero(finite)[0])
-    ratio_log = log_e[finite] - log_e[first]
-    overflow = ratio_log > 700  # beyond float64; cannot be drawn on any axis
-    if overflow.any():
-        notes.add(f"{where}: {int(overflow.sum())} {name} ratio(s) above 1e304 not drawn.")
-    return x[finite][~overflow], np.exp(ratio_log[~overflow]), (float(x[first]) if first > 0 else None)
+        notes.add(f"{series.group.label}: {int(other.sum())} cell(s) with NaN, infinite or ≤ 0 {name} not drawn.")
+    return np.where(finite, log_e, np.nan)
 
 
 def singular_cells(cells: pd.DataFrame, x: np.ndarray) -> np.ndarray:
@@ -86,37 +75,47 @@ def singular_cells(cells: pd.DataFrame, x: np.ndarray) -> np.ndarray:
     return ~(x > d)  # NaN d counts as singular: nothing better is known
 
 
-def normalisation_note(normalised_at: dict[str, float], x: str) -> str:
-    """One line for every group whose Ê is normalised above its smallest n."""
-    values = set(normalised_at.values())
-    if len(values) == 1 and len(normalised_at) > 1:
-        where = f"{x} = {format_value(values.pop())} in every group"
-    else:
-        where = "; ".join(f"{x} = {format_value(v)} ({label})" for label, v in normalised_at.items())
-    return f"Ê normalised at the smallest {x} where E is finite: {where}."
-
-
 ErrorCurves = dict[Series, dict[str, tuple[np.ndarray, np.ndarray]]]  # series -> E_OG/E_TG -> (x, Ê)
 
 
 def error_curves(data: PlotData, notes: Notes) -> ErrorCurves:
-    """Every series' Ê_OG and Ê_TG as drawn, with the notes on what was left out."""
+    """Every series' E_OG and E_TG as drawn: both divided by one reference, E_OG at the group's largest n where it
+    is finite (E_TG's where there is no E_OG), with the notes on what was left out.
+
+    One reference for both keeps their order (Δ = E_TG − E_OG > 0 where E_TG's curve lies above E_OG's). The
+    largest n is where E is estimated best and the model is furthest from the interpolation peak just above
+    n = d, where E varies fastest; the paper's Fig. 4 divides by the value at its smallest n (a constant factor
+    on a log axis: the curves' shapes are the same)."""
     columns = error_columns(data.results.summary)
     if columns is None:
         notes.add("No E_OG/E_TG columns in summary.csv (mean_E_OG or mean_log_E_OG): left panels empty.")
         return {s: {} for s in data.series}
     curves: ErrorCurves = {}
-    normalised_at: dict[str, float] = {}
+    not_largest = {}
     for s in data.series:
+        x = s.group.cells["_x"].to_numpy(dtype=float)
+        logs = {name: log_errors(s, column, columns.is_log, notes, name, data.results.model)
+                for name, column in (("E_OG", columns.og), ("E_TG", columns.tg)) if column is not None}
+        reference = logs.get("E_OG", logs.get("E_TG"))
+        has_reference = np.flatnonzero(np.isfinite(reference))
         curves[s] = {}
-        for name, column in (("E_OG", columns.og), ("E_TG", columns.tg)):
-            if column is not None:
-                x, e, n_norm = normalised_error(s, column, columns.is_log, notes, name, data.results.model)
-                curves[s][name] = (x, e)
-                if n_norm is not None:
-                    normalised_at.setdefault(s.group.label, n_norm)
-    if normalised_at:
-        notes.add(normalisation_note(normalised_at, data.layout.x))
+        if not len(has_reference):
+            continue
+        k = int(has_reference[-1])
+        if k != len(x) - 1:
+            not_largest[s.group.label] = x[k]
+        for name, log_e in logs.items():
+            ratio = log_e - reference[k]
+            keep = np.isfinite(ratio) & (np.abs(ratio) < 700)  # beyond, float64 cannot hold the ratio
+            if (np.isfinite(ratio) & ~keep).any():
+                notes.add(f"{s.group.label}: {int((np.isfinite(ratio) & ~keep).sum())} {name} ratio(s) beyond "
+                          "1e±304 not drawn.")
+            curves[s][name] = (x[keep], np.exp(ratio[keep]))
+    if not_largest:
+        where = "; ".join(f"{data.layout.x} = {format_value(v)} ({label})" for label, v in not_largest.items())
+        notes.add(f"Reference of Ê below the largest {data.layout.x} (no finite E there): {where}.")
+    if columns.is_log:
+        notes.add("E_OG, E_TG: geometric means over each cell's trials (summary.csv's mean_log_E_*).")
     return curves
 
 
@@ -136,7 +135,7 @@ def figure_errors_vs_p(data: PlotData) -> tuple[Figure, list[str]]:
     curves = error_curves(data, notes)
     notes.extend(data.p_notes())
     facets = facet_values(data.series)
-    figure, axes = new_figure(len(facets), 2, notes.lines, data.caption, sharex=True)
+    figure, axes = new_figure(len(facets), 2, data.caption, notes.lines, sharex=True)
     for (error_ax, p_ax), value in zip(axes, facets):
         drawn = False
         for s in in_facet(data.series, value):
@@ -151,13 +150,12 @@ def figure_errors_vs_p(data: PlotData) -> tuple[Figure, list[str]]:
         suffix = f" ({facet_title(data.layout, value)})" if data.layout.facet else ""
         error_ax.set_title("Convergence" + suffix)
         p_ax.set_title("Memorization → generalization" + suffix)
-        error_ax.set_ylabel(r"$\hat{E}_{\mathrm{OG}}$, $\hat{E}_{\mathrm{TG}}$  (÷ value at smallest n)")
+        error_ax.set_ylabel(ERROR_AXIS_LABEL.format(x=data.layout.x))
         p_ax.set_ylabel(P_LABEL)
         for ax in (error_ax, p_ax):
             ax.set_xlabel(x_label(data.layout.x))
-    handles, labels = series_handles(data.series, data.layout)
+    handles, labels, handler_map = interval_legend(data)
     handles += [Line2D([], [], color="0.3", **style) for style in ERROR_STYLES.values()]
     labels += list(ERROR_LEGEND.values())
-    extra_handles, extra_labels = p_legend_extras()
-    add_legend(figure, handles + extra_handles, labels + extra_labels)
+    place_legend(figure, handles, labels, [ax for row in axes for ax in row[::-1]], handler_map=handler_map)
     return figure, notes.lines

@@ -1,24 +1,29 @@
 """The phase diagram of a `memgen locate` folder, drawn from its nstar.csv (nothing is recomputed).
 
 ``phase_diagram``: left, n* against d in log-log with each n*'s 95% interval and the fitted power law
-n* = a d^b per hue (b with its 95% interval in the legend); right, n*/d against d. Combinations without a
+n* = a d^b per hue (b with its 95% interval in the legend; no fit from fewer values of d than its two parameters,
+and a note says so); right, n*/d against d. Combinations without a
 crossing (status "no crossing below n_max", "above 0.5 at n_min") are not drawn as points: a note names them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.statistics.power_law import fit_power_law
+from memgen_cli.report.caption import RunDescription, describe, plain, read_config
 from memgen_cli.report.reader import read_csv
-from memgen_cli.report.canvas import add_legend, new_figure, save, styled
+from memgen_cli.report.canvas import new_figure, place_legend, save, styled
 from memgen_cli.results_format import FIGURES_DIR, FITS_FILE, NSTAR_FILE, atomic_write_csv, make_folder
+from memgen_cli.version import __version__
 
 PHASE_FIGURE = "phase_diagram"
 HUE_CANDIDATES = ("covariance", "lambda", "T", "bandwidth", "ridge", "mu", "sigma")
@@ -58,14 +63,35 @@ def power_law_rows(table: pd.DataFrame, hue: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = ("png",),
-                  hue: str | None = None) -> tuple[list[Path], pd.DataFrame, list[str]]:
-    """Draw the phase diagram and write the power-law fits (nstar_fits.csv, beside nstar.csv); returns (paths
-    written, the fits, the notes drawn under the panels)."""
-    from memgen_cli.report.figures import parse_formats  # the one list of formats
+PARAMETERS_OF_POWER_LAW = 2  # a and b: a fit needs at least this many values of d
 
+
+@dataclass(frozen=True)
+class PhaseFigure:
+    figure: Figure
+    fits: pd.DataFrame  # one row per hue value: a, b, b's interval, points (NaN: no fit, too few points)
+    notes: list[str]
+    record: dict  # the sidecar: every parameter of the run, the fits, the notes
+    description: RunDescription
+
+
+def fit_notes(fits: pd.DataFrame, hue: str | None) -> list[str]:
+    """Where no power law is drawn, or one passes exactly through its points, say so."""
+    notes = []
+    for row in fits.to_dict("records"):
+        where = f"{hue} = {row[hue]}: " if hue else ""
+        if not np.isfinite(row["b"]):
+            notes.append(f"{where}no power law fitted: {int(row['points'])} value(s) of d with an interval of n*, "
+                         f"and n* = a d^b has {PARAMETERS_OF_POWER_LAW} parameters")
+        elif row["points"] == PARAMETERS_OF_POWER_LAW:
+            notes.append(f"{where}the power law passes exactly through its 2 points; b's interval comes from "
+                         "their intervals alone")
+    return notes
+
+
+def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
+    """The phase diagram drawn (inside ``styled()``) from nstar.csv, with its power-law fits; nothing is saved."""
     folder = Path(folder)
-    formats = parse_formats(formats)
     table = read_nstar(folder)
     hue = choose_hue(table, hue)
     fits = power_law_rows(table, hue)
@@ -77,37 +103,62 @@ def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats
     for row in open_.itertuples(index=False):
         notes.append(f"d = {row.d}{f', {hue} = {getattr(row, hue)}' if hue else ''}: {row.status} (interval "
                      "wider than requested)")
-    caption = "n* where P(Δ > 0) first crosses 0.5, 95% intervals (memgen locate); line: n* = a d^b fitted"
+    notes += fit_notes(fits, hue)
+    parameters = list(table.columns[: list(table.columns).index("n_star")])
+    config = read_config(folder)
+    description = describe(str((config or {}).get("model", "unknown")), table, parameters, config=config,
+                           repeats_column=None)
+    caption = description.caption() + ". n* where P(Δ > 0) first crosses 0.5 (memgen locate), 95% intervals"
+    figure, axes = new_figure(1, 2, caption, notes, sharex=True)
+    left, right = axes[0, 0], axes[0, 1]
+    handles, labels = [], []
+    groups = table.groupby(hue, sort=True, dropna=False) if hue else [(None, table)]
+    for k, (value, part) in enumerate(groups):
+        colour = f"C{k}"
+        part = part[np.isfinite(part["n_star"])].sort_values("d")
+        d = part["d"].to_numpy(dtype=float)
+        n, lo, hi = (part[c].to_numpy(dtype=float) for c in ("n_star", "n_star_lo", "n_star_hi"))
+        yerr = np.vstack([n - np.where(np.isfinite(lo), lo, n), np.where(np.isfinite(hi), hi, n) - n])
+        left.errorbar(d, n, yerr=yerr, fmt="o", color=colour, ms=3.5)
+        right.errorbar(d, n / d, yerr=yerr / d, fmt="o-" if len(d) > 1 else "o", color=colour, ms=3.5)
+        fit = fits.iloc[k]
+        label = f"{hue} = {value}" if hue else "n*, 95% interval"
+        fitted = np.isfinite(fit["b"]) and len(d) > 0
+        if fitted:
+            grid = np.geomspace(d.min(), d.max(), 50)
+            left.plot(grid, fit["a"] * grid ** fit["b"], "--", color=colour, lw=1)
+            label += f": n* = {fit['a']:.3g} d^b, b = {fit['b']:.2f} [{fit['b_lo']:.2f}, {fit['b_hi']:.2f}]"
+        handles.append(Line2D([], [], color=colour, marker="o", ls="--" if fitted else "none"))
+        labels.append(label)
+    d_values = table["d"].to_numpy(dtype=float)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("dimension d")
+        if len(set(d_values[np.isfinite(d_values)])) == 1:  # one d: a factor 2 either side, not matplotlib's 1-10
+            ax.set_xlim(d_values[0] / 2, d_values[0] * 2)
+    left.set_yscale("log")
+    left.set_ylabel("n*")
+    right.set_yscale("log")
+    right.set_ylabel("n* / d")
+    place_legend(figure, handles, labels, [left, right])
+    record = {"figure": PHASE_FIGURE, "results_folder": str(folder), "memgen_version": __version__,
+              **description.record(), "hue": hue,
+              "fits": [{k: plain(v) for k, v in row.items()} for row in fits.to_dict("records")], "notes": notes}
+    return PhaseFigure(figure, fits, notes, record, description)
+
+
+def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = ("png",),
+                  hue: str | None = None) -> tuple[list[Path], pd.DataFrame, list[str]]:
+    """Draw the phase diagram (with its sidecar .json) and write the power-law fits (nstar_fits.csv, beside
+    nstar.csv); returns (paths written, the fits, the notes drawn under the panels)."""
+    from memgen_cli.report.figures import parse_formats  # the one list of formats
+
+    folder = Path(folder)
+    formats = parse_formats(formats)
     out = Path(out_dir) if out_dir is not None else folder / FIGURES_DIR
-    make_folder(out)
     with styled():
-        figure, axes = new_figure(1, 2, notes, caption, sharex=True)
-        left, right = axes[0, 0], axes[0, 1]
-        handles, labels = [], []
-        groups = table.groupby(hue, sort=True, dropna=False) if hue else [(None, table)]
-        for k, (value, part) in enumerate(groups):
-            colour = f"C{k}"
-            part = part[np.isfinite(part["n_star"])].sort_values("d")
-            d = part["d"].to_numpy(dtype=float)
-            n, lo, hi = (part[c].to_numpy(dtype=float) for c in ("n_star", "n_star_lo", "n_star_hi"))
-            yerr = np.vstack([n - np.where(np.isfinite(lo), lo, n), np.where(np.isfinite(hi), hi, n) - n])
-            left.errorbar(d, n, yerr=yerr, fmt="o", color=colour, capsize=3, ms=4)
-            right.errorbar(d, n / d, yerr=yerr / d, fmt="o-", color=colour, capsize=3, ms=4)
-            fit = fits.iloc[k]
-            label = f"{hue} = {value}" if hue else "n*"
-            if np.isfinite(fit["b"]) and len(d):
-                grid = np.geomspace(d.min(), d.max(), 50)
-                left.plot(grid, fit["a"] * grid ** fit["b"], "--", color=colour, lw=1)
-                label += f": b = {fit['b']:.2f} [{fit['b_lo']:.2f}, {fit['b_hi']:.2f}]"
-            handles.append(Line2D([], [], color=colour, marker="o", ls="--"))
-            labels.append(label)
-        for ax in (left, right):
-            ax.set_xscale("log")
-            ax.set_xlabel("d")
-        left.set_yscale("log")
-        left.set_ylabel("n*")
-        right.set_ylabel("n* / d")
-        add_legend(figure, handles, labels)
-        paths = save(figure, out, PHASE_FIGURE, formats)
-    atomic_write_csv(folder / FITS_FILE, fits)
-    return paths, fits, notes
+        drawn = phase_figure(folder, hue)
+        make_folder(out)
+        paths = save(drawn.figure, out, PHASE_FIGURE, formats, drawn.record)
+    atomic_write_csv(folder / FITS_FILE, drawn.fits)
+    return paths, drawn.fits, drawn.notes

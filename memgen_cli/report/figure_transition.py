@@ -16,14 +16,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 
 from memgen_cli.report.analysis import row_for_cells
 from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points
-from memgen_cli.report.canvas import Notes, add_legend, hide_unused, new_figure, panel_grid
+from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
 from memgen_cli.statistics.estimators import CROSSED, ONSET_OK, BrokenLine
 from memgen_cli.report.layout import Series, series_handles, x_label
-from memgen_cli.report.panels import HALF_LINE, P_LABEL, PlotData, draw_p_curve, style_p_axes
+from memgen_cli.report.panels import BAND_ALPHA, P_LABEL, PlotData, draw_p_curve, style_p_axes
 from memgen_cli.report.reader import format_value
 
 FIT_LINE = dict(color="0.45", linestyle="-", linewidth=1.0)
@@ -33,34 +34,41 @@ SPAN_MARGIN = 1.3  # the panel's x axis reaches this factor beyond the group's s
 
 
 def metric_curve(cells: pd.DataFrame, metric: ErrorMetric) -> tuple[np.ndarray, np.ndarray, float]:
-    """Finite (x, y) of the error as plotted, and the log offset that normalises it (Ê_OG at n_min)."""
+    """Finite (x, y) of the error as plotted, and the log offset that scales it: Ê_OG is E_OG divided by its
+    value at the largest n, as in errors_vs_p (H² is drawn as it is)."""
     mask, logy = error_points(cells, metric)
     x = cells["_x"].to_numpy(dtype=float)[mask]
-    offset = float(logy[mask][0]) if metric.summary_column != "mean_H2" and mask.any() else 0.0
+    offset = float(logy[mask][-1]) if metric.summary_column != "mean_H2" and mask.any() else 0.0
     return x, np.exp(logy[mask] - offset), offset
 
 
-def math_name(metric: ErrorMetric) -> str:
-    return "mean H²" if metric.name == "H²" else r"$\hat{E}_{\mathrm{OG}}$"
+def math_name(metric: ErrorMetric, scaled: bool = False) -> str:
+    if metric.name == "H²":
+        return "mean H²"
+    return r"$\hat{E}_{\mathrm{OG}}$" + (r" = $E_{\mathrm{OG}}$ ÷ its value at largest n" if scaled else "")
 
 
-def transition_caption(row: pd.Series) -> str:
-    def interval(lo: float, hi: float) -> str:
-        fmt = lambda v: "<n_min" if v == 0 else ("∞" if math.isinf(v) else format_value(v))  # noqa: E731
-        return f"[{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) or np.isinf(lo) else ""
+def interval_text(lo: float, hi: float) -> str:
+    """'[21.1, 26]'; a bound beyond the sweep reads '<n_min' or '∞'; '' without an interval."""
+    fmt = lambda v: "<n_min" if v == 0 else ("∞" if math.isinf(v) else format_value(v))  # noqa: E731
+    return f" [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) or np.isinf(lo) else " (no interval)"
 
-    star = (
-        f"n* = {format_value(row['n_star'])} {interval(row['n_star_lo'], row['n_star_hi'])}"
-        if row["n_star_status"] == CROSSED
-        else f"n*: {row['n_star_status']}"
-    )
+
+def transition_caption(row: pd.Series) -> list[str]:
+    """The panel's estimates, each with its 95% interval, and the verdict: one short line each."""
+    star = (f"n* = {format_value(row['n_star'])}{interval_text(row['n_star_lo'], row['n_star_hi'])}"
+            if row["n_star_status"] == CROSSED else f"n*: {row['n_star_status']}")
+    onset_interval = interval_text(row["n_onset_lo"], row["n_onset_hi"])
     if row["onset_status"] == ONSET_OK:
-        onset = f"n_onset = {format_value(row['n_onset'])}"
+        onset = f"n_onset = {format_value(row['n_onset'])}{onset_interval}"
     elif np.isfinite(row["n_onset"]):
-        onset = f"break at {format_value(row['n_onset'])}, no faster decay after it"
+        onset = f"break at {format_value(row['n_onset'])}{onset_interval}, no faster decay after it"
     else:
         onset = f"n_onset: {row['onset_status']}"
-    return f"{star}; {onset}; {row['verdict']}"
+    verdict = str(row["verdict"])
+    if np.isfinite(row.get("ratio", np.nan)):
+        verdict += f": n*/n_onset = {row['ratio']:.3g}{interval_text(row['ratio_lo'], row['ratio_hi'])}"
+    return [star, onset, verdict]
 
 
 def panel_span(series: Series) -> tuple[float, float]:
@@ -85,7 +93,8 @@ def fitted_line(row: pd.Series) -> BrokenLine:
     )
 
 
-def draw_error(ax: Axes, series: Series, row: pd.Series, index: int, metric: ErrorMetric, colour) -> Axes:
+def draw_error(ax: Axes, series: Series, row: pd.Series, index: int, metric: ErrorMetric, colour,
+               label: bool) -> Axes:
     """The error on a right-hand axis (squares), the table's two-segment fit through it and n_onset."""
     twin = ax.twinx()
     twin.set_label(series.group.label)
@@ -107,11 +116,18 @@ def draw_error(ax: Axes, series: Series, row: pd.Series, index: int, metric: Err
         grid = np.linspace(math.log(row["fit_n_min"]), math.log(row["fit_n_max"]), 200)
         twin.plot(np.exp(grid), np.exp(fitted_line(row)(grid) - offset), gid=f"onset_fit-{index}", **FIT_LINE)
         twin.axvline(row["n_onset"], gid=f"n_onset-{index}", **ONSET_LINE)
-    twin.set_ylabel(f"{math_name(metric)} (squares)")
+    if label:
+        twin.set_ylabel(f"{math_name(metric)} (squares)")
     return twin
 
 
-def draw_panel(ax: Axes, data: PlotData, series: Series, metric: ErrorMetric | None) -> None:
+def panel_title(data: PlotData, series: Series) -> list[str]:
+    row = data.transitions.iloc[row_for_cells(data.transitions, series.group.cells)]
+    return ([series.group.label] if len(data.series) > 1 else []) + transition_caption(row)
+
+
+def draw_panel(ax: Axes, data: PlotData, series: Series, metric: ErrorMetric | None, title: str,
+               first_column: bool, last_column: bool) -> None:
     index = row_for_cells(data.transitions, series.group.cells)
     row = data.transitions.iloc[index]
     ax.set_label(series.group.label)
@@ -120,34 +136,33 @@ def draw_panel(ax: Axes, data: PlotData, series: Series, metric: ErrorMetric | N
     span = panel_span(series)
     draw_star(ax, row, index, span)
     if metric is not None:
-        draw_error(ax, series, row, index, metric, data.colour(series))
+        draw_error(ax, series, row, index, metric, data.colour(series), label=last_column)
     ax.set_xscale("log")
     ax.set_xlim(*span)
-    ax.set_title(f"{series.group.label}\n{transition_caption(row)}", fontsize=8.5)
-    ax.set_ylabel(P_LABEL + " (circles)")
+    ax.set_title(title)
+    if first_column:  # the twin axes' labels stay at the figure's outer edges, not between panels
+        ax.set_ylabel(P_LABEL + " (circles)")
     ax.set_xlabel(x_label(data.layout.x))
 
 
-def transition_legend(data: PlotData, metric: ErrorMetric | None) -> tuple[list, list[str]]:
-    handles, labels = series_handles(data.series, data.layout)
-    handles += [
-        Line2D([], [], **STAR_LINE),
-        Patch(color="0.5", alpha=0.3, linewidth=0),
-        Line2D([], [], **HALF_LINE),
-    ]
-    labels += ["n*: P crosses 0.5", "n* bootstrap 95% interval", "P = 0.5"]
+def transition_legend(data: PlotData, metric: ErrorMetric | None) -> tuple[list, list[str], dict]:
+    """One entry per kind of mark; no entry per group: each panel's title names its group."""
+    group_handles, _ = series_handles(data.series, data.layout)
+    colours = [h.get_color() for h in group_handles] or [data.colour(data.series[0])]
+    bands = tuple(Patch(color=c, alpha=BAND_ALPHA * 1.5, linewidth=0) for c in colours)
+    p_handle = (*bands, Line2D([], [], color=colours[0], marker="o")) if len(colours) == 1 else bands
+    handles = [p_handle, (Patch(color="0.5", alpha=0.3, linewidth=0), Line2D([], [], **STAR_LINE))]
+    labels = [f"{P_LABEL}, 95% interval", "n*, 95% interval"]
+    handler_map = {} if len(colours) == 1 else {bands: HandlerTuple(ndivide=None, pad=0)}
     if metric is not None:
         handles += [
-            Line2D([], [], color="0.3", marker="s", markerfacecolor="white", linestyle="none"),
+            Line2D([], [], color=colours[0] if len(colours) == 1 else "0.3", marker="s", markerfacecolor="white",
+                   linestyle="none"),
             Line2D([], [], **FIT_LINE),
             Line2D([], [], **ONSET_LINE),
         ]
-        labels += [
-            math_name(metric) + (" (÷ value at smallest n)" if metric.name != "H²" else ""),
-            "two-segment fit (log-log)",
-            "n_onset: breakpoint",
-        ]
-    return handles, labels
+        labels += [math_name(metric, scaled=True), "two-segment fit", "n_onset (breakpoint)"]
+    return handles, labels, handler_map
 
 
 def figure_transition(data: PlotData) -> tuple[Figure, list[str]]:
@@ -156,9 +171,14 @@ def figure_transition(data: PlotData) -> tuple[Figure, list[str]]:
     if metric is None:
         notes.add("No error column (mean_H2, mean_E_OG or mean_log_E_OG): n_onset not estimable.")
     notes.extend(data.p_notes())
-    figure, axes = new_figure(*panel_grid(len(data.series)), notes.lines, data.caption, sharex=True)
-    for ax, s in zip(axes.flat, data.series):
-        draw_panel(ax, data, s, metric)
-    hide_unused(axes, len(data.series))
-    add_legend(figure, *transition_legend(data, metric))
+    rows, cols = panel_grid(len(data.series))
+    titles = [wrap_title(panel_title(data, s), cols) for s in data.series]
+    title_lines = max(title.count("\n") + 1 for title in titles)
+    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharex=True, title_lines=title_lines)
+    for k, (ax, s, title) in enumerate(zip(axes.flat, data.series, titles)):
+        last = k % cols == cols - 1 or k == len(data.series) - 1
+        draw_panel(ax, data, s, metric, title, first_column=k % cols == 0, last_column=last)
+    handles, labels, handler_map = transition_legend(data, metric)
+    place_legend(figure, handles, labels, list(axes.flat[: len(data.series)]), spare_slots(axes, len(data.series)),
+                 handler_map)
     return figure, notes.lines

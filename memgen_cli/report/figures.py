@@ -1,6 +1,7 @@
 """`memgen plot`: the paper's figures from a results folder (summary.csv; never recomputes a sweep).
 
-Figures, each written once per requested format:
+Figures, each written once per requested format, with a sidecar <figure>.json holding every parameter of the run
+(memgen_cli.report.caption; the figure's own caption line names only what varies or differs from the defaults):
 
 - ``p_delta_positive``: P(Delta > 0) against n with Wilson 95% bands and a dashed line at 0.5 (Fig. 3);
 - ``hellinger``: mean H² against n, log-log, ± 1 standard error (Fig. 2; linear model only);
@@ -11,12 +12,13 @@ Lines are grouped by the swept parameters other than x: ``facet`` picks the pane
 first) the colour, and a group keeps its colour in every figure (memgen_cli.report.layout). Anything
 that cannot be drawn (too few points, NaN or infinite values) is left out and said in a note under
 the panels. The data and notes are collected once (memgen_cli.report.panels), then each figure is
-drawn on the shared scaffolding (memgen_cli.report.canvas).
+drawn on the shared scaffolding and style (memgen_cli.report.canvas). ``build_figures`` draws without saving
+(`memgen report` embeds them); ``draw_figures`` saves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,32 +27,26 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.outputs import analysis_for
+from memgen_cli.report.outputs import Analysis, analysis_for
 from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.report.canvas import Notes, add_legend, hide_unused, new_figure, panel_grid, save, styled
+from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, save, spare_slots, styled
 from memgen_cli.report.figure_errors import figure_errors_vs_p
 from memgen_cli.report.figure_memorization import memorization_builders
 from memgen_cli.report.figure_transition import figure_transition
-from memgen_cli.report.layout import (
-    choose_layout,
-    facet_title,
-    facet_values,
-    in_facet,
-    series_handles,
-    split_series,
-    x_label,
-)
+from memgen_cli.report.layout import (choose_layout, facet_title, facet_values, in_facet, series_handles,
+                                      split_series, x_label)
 from memgen_cli.report.panels import (
     P_LABEL,
     PlotData,
     collect,
     draw_p_curve,
     finite_points,
-    p_legend_extras,
+    interval_legend,
     style_p_axes,
 )
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, read_results, require_columns
-from memgen_cli.results_format import FIGURES_DIR, make_folder
+from memgen_cli.results_format import FIGURES_DIR, figure_sidecar, make_folder
+from memgen_cli.version import __version__
 
 FORMATS = ("png", "pdf", "svg")
 H2_LABEL = "mean H² (squared Hellinger)"
@@ -64,7 +60,8 @@ def figure_p(data: PlotData) -> tuple[Figure, list[str]]:
     notes = Notes()
     notes.extend(data.p_notes())
     facets = facet_values(data.series)
-    figure, axes = new_figure(*panel_grid(len(facets)), notes.lines, data.caption, sharey=True)
+    rows, cols = panel_grid(len(facets))
+    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True)
     for ax, value in zip(axes.flat, facets):
         for s in in_facet(data.series, value):
             draw_p_curve(ax, s, data.p_points[s], data.colour(s))
@@ -72,10 +69,9 @@ def figure_p(data: PlotData) -> tuple[Figure, list[str]]:
         ax.set_title(facet_title(data.layout, value))
         ax.set_ylabel(P_LABEL)
         ax.set_xlabel(x_label(data.layout.x))
-    hide_unused(axes, len(facets))
-    handles, labels = series_handles(data.series, data.layout)
-    extra_handles, extra_labels = p_legend_extras()
-    add_legend(figure, handles + extra_handles, labels + extra_labels)
+    handles, labels, handler_map = interval_legend(data)
+    place_legend(figure, handles, labels, list(axes.flat[: len(facets)]), spare_slots(axes, len(facets)),
+                 handler_map)
     return figure, notes.lines
 
 
@@ -93,7 +89,8 @@ def figure_hellinger(data: PlotData) -> tuple[Figure, list[str]]:
     for s in data.series:
         notes.extend(points[s].notes)
     facets = facet_values(data.series)
-    figure, axes = new_figure(*panel_grid(len(facets)), notes.lines, data.caption, sharey=True)
+    rows, cols = panel_grid(len(facets))
+    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True)
     for ax, value in zip(axes.flat, facets):
         for s in in_facet(data.series, value):
             draw_h2_curve(ax, s, points[s], data.colour(s))
@@ -102,11 +99,10 @@ def figure_hellinger(data: PlotData) -> tuple[Figure, list[str]]:
         ax.set_title(facet_title(data.layout, value))
         ax.set_ylabel(H2_LABEL)
         ax.set_xlabel(x_label(data.layout.x))
-    hide_unused(axes, len(facets))
     handles, labels = series_handles(data.series, data.layout)
-    handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=9))
+    handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=7))
     labels.append("± 1 standard error")
-    add_legend(figure, handles, labels)
+    place_legend(figure, handles, labels, list(axes.flat[: len(facets)]), spare_slots(axes, len(facets)))
     return figure, notes.lines
 
 
@@ -123,8 +119,7 @@ def draw_h2_curve(ax, series, points, colour) -> None:
         color=colour,
         marker="o",
         linestyle="-" if len(points.x) > 1 else "none",
-        capsize=2,
-        elinewidth=1,
+        elinewidth=0.8,
     )
     bars.lines[0].set_label(series.group.label)
 
@@ -135,11 +130,32 @@ def draw_h2_curve(ax, series, points, colour) -> None:
 
 @dataclass(frozen=True)
 class PlotReport:
-    paths: list[Path]
+    paths: list[Path]  # the figures' files
     skipped: list[str]  # figures not drawn and why
     notes: list[str]  # folder-level notes (e.g. a sweep is still writing)
     figure_notes: dict[str, list[str]]  # figure name -> the notes drawn under its panels
     figures: dict[str, Figure]  # figure name -> the figure as saved (to inspect or restyle)
+    sidecars: list[Path] = field(default_factory=list)  # <figure>.json beside them: every parameter of the run
+
+
+@dataclass(frozen=True)
+class FigureSet:
+    """Every figure a folder's columns allow, drawn but not saved, with what goes with them."""
+
+    data: PlotData
+    analysis: Analysis
+    settings: AnalysisSettings
+    figures: dict[str, Figure]
+    notes: dict[str, list[str]]  # figure name -> the notes under its panels
+    skipped: list[str]  # figures not drawn and why
+
+    def record(self, name: str) -> dict:
+        """The sidecar of one figure: the run's every parameter, the layout, the analysis settings, the notes."""
+        layout = self.data.layout
+        return {"figure": name, "results_folder": str(self.data.results.folder), "memgen_version": __version__,
+                **self.data.description.record(),
+                "layout": {"x": layout.x, "facet": layout.facet, "colour": list(layout.colour_columns)},
+                "analysis": self.settings.model_dump(), "notes": self.notes[name]}
 
 
 def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
@@ -166,6 +182,29 @@ def figure_builders(data: PlotData) -> tuple[list[tuple[str, Callable[[PlotData]
     return builders, skipped
 
 
+def build_figures(results_dir: Path | str, settings: AnalysisSettings = AnalysisSettings(), hue: str | None = None,
+                  facet: str | None = None) -> FigureSet:
+    """Draw every figure the folder's columns allow (inside ``styled()``, where they must also be saved).
+
+    The estimates drawn are `memgen analyze`'s tables: read back when the folder's analysis is current for these
+    settings, else computed once and written into the folder first (report.outputs.analysis_for).
+    """
+    x = settings.x
+    results = read_results(results_dir, want_trials=True)
+    require_columns(results.summary, (*PRIMARY_P_COLUMNS, *(["n"] if x == "n" else [])), SUMMARY_FILE)
+    layout = choose_layout(results, x, hue, facet)
+    series = split_series(results, layout)
+    analysis = analysis_for(results, settings)
+    data = collect(results, layout, series, analysis.transitions)
+    builders, skipped = figure_builders(data)
+    memorization, not_drawn = memorization_builders(data, analysis)  # U-Net folders
+    figures: dict[str, Figure] = {}
+    notes: dict[str, list[str]] = {}
+    for name, build in builders + memorization:
+        figures[name], notes[name] = build(data)
+    return FigureSet(data, analysis, settings, figures, notes, skipped + not_drawn)
+
+
 def draw_figures(
     results_dir: Path | str,
     out_dir: Path | str | None = None,
@@ -177,29 +216,16 @@ def draw_figures(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> PlotReport:
-    """Every figure the folder's columns allow, in every format; what could not be drawn is reported.
-
-    The estimates drawn are `memgen analyze`'s tables: read back when the folder's analysis is current for these
-    settings, else computed once and written into the folder first (report.outputs.analysis_for).
-    """
+    """Every figure the folder's columns allow, in every format, each with its sidecar <figure>.json; what could
+    not be drawn is reported."""
     formats = parse_formats(formats)
     settings = AnalysisSettings(align_factor=align_factor, bootstrap=n_boot, seed=seed, x=x)
-    results = read_results(results_dir, want_trials=True)
-    require_columns(results.summary, (*PRIMARY_P_COLUMNS, *(["n"] if x == "n" else [])), SUMMARY_FILE)
-    layout = choose_layout(results, x, hue, facet)
-    series = split_series(results, layout)
-    analysis = analysis_for(results, settings)
-    data = collect(results, layout, series, analysis.transitions)
-    out = Path(out_dir) if out_dir is not None else results.folder / FIGURES_DIR
-    make_folder(out)
-    builders, skipped = figure_builders(data)
-    memorization, not_drawn = memorization_builders(data, analysis)  # U-Net folders
-    builders, skipped = builders + memorization, skipped + not_drawn
     paths: list[Path] = []
-    figures: dict[str, Figure] = {}
-    figure_notes: dict[str, list[str]] = {}
     with styled():
-        for name, build in builders:
-            figures[name], figure_notes[name] = build(data)
-            paths += save(figures[name], out, name, formats)
-    return PlotReport(paths, skipped, list(results.notes), figure_notes, figures)
+        drawn = build_figures(results_dir, settings, hue, facet)
+        out = Path(out_dir) if out_dir is not None else drawn.data.results.folder / FIGURES_DIR
+        make_folder(out)
+        for name, figure in drawn.figures.items():
+            paths += save(figure, out, name, formats, drawn.record(name))
+    sidecars = [out / figure_sidecar(name) for name in drawn.figures]
+    return PlotReport(paths, drawn.skipped, list(drawn.data.results.notes), drawn.notes, drawn.figures, sidecars)

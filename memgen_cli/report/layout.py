@@ -18,7 +18,6 @@ from memgen_cli.report import analysis
 from memgen_cli.report.reader import (
     Results,
     check_parameter_option,
-    format_value,
     group_label,
     sort_key,
     symbol,
@@ -33,7 +32,6 @@ class Layout:
     facet: str | None
     colour_columns: tuple[str, ...]
     colours: dict[tuple, str]
-    fixed: dict[str, object]  # parameters that do not vary (the figure's title)
 
     @property
     def group_columns(self) -> list[str]:
@@ -66,8 +64,7 @@ def choose_layout(results: Results, x: str = "n", hue: str | None = None, facet:
     colour_columns = tuple(([hue] if hue else []) + others)
     rows = results.summary[list(colour_columns)].itertuples(index=False, name=None)
     keys = sorted({nan_safe(tuple(row)) for row in rows}, key=lambda key: tuple(sort_key(v) for v in key))
-    fixed = {c: results.summary[c].iloc[0] for c in results.parameters if c not in results.swept and c != x}
-    return Layout(x, facet, colour_columns, dict(zip(keys, palette(len(keys)))), fixed)
+    return Layout(x, facet, colour_columns, dict(zip(keys, palette(len(keys)))))
 
 
 def palette(count: int) -> list[str]:
@@ -114,15 +111,6 @@ def same_value(a: object, b: object) -> bool:
     return both_nan or a == b
 
 
-def figure_title(results: Results, layout: Layout) -> str:
-    """Model and the parameters held fixed, so a figure stands on its own."""
-    model = {"linear": "Linear diffusion model", "unet": "U-Net diffusion model"}.get(
-        results.model, "memgen sweep"
-    )
-    fixed = ", ".join(f"{symbol(k)} = {format_value(v)}" for k, v in layout.fixed.items())
-    return f"{model}: {fixed}" if fixed else model
-
-
 def x_label(x: str) -> str:
     return "training-set size n" if x == "n" else symbol(x)
 
@@ -134,7 +122,10 @@ def facet_title(layout: Layout, value: object) -> str:
 def series_handles(
     series: Sequence[Series], layout: Layout, marker: str = "o", linestyle: str = "-"
 ) -> tuple[list, list]:
-    """One legend entry per colour key, in colour order."""
+    """One legend entry per colour key, in colour order; none when nothing but x (and the facet) varies: a single
+    colour needs no name."""
+    if not layout.colour_columns:
+        return [], []
     seen: dict[tuple, str] = {}
     for s in series:
         seen.setdefault(s.colour_key, s.label)
@@ -143,5 +134,5 @@ def series_handles(
     for key, colour in layout.colours.items():
         if key in seen:
             handles.append(Line2D([], [], color=colour, marker=marker, linestyle=linestyle))
-            labels.append(seen[key] if layout.colour_columns else "all cells")
+            labels.append(seen[key])
     return handles, labels

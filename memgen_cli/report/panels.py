@@ -16,12 +16,17 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.layout import Layout, Series, figure_title
+from matplotlib.legend_handler import HandlerTuple
+
+from memgen_cli.report.canvas import REFERENCE_GID
+from memgen_cli.report.caption import RunDescription, describe, read_config
+from memgen_cli.report.layout import Layout, Series, series_handles
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, Results, numeric_column
 
 P_LABEL = "P(Δ > 0)"
-BAND_ALPHA = 0.18
-HALF_LINE = dict(color="0.35", linestyle="--", linewidth=1.0)
+BAND_ALPHA = 0.2
+HALF_LINE = dict(color="0.45", linestyle="--", linewidth=0.8)
+INTERVAL_LABEL = "95% interval"
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,11 @@ class PlotData:
     series: list[Series]
     p_points: dict[Series, Points]  # P(Δ > 0) and its Wilson bounds: three figures draw them
     transitions: pd.DataFrame  # `memgen analyze`'s table, drawn by the transition figure
+    description: RunDescription  # the run's parameters: the caption line and the sidecar's record
 
     @property
     def caption(self) -> str:
-        return figure_title(self.results, self.layout)
+        return self.description.caption()
 
     def colour(self, series: Series):
         return self.layout.colour(series.colour_key)
@@ -72,7 +78,9 @@ class PlotData:
 
 def collect(results: Results, layout: Layout, series: list[Series], transitions: pd.DataFrame) -> PlotData:
     p_points = {s: finite_points(s, PRIMARY_P_COLUMNS, P_LABEL) for s in series}
-    return PlotData(results, layout, series, p_points, transitions)
+    description = describe(results.model, results.summary, results.parameters, results.trials,
+                           read_config(results.folder))
+    return PlotData(results, layout, series, p_points, transitions, description)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,13 +98,28 @@ def draw_p_curve(ax: Axes, series: Series, points: Points, colour) -> None:
 
 
 def style_p_axes(ax: Axes) -> None:
-    ax.axhline(0.5, **HALF_LINE)
+    ax.axhline(0.5, gid=REFERENCE_GID, **HALF_LINE)
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
 
 
-def p_legend_extras() -> tuple[list, list[str]]:
-    return (
-        [Patch(color="0.5", alpha=0.35, linewidth=0), Line2D([], [], **HALF_LINE)],
-        ["95% interval", "P = 0.5"],
-    )
+def band_handle(colour, marker: str = "o") -> tuple:
+    """A legend handle: the line over its interval band, both in the line's colour."""
+    return (Patch(color=colour, alpha=BAND_ALPHA * 1.5, linewidth=0),
+            Line2D([], [], color=colour, marker=marker, linestyle="-"))
+
+
+def interval_legend(data: PlotData, what: str = P_LABEL, marker: str = "o", label: str = INTERVAL_LABEL
+                    ) -> tuple[list, list[str], dict]:
+    """The lines and their bands for a legend, (handles, labels, handler_map).
+
+    Several colours: one entry per colour key (its line over its band) and one naming the bands, a swatch in each
+    line's colour. One colour: a single entry, ``what`` with its band."""
+    handles, labels = series_handles(data.series, data.layout, marker=marker)
+    if not handles:
+        colour = data.colour(data.series[0]) if data.series else "C0"
+        return [band_handle(colour, marker)], [f"{what}, {label}"], {}
+    colours = [handle.get_color() for handle in handles]
+    swatches = tuple(Patch(color=c, alpha=BAND_ALPHA * 1.5, linewidth=0) for c in colours)
+    return ([band_handle(c, marker) for c in colours] + [swatches], labels + [label],
+            {swatches: HandlerTuple(ndivide=None, pad=0)})

@@ -1,7 +1,9 @@
-"""`memgen analyze`'s settings (and `memgen plot`'s, which draws that analysis): the one place of their bounds
-and defaults, from which the commands' options are made."""
+"""`memgen analyze`'s settings (and `memgen plot`'s and `memgen report`'s, which draw that analysis), and the
+report's own: the one place of their bounds and defaults, from which the commands' options are made."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,3 +26,12 @@ class AnalysisSettings(BaseModel):
                                                     "and the group's parameters, so the same seed gives the same "
                                                     "intervals whatever other groups the folder holds")
     x: str = Field(default="n", min_length=1, description="parameter column on the (log) x axis")
+
+
+class ReportSettings(BaseModel):
+    """`memgen report`'s own options (its analysis options are ``AnalysisSettings``')."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dpi: int = Field(default=150, ge=72, le=600, description="resolution of the PNG figures embedded in the page "
+                                                             "(dots per inch of the figures' printed size)")
+    image_format: Literal["png", "svg"] = Field(default="png", description="how figures are embedded: png or svg")

@@ -1,0 +1,258 @@
+"""`memgen report`: one or several results folders on one self-contained HTML page.
+
+Per folder, what a reader asks first: the run in short (the model, what is swept, what differs from the model's
+defaults; config.yaml in full below it), the transition table with its intervals and verdicts, the figures, the
+memorization and training-curve tables where they exist, failed tasks and figures not drawn, and the provenance
+(manifest.json: versions, commit, times). Nothing is computed here: the estimates are the folder's analysis
+(report.outputs.analysis_for: read back when current, else computed and written into the folder as `memgen analyze`
+would), the figures are `memgen plot`'s (report.figures.build_figures, report.figure_phase.phase_figure), embedded
+as base64 PNG or SVG, and the tables are written from the CSVs' own columns (report.html_tables). The page loads
+nothing from the network and runs no script; its CSS keeps it readable in a narrow window.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Sequence
+
+from matplotlib.figure import Figure
+
+from memgen_cli.errors import MemgenError
+from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, styled
+from memgen_cli.report.caption import RunDescription
+from memgen_cli.report.figure_memorization import curve_means
+from memgen_cli.report.figure_phase import phase_figure, read_nstar
+from memgen_cli.report.figures import build_figures
+from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
+from memgen_cli.report.reader import read_csv, symbol
+from memgen_cli.report.settings import AnalysisSettings, ReportSettings
+from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, FAILED_FILE, MANIFEST_FILE, NSTAR_FILE, POINTS_FILE,
+                                       REPORT_FILE, atomic_write_text, make_folder)
+from memgen_cli.version import __version__
+
+PAGE_CSS = """
+:root { color-scheme: light; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b; margin: 0 auto;
+       max-width: 1100px; padding: 1rem 1.2rem 3rem; }
+h1 { font-size: 1.45rem; margin: .4rem 0; }
+h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 2px solid #ddd; }
+h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
+.path, .meta { color: #555; font-size: .85rem; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; margin: .4rem 0 .8rem; }
+table { border-collapse: collapse; font-size: .82rem; font-variant-numeric: tabular-nums; }
+.tcap { color: #555; font-size: .8rem; margin: .2rem 0 0; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: .25rem .55rem; text-align: right; white-space: nowrap;
+         vertical-align: top; }
+th { background: #f4f4f4; font-weight: 600; } th:first-child, td:first-child, .t { text-align: left; }
+.ci { color: #555; } .reason { color: #666; font-size: .78rem; white-space: normal; }
+.verdict { padding: 0 .35rem; border-radius: 3px; }
+.good { background: #dff1df; } .bad { background: #f8dede; } .unsure { background: #fbf0cf; }
+figure { margin: 1rem 0 1.6rem; } figure img { display: block; max-width: 100%; height: auto; }
+figcaption { font-size: .82rem; color: #444; margin-top: .3rem; } figcaption b { color: #1b1b1b; }
+dl.config { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .4rem 0; }
+dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
+ul.notes { color: #444; font-size: .85rem; padding-left: 1.2rem; }
+pre { overflow-x: auto; background: #f6f6f6; padding: .5rem .7rem; font-size: .78rem; }
+details { margin: .3rem 0 .8rem; } summary { cursor: pointer; color: #333; font-size: .88rem; }
+nav ol { padding-left: 1.3rem; } .empty { color: #777; font-style: italic; }
+@media (max-width: 600px) {
+  body { font-size: 14px; padding: .6rem .7rem 2rem; }
+  dl.config { grid-template-columns: 1fr; } dd { margin: 0 0 .3rem .8rem; }
+  th, td { padding: .2rem .35rem; }
+  .figbox { overflow-x: auto; } img.wide { max-width: none; width: 600px; }  /* readable; scrolls sideways */
+}
+"""
+MAX_VALUES_SHOWN = 12  # a swept parameter's values listed in full up to this many
+
+
+def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
+                 analysis: AnalysisSettings = AnalysisSettings(), settings: ReportSettings = ReportSettings()) -> Path:
+    """Write the page (default: <first folder>/report.html) and return its path. The whole page is built before
+    anything is written, so a bad folder leaves no partial file."""
+    folders = [Path(folder) for folder in folders]
+    if not folders:
+        raise MemgenError("give at least one results folder")
+    page = report_page(folders, analysis, settings)
+    target = Path(out) if out is not None else folders[0] / REPORT_FILE
+    make_folder(target.parent)
+    atomic_write_text(target, page)
+    return target
+
+
+def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: ReportSettings) -> str:
+    sections = [folder_section(folder, k, analysis, settings) for k, folder in enumerate(folders)]
+    names = ", ".join(folder.name or str(folder) for folder in folders)
+    nav = ""
+    if len(folders) > 1:
+        items = "".join(f"<li><a href='#folder-{k}'>{esc(folder.name or folder)}</a></li>"
+                        for k, folder in enumerate(folders))
+        nav = f"<nav><ol>{items}</ol></nav>"
+    meta = (f"memgen {esc(__version__)} · analysis: bootstrap {analysis.bootstrap}, seed {analysis.seed}, aligned "
+            f"within ×{analysis.align_factor:g} · every figure and table is the folder's own "
+            "(memgen plot, memgen analyze)")
+    return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width, initial-scale=1'>"
+            f"<title>memgen report: {esc(names)}</title><style>{PAGE_CSS}</style></head><body>"
+            f"<header><h1>memgen report: {esc(names)}</h1><p class=meta>{meta}</p></header>{nav}"
+            + "".join(sections) + "</body></html>\n")
+
+
+def folder_section(folder: Path, index: int, analysis: AnalysisSettings, settings: ReportSettings) -> str:
+    if not folder.is_dir():
+        raise MemgenError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
+    body = locate_body(folder, settings) if (folder / NSTAR_FILE).is_file() else sweep_body(folder, analysis,
+                                                                                            settings)
+    return (f"<section id='folder-{index}'><h2>{esc(folder.name or folder)}</h2>"
+            f"<p class=path>{esc(folder.resolve())}</p>{body}</section>")
+
+
+# ----------------------------------------------------------------------------------------------
+# A sweep's folder
+
+
+def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings) -> str:
+    with styled():
+        drawn = build_figures(folder, analysis)
+        images = {name: figure_html(name, figure, drawn.notes[name], settings)
+                  for name, figure in drawn.figures.items()}
+    results, found = drawn.data.results, drawn.analysis
+    notes = list(results.notes) + list(found.transitions.attrs.get("notes", [])) + list(found.notes)
+    group_columns = list(found.transitions.attrs.get("group_columns", []))
+    parts = [run_block(drawn.data.description, folder), notes_block(notes),
+             "<h3>Transition</h3>" + key_and_full(found.transitions, group_columns,
+                                                  "transitions.csv: n* (P(Δ > 0) crosses 0.5), n_onset (the error's "
+                                                  "breakpoint), their ratio and the verdicts; 95% bootstrap intervals")]
+    if found.memorization is not None:
+        parts.append("<h3>Memorization</h3>" + key_and_full(
+            found.memorization.groups, list(found.memorization.groups.attrs.get("group_columns", [])),
+            "memorization.csv: n_mem (the memorized fraction falls through 0.5), its window, n* and their ratio; "
+            "95% intervals over simulations, then samples"))
+    parts.append("<h3>Figures</h3>" + "".join(images.values()))
+    if drawn.skipped:
+        parts.append(notes_block([f"not drawn: {line}" for line in drawn.skipped]))
+    if (folder / CURVES_FILE).is_file():
+        parts.append(curves_block(folder))
+    parts += [failed_block(folder), provenance_block(folder)]
+    return "".join(parts)
+
+
+def curves_block(folder: Path) -> str:
+    """The training curves as the figure draws them: at the end of training, then every checkpoint."""
+    means = curve_means(read_csv(folder / CURVES_FILE))
+    last = means.sort_values("step").groupby("cell").tail(1).sort_values("n")
+    return ("<h3>Training curves</h3>"
+            + frame_table(last, caption="curves.csv: means over each cell's simulations at its last checkpoint")
+            + f"<details><summary>every checkpoint ({len(means)} rows)</summary>{frame_table(means)}</details>")
+
+
+# ----------------------------------------------------------------------------------------------
+# A `memgen locate` folder
+
+
+def locate_body(folder: Path, settings: ReportSettings) -> str:
+    read_nstar(folder)  # a damaged nstar.csv: one line naming it, before any drawing
+    with styled():
+        drawn = phase_figure(folder)
+        image = figure_html("phase_diagram", drawn.figure, drawn.notes, settings)
+    parts = [run_block(drawn.description, folder),
+             "<h3>n* per combination</h3>" + frame_table(read_csv(folder / NSTAR_FILE),
+                                                         caption="nstar.csv: n* and its 95% interval per "
+                                                                 "combination, the search's status and budget"),
+             "<h3>Power law n* = a d^b</h3>" + frame_table(drawn.fits, caption="fitted to the n* with an interval "
+                                                                               "(no fit from fewer than 2 values "
+                                                                               "of d)"),
+             "<h3>Figures</h3>" + image]
+    if (folder / POINTS_FILE).is_file():
+        points = read_csv(folder / POINTS_FILE)
+        parts.append(f"<details><summary>points.csv: P per n, trials pooled ({len(points)} rows)</summary>"
+                     f"{frame_table(points)}</details>")
+    parts += [failed_block(folder), provenance_block(folder)]
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Blocks every folder has
+
+
+def figure_html(name: str, figure: Figure, notes: Sequence[str], settings: ReportSettings) -> str:
+    fmt = settings.image_format
+    data = base64.b64encode(figure_bytes(figure, fmt, settings.dpi)).decode("ascii")
+    width, height = figure.get_size_inches() * (settings.dpi if fmt == "png" else 72)
+    mime = "image/png" if fmt == "png" else "image/svg+xml"
+    listed = "".join(f"<li>{esc(note)}</li>" for note in notes)
+    wide = " class=wide" if figure.get_figwidth() > ONE_COLUMN * 1.1 else ""  # two paper columns
+    return (f"<figure id='fig-{esc(name)}'><div class=figbox><img{wide} alt='{esc(name)}' width={int(round(width))} "
+            f"height={int(round(height))} src='data:{mime};base64,{data}'></div>"
+            f"<figcaption><b>{esc(name)}</b> (memgen plot: figures/{esc(name)}.png, "
+            f"its parameters in figures/{esc(name)}.json)"
+            + (f"<ul class=notes>{listed}</ul>" if listed else "") + "</figcaption></figure>")
+
+
+def listed_values(values: list) -> str:
+    shown = [number(v) for v in values]
+    if len(shown) > MAX_VALUES_SHOWN:
+        shown = shown[:6] + ["…"] + shown[-3:]
+    return ", ".join(shown) + (f" ({len(values)} values)" if len(values) > 1 else "")
+
+
+def run_block(description: RunDescription, folder: Path) -> str:
+    """The run in short: the model, what is swept, what differs from its defaults; config.yaml in full below."""
+    items: dict[str, object] = {"in short": description.caption()}
+    for name, values in description.swept.items():
+        items[f"swept: {symbol(name)}"] = listed_values(values)
+    for name, (value, default) in description.differences().items():
+        known = name in description.defaults or name in description.settings
+        shown = number(default) if default is not None else "unset"
+        items[symbol(name)] = f"{number(value)}" + (f" (default {shown})" if known else "")
+    if description.repeats is not None:
+        items[f"{description.repeats[0]} per cell"] = listed_values(description.repeats[1])
+    if description.original_set:
+        items["original set sizes"] = listed_values(description.original_set) + " (n_original: N was not used)"
+    config = folder / CONFIG_FILE
+    text = config.read_text(errors="replace") if config.is_file() else ""
+    full = f"<details><summary>{CONFIG_FILE}</summary><pre>{esc(text)}</pre></details>" if text else ""
+    return "<h3>The run</h3>" + definition_list(items) + full
+
+
+def notes_block(notes: Sequence[str]) -> str:
+    unique = list(dict.fromkeys(notes))
+    return f"<ul class=notes>{''.join(f'<li>{esc(n)}</li>' for n in unique)}</ul>" if unique else ""
+
+
+def failed_block(folder: Path) -> str:
+    """failed.json: the tasks that failed in the last run, each with its one-line error and its log."""
+    path = folder / FAILED_FILE
+    if not path.is_file():
+        return "<h3>Failed tasks</h3><p class=empty>none (no failed.json)</p>"
+    try:
+        failed = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return f"<h3>Failed tasks</h3><p>{esc(path)}: unreadable ({esc(error)})</p>"
+    records = failed if isinstance(failed, list) else [failed]
+    return (f"<h3>Failed tasks</h3><p>{len(records)} task(s) failed in the last run; their cells are missing from "
+            "the tables and figures above (tracebacks in logs/).</p>"
+            + records_table([r if isinstance(r, dict) else {"entry": r} for r in records]))
+
+
+def provenance_block(folder: Path) -> str:
+    """manifest.json: memgen's version and commit, the platform, the packages, and every run's command and times."""
+    path = folder / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "<h3>Provenance</h3><p class=empty>no readable manifest.json</p>"
+    git = manifest.get("git") or {}
+    commit = git.get("commit") or "unknown"
+    items = {"memgen": manifest.get("memgen_version", "?"),
+             "commit": f"{commit}{' (uncommitted changes)' if git.get('dirty') else ''}",
+             "python": manifest.get("python", "?"), "platform": manifest.get("platform", "?"),
+             "CPU count": manifest.get("cpu_count", "?"), "created": manifest.get("created", "?")}
+    packages = manifest.get("packages") or {}
+    listed = ", ".join(f"{name} {version}" for name, version in packages.items())
+    runs = [r for r in manifest.get("runs", []) if isinstance(r, dict)]
+    return ("<h3>Provenance</h3>" + definition_list(items)
+            + (f"<details><summary>packages</summary><p>{esc(listed)}</p></details>" if listed else "")
+            + records_table(runs, caption="runs (manifest.json): command line, times, executor"))
+
