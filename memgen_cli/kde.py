@@ -8,7 +8,7 @@ Identity used throughout: ∫ N(x|a,A) N(x|b,B) dx = N(a | b, A + B).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import logsumexp
@@ -257,6 +257,16 @@ def log_gaussian_kde_overlaps_each(gaussians: list[LowRankGaussian], point_sets:
     return _log_sum_exp_columns(half, axis=1) - 0.5 * consts - np.log(m)
 
 
+def log_isotropic_kde_overlaps(point_sq_norms: np.ndarray, eps: float, sigma: float, d: int) -> np.ndarray:
+    """ln ∫ρ ρ_X = ln (1/m) Σ_k N(x_k | 0, (sigma² + eps²) I) for ρ = N(0, sigma² I) and the KDE (width eps) of
+    each row's points, given as their |x_k|² (shape (..., m)): no matrix product (the linear model's ideal
+    generalizer ρ_G = ρ, in the trial's coordinates centred at mu)."""
+    var = sigma**2 + eps**2
+    half = np.array(point_sq_norms, dtype=float) * (-0.5 / var)
+    m = half.shape[-1]
+    return _log_sum_exp_columns(half, axis=-1) - np.log(m) - 0.5 * d * (LOG_2PI + np.log(var))
+
+
 def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
     """ln ∫ρ_G² = -(d/2) ln 4π - (1/2) ln det Σ;  +inf when Σ is singular."""
     if gauss.is_singular:
@@ -313,6 +323,9 @@ class KDEReference:
     log_self_diagonal: float
     log_self_offdiagonal: float
     sq_norms: np.ndarray
+    # ln ∫ρ ρ_X for centred isotropic ρ = N(0, sigma² I), by sigma: computed once per set (a fixed original set
+    # serves every trial of every n that meets it).
+    _isotropic: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, points: np.ndarray, eps: float, log_self_diagonal: float | None = None) -> "KDEReference":
@@ -336,19 +349,29 @@ class KDEReference:
     def log_self_overlap(self) -> float:
         return float(np.logaddexp(self.log_self_diagonal, self.log_self_offdiagonal))
 
+    def log_overlap_with_isotropic(self, sigma: float) -> float:
+        """ln ∫ρ ρ_X for ρ = N(0, sigma² I) (``log_isotropic_kde_overlaps``), kept once computed."""
+        if sigma not in self._isotropic:
+            self._isotropic[sigma] = float(log_isotropic_kde_overlaps(self.sq_norms, self.eps, sigma,
+                                                                      self.points.shape[1]))
+        return self._isotropic[sigma]
 
-def kde_l2_distances(log_gg: float, log_g_train: float, log_g_orig: float,
-                     train: KDEReference, orig: KDEReference) -> dict:
-    """E_TG, E_OG and Δ = E_TG - E_OG from the overlap terms, with Δ's sign exact where it can be.
 
-    Δ = (D_n - D_N) + (P_n - P_N) - 2 C_T + 2 C_O: ∫ρ_G² cancels, and the diagonal parts D are
-    differenced analytically, so Δ is finite even when E_TG and E_OG are not.
-    """
+def log_delta(log_g_train: float, log_g_orig: float, train: KDEReference, orig: KDEReference) -> tuple[float, int]:
+    """(ln|Δ|, sign Δ), Δ = E_TG - E_OG = (D_n - D_N) + (P_n - P_N) - 2 C_T + 2 C_O, from the cross terms
+    C_X = ∫ρ_G ρ_X: ∫ρ_G² cancels, and the diagonal parts D are differenced analytically, so Δ is finite even
+    when E_TG and E_OG are not."""
     log_dd, sign_dd = log_diagonal_difference(train.log_self_diagonal, orig.log_self_diagonal)
-    log_abs_delta, delta_sign = signed_log_sum(
+    return signed_log_sum(
         [log_dd, train.log_self_offdiagonal, orig.log_self_offdiagonal,
          np.log(2.0) + log_g_train, np.log(2.0) + log_g_orig],
         [sign_dd, 1, -1, -1, 1])
+
+
+def kde_l2_distances(log_gg: float, log_g_train: float, log_g_orig: float,
+                     train: KDEReference, orig: KDEReference) -> dict:
+    """E_TG, E_OG and Δ = E_TG - E_OG from the overlap terms, with Δ's sign exact where it can be (``log_delta``)."""
+    log_abs_delta, delta_sign = log_delta(log_g_train, log_g_orig, train, orig)
     return {
         "log_E_TG": log_l2_distance(log_gg, log_g_train, train.log_self_overlap),
         "log_E_OG": log_l2_distance(log_gg, log_g_orig, orig.log_self_overlap),

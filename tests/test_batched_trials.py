@@ -17,7 +17,7 @@ from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
 LAM, T = math.exp(-4.0), 2.0
 RTOL = 1e-12  # on log values: only the order of rounding differs (measured: at most a few 1e-14)
-EXACT = ("delta_sign", "delta_positive", "rank_G", "eps_n", "eps_N")
+EXACT = ("delta_sign", "delta_positive", "rank_G", "eps_n", "eps_N", "generalizer_delta_positive")
 
 
 def assert_rows_match(batched: list[dict], single: list[dict]) -> None:

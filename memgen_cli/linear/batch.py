@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_kde_overlaps,
-                            log_gaussian_kde_overlaps_each, log_gaussian_self_overlap)
+                            log_gaussian_kde_overlaps_each, log_gaussian_self_overlap, log_isotropic_kde_overlaps)
 from memgen_cli.linear.model import (COVARIANCE_CONVENTIONS, _EPS, LinearDenoiser, forward_noise,
                                      generated_distribution, noise_variance, trial_row)
 
@@ -86,8 +86,11 @@ def run_linear_trials(rngs: list[np.random.Generator], n: int, d: int, lam: floa
     log_g_orig = log_gaussian_kde_overlaps(gens, original.points, original.eps, original.sq_norms)
     trains = [KDEReference.for_rule(Y[k], bandwidth, sigma) for k in range(len(rngs))]
     log_g_train = log_gaussian_kde_overlaps_each(gens, Y, trains[0].eps)
+    # The ideal generalizer's cross terms with the training sets, all at once (its term with the original set is
+    # kept on ``original``, computed once per set).
+    log_c_train = log_isotropic_kde_overlaps(np.stack([t.sq_norms for t in trains]), trains[0].eps, sigma, d)
     rows = []
     for k, (gen, train) in enumerate(zip(gens, trains)):
         distances = kde_l2_distances(log_gaussian_self_overlap(gen), log_g_train[k], log_g_orig[k], train, original)
-        rows.append(trial_row(distances, gen, train, original, sigma))
+        rows.append(trial_row(distances, gen, train, original, sigma, float(log_c_train[k])))
     return rows

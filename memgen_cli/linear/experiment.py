@@ -16,14 +16,14 @@ from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
 from memgen_cli.linear import DESCRIPTION, OVERRIDE_EXAMPLES
 from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.domain import domain_problem
-from memgen_cli.linear.model import COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
+from memgen_cli.linear.model import GENERALIZER_METRICS, COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
 from memgen_cli.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
 ORIGINAL_SET = "original_set"  # trials.csv (original: fixed, several sets): which of the cell's original sets
 # A trial's metric columns (model.trial_row), then ORIGINAL_SET where a cell uses several original sets.
 TRIAL_METRICS = ("log_E_TG", "log_E_OG", "delta_sign", "log_abs_delta", "delta_positive", "H2", "log_one_minus_H2",
-                 "rank_G", "eps_n", "eps_N")
+                 "rank_G", "eps_n", "eps_N") + GENERALIZER_METRICS
 
 
 class LinearGrid(BaseModel):
@@ -150,9 +150,10 @@ class LinearExperiment(Experiment):
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 50
-    binary_metrics = ("delta_positive",)
-    mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta")
+    binary_metrics = ("delta_positive", "generalizer_delta_positive")
+    mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta", "generalizer_log_abs_delta")
     cluster_column = ORIGINAL_SET
+    added_columns = GENERALIZER_METRICS  # the ideal generalizer (issue 22): parts stored before it lack them
 
     def columns(self, config: LinearConfig) -> tuple[str, ...]:
         return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ())

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memgen_cli.kde import KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_self_overlap
+from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, log_delta, log_gaussian_self_overlap,
+                            log_isotropic_kde_overlaps)
 
 COVARIANCE_CONVENTIONS = ("BBt", "BtB")
+# The ideal generalizer's columns (``generalizer_columns``): ρ_G = ρ measured like the trial's ρ_G.
+GENERALIZER_METRICS = ("generalizer_delta_positive", "generalizer_log_abs_delta")
 _EPS = np.finfo(float).eps
 
 
@@ -132,12 +135,26 @@ def run_linear_trial(rng: np.random.Generator, n: int, d: int, lam: float, T: fl
     distances = kde_l2_distances(log_gaussian_self_overlap(gen),
                                  train.log_overlap_with(gen), original.log_overlap_with(gen),
                                  train, original)
-    return trial_row(distances, gen, train, original, sigma)
+    log_c_train = float(log_isotropic_kde_overlaps(train.sq_norms, train.eps, sigma, d))
+    return trial_row(distances, gen, train, original, sigma, log_c_train)
+
+
+def generalizer_columns(log_c_train: float, train: KDEReference, original: KDEReference, sigma: float) -> dict:
+    """The ideal generalizer ρ_G = ρ = N(0, σ² I) (the data distribution itself, in the trial's centred
+    coordinates) against the trial's own training and original KDEs: Δ's sign and ln|Δ|.
+
+    ∫ρ_G² cancels from Δ, so only C_T = ∫ρ ρ_T (``log_c_train``) and C_O = ∫ρ ρ_O enter; C_O is computed once per
+    original set (``KDEReference.log_overlap_with_isotropic``). Its H² to ρ is 0. No memorizer column: every ρ_G
+    that puts its mass on the training points is decided by its self-match term (docs/linear-model.md).
+    """
+    log_abs, sign = log_delta(log_c_train, original.log_overlap_with_isotropic(sigma), train, original)
+    return {"generalizer_delta_positive": int(sign > 0), "generalizer_log_abs_delta": log_abs}
 
 
 def trial_row(distances: dict, gen: LowRankGaussian, train: KDEReference, original: KDEReference,
-              sigma: float) -> dict:
-    """A trial's metric columns of trials.csv from its distances and its generated Gaussian."""
+              sigma: float, log_c_train: float) -> dict:
+    """A trial's metric columns of trials.csv from its distances, its generated Gaussian and the ideal
+    generalizer's cross term with the training KDE (``generalizer_columns``)."""
     h2, log_bc = hellinger_squared(gen, np.zeros(gen.dim), sigma)
     return {
         **distances,
@@ -147,4 +164,5 @@ def trial_row(distances: dict, gen: LowRankGaussian, train: KDEReference, origin
         "rank_G": gen.rank,
         "eps_n": train.eps,
         "eps_N": original.eps,
+        **generalizer_columns(log_c_train, train, original, sigma),
     }

@@ -37,6 +37,11 @@ def summarize_trials(trials: pd.DataFrame, id_columns: list[str], binary_metrics
     With two or more such groups in a cell, intervals and standard errors also cover the spread between
     groups (docs/analysis.md, "Several original sets"); with one, they are conditional on it.
     """
+    # A metric added after some parts were stored (Experiment.added_columns) may be absent from every row: its
+    # summary reads as missing (NaN, count 0), never as 0.
+    absent = [m for m in (*binary_metrics, *mean_metrics) if m not in trials.columns]
+    if absent:
+        trials = trials.assign(**dict.fromkeys(absent, np.nan))
     by_cell = trials.groupby("cell", sort=True)
     summary = by_cell[list(id_columns)].first().reset_index(drop=True)
     summary[COUNT_COLUMN] = by_cell.size().to_numpy()

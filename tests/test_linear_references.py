@@ -1,0 +1,89 @@
+"""The linear model's ideal generalizer (ρ_G = ρ, issue 22) against independent computations, and the formula that
+decides every training-point memorizer (docs/linear-model.md, "Reference models")."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import logsumexp
+
+from memgen_cli.kde import KDEReference, LowRankGaussian, log_gaussian_kde_overlap, log_isotropic_kde_overlaps
+from memgen_cli.linear.model import generalizer_columns, original_reference, run_linear_trial
+
+LAM, T = np.exp(-4.0), 2.0
+
+
+def kde_pdf(points, eps, x):
+    d = points.shape[1]
+    d2 = ((x[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    return np.exp(-d2 / (2 * eps**2)).mean(1) / (2 * np.pi * eps**2) ** (d / 2)
+
+
+@pytest.mark.parametrize("rule,sigma,n", [("paper", 1.0, 7), ("rosenblatt", 1.3, 5), ("paper", 0.7, 40)])
+def test_generalizer_delta_against_grid_integration_d2(rule, sigma, n):
+    """Δ = E_TG − E_OG for ρ_G = N(0, σ² I), integrated on a fine grid, against the closed form."""
+    rng = np.random.default_rng(n)
+    train = KDEReference.for_rule(sigma * rng.standard_normal((n, 2)), rule, sigma)
+    original = original_reference(sigma * rng.standard_normal((60, 2)), rule, sigma)
+    log_c_train = float(log_isotropic_kde_overlaps(train.sq_norms, train.eps, sigma, 2))
+    row = generalizer_columns(log_c_train, train, original, sigma)
+    grid = np.linspace(-8 * sigma, 8 * sigma, 801)
+    xx = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+    cell = (grid[1] - grid[0]) ** 2
+    rho = stats.multivariate_normal(np.zeros(2), sigma**2 * np.eye(2)).pdf(xx)
+    e_tg = ((kde_pdf(train.points, train.eps, xx) - rho) ** 2).sum() * cell
+    e_og = ((kde_pdf(original.points, original.eps, xx) - rho) ** 2).sum() * cell
+    assert row["generalizer_delta_positive"] == int(e_tg > e_og)
+    assert row["generalizer_log_abs_delta"] == pytest.approx(np.log(abs(e_tg - e_og)), abs=1e-3)
+
+
+def test_isotropic_cross_term_equals_the_gaussian_kde_overlap():
+    """The squared-norm shortcut against the general Gaussian–KDE overlap with ρ as a full-rank Gaussian; and the
+    original set's term is kept once computed."""
+    rng = np.random.default_rng(1)
+    d, sigma = 16, 1.7
+    ref = original_reference(sigma * rng.standard_normal((500, d)), "paper", sigma)
+    rho = LowRankGaussian(np.zeros(d), np.eye(d), np.full(d, sigma**2))
+    expected = log_gaussian_kde_overlap(rho, ref.points, ref.eps)
+    assert ref.log_overlap_with_isotropic(sigma) == pytest.approx(expected, rel=1e-13)
+    assert ref._isotropic == {sigma: ref.log_overlap_with_isotropic(sigma)}
+
+
+def test_generalizer_is_the_same_in_the_trial_row():
+    """run_linear_trial's generalizer columns are generalizer_columns of its own training set: the reference
+    sees exactly the trial's training and original KDEs."""
+    rng_data = np.random.default_rng(3)
+    original = original_reference(rng_data.standard_normal((300, 8)), "paper", 1.0)
+    row = run_linear_trial(np.random.default_rng(11), 20, 8, LAM, T, 300, original=original)
+    Y = np.random.default_rng(11).standard_normal((20, 8))  # the trial's first draw: its training set
+    train = KDEReference.for_rule(Y, "paper", 1.0)
+    log_c = float(log_isotropic_kde_overlaps(train.sq_norms, train.eps, 1.0, 8))
+    assert generalizer_columns(log_c, train, original, 1.0) == {k: row[k] for k in
+                                                               ("generalizer_delta_positive",
+                                                                "generalizer_log_abs_delta")}
+
+
+def dirac_memorizer_delta_over_diagonal(rng, n, d, N):
+    """Δ/D for ρ_G = (1/n) Σ δ(Y_k) (the empirical measure), by brute force: Δ = ∫ρ_T² − ∫ρ_O² −
+    (2/n) Σ_k [ρ_T(Y_k) − ρ_O(Y_k)] (∫ρ_G² is infinite but cancels)."""
+    Y, O = rng.standard_normal((n, d)), rng.standard_normal((N, d))
+    train, orig = KDEReference.for_rule(Y, "paper", 1.0), KDEReference.for_rule(O, "paper", 1.0)
+
+    def log_rho(points, eps, x):
+        d2 = ((x[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+        return logsumexp(-d2 / (2 * eps**2), axis=1) - np.log(len(points)) - 0.5 * d * np.log(2 * np.pi * eps**2)
+
+    log_d = train.log_self_diagonal  # = orig.log_self_diagonal under the paper's rule: (4π σ²)^(-d/2)
+    self_terms = np.exp(train.log_self_offdiagonal - log_d) - np.exp(orig.log_self_offdiagonal - log_d)
+    cross = (2 / n) * (np.exp(log_rho(Y, train.eps, Y) - log_d).sum() - np.exp(log_rho(O, orig.eps, Y) - log_d).sum())
+    return self_terms - cross
+
+
+@pytest.mark.parametrize("d", [8, 16, 100])
+def test_every_training_point_memorizer_is_decided_by_its_self_match(d):
+    """The formula docs/linear-model.md gives: Δ/D = −2^(d/2+1) + R, |R| of order one, so Δ < 0 in every trial."""
+    rng = np.random.default_rng(d)
+    for n in (2, 30, 300):
+        for _ in range(3):
+            ratio = dirac_memorizer_delta_over_diagonal(rng, n, d, 1000)
+            assert ratio == pytest.approx(-(2 ** (d / 2 + 1)), abs=2.0, rel=1e-12)  # rel: rounding at d = 100
+            assert ratio < 0
