@@ -90,7 +90,7 @@ def test_a_unet_sweep_grows_by_more_simulations_and_an_n_value(tmp_path):
     assert last_run(out)["tasks_already_done"] == 4 and last_run(out)["tasks_to_run"] == 9 - 4
     scratch = tmp_path / "scratch"
     assert sweep("unet", config, scratch, "simulations=3", "grid.n=[4, 8, 12]").exit_code == 0
-    timings = ("train_seconds", "sample_seconds", "eval_seconds")
+    timings = ("train_seconds", "sample_seconds", "eval_seconds", "reference_seconds")
     import pandas as pd
 
     a, b = (pd.read_csv(folder / "trials.csv").drop(columns=list(timings)) for folder in (out, scratch))

@@ -65,8 +65,8 @@ def test_generalizer_is_the_same_in_the_trial_row():
 def dirac_memorizer_delta_over_diagonal(rng, n, d, N):
     """Δ/D for ρ_G = (1/n) Σ δ(Y_k) (the empirical measure), by brute force: Δ = ∫ρ_T² − ∫ρ_O² −
     (2/n) Σ_k [ρ_T(Y_k) − ρ_O(Y_k)] (∫ρ_G² is infinite but cancels)."""
-    Y, O = rng.standard_normal((n, d)), rng.standard_normal((N, d))
-    train, orig = KDEReference.for_rule(Y, "paper", 1.0), KDEReference.for_rule(O, "paper", 1.0)
+    Y, Ob = rng.standard_normal((n, d)), rng.standard_normal((N, d))
+    train, orig = KDEReference.for_rule(Y, "paper", 1.0), KDEReference.for_rule(Ob, "paper", 1.0)
 
     def log_rho(points, eps, x):
         d2 = ((x[:, None, :] - points[None, :, :]) ** 2).sum(-1)
@@ -74,7 +74,7 @@ def dirac_memorizer_delta_over_diagonal(rng, n, d, N):
 
     log_d = train.log_self_diagonal  # = orig.log_self_diagonal under the paper's rule: (4π σ²)^(-d/2)
     self_terms = np.exp(train.log_self_offdiagonal - log_d) - np.exp(orig.log_self_offdiagonal - log_d)
-    cross = (2 / n) * (np.exp(log_rho(Y, train.eps, Y) - log_d).sum() - np.exp(log_rho(O, orig.eps, Y) - log_d).sum())
+    cross = (2 / n) * (np.exp(log_rho(Y, train.eps, Y) - log_d).sum() - np.exp(log_rho(Ob, orig.eps, Y) - log_d).sum())
     return self_terms - cross
 
 

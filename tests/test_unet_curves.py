@@ -26,7 +26,7 @@ evaluation: {eval_original: 40, every: 2}
 """
 TINY = {"n": 8, "side": 8, "N": 300, "preset": "tiny", "steps": 10, "train_steps": 5, "batch_size": 8, "lr": 1e-3,
         "generated": 4, "eval_original": 50}
-TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds"]
+TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from memgen_cli.unet.simulation import simulate
 # A flat cell, as in trials.csv; what it leaves out takes the config sections' defaults.
 TINY = {"n": 8, "side": 8, "N": 300, "preset": "tiny", "steps": 10, "train_steps": 4, "batch_size": 8, "lr": 1e-3,
         "generated": 4, "eval_original": 50}
-TIMINGS = {"train_seconds", "sample_seconds", "eval_seconds"}
+TIMINGS = {"train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"}
 
 
 def _without_timings(row):

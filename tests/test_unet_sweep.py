@@ -34,7 +34,7 @@ training: {lr: 1.0e-3, batch_size: 8}
 sampling: {generated: 4}
 evaluation: {eval_original: 40}
 """
-TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds"]
+TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"]
 # Run from the repository root: torch and diffusers cannot be imported, as without the unet extra. (Not
 # sys.modules["torch"] = None: scipy.stats then fails on its own check for torch arrays.)
 WITHOUT_TORCH = """

@@ -129,6 +129,15 @@ def gmm_components(data: ImageData) -> tuple[list[float], list[float], list[floa
     return means, sigmas, weights
 
 
+def draw_fresh(data: ImageData, count: int, side: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` new images of a drawn family (gaussian, gmm), as ``sample_split`` draws them: (count, side, side)."""
+    if data.family == "gaussian":
+        return _gaussian(rng, count, side, data.mu, data.sigma)
+    if data.family == "gmm":
+        return _gmm(rng, count, side, *gmm_components(data))
+    raise ValueError(f"family {data.family!r} is a finite set of images: nothing new can be drawn")
+
+
 def sample_split(data: ImageData, n: int, N: int, side: int, rng: np.random.Generator) -> DataSplit:
     """Draw n training images and the original set (N images; digits: every digit not used for training)."""
     if data.family == "gaussian":

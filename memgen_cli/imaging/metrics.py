@@ -15,6 +15,7 @@ The paper's per-pixel metric (eqs. 23-24): for a set X of m images and pixel i,
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -163,25 +164,50 @@ def _normal_density_at_zero(var: float) -> float:
 # The paper's per-pixel metric
 
 
-def _pixel_kde_overlaps(generated, train, original, eps_g, eps_t, eps_o):
-    """Per-pixel overlaps integral rho_X rho_Y, self-overlaps split into diagonal (constant) and pair parts."""
-    def self_parts(x, eps):
-        var = 2 * eps * eps
-        diag = _normal_density_at_zero(var) / len(x)  # (1/m^2) * m * N(0 | 0, 2 eps^2), the same in every pixel
-        pairs = _off_diagonal_pair_sums(x, np.sqrt(var)) * _normal_density_at_zero(var) / len(x) ** 2
-        return diag, pairs
+@dataclass(frozen=True)
+class PixelKDE:
+    """One set's per-pixel KDEs (width eps in every pixel) with the parts of its self-overlap, computed once and
+    used against every generated set measured against it (the model's and the references')."""
 
-    def cross(x, eps_x, eps_y, y):
+    points: np.ndarray  # (m, d)
+    eps: float
+    diagonal: float  # (1/m²) m N(0 | 0, 2 eps²): the same in every pixel
+    pairs: float  # Σ_i (1/m²) Σ_{k≠l} N(x_ki | x_li, 2 eps²), summed over pixels
+
+
+class PixelSums:
+    """The two Gaussian sums of the exact per-pixel metric, already scaled and summed over pixels (numpy here;
+    unet.device_metrics has the same on a torch device)."""
+
+    @staticmethod
+    def self_pairs(x: np.ndarray, eps: float) -> float:
+        var = 2 * eps * eps
+        return float((_off_diagonal_pair_sums(x, np.sqrt(var)) * _normal_density_at_zero(var) / len(x) ** 2).sum())
+
+    @staticmethod
+    def cross(x: np.ndarray, eps_x: float, y: np.ndarray, eps_y: float) -> float:
+        """Σ_i ∫ρ_X,i ρ_Y,i."""
         var = eps_x * eps_x + eps_y * eps_y
         sums = _gauss_sums(x, y, np.sqrt(var))  # (m_x, d)
-        return sums.sum(axis=0) * _normal_density_at_zero(var) / (len(x) * len(y))
+        return float((sums.sum(axis=0) * _normal_density_at_zero(var) / (len(x) * len(y))).sum())
 
-    diag_g, pairs_g = self_parts(generated, eps_g)
-    diag_t, pairs_t = self_parts(train, eps_t)
-    diag_o, pairs_o = self_parts(original, eps_o)
-    tg = cross(generated, eps_g, eps_t, train)
-    og = cross(generated, eps_g, eps_o, original)
-    return (diag_g, pairs_g), (diag_t, pairs_t), (diag_o, pairs_o), tg, og
+
+def pixel_kde(points: np.ndarray, eps: float, sums=PixelSums) -> PixelKDE:
+    """A set's per-pixel KDE and its self-overlap parts (``sums``: PixelSums, or a device's)."""
+    x = _as_2d(points)
+    return PixelKDE(x, eps, _normal_density_at_zero(2 * eps * eps) / len(x), sums.self_pairs(x, eps))
+
+
+def pixel_kde_distances(g: PixelKDE, t: PixelKDE, o: PixelKDE, sums=PixelSums) -> dict:
+    """E_TG, E_OG and Delta from three prepared sets. ``Delta`` is assembled from its parts so the large diagonal
+    terms (equal for T and O when eps = sigma / m) cancel exactly, not after rounding."""
+    d = g.points.shape[1]
+    tg, og = sums.cross(g.points, g.eps, t.points, t.eps), sums.cross(g.points, g.eps, o.points, o.eps)
+    self_g = d * g.diagonal + g.pairs
+    e_tg = self_g + d * t.diagonal + t.pairs - 2 * tg
+    e_og = self_g + d * o.diagonal + o.pairs - 2 * og
+    delta = d * (t.diagonal - o.diagonal) + (t.pairs - o.pairs) - 2 * (tg - og)
+    return {"E_TG": float(e_tg), "E_OG": float(e_og), "Delta": float(delta)}
 
 
 def _as_2d(x: np.ndarray) -> np.ndarray:
@@ -193,20 +219,12 @@ def pixel_kde_distances_exact(generated, train, original, sigma: float, eps_gene
                               eps_train: float | None = None, eps_original: float | None = None) -> dict:
     """The paper's per-pixel E_TG, E_OG and Delta (eqs. 23-24), integrals in closed form.
 
-    Bandwidths default to eps = sigma / m for each set of m images. ``Delta`` is assembled from its parts so
-    the large diagonal terms (equal for T and O when eps = sigma / m) cancel exactly, not after rounding.
+    Bandwidths default to eps = sigma / m for each set of m images (``pixel_kde_distances`` for the parts).
     """
     g, t, o = _as_2d(generated), _as_2d(train), _as_2d(original)
-    eps_g = eps_generated or pixel_bandwidth(sigma, len(g))
-    eps_t = eps_train or pixel_bandwidth(sigma, len(t))
-    eps_o = eps_original or pixel_bandwidth(sigma, len(o))
-    (dg, pg), (dt, pt), (do, po), tg, og = _pixel_kde_overlaps(g, t, o, eps_g, eps_t, eps_o)
-    d = g.shape[1]
-    self_g = d * dg + pg.sum()
-    e_tg = self_g + d * dt + pt.sum() - 2 * tg.sum()
-    e_og = self_g + d * do + po.sum() - 2 * og.sum()
-    delta = d * (dt - do) + (pt.sum() - po.sum()) - 2 * (tg.sum() - og.sum())
-    return {"E_TG": float(e_tg), "E_OG": float(e_og), "Delta": float(delta)}
+    return pixel_kde_distances(pixel_kde(g, eps_generated or pixel_bandwidth(sigma, len(g))),
+                               pixel_kde(t, eps_train or pixel_bandwidth(sigma, len(t))),
+                               pixel_kde(o, eps_original or pixel_bandwidth(sigma, len(o))))
 
 
 def grid_points(points: int = 16) -> np.ndarray:

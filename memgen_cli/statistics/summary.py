@@ -48,35 +48,36 @@ def summarize_trials(trials: pd.DataFrame, id_columns: list[str], binary_metrics
     clustered = cluster is not None and cluster in trials.columns
     if clustered:
         summary[SET_COUNT_COLUMN] = by_cell[cluster].nunique().to_numpy()
+    columns: dict[str, np.ndarray] = {}  # added at once below (one column at a time fragments the frame)
     for metric in binary_metrics:
         p_col, lo_col, hi_col = proportion_columns(metric)
         outcome = finite_only(trials[metric]).groupby(trials["cell"], sort=True).agg(["sum", "count"])
         successes, counts = outcome["sum"].to_numpy(dtype=int), outcome["count"].to_numpy(dtype=int)
-        summary[p_col] = p = np.where(counts > 0, successes / np.maximum(counts, 1), np.nan)
+        columns[p_col] = p = np.where(counts > 0, successes / np.maximum(counts, 1), np.nan)
         bounds = np.array([wilson_interval(k, m) for k, m in zip(successes, counts)]).reshape(-1, 2)
         if clustered:
             means = group_means(trials, metric, cluster)
             spread, half = means.std(axis=1, ddof=1).to_numpy(), t_half_width(means)
-            summary[between_set_column(metric)] = spread
+            columns[between_set_column(metric)] = spread
             bounds[:, 0] = np.fmin(bounds[:, 0], np.clip(p - half, 0.0, 1.0))  # fmin: NaN half keeps Wilson
             bounds[:, 1] = np.fmax(bounds[:, 1], np.clip(p + half, 0.0, 1.0))
-        summary[lo_col], summary[hi_col] = bounds[:, 0], bounds[:, 1]
-        summary[count_column(metric)] = counts  # trials with a finite outcome: a NaN is left out, never a 0
+        columns[lo_col], columns[hi_col] = bounds[:, 0], bounds[:, 1]
+        columns[count_column(metric)] = counts  # trials with a finite outcome: a NaN is left out, never a 0
     if mean_metrics:
         stats = finite_only(trials[list(mean_metrics)]).groupby(trials["cell"], sort=True).agg(["mean", "std", "count"])
         for metric in mean_metrics:
             mean_col, se_col, count_col = mean_columns(metric)
             count = stats[(metric, "count")].to_numpy()
-            summary[mean_col] = stats[(metric, "mean")].to_numpy()
+            columns[mean_col] = stats[(metric, "mean")].to_numpy()
             se = np.where(count > 1, stats[(metric, "std")].to_numpy() / np.sqrt(np.maximum(count, 1)), np.nan)
             if clustered:
                 means = group_means(trials, metric, cluster)
                 groups = means.count(axis=1).to_numpy()
                 cluster_se = means.std(axis=1, ddof=1).to_numpy() / np.sqrt(np.maximum(groups, 1))
                 se = np.where(groups > 1, cluster_se, se)
-            summary[se_col] = se
-            summary[count_col] = count
-    return summary
+            columns[se_col] = se
+            columns[count_col] = count
+    return pd.concat([summary, pd.DataFrame(columns, index=summary.index)], axis=1)
 
 
 def group_means(trials: pd.DataFrame, metric: str, cluster: str) -> pd.DataFrame:

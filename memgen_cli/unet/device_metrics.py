@@ -71,27 +71,32 @@ def _cross_sums(queries: torch.Tensor, values: torch.Tensor, s: float) -> torch.
     return total
 
 
+class TorchPixelSums:
+    """``metrics.PixelSums`` in float64 torch on ``device``: the exact per-pixel metric's two Gaussian sums, scaled
+    and summed over pixels (``metrics.pixel_kde`` and ``metrics.pixel_kde_distances`` take it as ``sums``)."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def self_pairs(self, x, eps: float) -> float:
+        var = 2 * eps * eps
+        values = _as_tensor(x, self.device)
+        return float(_pair_sums(values, math.sqrt(var)).sum()) * _normal_density_at_zero(var) / values.shape[0] ** 2
+
+    def cross(self, x, eps_x: float, y, eps_y: float) -> float:
+        var = eps_x * eps_x + eps_y * eps_y
+        a, b = _as_tensor(x, self.device), _as_tensor(y, self.device)
+        return (float(_cross_sums(a, b, math.sqrt(var)).sum()) * _normal_density_at_zero(var)
+                / (a.shape[0] * b.shape[0]))
+
+
 def pixel_kde_distances_exact(generated, train, original, sigma: float, device: str) -> dict:
     """``metrics.pixel_kde_distances_exact`` (eps = sigma / m per set) in float64 torch on ``device``."""
-    g, t, o = (_as_tensor(x, device) for x in (generated, train, original))
-    d = g.shape[1]
-    eps = {name: pixel_bandwidth(sigma, x.shape[0]) for name, x in (("g", g), ("t", t), ("o", o))}
+    from memgen_cli.imaging.metrics import pixel_kde, pixel_kde_distances
 
-    def self_parts(x, e):
-        var = 2 * e * e
-        diag = _normal_density_at_zero(var) / x.shape[0]
-        pairs = float(_pair_sums(x, math.sqrt(var)).sum()) * _normal_density_at_zero(var) / x.shape[0] ** 2
-        return diag, pairs
-
-    def cross(x, ex, ey, y):
-        var = ex * ex + ey * ey
-        return float(_cross_sums(x, y, math.sqrt(var)).sum()) * _normal_density_at_zero(var) / (x.shape[0] * y.shape[0])
-
-    (dg, pg), (dt, pt), (do, po) = self_parts(g, eps["g"]), self_parts(t, eps["t"]), self_parts(o, eps["o"])
-    tg, og = cross(g, eps["g"], eps["t"], t), cross(g, eps["g"], eps["o"], o)
-    self_g = d * dg + pg
-    return {"E_TG": float(self_g + d * dt + pt - 2 * tg), "E_OG": float(self_g + d * do + po - 2 * og),
-            "Delta": float(d * (dt - do) + (pt - po) - 2 * (tg - og))}
+    sums = TorchPixelSums(device)
+    sets = [pixel_kde(x, pixel_bandwidth(sigma, len(x)), sums) for x in (generated, train, original)]
+    return pixel_kde_distances(*sets, sums)
 
 
 def nearest_neighbour_ratios(generated, train, device: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.experiment import CHECKPOINTS, Experiment, Footprint
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
+from memgen_cli.imaging.references import REFERENCE_BINARY, REFERENCE_COLUMNS, REFERENCE_MEAN, held_out_problem
 
 from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import SimulationParams, UnetConfig, config_cells
@@ -42,8 +43,9 @@ class UnetExperiment(Experiment):
     override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task (task_size: more when trained together on a GPU): a killed
     # sweep never retrains a finished simulation
-    binary_metrics = BINARY_METRICS
-    mean_metrics = MEAN_METRICS + ("final_loss", "train_seconds", "sample_seconds", "eval_seconds")
+    binary_metrics = BINARY_METRICS + REFERENCE_BINARY
+    mean_metrics = MEAN_METRICS + ("final_loss", "train_seconds", "sample_seconds", "eval_seconds") + REFERENCE_MEAN
+    added_columns = REFERENCE_COLUMNS  # the references (issue 22): parts stored before them lack them
 
     def cells(self, config: UnetConfig) -> list[dict]:
         return config_cells(config)
@@ -88,7 +90,8 @@ class UnetExperiment(Experiment):
 
     def columns(self, config: UnetConfig) -> tuple[str, ...]:
         together = ("trained_together",) if self.task_size(config) > 1 else ()
-        return EVALUATION_COLUMNS + RUN_COLUMNS + together
+        references = REFERENCE_COLUMNS if config.evaluation.references else ()
+        return EVALUATION_COLUMNS + RUN_COLUMNS + references + together
 
     def task_resources(self, config: UnetConfig) -> dict[str, float] | None:
         """device: cuda asks a Dask scheduler for a worker started with ``--resources GPU=1`` (one task per GPU
@@ -123,6 +126,9 @@ class UnetExperiment(Experiment):
         every = config.evaluation.every
         for index, cell in enumerate(self.cells(config)):
             params = SimulationParams.from_cell(cell, source=f"cell {index}")
+            if why := held_out_problem(params.data, config.evaluation, params.original_count,
+                                       params.sampling.generated):
+                raise MemgenError(f"cell {index} (n = {params.grid.n}): {why}")
             if every is not None and every > params.train_step_count:
                 raise MemgenError(f"cell {index}: evaluation.every: {every} is more than the {params.train_step_count} "
                                   "optimizer steps of the training budget: no checkpoint before the end")
@@ -150,7 +156,8 @@ class UnetExperiment(Experiment):
 
         params = SimulationParams.from_cell(cell)
         results = simulate_group(params, [seed for _, seed in trials], device=config.device, threads=config.threads,
-                                 every=config.evaluation.every, compute=config.compute)
+                                 every=config.evaluation.every, compute=config.compute,
+                                 references=config.evaluation.references)
         together = {"trained_together": len(trials)} if self.task_size(config) > 1 else {}
         rows = []
         for (trial, _), result in zip(trials, results):

@@ -246,7 +246,8 @@ CELL_SECTIONS = {"grid": CellGrid, "data": ImageData, "training": UnetTraining, 
                  "evaluation": ImageEvaluation}
 FAMILY_FIELDS = {"gaussian": ("mu", "sigma"), "gmm": ("sigma", "gmm_means", "gmm_sigmas", "gmm_weights"),
                  "digits": (), "images": ("path", "channels")}
-NOT_IN_CELL = {("evaluation", "every")}  # how often to evaluate along training: what a cell computes, not what it is
+# How often to evaluate along training, and whether to measure the references: what a cell computes, not what it is.
+NOT_IN_CELL = {("evaluation", "every"), ("evaluation", "references")}
 
 
 def _column(section: str, field: str) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from memgen_cli.imaging import data as data_mod
-from memgen_cli.imaging.evaluation import evaluate
+from memgen_cli.imaging.evaluation import evaluate, measure, pixel_sums_for, prepare
+from memgen_cli.imaging.references import evaluate_references, reference_seed
 
 from .models import get_preset
 from .params import THREADS, SimulationParams, UnetCompute
@@ -61,7 +62,8 @@ def exactly_threads(threads: int):
 
 
 def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", threads: int = THREADS,
-             every: int | None = None, compute: UnetCompute = UnetCompute()) -> SimulationResult:
+             every: int | None = None, compute: UnetCompute = UnetCompute(),
+             references: bool | None = None) -> SimulationResult:
     """Train on n fresh images, generate ``generated`` images, evaluate them: the metric columns and the images.
 
     params: the typed parameters, or a flat cell (validated here: a MemgenError before any training).
@@ -69,18 +71,22 @@ def simulate(params: SimulationParams | dict, seed: int, device: str = "auto", t
     every: also evaluate fresh samples after every every-th optimizer step (``SimulationResult.curve``); the
     final row is the same with or without it.
     compute: precision and compile on the device (params.UnetCompute).
+    references: also measure the ideal generalizer and memorizer (imaging.references); None: the evaluation
+    section's ``references`` (a sweep passes its config's: the field is not part of a cell).
     """
-    return simulate_group(params, [seed], device, threads, every, compute)[0]
+    return simulate_group(params, [seed], device, threads, every, compute, references)[0]
 
 
 def simulate_group(params: SimulationParams | dict, seeds: list[int], device: str = "auto", threads: int = THREADS,
-                   every: int | None = None, compute: UnetCompute = UnetCompute()) -> list[SimulationResult]:
+                   every: int | None = None, compute: UnetCompute = UnetCompute(),
+                   references: bool | None = None) -> list[SimulationResult]:
     """``simulate`` for several seeds of one cell. Two or more train at once (``grouped.train_together``: one
     vmapped step for all, each with its own data, draws and Adam state); then each samples and is evaluated
     alone. Every simulation's numbers are those of a run alone up to floating-point rounding."""
     p = params if isinstance(params, SimulationParams) else SimulationParams.from_cell(params)
+    references = p.evaluation.references if references is None else references
     with exactly_threads(int(threads)):
-        return _simulate_group(p, [int(s) for s in seeds], device, every, compute)
+        return _simulate_group(p, [int(s) for s in seeds], device, every, compute, references)
 
 
 @dataclass
@@ -91,6 +97,7 @@ class _Setup:
     train_seed: int
     sample_seed: int
     eval_seed: int
+    reference_seed: int  # the references' images and bootstrap (imaging.references): not from the split's generator
     model: object
     train_steps: int
     batch_size: int
@@ -110,7 +117,7 @@ def _setup(p: SimulationParams, seed: int) -> _Setup:
     else:  # the paper's epochs: batches of min(batch_size, n)
         train_steps = steps_for_epochs(grid.epochs, grid.n, training.batch_size)
         batch_size = epoch_batch_size(grid.n, training.batch_size)
-    return _Setup(split, train_seed, sample_seed, eval_seed, model, train_steps, batch_size)
+    return _Setup(split, train_seed, sample_seed, eval_seed, reference_seed(seed), model, train_steps, batch_size)
 
 
 def _draw(p: SimulationParams, model, seed: int, dev: str) -> np.ndarray:
@@ -130,7 +137,7 @@ def _checkpoint(p: SimulationParams, s: _Setup, model, step: int, losses_so_far:
 
 
 def _simulate_group(p: SimulationParams, seeds: list[int], device: str, every: int | None,
-                    compute: UnetCompute) -> list[SimulationResult]:
+                    compute: UnetCompute, references: bool) -> list[SimulationResult]:
     from .diffusion import make_scheduler, resolve_device, resolve_precision, train
     from .grouped import train_together
 
@@ -162,12 +169,12 @@ def _simulate_group(p: SimulationParams, seeds: list[int], device: str, every: i
                                 device=dev, precision=precision, every=every, checkpoint=checkpoint)
     # a group's training time is shared: each simulation is charged its share
     train_seconds = (time.perf_counter() - start - checkpoint_seconds[0]) / len(setups)
-    return [_finish(p, s, losses[k], curves[k], dev, train_seconds, every, len(setups))
+    return [_finish(p, s, losses[k], curves[k], dev, train_seconds, every, len(setups), references)
             for k, s in enumerate(setups)]
 
 
 def _finish(p: SimulationParams, s: _Setup, losses: np.ndarray, curve: list[dict], dev: str, train_seconds: float,
-            every: int | None, together: int) -> SimulationResult:
+            every: int | None, together: int, references: bool) -> SimulationResult:
     """Sample the trained model and evaluate: the row (and the curve's last point, the end of training)."""
     start = time.perf_counter()
     generated = _draw(p, s.model, s.sample_seed, dev)
@@ -175,19 +182,24 @@ def _finish(p: SimulationParams, s: _Setup, losses: np.ndarray, curve: list[dict
 
     start = time.perf_counter()
     generated01 = data_mod.from_model_scale(generated)
-    row = evaluate(generated01, s.split, p.evaluation, np.random.default_rng(s.eval_seed), dev, _device_metrics(dev))
+    rng, device_metrics = np.random.default_rng(s.eval_seed), _device_metrics(dev)
+    # The training and original sides are prepared once: the references measure against the same ones.
+    sets = prepare(s.split, p.evaluation, rng, generated01.shape[0], pixel_sums_for(dev, device_metrics))
+    row = measure(generated01, sets, rng, dev, device_metrics)
     eval_seconds = time.perf_counter() - start
+    refs = evaluate_references(p.data, sets, s.reference_seed, dev, device_metrics) if references else {}
     row = {
         **row,
         # mean over the last tenth of the steps: one step's loss is noisy (random batch, time steps, noise)
         "final_loss": float(losses[-max(1, s.train_steps // 10):].mean()),
         "train_steps_done": int(s.train_steps), "device": dev,
         "train_seconds": train_seconds, "sample_seconds": sample_seconds, "eval_seconds": eval_seconds,
+        **refs,
         **({"trained_together": together} if together > 1 else {}),
     }
     if every:  # the last checkpoint is the end of training: the final samples, evaluated once
         last = {k: row[k] for k in ("final_loss", "device", "train_seconds", "sample_seconds", "eval_seconds",
-                                    "trained_together") if k in row}
+                                    "trained_together", *refs) if k in row}
         metrics_end = {k: v for k, v in row.items() if k not in last and k != "train_steps_done"}
         tail = float(losses[-min(every, s.train_steps):].mean())
         curve.append({"step": int(s.train_steps), "train_loss": tail, **metrics_end})
