@@ -62,6 +62,9 @@ class Experiment(ABC):
     # Columns of ``columns`` added after the experiment first stored results: a part written before them may
     # lack them (it stays valid; the column reads as missing there).
     added_columns: ClassVar[tuple[str, ...]] = ()
+    # Why the ideal memorizer needs no column of its own, when its P(Delta > 0) is 0 in closed form (the linear
+    # model's); None: it is measured (or absent). `memgen analyze` then takes it as 0 (docs/analysis.md).
+    analytic_memorizer: ClassVar[str | None] = None
     # Top-level config sections that change no number (where output goes): left out of ``task_inputs``.
     not_inputs: ClassVar[tuple[str, ...]] = ()
 

@@ -41,20 +41,44 @@ def fmt_verdict(row: dict) -> str:
 
 
 def fmt_estimate(row: dict, name: str, n_min: float = 0.0) -> str:
-    """'26.1 [25.8, 26.5]' for a crossed estimate, else its status."""
+    """'26.1 [25.8, 26.5]' for a crossed estimate (' grid-limited' when its interval is the grid's gap), else its
+    status."""
     status = row.get(f"{name}_status", "")
     if status != "crossed":
         return escape(str(status)) if isinstance(status, str) and status else "–"
-    return f"{fmt_n(row[name])} {fmt_interval(row[name + '_lo'], row[name + '_hi'], n_min)}"
+    limited = " grid-limited" if row.get(f"{name}_grid_limited") in (True,) else ""  # numpy bool when read back
+    return f"{fmt_n(row[name])} {fmt_interval(row[name + '_lo'], row[name + '_hi'], n_min)}{limited}"
+
+
+def fmt_discriminates(row: dict, name: str) -> str:
+    """Where the metric tells the ideal generalizer from the ideal memorizer ('2–2000'), 'nowhere', or why unknown."""
+    found = row.get(f"{name}_discriminates_at")
+    if not isinstance(found, str):
+        return "nowhere" if f"{name}_discriminates_at" in row else "–"
+    return escape(found) or "nowhere"
+
+
+GRID_NOTE = ("grid-limited: the crossing lies between two grid points whose intervals both exclude 0.5, so its "
+             "interval is the whole gap; `memgen locate` can place it within the gap.")
+CALIBRATION_NOTE = ("discriminates at: the n where the ideal generalizer scores above 0.5 and the ideal memorizer "
+                    "below, each beyond its 95% interval; a crossing elsewhere is not reported.")
+
+
+def table_caption(table: pd.DataFrame, names: tuple[str, ...], first: str) -> str:
+    """The caption, with the grid note when some estimate is grid-limited."""
+    limited = any(table.get(f"{name}_grid_limited", pd.Series(dtype=bool)).eq(True).any() for name in names)
+    return " ".join([first, CALIBRATION_NOTE] + ([GRID_NOTE] if limited else []))
 
 
 def transitions_rich_table(table: pd.DataFrame, align_factor: float) -> Table:
     """n*, n_onset, slopes, ratio and verdict per group."""
     rich_table = Table(
         title=f"Memorization → generalization transition (aligned: n*/n_onset within ×{align_factor:g})",
-        caption="slopes: d log y / d log n before → after n_onset. transitions.csv holds every column.",
+        caption=table_caption(table, ("n_star",), "slopes: d log y / d log n before → after n_onset. "
+                                                  "transitions.csv holds every column."),
     )
-    for column in ("group", "n* [95% CI]", "n_onset [95% CI]", "slopes", "n*/n_onset", "verdict", "P(Δ>0) at max n"):
+    for column in ("group", "n* [95% CI]", "P(Δ>0) discriminates at n", "n_onset [95% CI]", "slopes", "n*/n_onset",
+                   "verdict", "P(Δ>0) at max n"):
         rich_table.add_column(column, justify="left" if column in ("group", "verdict") else "right")
     for row in table.to_dict("records"):
         star = fmt_estimate(row, "n_star", row["n_min"])
@@ -70,8 +94,8 @@ def transitions_rich_table(table: pd.DataFrame, align_factor: float) -> Table:
                if np.isfinite(row["p_at_n_max"]) else "–")
         if np.isfinite(row["p_at_n_max"]) and row["n_last_p"] != row["n_max"]:
             far += f" at n={fmt_n(row['n_last_p'])}"  # the largest n had no finite P (a note says so)
-        rich_table.add_row(escape(str(row["group"])), star, onset, escape(slopes), escape(ratio), fmt_verdict(row),
-                           escape(far))
+        rich_table.add_row(escape(str(row["group"])), star, fmt_discriminates(row, "n_star"), onset, escape(slopes),
+                           escape(ratio), fmt_verdict(row), escape(far))
     return rich_table
 
 
@@ -79,11 +103,12 @@ def memorization_rich_table(groups: pd.DataFrame, align_factor: float) -> Table:
     """n_mem, its window, n* and their ratio per group (memorization.csv)."""
     rich_table = Table(
         title=f"Memorized fraction (NN1/NN2 < 1/3) against P(Δ>0) (same n: n*/n_mem within ×{align_factor:g})",
-        caption="intervals: 95% bootstrap over simulations, then samples within them. memorization.csv holds "
-                "every column.",
+        caption=table_caption(groups, ("n_mem", "n_star", "n_star_exact", "n_star_kde"),
+                              "intervals: 95% bootstrap over simulations, then samples within them. memorization.csv "
+                              "holds every column."),
     )
     for column in ("group", "n_mem [95% CI]", "window 0.9 → 0.1", "n* [95% CI]", "n*/n_mem", "verdict",
-                   "n* exact, KDE"):
+                   "n* exact, KDE", "discriminates at n: fraction; P grid, exact, KDE"):
         rich_table.add_column(column, justify="left" if column in ("group", "verdict") else "right")
     for row in groups.to_dict("records"):
         n_min = row.get("n_min", float("nan"))
@@ -92,7 +117,9 @@ def memorization_rich_table(groups: pd.DataFrame, align_factor: float) -> Table:
                  if np.isfinite(row.get("ratio", np.nan)) else "–")
         others = ", ".join(fmt_estimate(row, f"n_star{suffix}", n_min) for suffix in ("_exact", "_kde")
                            if f"n_star{suffix}_status" in row)
+        where = "; ".join(fmt_discriminates(row, name) for name in ("n_mem", "n_star", "n_star_exact", "n_star_kde")
+                          if f"{name}_discriminates_at" in row)
         rich_table.add_row(escape(str(row["group"])), fmt_estimate(row, "n_mem", n_min), window,
                            fmt_estimate(row, "n_star", n_min),
-                           escape(ratio), fmt_verdict(row), others or "–")
+                           escape(ratio), fmt_verdict(row), others or "–", where or "–")
     return rich_table

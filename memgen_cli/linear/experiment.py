@@ -154,6 +154,8 @@ class LinearExperiment(Experiment):
     mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta", "generalizer_log_abs_delta")
     cluster_column = ORIGINAL_SET
     added_columns = GENERALIZER_METRICS  # the ideal generalizer (issue 22): parts stored before it lack them
+    analytic_memorizer = ("every memorizer that puts its mass on the training points has Δ < 0: Δ/D = −2^(d/2+1) "
+                          "+ O(1) (docs/linear-model.md)")
 
     def columns(self, config: LinearConfig) -> tuple[str, ...]:
         return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ())

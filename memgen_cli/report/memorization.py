@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import cells_key, group_columns, split_groups
+from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status
+from memgen_cli.statistics.calibration import MISSING, discrimination
 from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
                                           percentile_interval)
 from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
@@ -52,15 +55,18 @@ class MemorizationTable:
     cells: pd.DataFrame  # per cell: n, the fraction and its two-stage 95% interval (for the figures)
 
 
-def cell_replicates(trials: pd.DataFrame, n_boot: int, rng: np.random.Generator
+def cell_replicates(trials: pd.DataFrame, n_boot: int, rng: np.random.Generator, column: str = MEMORIZED
                     ) -> tuple[float, np.ndarray, dict[str, tuple[float, np.ndarray]]]:
     """(fraction, its replicates, {binary metric: (P, P's replicates)}) of one cell's simulations: the
-    fraction resampled in two stages, every P(Δ>0) from the same resampled simulations (paired)."""
-    fraction = numeric_column(trials, MEMORIZED, TRIALS_FILE)
+    fraction resampled in two stages, every P(Δ>0) from the same resampled simulations (paired). ``column``: the
+    model's fraction, or a reference's (then P is not wanted: no metric is resampled with it)."""
+    if column not in trials.columns:
+        return np.nan, np.full(n_boot, np.nan), {}
+    fraction = numeric_column(trials, column, TRIALS_FILE)
     samples = numeric_column(trials, "generated", TRIALS_FILE) if "generated" in trials.columns else None
     keep = np.isfinite(fraction)
     fraction = fraction[keep]
-    metrics = [m for m in P_METRICS if m in trials.columns]
+    metrics = [m for m in P_METRICS if m in trials.columns and column == MEMORIZED]
     if not len(fraction):
         return np.nan, np.full(n_boot, np.nan), {m: (np.nan, np.full(n_boot, np.nan)) for m in metrics}
     m = samples[keep].astype(int) if samples is not None else np.full(len(fraction), 0)
@@ -115,7 +121,7 @@ def verdict(ratio: float, star_status: str, mem_status: str, factor: float) -> t
             f"n_star/n_mem = {ratio:.3g}, {'within' if same else 'outside'} a factor {factor:g}")
 
 
-def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict) -> dict:
+def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict, calibrate) -> dict:
     """n* of the exact and KDE versions of P(Δ>0), and their ratios to n_mem (points only)."""
     columns = {}
     for metric, (p, p_boot) in outcomes.items():
@@ -123,17 +129,23 @@ def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict) -> dict:
         if not suffix:
             continue
         star, _ = crossing_columns(f"n_star{suffix}", log_x, p, p_boot, 0.5, rising=True)
+        star = calibrate(f"n_star{suffix}", star, metric)
         both = star[f"n_star{suffix}_status"] == CROSSED and mem_cols["n_mem_status"] == CROSSED
         columns.update(star, **{f"ratio{suffix}": star[f"n_star{suffix}"] / mem_cols["n_mem"] if both else np.nan})
     return columns
 
 
-def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes: dict, factor: float) -> dict:
+def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes: dict, factor: float,
+              calibrate=lambda name, columns, metric: columns) -> dict:
+    """One row of memorization.csv. ``calibrate(name, columns, metric)`` makes a crossing's columns honest
+    (report.calibrated) before the ratios and verdict read them; by default they stand as found."""
     p, p_boot = outcomes["delta_positive"]
     mem_cols, mem_reps = crossing_columns("n_mem", log_x, mem, mem_boot, MEM_LEVEL)
+    mem_cols = calibrate("n_mem", mem_cols, MEMORIZED)
     start, _ = crossing_columns("window_start", log_x, mem, mem_boot, WINDOW[0])
     end, _ = crossing_columns("window_end", log_x, mem, mem_boot, WINDOW[1])
     star, star_reps = crossing_columns("n_star", log_x, p, p_boot, 0.5, rising=True)
+    star = calibrate("n_star", star, "delta_positive")
     both = star["n_star_status"] == CROSSED and mem_cols["n_mem_status"] == CROSSED
     ratio = star["n_star"] / mem_cols["n_mem"] if both else np.nan
     with np.errstate(invalid="ignore"):
@@ -143,8 +155,28 @@ def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes
         else np.nan
     return {**mem_cols, **start, **end, "window_width": width, **star, "ratio": ratio,
             "ratio_lo": interval.lo if interval else np.nan, "ratio_hi": interval.hi if interval else np.nan,
-            "verdict": label, "verdict_reason": reason, **other_stars(log_x, mem_cols, outcomes),
+            "verdict": label, "verdict_reason": reason, **other_stars(log_x, mem_cols, outcomes, calibrate),
             "memorized_at_n_min": float(mem[0]), "memorized_at_n_max": float(mem[-1])}
+
+
+def _calibrate(x: np.ndarray, usable: np.ndarray, statuses: dict, bounds: dict, name: str, found: dict,
+               metric: str) -> dict:
+    """report.calibrated.calibrated for one crossing of a group, on its usable cells."""
+    status = statuses.get(metric, np.full(len(x), MISSING, dtype=object))[usable]
+    lo, hi = (b[usable] for b in bounds[metric])
+    return calibrated(name, found, x[usable], status, lo, hi, rising=metric != MEMORIZED)
+
+
+def reference_fractions(cell_trials: list[pd.DataFrame], n_boot: int, rng: np.random.Generator) -> dict:
+    """Per reference, (fraction, lo, hi) per cell: the same two-stage bootstrap as the model's fraction, from its
+    own generator (the model's intervals do not move)."""
+    found = {}
+    for reference in (GENERALIZER, MEMORIZER):
+        values = [cell_replicates(trials, n_boot, rng, f"{reference}_{MEMORIZED}")[:2] for trials in cell_trials]
+        bounds = [percentile_interval(boot) for _, boot in values]
+        found[reference] = (np.array([v for v, _ in values]), np.array([b.lo for b in bounds]),
+                            np.array([b.hi for b in bounds]))
+    return found
 
 
 def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
@@ -162,24 +194,35 @@ def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int 
         rng = np.random.default_rng(derived_seed(seed, "memorization", [list(pair) for pair in key]))
         log_x = np.log(cells["_x"].to_numpy(dtype=float))
         empty = pd.DataFrame(columns=[MEMORIZED, *P_METRICS])
-        stats = [cell_replicates(by_cell.get(c, empty), n_boot, rng) for c in cells["cell"]]
+        cell_trials = [by_cell.get(c, empty) for c in cells["cell"]]
+        stats = [cell_replicates(trials, n_boot, rng) for trials in cell_trials]
         mem = np.array([s[0] for s in stats])
         mem_boot = np.array([s[1] for s in stats])
         outcomes = {metric: (np.array([s[2][metric][0] for s in stats]), np.array([s[2][metric][1] for s in stats]))
                     for metric in P_METRICS if all(metric in s[2] for s in stats)}
         p = outcomes["delta_positive"][0] if "delta_positive" in outcomes else np.full(len(cells), np.nan)
+        references = reference_fractions(cell_trials, n_boot, np.random.default_rng(
+            derived_seed(seed, "memorization references", [list(pair) for pair in key])))
+        mem_bounds = [percentile_interval(mem_boot[k]) for k in range(len(cells))]
         for k in range(len(cells)):
-            interval = percentile_interval(mem_boot[k])
             cell_rows.append({**dict(zip(columns, group.key)), "group": group.label, "cell": cells["cell"].iloc[k],
-                              x: float(cells["_x"].iloc[k]), MEMORIZED: mem[k], f"{MEMORIZED}_lo": interval.lo,
-                              f"{MEMORIZED}_hi": interval.hi, "simulations": len(by_cell.get(cells["cell"].iloc[k],
-                                                                                              []))})
+                              x: float(cells["_x"].iloc[k]), MEMORIZED: mem[k], f"{MEMORIZED}_lo": mem_bounds[k].lo,
+                              f"{MEMORIZED}_hi": mem_bounds[k].hi, "simulations": len(cell_trials[k]),
+                              **{f"{ref}_{MEMORIZED}{end}": references[ref][j][k] for ref in references
+                                 for j, end in enumerate(("", "_lo", "_hi"))}})
         usable = np.isfinite(mem) & np.isfinite(p)
         row = {**dict(zip(columns, group.key)), "group": group.label, "cells": len(cells),
                "n_min": float(cells["_x"].iloc[0]), "n_max": float(cells["_x"].iloc[-1])}
         if usable.sum() >= 2:
+            gen, mem_ref = references[GENERALIZER], references[MEMORIZER]
+            statuses = {MEMORIZED: discrimination(gen[1], gen[2], mem_ref[1], mem_ref[2], generalizer_above=False),
+                        **{m: p_status(cells, m, results.analytic_memorizer) for m in P_METRICS}}
+            bounds = {MEMORIZED: (np.array([b.lo for b in mem_bounds]), np.array([b.hi for b in mem_bounds])),
+                      **{m: cell_bounds(cells, m) for m in P_METRICS}}
+            calibrate = partial(_calibrate, cells["_x"].to_numpy(dtype=float), usable, statuses, bounds)
             row.update(group_row(log_x[usable], mem[usable], mem_boot[usable],
-                                 {k: (v[0][usable], v[1][usable]) for k, v in outcomes.items()}, align_factor))
+                                 {k: (v[0][usable], v[1][usable]) for k, v in outcomes.items()}, align_factor,
+                                 calibrate))
         else:
             row.update(verdict="undetermined", verdict_reason=f"too few cells with simulations ({usable.sum()})")
         rows.append({**row, "bootstrap": METHOD})

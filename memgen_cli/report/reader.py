@@ -42,6 +42,7 @@ class Results:
     model: str  # "linear", "unet" or "unknown"
     notes: tuple[str, ...]  # things the user should know (e.g. a sweep is still writing)
     cluster_column: str | None = None  # trials sharing a random input (the model's Experiment.cluster_column)
+    analytic_memorizer: str | None = None  # the model's Experiment.analytic_memorizer (the linear model's)
 
 
 def read_results(folder: Path | str, want_trials: bool = True) -> Results:
@@ -83,6 +84,7 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         model=model,
         notes=tuple(notes),
         cluster_column=experiment_class(model).cluster_column if model in EXPERIMENTS else None,
+        analytic_memorizer=experiment_class(model).analytic_memorizer if model in EXPERIMENTS else None,
     )
 
 
