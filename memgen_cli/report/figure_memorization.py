@@ -25,8 +25,8 @@ from memgen_cli.report.canvas import REFERENCE_GID, Notes, new_figure, panel_gri
 from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, x_label
 from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization
 from memgen_cli.report.outputs import Analysis
-from memgen_cli.report.panels import (BAND_ALPHA, HALF_LINE, P_LABEL, PlotData, draw_p_curve, interval_legend,
-                                      style_p_axes)
+from memgen_cli.report.panels import (BAND_ALPHA, HALF_LINE, P_LABEL, PlotData, References, draw_p_curve,
+                                      draw_references, interval_legend, p_references, reference_legend, style_p_axes)
 from memgen_cli.report.figure_transition import interval_text
 from memgen_cli.report.reader import format_value, read_csv
 from memgen_cli.results_format import CURVES_FILE
@@ -54,6 +54,14 @@ def draw_memorized(ax: Axes, series: Series, table: MemorizationTable, colour) -
             label=series.group.label)
 
 
+def fraction_references(series: Series, table: MemorizationTable) -> References:
+    """The references' memorized fractions of a series' cells (memorization_cells.csv; NaN where absent)."""
+    cells = table.cells[table.cells["cell"].isin(series.group.cells["cell"])].sort_values("n")
+    values = [cells[f"{name}_{MEMORIZED}"].to_numpy(dtype=float) if f"{name}_{MEMORIZED}" in cells.columns
+              else np.full(len(cells), np.nan) for name in ("generalizer", "memorizer")]
+    return References(cells["n"].to_numpy(dtype=float), *values)
+
+
 def mark(ax: Axes, row: dict | None, name: str, style: dict) -> None:
     """An estimate's line and its 95% interval (shaded where finite)."""
     if row is not None and row.get(f"{name}_status") == "crossed":
@@ -69,14 +77,17 @@ def estimate_text(row: dict | None, name: str, label: str) -> str:
         return ""
     if row.get(f"{name}_status") != "crossed":
         return f"{label}: {row.get(f'{name}_status', 'not estimated')}"
-    return f"{label} = {format_value(row[name])}{interval_text(row[f'{name}_lo'], row[f'{name}_hi'])}"
+    limited = " (grid-limited)" if row.get(f"{name}_grid_limited") in (True,) else ""
+    return f"{label} = {format_value(row[name])}{interval_text(row[f'{name}_lo'], row[f'{name}_hi'])}{limited}"
 
 
 def estimates_lines(row: dict | None) -> list[str]:
     """The group's n_mem and n* with their intervals, and the verdict."""
     if row is None:
         return []
-    verdict = f"{row['verdict']}" + (f" ({row['verdict_reason']})" if row["verdict"] == "undetermined" else "")
+    reason = str(row.get("verdict_reason", ""))
+    repeated = reason.startswith(("n_star undetermined", "n_mem undetermined"))  # said on the line above
+    verdict = f"{row['verdict']}" + (f" ({reason})" if row["verdict"] == "undetermined" and not repeated else "")
     return [estimate_text(row, "n_mem", "n_mem"), estimate_text(row, "n_star", "n*"), verdict]
 
 
@@ -117,14 +128,23 @@ def figure_memorized(data: PlotData, table: MemorizationTable, pair_with_p: bool
     cols = 2 if pair_with_p else 1
     wrapped = [wrap_title(lines, cols) for lines in titles]
     title_lines = max([1] + [t.count("\n") + 1 for t in wrapped if t])
+    references = {s: fraction_references(s, table) for s in data.series}
+    p_refs = {s: p_references(data.results, s) for s in data.series} if pair_with_p else {}
+    with_references = any(r.drawable for r in (*references.values(), *p_refs.values()))
+    if with_references:
+        notes.add("References in every cell: an ideal generalizer (dash-dotted) and an ideal memorizer (dotted), "
+                  "measured like the model; a metric tells the model's state only where they lie on opposite sides "
+                  "of 0.5.")
     figure, axes = new_figure(len(facets), cols, data.caption, notes.lines, sharey=False, title_lines=title_lines)
     for row_axes, value, title in zip(axes, facets, wrapped):
         mem_ax = row_axes[0]
         for s in in_facet(data.series, value):
             row = _group_row(table, s)
+            draw_references(mem_ax, references[s], data.colour(s))
             draw_memorized(mem_ax, s, table, data.colour(s))
             mark(mem_ax, row, "n_mem", N_MEM_LINE)
             if pair_with_p:
+                draw_references(row_axes[1], p_refs[s], data.colour(s))
                 draw_p_curve(row_axes[1], s, data.p_points[s], data.colour(s))
                 mark(row_axes[1], row, "n_star", N_STAR_LINE)
         style_memorized_axes(mem_ax, data.layout.x)
@@ -140,6 +160,9 @@ def figure_memorized(data: PlotData, table: MemorizationTable, pair_with_p: bool
         if len(p_handles) == 1:  # one group: the P line has an entry of its own
             handles, labels = handles + p_handles, labels + p_labels
     extra_handles, extra_labels = legend_extras(pair_with_p)
+    if with_references:
+        ref_handles, ref_labels = reference_legend(False)
+        extra_handles, extra_labels = extra_handles + ref_handles, extra_labels + ref_labels
     place_legend(figure, handles + extra_handles, labels + extra_labels, [ax for row in axes for ax in row],
                  handler_map=handler_map)
     return figure, notes.lines

@@ -56,7 +56,8 @@ def interval_text(lo: float, hi: float) -> str:
 
 def transition_caption(row: pd.Series) -> list[str]:
     """The panel's estimates, each with its 95% interval, and the verdict: one short line each."""
-    star = (f"n* = {format_value(row['n_star'])}{interval_text(row['n_star_lo'], row['n_star_hi'])}"
+    limited = " (grid-limited)" if row.get("n_star_grid_limited") in (True,) else ""
+    star = (f"n* = {format_value(row['n_star'])}{interval_text(row['n_star_lo'], row['n_star_hi'])}{limited}"
             if row["n_star_status"] == CROSSED else f"n*: {row['n_star_status']}")
     onset_interval = interval_text(row["n_onset_lo"], row["n_onset_hi"])
     if row["onset_status"] == ONSET_OK:

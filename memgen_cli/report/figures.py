@@ -40,8 +40,11 @@ from memgen_cli.report.panels import (
     PlotData,
     collect,
     draw_p_curve,
+    draw_references,
     finite_points,
     interval_legend,
+    p_references,
+    reference_legend,
     style_p_axes,
 )
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, read_results, require_columns
@@ -61,15 +64,25 @@ def figure_p(data: PlotData) -> tuple[Figure, list[str]]:
     notes.extend(data.p_notes())
     facets = facet_values(data.series)
     rows, cols = panel_grid(len(facets))
+    references = {s: p_references(data.results, s) for s in data.series}
+    drawn = [r for r in references.values() if r.drawable]
+    if drawn:
+        notes.add("References measured by the same metric in every cell: an ideal generalizer (dash-dotted) and an "
+                  "ideal memorizer (dotted); P(Δ > 0) tells the model's state only where they lie on opposite sides "
+                  "of 0.5.")
     figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True)
     for ax, value in zip(axes.flat, facets):
         for s in in_facet(data.series, value):
+            draw_references(ax, references[s], data.colour(s))
             draw_p_curve(ax, s, data.p_points[s], data.colour(s))
         style_p_axes(ax)
         ax.set_title(facet_title(data.layout, value))
         ax.set_ylabel(P_LABEL)
         ax.set_xlabel(x_label(data.layout.x))
     handles, labels, handler_map = interval_legend(data)
+    if drawn:
+        extra_handles, extra_labels = reference_legend(any(r.analytic_memorizer for r in drawn))
+        handles, labels = handles + extra_handles, labels + extra_labels
     place_legend(figure, handles, labels, list(axes.flat[: len(facets)]), spare_slots(axes, len(facets)),
                  handler_map)
     return figure, notes.lines

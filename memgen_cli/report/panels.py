@@ -25,6 +25,9 @@ from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, Results, n
 
 P_LABEL = "P(Δ > 0)"
 BAND_ALPHA = 0.2
+REFERENCE_ALPHA = 0.1  # the band between the two references: lighter than a model's interval band
+GENERALIZER_LINE = dict(linestyle="-.", linewidth=0.9, marker="none")  # not dashed: the 0.5 guide is
+MEMORIZER_LINE = dict(linestyle=":", linewidth=1.1, marker="none")
 HALF_LINE = dict(color="0.45", linestyle="--", linewidth=0.8)
 INTERVAL_LABEL = "95% interval"
 
@@ -54,6 +57,57 @@ def finite_points(series: Series, columns: Sequence[str], what: str, positive: b
     if keep.sum() == 1:
         notes.append(f"{series.group.label}: a single point of {what}, no line.")
     return Points(x[keep], [v[keep] for v in values], tuple(notes))
+
+
+@dataclass(frozen=True)
+class References:
+    """The ideal generalizer's and the ideal memorizer's value per cell of a series (NaN where not measured)."""
+
+    x: np.ndarray
+    generalizer: np.ndarray
+    memorizer: np.ndarray
+    analytic_memorizer: bool = False  # the memorizer's P = 0 in closed form (the linear model), not measured
+
+    @property
+    def drawable(self) -> bool:
+        return bool(np.isfinite(self.generalizer).any() or np.isfinite(self.memorizer).any())
+
+
+def p_references(results: Results, series: Series, metric: str = "delta_positive") -> References:
+    """The references' P(Δ > 0) of a series from summary.csv; the linear model's memorizer at 0."""
+    cells = series.group.cells
+    x = cells["_x"].to_numpy(dtype=float)
+    values = {}
+    for name in ("generalizer", "memorizer"):
+        column = f"p_{name}_{metric}"
+        values[name] = numeric_column(cells, column, SUMMARY_FILE) if column in cells.columns else np.full(len(x),
+                                                                                                            np.nan)
+    analytic = results.analytic_memorizer is not None and f"p_memorizer_{metric}" not in cells.columns
+    if analytic:
+        values["memorizer"] = np.where(np.isfinite(values["generalizer"]), 0.0, np.nan)
+    return References(x, values["generalizer"], values["memorizer"], analytic)
+
+
+def draw_references(ax: Axes, references: References, colour) -> None:
+    """The generalizer (dashed) and the memorizer (dotted) with a light band between them: where a model's curve
+    lies inside the band the metric scores it between a perfect model and a copier."""
+    x, gen, mem = references.x, references.generalizer, references.memorizer
+    both = np.isfinite(gen) & np.isfinite(mem)
+    if both.sum() > 1:
+        ax.fill_between(x[both], mem[both], gen[both], color=colour, alpha=REFERENCE_ALPHA, linewidth=0,
+                        gid="references-band")
+    for values, style, gid in ((gen, GENERALIZER_LINE, "generalizer"), (mem, MEMORIZER_LINE, "memorizer")):
+        keep = np.isfinite(values)
+        if keep.any():
+            ax.plot(x[keep], values[keep], color=colour, gid=gid, **style)
+
+
+def reference_legend(analytic_memorizer: bool) -> tuple[list, list[str]]:
+    """Legend entries for the references (in grey: each line takes its series' colour)."""
+    mem_label = "ideal memorizer" + (" (P = 0, closed form)" if analytic_memorizer else "")
+    return ([Line2D([], [], color="0.3", **GENERALIZER_LINE), Line2D([], [], color="0.3", **MEMORIZER_LINE),
+             Patch(color="0.3", alpha=REFERENCE_ALPHA * 2, linewidth=0)],
+            ["ideal generalizer", mem_label, "between the references"])
 
 
 @dataclass(frozen=True)
