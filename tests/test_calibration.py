@@ -161,3 +161,13 @@ def test_figures_draw_both_references_and_the_band_between_them(tmp_path):
     # The transition figure names a grid-limited n* (0 at 16, 1 at 64: anywhere between).
     titles = [ax.get_title() for ax in report.figures["transition"].axes]
     assert any("[16, 64] (grid-limited)" in title for title in titles), titles
+
+
+def test_a_ratio_with_a_grid_limited_crossing_covers_the_crossings_intervals():
+    from memgen_cli.report.calibrated import widened_ratio
+
+    star = {"n_star_lo": 19.0, "n_star_hi": 34.0, "n_star_grid_limited": True}
+    onset = {"n_onset_lo": 14.5, "n_onset_hi": 15.3}
+    lo, hi = widened_ratio(1.69, 1.80, star, "n_star", onset, "n_onset")
+    assert (lo, hi) == (pytest.approx(19 / 15.3), pytest.approx(34 / 14.5))  # the bootstrap's [1.69, 1.80] within
+    assert widened_ratio(1.69, 1.80, {**star, "n_star_grid_limited": False}, "n_star", onset, "n_onset") == (1.69, 1.8)

@@ -2,6 +2,7 @@
 decides every training-point memorizer (docs/linear-model.md, "Reference models")."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from scipy.special import logsumexp
@@ -87,3 +88,69 @@ def test_every_training_point_memorizer_is_decided_by_its_self_match(d):
             ratio = dirac_memorizer_delta_over_diagonal(rng, n, d, 1000)
             assert ratio == pytest.approx(-(2 ** (d / 2 + 1)), abs=2.0, rel=1e-12)  # rel: rounding at d = 100
             assert ratio < 0
+
+
+SMALL = """
+model: linear
+seed: 3
+trials: 20
+grid: {n: [4, 8], d: [4], N: [200]}
+options: {original_sets: 2}
+"""
+
+
+def test_a_folder_from_before_the_generalizer_resumes_without_recomputing(tmp_path, monkeypatch):
+    """Parts stored without the generalizer's columns stay valid; its summary reads as missing (count 0)."""
+    from memgen_cli.linear import model
+    from memgen_cli.linear.experiment import LinearExperiment
+    from memgen_cli.linear.model import GENERALIZER_METRICS
+    from memgen_cli.runner.sweep import load_sweep_config, run_sweep
+
+    path = tmp_path / "c.yaml"
+    path.write_text(SMALL)
+    config = load_sweep_config(path)
+    out = tmp_path / "old"
+    with monkeypatch.context() as old:  # what memgen wrote before issue 22
+        columns = LinearExperiment.columns
+        old.setattr(LinearExperiment, "columns",
+                    lambda self, c: tuple(x for x in columns(self, c) if x not in GENERALIZER_METRICS))
+        old.setattr(model, "generalizer_columns", lambda *args: {})
+        first = run_sweep(config, out, executor="serial")
+    assert "generalizer_delta_positive" not in first.trials.columns
+    resumed = run_sweep(config, out, executor="serial")
+    assert resumed.tasks_run == 0 and not resumed.notes
+    assert (resumed.summary["count_generalizer_delta_positive"] == 0).all()
+    fresh = run_sweep(config, tmp_path / "new", executor="serial")  # the same numbers, and the generalizer
+    shared = [c for c in fresh.trials.columns if c in resumed.trials.columns]
+    pd.testing.assert_frame_equal(fresh.trials[shared], resumed.trials[shared])
+    assert fresh.summary["count_generalizer_delta_positive"].eq(20).all()
+
+
+FIG3 = """
+model: linear
+seed: 0
+trials: {trials}
+grid: {{n: [2, 16, 128, 2000, 10000], d: [16], N: [10000]}}
+"""
+
+
+@pytest.mark.slow  # about 2 minutes: 60 trials at n = N = 10^4 and ten original sets of 10^4 points
+def test_fig3_settings_the_generalizer_separates_and_analyze_keeps_n_star(tmp_path):
+    """Issue 22's acceptance test at the paper's Fig. 3 settings (d = 16, N = 10^4, paper bandwidth, 10 original
+    sets), 60 trials per n: the ideal generalizer's P(Δ>0) >= 0.95 for 2 <= n <= 2000 and in [0.3, 0.7] at n = N
+    (where T and O are exchangeable: exactly 0.5 in expectation), and `memgen analyze` calls the metric
+    discriminating around n* and reports n* as before."""
+    from memgen_cli.report.analysis import find_transitions
+    from memgen_cli.runner.sweep import load_sweep_config, run_sweep
+
+    path = tmp_path / "fig3.yaml"
+    path.write_text(FIG3.format(trials=60))
+    out = tmp_path / "fig3"
+    summary = run_sweep(load_sweep_config(path), out, executor="serial").summary.set_index("n")
+    p = summary["p_generalizer_delta_positive"]
+    assert (p.loc[[2, 16, 128, 2000]] >= 0.95).all(), p
+    assert 0.3 <= p.loc[10000] <= 0.7, p
+    row = find_transitions(out, n_boot=200).iloc[0]
+    assert row["n_star_status"] == "crossed" and 16 < row["n_star"] < 128
+    assert row["n_star_discriminates_at"] == "2–2000" and row["n_star_blind_at"] == ""
+    assert row["n_star_grid_limited"]  # P = 0 at 16 and 1 at 128: the grid cannot place it closer

@@ -32,6 +32,7 @@ def test_same_csv_whatever_the_executor_or_workers(small_config, tmp_path):
     run_sweep(config, tmp_path / "one", executor="local", workers=1)
     run_sweep(config, tmp_path / "two", executor="local", workers=2)
     assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "one") == csv_bytes(tmp_path / "two")
+    assert b"generalizer_delta_positive" in csv_bytes(tmp_path / "serial")[0]  # the ideal generalizer too
     in_memory = run_sweep(config, executor="serial").trials
     pd.testing.assert_frame_equal(in_memory, pd.read_csv(tmp_path / "serial" / "trials.csv"), check_dtype=False)
     assert len(serial.trials) == 240 and serial.trials["seed"].is_unique

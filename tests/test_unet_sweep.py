@@ -74,6 +74,7 @@ def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch)
     second = run_sweep(config, out, executor="serial")
     assert len(calls) == 1 and second.tasks_run == 1 and second.tasks_skipped == 3
     pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), second.trials.drop(columns=TIMINGS))
+    assert {"generalizer_delta_positive", "memorizer_memorized_fraction"} <= set(second.trials.columns)
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -257,6 +258,7 @@ def test_numbers_do_not_depend_on_the_executor_or_the_worker_count(tiny_sweep, t
     for table in ("trials.csv", "summary.csv"):
         serial = _csv_without_timings(tmp_path / "serial" / table)
         assert len(serial.columns) > 20  # every metric column is compared, as text
+        assert any(c.startswith(("generalizer_", "p_memorizer_")) for c in serial.columns)  # the references too
         for name in ("one", "two"):
             pd.testing.assert_frame_equal(_csv_without_timings(tmp_path / name / table), serial)
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points, replicate_cells
-from memgen_cli.report.calibrated import calibrated, cell_bounds, p_status
+from memgen_cli.report.calibrated import calibrated, cell_bounds, p_status, widened_ratio
 from memgen_cli.statistics.estimators import (
     CROSSED,
     MIN_POINTS_FOR_ONSET,
@@ -235,10 +235,12 @@ def ratio_columns(
     ratio = star["n_star"] / onset["n_onset"] if aligned_inputs else np.nan
     interval = (percentile_interval(star_boot - onset_boot) if aligned_inputs else NO_INTERVAL).exp()
     verdict = alignment_verdict(ratio, star["n_star_status"], onset["onset_status"], align_factor)
+    lo, hi = widened_ratio(interval.lo, interval.hi, star, "n_star", onset, "n_onset") if aligned_inputs \
+        else (interval.lo, interval.hi)
     return dict(
         ratio=ratio,
-        ratio_lo=interval.lo,
-        ratio_hi=interval.hi,
+        ratio_lo=lo,
+        ratio_hi=hi,
         verdict=verdict.label,
         verdict_reason=verdict.reason,
     )

@@ -81,3 +81,15 @@ def cell_bounds(cells: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarra
     if lo not in cells.columns or hi not in cells.columns:
         return np.full(len(cells), np.nan), np.full(len(cells), np.nan)
     return numeric_column(cells, lo, SUMMARY_FILE), numeric_column(cells, hi, SUMMARY_FILE)
+
+
+def widened_ratio(lo: float, hi: float, top: dict, top_name: str, bottom: dict, bottom_name: str
+                  ) -> tuple[float, float]:
+    """The interval of a ratio top / bottom of two crossings, widened where either crossing is grid-limited: the
+    replicates' ratios then inherit the interpolation's false precision, so the interval also covers
+    [top_lo / bottom_hi, top_hi / bottom_lo] (from the crossings' own, gap-wide intervals)."""
+    if not any(d.get(f"{name}_grid_limited") in (True,) for d, name in ((top, top_name), (bottom, bottom_name))):
+        return lo, hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (float(np.fmin(lo, top[f"{top_name}_lo"] / bottom[f"{bottom_name}_hi"])),
+                float(np.fmax(hi, top[f"{top_name}_hi"] / bottom[f"{bottom_name}_lo"])))

@@ -29,7 +29,7 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import cells_key, group_columns, split_groups
-from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status
+from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status, widened_ratio
 from memgen_cli.statistics.calibration import MISSING, discrimination
 from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
                                           percentile_interval)
@@ -153,8 +153,9 @@ def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes
     label, reason = verdict(ratio, star["n_star_status"], mem_cols["n_mem_status"], factor)
     width = end["window_end"] / start["window_start"] if np.isfinite(end["window_end"] / start["window_start"]) \
         else np.nan
-    return {**mem_cols, **start, **end, "window_width": width, **star, "ratio": ratio,
-            "ratio_lo": interval.lo if interval else np.nan, "ratio_hi": interval.hi if interval else np.nan,
+    lo, hi = (widened_ratio(interval.lo, interval.hi, star, "n_star", mem_cols, "n_mem") if interval
+              else (np.nan, np.nan))
+    return {**mem_cols, **start, **end, "window_width": width, **star, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
             "verdict": label, "verdict_reason": reason, **other_stars(log_x, mem_cols, outcomes, calibrate),
             "memorized_at_n_min": float(mem[0]), "memorized_at_n_max": float(mem[-1])}
 
