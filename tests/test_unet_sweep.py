@@ -87,6 +87,9 @@ def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch)
                                    r"training set \(n = 4\)$"),
     (["evaluation.eval_original=301"], r"^cell 0: evaluation\.eval_original: .*\(300 images\)$"),
     (["sampling.sample_steps=12"], r"^cell 0: sampling\.sample_steps: must be between 1 and steps = 10 \(got 12\)$"),
+    # a pair where diffusers' trailing spacing ends on time step -1 (imaging/schedules.py)
+    (["grid.steps=[17]", "sampling.sample_steps=7"], r"^cell 0: sampling\.sample_steps: diffusers' trailing spacing "
+                                                    r"gives 8 time steps, ending at -1, for steps = 17"),
     (["grid.epochs=[2]"], r"^cell 0: grid\.epochs: give exactly one training budget, grid\.epochs or "
                           r"grid\.train_steps$"),
     (["grid.train_steps=null"], r"^cell 0: grid\.epochs: give exactly one training budget"),
