@@ -23,6 +23,7 @@ from memgen_cli.report.reader import (
     sort_key,
     symbol,
 )
+from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,7 @@ def same_value(a: object, b: object) -> bool:
 
 def figure_title(results: Results, layout: Layout) -> str:
     """Model and the parameters held fixed, so a figure stands on its own."""
-    model = {"linear": "Linear diffusion model", "unet": "U-Net diffusion model"}.get(
-        results.model, "memgen sweep"
-    )
+    model = (experiment_class(results.model).title if results.model in EXPERIMENTS else "") or "memgen sweep"
     fixed = ", ".join(f"{symbol(k)} = {format_value(v)}" for k, v in layout.fixed.items())
     return f"{model}: {fixed}" if fixed else model
 
