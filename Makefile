@@ -41,6 +41,7 @@ test-fast: $(STAMP)  ## skip the slow end-to-end tests
 bench: $(STAMP)  ## speed benchmarks; figures go to stdout (recorded in docs/benchmarks.md)
 	$(BIN)/python benchmarks/bench_linear.py
 	$(BIN)/python benchmarks/bench_unet.py --presets tiny,small --steps 3
+	$(BIN)/python benchmarks/bench_closedform.py
 
 bench-unet: $(STAMP)  ## the U-Net benchmark with every preset, the 12.9 M paper one included (slow on CPU)
 	$(BIN)/python benchmarks/bench_unet.py
