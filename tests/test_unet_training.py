@@ -78,6 +78,8 @@ def test_side_the_preset_can_downsample_is_accepted(preset, side):
 
 def test_unknown_names_are_refused():
     # (in a config, device and compute.precision are refused by their Literal types: test_unet_sweep.py)
+    with pytest.raises(MemgenError, match=r"^device: unknown device 'tpu' \(choose from auto, cpu, cuda\)"):
+        diffusion.resolve_device("tpu")  # simulate's plain string, checked against params.DEVICES
     with pytest.raises(MemgenError, match=r"^preset: "):
         models.get_preset("huge")
     with pytest.raises(MemgenError, match=r"^schedule: "):

@@ -9,4 +9,4 @@ simulation) and ``experiment`` (the sweep's interface) make it the third model o
 
 # What `memgen sweep closedform --help` shows, here so that the help imports no numerics.
 DESCRIPTION = "Sweep the training-free closed-form diffusion model (exact and σ-CFDM-smoothed) on images."
-OVERRIDE_EXAMPLES = ("grid.smoothing=[0,0.05]", "simulations=5", "grid.n=[10,100,1000]", "data.family=digits")
+OVERRIDE_EXAMPLES = ("grid.smoothing=[0,0.15]", "simulations=5", "grid.n=[10,100,1000]", "data.family=digits")

@@ -13,10 +13,14 @@ import torch
 from memgen_cli.errors import MemgenError
 from memgen_cli.imaging import schedules
 
+from .params import DEVICES
+
 
 def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; 'cuda' without CUDA is a user error. (The name itself
-    is checked by the config: params.Device.)"""
+    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; 'cuda' without CUDA is a user error. A config's device
+    is checked by its type (params.Device); ``simulate`` takes a plain string, checked here against the same list."""
+    if device not in DEVICES:
+        raise MemgenError(f"device: unknown device {device!r} (choose from {', '.join(DEVICES)})")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
