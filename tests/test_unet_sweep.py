@@ -87,6 +87,9 @@ def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch)
                                    r"training set \(n = 4\)$"),
     (["evaluation.eval_original=301"], r"^cell 0: evaluation\.eval_original: .*\(300 images\)$"),
     (["sampling.sample_steps=12"], r"^cell 0: sampling\.sample_steps: must be between 1 and steps = 10 \(got 12\)$"),
+    # a pair where diffusers' trailing spacing ends on time step -1 (imaging/schedules.py)
+    (["grid.steps=[17]", "sampling.sample_steps=7"], r"^cell 0: sampling\.sample_steps: diffusers' trailing spacing "
+                                                    r"gives 8 time steps, ending at -1, for steps = 17"),
     (["grid.epochs=[2]"], r"^cell 0: grid\.epochs: give exactly one training budget, grid\.epochs or "
                           r"grid\.train_steps$"),
     (["grid.train_steps=null"], r"^cell 0: grid\.epochs: give exactly one training budget"),
@@ -347,3 +350,23 @@ def test_a_folder_written_before_data_path_and_channels_resumes(tiny_sweep, tmp_
     again = run_sweep(config, out, executor="serial")
     assert again.tasks_run == 0 and again.tasks_skipped == 1
     pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), again.trials.drop(columns=TIMINGS))
+
+
+def test_a_task_validates_its_cell_once(tiny_sweep, monkeypatch):
+    """The config once per worker, each task's cell once (SimulationParams), never again down the call chain."""
+    from pydantic import BaseModel
+
+    counts = {}
+    validate = BaseModel.model_validate.__func__
+
+    def spy(cls, *args, **kwargs):
+        counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
+        return validate(cls, *args, **kwargs)
+
+    from memgen_cli.runner import plan
+
+    config = load_sweep_config(tiny_sweep, ["grid.n=[4]", "simulations=3"], model="unet")
+    monkeypatch.setattr(plan, "_worker_configs", {})  # as a fresh worker
+    monkeypatch.setattr(BaseModel, "model_validate", classmethod(spy))
+    run_sweep(config, executor="serial")
+    assert counts == {"UnetConfig": 1, "SimulationParams": 3}
