@@ -16,7 +16,7 @@ from .simulation import RUN_COLUMNS, TIMINGS
 
 class ClosedFormExperiment(Experiment):
     model = "closedform"
-    title = "Closed-form diffusion model"
+    title = "Closed-form model"
     config_class = ClosedFormConfig
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES

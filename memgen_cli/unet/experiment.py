@@ -25,7 +25,7 @@ RUN_COLUMNS = ("final_loss", "train_steps_done", "device", "train_seconds", "sam
 
 class UnetExperiment(Experiment):
     model = "unet"
-    title = "U-Net diffusion model"
+    title = "U-Net"
     config_class = UnetConfig
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES
