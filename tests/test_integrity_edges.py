@@ -319,7 +319,8 @@ def test_linear_csvs_are_byte_identical_for_any_workers_and_resume(tmp_path):
     ("linear", "grid.n=[100000000]", "grid.n"), ("unet", "grid.steps=[1000000000]", "grid.steps"),
     ("unet", "sampling.generated=1000000000", "sampling.generated"), ("unet", "grid.N=[1000000000]", "grid.N"),
     ("unet", "grid.n=[1000000000]", "grid.n"), ("unet", "grid.side=[100000]", "grid.side"),
-    ("unet", "grid.train_steps=[1000000000000]", "grid.train_steps")])
+    ("unet", "grid.train_steps=[1000000000000]", "grid.train_steps"), ("closedform", "grid.N=[1000000000]", "grid.N"),
+    ("closedform", "grid.side=[100000]", "grid.side"), ("closedform", "grid.n=[100000000]", "grid.n")])
 def test_absurd_sizes_are_refused_before_any_work(tmp_path, model, override, field):
     config = ROOT / "configs" / model / "quick.yaml"
     line = assert_one_line_error(runner.invoke(app, ["sweep", model, str(config), "--set", override, "--dry-run"]),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
-from memgen_cli.experiment import Experiment
+from memgen_cli.experiment import Experiment, Footprint
 from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
 from memgen_cli.imaging.grids import check_image_dir, resolve_image_dir, write_cell_grid
 
@@ -29,6 +30,24 @@ class ClosedFormExperiment(Experiment):
 
     def columns(self, config: ClosedFormConfig) -> tuple[str, ...]:
         return EVALUATION_COLUMNS + RUN_COLUMNS
+
+    def footprint(self, config: ClosedFormConfig) -> list[Footprint]:
+        """Per simulation: the original and training sets (the denoiser keeps one float64 copy of the training
+        set); work: at each sampling step, every generated image (times its perturbation draws) against every
+        training image, and the original set's draw."""
+        g, s = config.grid, config.sampling
+        channels = config.data.channels if config.data.family == "images" else 1
+        found, work = [], {"grid.n": 0.0, "grid.N": 0.0}
+        for n, side, N, steps in itertools.product(g.n, g.side, g.N, g.steps):
+            pixels = side * side * channels
+            held = {"grid.N": 8.0 * pixels * N, "grid.n": 16.0 * pixels * n, "grid.side": 8.0 * pixels * s.generated}
+            largest = "grid.side" if side > 256 else max(held, key=held.get)  # every set grows with the pixels
+            found.append(Footprint(largest, sum(held.values()), 0.0))
+            per_cell = config.simulations * len(g.smoothing)
+            work["grid.n"] += per_cell * 2.0 * steps * s.generated * s.draws * n * pixels
+            work["grid.N"] += per_cell * 2.0 * N * pixels
+        found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values())))
+        return found
 
     def check(self, config: ClosedFormConfig) -> None:
         """Every cell's parameters before any work; errors name the cell and the config path."""
