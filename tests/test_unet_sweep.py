@@ -12,6 +12,7 @@ import pytest
 import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
 import torch
 
+from tiny import unet_sweep
 from memgen_cli.errors import MemgenError
 from memgen_cli.seeding import cell_id
 from memgen_cli.runner.registry import get_experiment
@@ -24,16 +25,7 @@ from memgen_cli.unet.params import SimulationParams
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "configs" / "unet").glob("*.yaml")) + sorted((ROOT / "configs" / "paper").glob("fig4-unet*"))
 
-TINY_SWEEP = """
-model: unet
-seed: 5
-simulations: 2
-device: cpu
-grid: {n: [4, 12], side: [8], N: [300], train_steps: [3]}
-training: {lr: 1.0e-3, batch_size: 8}
-sampling: {generated: 4}
-evaluation: {eval_original: 40}
-"""
+TINY_SWEEP = unet_sweep()
 TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds"]
 # Run from the repository root: torch and diffusers cannot be imported, as without the unet extra. (Not
 # sys.modules["torch"] = None: scipy.stats then fails on its own check for torch arrays.)
