@@ -88,13 +88,13 @@ def fig4_projection(measure, sample_s: float, together: int) -> tuple[float, lis
     its batch size with its simulations trained together, plus sampling each simulation (evaluation against
     its 100-image subsets is negligible)."""
     from memgen_cli.runner.sweep import load_sweep_config
-    from memgen_cli.unet.diffusion import epoch_batch_size, steps_for_epochs
+    from memgen_cli.unet.params import epochs_budget
 
     config = load_sweep_config(ROOT / "configs" / "paper" / "fig4-unet.yaml", model="unet")
     total, lines = 0.0, []
     for n in config.grid.n:
-        batch = epoch_batch_size(n, config.training.batch_size)
-        images = steps_for_epochs(config.grid.epochs[0], n, config.training.batch_size) * batch
+        steps, batch = epochs_budget(config.grid.epochs[0], n, config.training.batch_size)
+        images = steps * batch
         rate = measure(batch)
         seconds = config.simulations * (images / rate + sample_s)
         lines.append(f"  n = {n:5d}: batch {batch:3d}, {config.simulations} x {images} training images at "

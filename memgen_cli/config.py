@@ -106,9 +106,10 @@ def IntGrid(minimum: int) -> Any:
                      AfterValidator(each_value_once)]
 
 
-def PositiveGrid() -> Any:
-    """Type of a real grid axis whose values must be > 0, each once."""
-    return Annotated[list[Annotated[Real, Field(gt=0, allow_inf_nan=False)]],
+def PositiveGrid(zero: bool = False) -> Any:
+    """Type of a real grid axis whose values must be > 0 (``zero``: >= 0), each once."""
+    bound = {"ge": 0} if zero else {"gt": 0}
+    return Annotated[list[Annotated[Real, Field(allow_inf_nan=False, **bound)]],
                      BeforeValidator(partial(expand_grid_values, integer=False)), Field(min_length=1),
                      AfterValidator(each_value_once)]
 

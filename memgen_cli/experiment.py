@@ -52,6 +52,7 @@ class Experiment(ABC):
     model: ClassVar[str]  # its name in configs, on the command line and in results
     config_class: ClassVar[type[BaseModel]]  # the sweep config (pydantic): the one source of its defaults
     description: ClassVar[str]  # one line for `memgen sweep <model> --help`
+    title: ClassVar[str] = ""  # what figure captions call it ("U-Net"); "" : "model <name>"
     override_examples: ClassVar[tuple[str, ...]] = ()  # --set examples that work for this model (for --help)
     trials_per_task: ClassVar[int] = 1  # trials run and stored together (the unit of resumption)
     binary_metrics: ClassVar[tuple[str, ...]] = ()  # 0/1 columns summarised as proportions with intervals

@@ -20,3 +20,8 @@ def assert_one_line_error(result, *fragments):
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def sweep(config, out, *extra, model="linear"):
+    """`memgen sweep <model> CONFIG --out OUT -q --executor serial [extra...]` in-process (no worker processes)."""
+    return invoke("sweep", model, config, "--out", out, "-q", "--executor", "serial", *extra)

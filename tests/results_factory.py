@@ -127,6 +127,12 @@ def write_linear_results(
     return folder
 
 
+def two_group_linear_results(folder: Path, n_values: Sequence[float], trials: int, seed: int) -> Path:
+    """The linear folder the analysis and plotting tests share: two groups, d = 16 and d = 64 (P crosses 0.5 at
+    n = 2.5 d; H² starts falling as n^-1.5 at n = d)."""
+    return write_linear_results(folder, n_values, groups=[{"d": 16}, {"d": 64}], trials=trials, seed=seed)
+
+
 def merge_results(folder: Path, *parts: Path) -> Path:
     """One folder holding the cells of several: summary.csv and trials.csv concatenated, cells renumbered."""
     folder.mkdir(parents=True, exist_ok=True)

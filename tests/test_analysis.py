@@ -25,16 +25,8 @@ from memgen_cli.statistics.estimators import (
     percentile_interval,
 )
 
-try:
-    from results_factory import broken_h2, logistic_p, merge_results, write_linear_results, write_unet_summary
-except ImportError:  # tests/ imported as a package
-    from tests.results_factory import (
-        broken_h2,
-        logistic_p,
-        merge_results,
-        write_linear_results,
-        write_unet_summary,
-    )
+from results_factory import (broken_h2, logistic_p, merge_results, two_group_linear_results, write_linear_results,
+                             write_unet_summary)
 
 N_GRID = np.unique(np.geomspace(4, 2000, 16).astype(int))
 
@@ -97,10 +89,7 @@ def test_broken_line_fit_recovers_breakpoint_between_data_points():
 
 @pytest.fixture(scope="module")
 def linear_folder(tmp_path_factory):
-    # P crosses 0.5 at n = 2.5 d; H² starts falling as n^-1.5 at n = d.
-    return write_linear_results(
-        tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}], trials=200, seed=3
-    )
+    return two_group_linear_results(tmp_path_factory.mktemp("linear"), N_GRID, trials=200, seed=3)
 
 
 def test_known_crossing_and_breakpoint_are_recovered(linear_folder):

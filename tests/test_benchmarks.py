@@ -1,4 +1,5 @@
-"""The GPU benchmark runs on CPU with a small budget (make bench-gpu's script, not its figures)."""
+"""The benchmark scripts run with a small budget (make bench-gpu's on CPU, bench_closedform --quick): their
+scripts, not their figures."""
 
 import subprocess
 import sys
@@ -22,3 +23,16 @@ def test_bench_gpu_quick_runs_on_cpu_and_projects_fig4():
     lines = [line for line in out.splitlines() if line.startswith("  n = ")]
     assert len(lines) == 10  # every cell of configs/paper/fig4-unet.yaml
     assert "total:" in out.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_bench_closedform_quick_reports_the_floor_and_the_ratio():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_closedform.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("GEMM rate, one thread, float64: ") and lines[0].endswith(" GFLOP/s")
+    sampling = [line for line in lines if " sampling " in line]
+    assert len(sampling) == 2 and all("floor" in line and "ratio" in line for line in sampling)
+    assert "10 rows x 0.10 GFLOP" in sampling[0] and "20 rows x 0.20 GFLOP" in sampling[1]  # 4 M n d per step
+    assert lines[-1].startswith("  drawing the split (1,000 + 10,000 images of 256 pixels):")

@@ -23,10 +23,7 @@ from memgen_cli.runner.plan import plan_tasks
 from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config
 
-try:
-    from results_factory import broken_h2, logistic_p, write_linear_results
-except ImportError:  # tests/ imported as a package
-    from tests.results_factory import broken_h2, logistic_p, write_linear_results
+from results_factory import broken_h2, logistic_p, write_linear_results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,12 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import assert_one_line_error, sweep
 
-from cli_helpers import assert_one_line_error
-from memgen_cli.cli import app
-
-runner = CliRunner()
 LINEAR = """model: linear
 seed: 2
 trials: 60
@@ -31,9 +27,8 @@ evaluation: {eval_original: 40}
 """
 
 
-def sweep(model: str, config: Path, out: Path, *overrides: str):
-    sets = [arg for o in overrides for arg in ("--set", o)]
-    return runner.invoke(app, ["sweep", model, str(config), "--out", str(out), "-q", "--executor", "serial", *sets])
+def grow(model: str, config: Path, out: Path, *overrides: str):
+    return sweep(config, out, *(arg for o in overrides for arg in ("--set", o)), model=model)
 
 
 def tables(folder: Path) -> tuple[bytes, bytes]:
@@ -53,29 +48,29 @@ def linear_config(tmp_path) -> Path:
 
 def test_a_linear_sweep_grows_by_an_n_value_and_by_more_trials(linear_config, tmp_path):
     out = tmp_path / "grown"
-    assert sweep("linear", linear_config, out).exit_code == 0
+    assert grow("linear", linear_config, out).exit_code == 0
     first = last_run(out)["tasks_to_run"]  # 2 cells x (50 + 10 trials)
-    grown = sweep("linear", linear_config, out, "grid.n=[3, 10, 20]")
+    grown = grow("linear", linear_config, out, "grid.n=[3, 10, 20]")
     assert grown.exit_code == 0, grown.output
     assert last_run(out)["tasks_to_run"] == first // 2 and last_run(out)["tasks_already_done"] == first
     assert last_run(out)["grown"] == ["grid.n: + [10]"]
-    more = sweep("linear", linear_config, out, "grid.n=[3, 10, 20]", "trials=100")
+    more = grow("linear", linear_config, out, "grid.n=[3, 10, 20]", "trials=100")
     assert more.exit_code == 0, more.output
     # trials 50-59 were a task of 10; they are now part of a task of 50 (50-99): 3 cells' new tasks run
     assert last_run(out)["tasks_to_run"] == 3 and last_run(out)["tasks_already_done"] == 3
     scratch = tmp_path / "scratch"
-    assert sweep("linear", linear_config, scratch, "grid.n=[3, 10, 20]", "trials=100").exit_code == 0
+    assert grow("linear", linear_config, scratch, "grid.n=[3, 10, 20]", "trials=100").exit_code == 0
     assert tables(out) == tables(scratch)
 
 
 def test_changes_that_alter_stored_numbers_are_refused_naming_them(linear_config, tmp_path):
     out = tmp_path / "folder"
-    assert sweep("linear", linear_config, out).exit_code == 0
-    assert_one_line_error(sweep("linear", linear_config, out, "seed=3"), "different config", "seed was 2, now 3")
-    assert_one_line_error(sweep("linear", linear_config, out, "grid.n=[3]"), "different config", "grid.n")
+    assert grow("linear", linear_config, out).exit_code == 0
+    assert_one_line_error(grow("linear", linear_config, out, "seed=3"), "different config", "seed was 2, now 3")
+    assert_one_line_error(grow("linear", linear_config, out, "grid.n=[3]"), "different config", "grid.n")
     several = tmp_path / "sets"
-    assert sweep("linear", linear_config, several, "options.original_sets=2").exit_code == 0
-    assert_one_line_error(sweep("linear", linear_config, several, "options.original_sets=2", "trials=80"),
+    assert grow("linear", linear_config, several, "options.original_sets=2").exit_code == 0
+    assert_one_line_error(grow("linear", linear_config, several, "options.original_sets=2", "trials=80"),
                           "move trials between the 2 original sets")
 
 
@@ -84,12 +79,12 @@ def test_a_unet_sweep_grows_by_more_simulations_and_an_n_value(tmp_path):
     config = tmp_path / "unet.yaml"
     config.write_text(UNET)
     out = tmp_path / "grown"
-    assert sweep("unet", config, out).exit_code == 0
-    grown = sweep("unet", config, out, "simulations=3", "grid.n=[4, 8, 12]")
+    assert grow("unet", config, out).exit_code == 0
+    grown = grow("unet", config, out, "simulations=3", "grid.n=[4, 8, 12]")
     assert grown.exit_code == 0, grown.output
     assert last_run(out)["tasks_already_done"] == 4 and last_run(out)["tasks_to_run"] == 9 - 4
     scratch = tmp_path / "scratch"
-    assert sweep("unet", config, scratch, "simulations=3", "grid.n=[4, 8, 12]").exit_code == 0
+    assert grow("unet", config, scratch, "simulations=3", "grid.n=[4, 8, 12]").exit_code == 0
     timings = ("train_seconds", "sample_seconds", "eval_seconds", "reference_seconds")
     import pandas as pd
 

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tiny import unet_cell, unet_sweep
+
 import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
 import torch  # noqa: F401
 
@@ -21,8 +23,7 @@ from memgen_cli.unet import experiment as unet_experiment
 from memgen_cli.unet import simulation
 from memgen_cli.unet.params import SimulationParams
 
-TINY = {"n": 8, "side": 8, "N": 300, "preset": "tiny", "steps": 10, "train_steps": 4, "batch_size": 8, "lr": 1e-3,
-        "generated": 4, "eval_original": 50}
+TINY = unet_cell()
 TIMINGS = ("train_seconds", "sample_seconds", "eval_seconds", "reference_seconds")
 
 
@@ -135,23 +136,13 @@ def test_a_reference_costs_its_own_terms_only(monkeypatch):
     assert len(calls) == 1
 
 
-UNET_SWEEP = """
-model: unet
-seed: 5
-simulations: 2
-device: cpu
-grid: {n: [4, 12], side: [8], N: [300], train_steps: [3]}
-training: {lr: 1.0e-3, batch_size: 8}
-sampling: {generated: 4}
-evaluation: {eval_original: 40}
-"""
 
 
 def test_a_folder_from_before_the_references_resumes_without_retraining(tmp_path, monkeypatch):
     """Parts stored without the reference columns stay valid: nothing is retrained, the references read as missing
     (count 0) in summary.csv, and analyze keeps n* with 'no references'."""
     path = tmp_path / "c.yaml"
-    path.write_text(textwrap.dedent(UNET_SWEEP))
+    path.write_text(unet_sweep())
     config = load_sweep_config(path, model="unet")
     out = tmp_path / "old"
     with monkeypatch.context() as old:  # what memgen wrote before issue 22

@@ -66,31 +66,60 @@ def test_the_module_imports_no_torch():
     assert out.strip() == "False"
 
 
-def test_logsnr_betas_are_the_unets():
-    for steps in (1, 2, 10, 1000):
-        np.testing.assert_array_equal(schedules.logsnr_linear_betas(steps), diffusion.logsnr_linear_betas(steps))
+# diffusers' own names for the schedules it has (logsnr_linear is memgen's: checked against its definition)
+DIFFUSERS_OWN = {"cosine": {"beta_schedule": "squaredcos_cap_v2"},
+                 "published": {"beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02}}
+
+
+def _diffusers_own(schedule, steps, sampler="ddpm"):
+    cls = scheduling_ddpm.DDPMScheduler if sampler == "ddpm" else scheduling_ddim.DDIMScheduler
+    return cls(num_train_timesteps=steps, **DIFFUSERS_OWN[schedule])
 
 
 @pytest.mark.parametrize("schedule", schedules.SCHEDULES)
+def test_the_unets_schedulers_take_their_betas_from_here(schedule):
+    for steps in (1, 2, 10, 1000):
+        for sampler in schedules.SAMPLERS:
+            scheduler = diffusion.make_scheduler(schedule, steps, sampler)
+            ours = torch.tensor(schedules.betas(schedule, steps), dtype=torch.float32)
+            assert torch.equal(scheduler.betas, ours)
+
+
+def test_logsnr_linear_is_its_definition():
+    for steps in (2, 10, 1000):
+        abar = schedules.alphas_cumprod("logsnr_linear", steps)
+        np.testing.assert_allclose(np.log(abar / (1 - abar)), np.linspace(9.21, -6.91, steps), rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("schedule", sorted(DIFFUSERS_OWN))
 @pytest.mark.parametrize("steps", [1, 2, 10, 1000])
 def test_alphas_cumprod_equal_float64_diffusers(float64_diffusers, schedule, steps):
-    scheduler = diffusion.make_scheduler(schedule, steps)
+    scheduler = _diffusers_own(schedule, steps)
     assert scheduler.alphas_cumprod.dtype == torch.float64  # the shim took effect
     np.testing.assert_allclose(schedules.alphas_cumprod(schedule, steps), scheduler.alphas_cumprod.numpy(),
                                rtol=RTOL, atol=0)
     np.testing.assert_allclose(schedules.betas(schedule, steps), scheduler.betas.numpy(), rtol=RTOL, atol=0)
 
 
-@pytest.mark.parametrize("schedule", schedules.SCHEDULES)
+@pytest.mark.parametrize("schedule", sorted(DIFFUSERS_OWN))
 def test_alphas_cumprod_equal_real_diffusers_to_float32(schedule):
     for sampler in schedules.SAMPLERS:
-        scheduler = diffusion.make_scheduler(schedule, 1000, sampler)
+        scheduler = _diffusers_own(schedule, 1000, sampler)
         assert scheduler.alphas_cumprod.dtype == torch.float32
         ours = schedules.alphas_cumprod(schedule, 1000)
         np.testing.assert_allclose(ours, scheduler.alphas_cumprod.double().numpy(), rtol=3e-5)
         # the betas are float32(our float64 betas), up to torch's own linspace
         np.testing.assert_allclose(schedules.betas(schedule, 1000).astype(np.float32), scheduler.betas.numpy(),
                                    rtol=2.5e-7, atol=0)
+
+
+@pytest.mark.parametrize("schedule", sorted(DIFFUSERS_OWN))
+def test_the_unet_at_ten_steps_has_diffusers_own_alpha_bar(schedule):
+    """The U-Net now takes these betas; at the 10 steps of every shipped config its float32 alpha_bar (all that
+    training and both samplers read) is exactly what diffusers' own schedule gave before."""
+    for sampler in schedules.SAMPLERS:
+        assert torch.equal(diffusion.make_scheduler(schedule, 10, sampler).alphas_cumprod,
+                           _diffusers_own(schedule, 10, sampler).alphas_cumprod)
 
 
 def test_known_end_points():

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
+from cli_helpers import invoke, sweep
 from memgen_cli import results_format
-from memgen_cli.cli import app
 from memgen_cli.runner import replacement
 from memgen_cli.config import config_to_dict
 from memgen_cli.runner.plan import execute_task, plan_tasks
@@ -33,12 +32,6 @@ trials: 60
 grid: {n: [3, 20], d: [4], lambda: [0.0183], T: [2.0], N: [200]}
 options: {original: redraw}
 """
-runner = CliRunner()
-
-
-def sweep(config: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["sweep", "linear", str(config), "--out", str(out), "-q", "--executor", "serial",
-                               *extra])
 
 
 def table_bytes(folder: Path) -> tuple[bytes, bytes]:
@@ -222,7 +215,7 @@ def old_results_with_figures(clean, tmp_path) -> tuple[Path, Path, dict]:
     out = tmp_path / "old"
     shutil.copytree(reference, out)
     for command in (["analyze", str(out), "--bootstrap", "100"], ["plot", str(out), "--bootstrap", "100"]):
-        done = runner.invoke(app, command)
+        done = invoke(*command)
         assert done.exit_code == 0, done.output
     assert (out / "transitions.csv").exists() and any((out / "figures").iterdir())
     return config, out, snapshot(out)
@@ -246,7 +239,7 @@ def test_force_killed_before_its_first_part_leaves_the_old_results(clean, tmp_pa
     assert snapshot(out) == before  # config, parts, tables, figures and transitions as they were
     for command in (["analyze", str(out), "--bootstrap", "100", "--out", str(tmp_path / "a")],
                     ["plot", str(out), "--bootstrap", "100", "--out", str(tmp_path / "p")]):
-        done = runner.invoke(app, command)
+        done = invoke(*command)
         assert done.exit_code == 0, done.output
     resumed = sweep(config, out)
     assert resumed.exit_code == 0, resumed.output
@@ -334,13 +327,13 @@ def test_finished_unet_simulations_without_checksums_are_not_trained_again(tmp_p
                       "evaluation: {eval_original: 40}\n")
     out = tmp_path / "unet"
     command = ["sweep", "unet", str(config), "--out", str(out), "-q", "--executor", "serial"]
-    assert runner.invoke(app, command).exit_code == 0
+    assert invoke(*command).exit_code == 0
     before = table_bytes(out)
     checksums = {p: p.read_bytes() for p in (out / "parts").glob("*.checksum.json")}
     assert len(checksums) == 4
     for path in checksums:
         path.unlink()
-    again = runner.invoke(app, command)
+    again = invoke(*command)
     assert again.exit_code == 0 and "checksums added" in again.output, again.output
     assert last_run(out)["tasks_to_run"] == 0
     assert {p: p.read_bytes() for p in checksums} == checksums and table_bytes(out) == before

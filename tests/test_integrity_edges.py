@@ -17,26 +17,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from cli_helpers import assert_one_line_error
-from memgen_cli.cli import app
+from cli_helpers import assert_one_line_error, invoke, sweep
 from memgen_cli.linear.experiment import LinearExperiment
 from memgen_cli.results_format import EMPTY_FOLDER, FOREIGN_FOLDER, MEMGEN_FOLDER, recognise
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
 CONFIG = """model: linear
 seed: 3
 trials: 100
 grid: {n: [3, 20], d: [4], lambda: [0.0183], T: [2.0], N: [200]}
 options: {original_sets: 2}
 """
-
-
-def sweep(config: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["sweep", "linear", str(config), "--out", str(out), "-q", "--executor", "serial",
-                               *extra])
 
 
 def tables(folder: Path) -> tuple[bytes, bytes]:
@@ -279,18 +271,18 @@ def test_changed_tables_are_refused_by_plot_and_analyze(finished, tmp_path, dama
         shutil.copy(other / "trials.csv", out / "trials.csv")
     else:
         damage(out)
-    result = runner.invoke(app, [command, str(out), "--bootstrap", "100"])
+    result = invoke(command, out, "--bootstrap", "100")
     assert_one_line_error(result, "not the table the last run wrote", "rerun the sweep's command")
 
 
 def test_analyze_says_which_tasks_failed_and_what_a_half_finished_folder_is(finished, tmp_path):
     config, out = copy_of(finished, tmp_path)
     (out / "failed.json").write_text(json.dumps([{"task": "x", "cell": 0, "params": {}, "error": "boom"}]))
-    result = runner.invoke(app, ["analyze", str(out), "--bootstrap", "100"])
+    result = invoke("analyze", out, "--bootstrap", "100")
     assert result.exit_code == 0 and "1 task(s) failed in the last run" in " ".join(result.output.split())
     for name in ("summary.csv", "trials.csv"):
         (out / name).unlink()
-    line = assert_one_line_error(runner.invoke(app, ["analyze", str(out)]), "has written no summary.csv yet")
+    line = assert_one_line_error(invoke("analyze", out), "has written no summary.csv yet")
     assert "not a memgen results folder" not in line
 
 
@@ -303,7 +295,7 @@ def test_linear_csvs_are_byte_identical_for_any_workers_and_resume(tmp_path):
     outputs = {}
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
-        result = runner.invoke(app, ["sweep", "linear", str(config), "--out", str(out), "-q", "--workers", workers])
+        result = invoke("sweep", "linear", config, "--out", out, "-q", "--workers", workers)
         assert result.exit_code == 0, result.output
         outputs[workers] = tables(out)
     assert outputs["1"] == outputs["2"]
@@ -319,18 +311,19 @@ def test_linear_csvs_are_byte_identical_for_any_workers_and_resume(tmp_path):
     ("linear", "grid.n=[100000000]", "grid.n"), ("unet", "grid.steps=[1000000000]", "grid.steps"),
     ("unet", "sampling.generated=1000000000", "sampling.generated"), ("unet", "grid.N=[1000000000]", "grid.N"),
     ("unet", "grid.n=[1000000000]", "grid.n"), ("unet", "grid.side=[100000]", "grid.side"),
-    ("unet", "grid.train_steps=[1000000000000]", "grid.train_steps")])
+    ("unet", "grid.train_steps=[1000000000000]", "grid.train_steps"), ("closedform", "grid.N=[1000000000]", "grid.N"),
+    ("closedform", "grid.side=[100000]", "grid.side"), ("closedform", "grid.n=[100000000]", "grid.n")])
 def test_absurd_sizes_are_refused_before_any_work(tmp_path, model, override, field):
     config = ROOT / "configs" / model / "quick.yaml"
-    line = assert_one_line_error(runner.invoke(app, ["sweep", model, str(config), "--set", override, "--dry-run"]),
+    line = assert_one_line_error(invoke("sweep", model, config, "--set", override, "--dry-run"),
                                  f"{field}:", "MEMGEN_MAX_")
     assert "memory" in line or "floating-point operations" in line
 
 
 def test_the_size_limits_can_be_raised(tmp_path):
     config = ROOT / "configs" / "linear" / "quick.yaml"
-    result = runner.invoke(app, ["sweep", "linear", str(config), "--set", "grid.N=[100000000]", "--dry-run"],
-                           env={"MEMGEN_MAX_MEMORY": str(10**13), "MEMGEN_MAX_WORK": str(10**30)})
+    result = invoke("sweep", "linear", config, "--set", "grid.N=[100000000]", "--dry-run",
+                    env={"MEMGEN_MAX_MEMORY": str(10**13), "MEMGEN_MAX_WORK": str(10**30)})
     assert result.exit_code == 0, result.output
 
 
@@ -362,7 +355,7 @@ def test_a_damaged_failed_json_with_retry_failed_is_one_line(finished, tmp_path)
 def test_infinite_and_huge_ranges_are_one_line(tmp_path, stop, problem):
     config = tmp_path / "range.yaml"
     config.write_text(f"model: linear\ngrid: {{n: {{start: 2, stop: {stop}, num: 3}}}}\n")
-    assert_one_line_error(runner.invoke(app, ["sweep", "linear", str(config), "--dry-run"]), "grid.n", problem)
+    assert_one_line_error(invoke("sweep", "linear", config, "--dry-run"), "grid.n", problem)
 
 
 def test_stale_temporary_files_of_a_killed_run_are_removed(finished, tmp_path):
@@ -385,13 +378,13 @@ def test_a_killed_runs_entry_is_marked_killed(finished, tmp_path):
 def test_an_unknown_model_is_named_as_such(tmp_path):
     config = tmp_path / "foo.yaml"
     config.write_text("model: foo\n")
-    line = assert_one_line_error(runner.invoke(app, ["sweep", "linear", str(config)]), "unknown model 'foo'")
+    line = assert_one_line_error(invoke("sweep", "linear", config), "unknown model 'foo'")
     assert "memgen sweep foo" not in line
 
 
 def test_transitions_name_the_grid_sizes_as_they_are(finished, tmp_path):
     _, out = copy_of(finished, tmp_path)
-    assert runner.invoke(app, ["analyze", str(out), "--bootstrap", "100"]).exit_code == 0
+    assert invoke("analyze", out, "--bootstrap", "100").exit_code == 0
     row = pd.read_csv(out / "transitions.csv").iloc[0]
     assert row["n_min"] == 3 and row["n_max"] == 20  # not exp(log 20) = 19.999999999999996
 

@@ -12,20 +12,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tiny import LINEAR_SWEEP
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.canvas import DPI, ONE_COLUMN, TWO_COLUMNS
 from memgen_cli.report.figure_errors import SINGULAR_NOTE
 from memgen_cli.report.figures import draw_figures
 
-try:
-    from figure_checks import (assert_legends_clear_of_data, assert_plain_log_ticks, grid_shape, legend_colours,
-                               legend_labels, panels, rgb, texts_outside)
-    from results_factory import write_linear_results, write_unet_summary
-except ImportError:  # tests/ imported as a package
-    from tests.figure_checks import (assert_legends_clear_of_data, assert_plain_log_ticks, grid_shape,
-                                     legend_colours, legend_labels, panels, rgb, texts_outside)
-    from tests.results_factory import write_linear_results, write_unet_summary
+from figure_checks import (assert_legends_clear_of_data, assert_plain_log_ticks, grid_shape, legend_colours,
+                           legend_labels, panels, rgb, texts_outside)
+from results_factory import two_group_linear_results, write_linear_results, write_unet_summary
 
 N_GRID = np.unique(np.geomspace(4, 1000, 10).astype(int))
 FIGURES = ("p_delta_positive", "hellinger", "errors_vs_p", "transition")
@@ -35,9 +31,7 @@ WIDTHS = {"p_delta_positive": ONE_COLUMN, "hellinger": ONE_COLUMN, "errors_vs_p"
 
 @pytest.fixture(scope="module")
 def linear_folder(tmp_path_factory):
-    return write_linear_results(
-        tmp_path_factory.mktemp("linear"), N_GRID, groups=[{"d": 16}, {"d": 64}], trials=40, seed=2
-    )
+    return two_group_linear_results(tmp_path_factory.mktemp("linear"), N_GRID, trials=40, seed=2)
 
 
 def figures_app() -> typer.Typer:
@@ -306,28 +300,13 @@ def test_transition_figure_draws_the_rows_of_transitions_csv(tmp_path):
     assert sorted(panel_of_row, key=panel_of_row.get) == [0, 2, 1, 3]
 
 
-TINY_SWEEP = """
-model: linear
-seed: 0
-trials: 30
-grid:
-  n: {start: 2, stop: 120, num: 7, spacing: log}
-  d: [4, 8]
-  lambda: [0.01831563888873418]
-  T: [2.0]
-  N: [300]
-data: {mu: 10.0, sigma: 1.0}
-options: {bandwidth: paper, covariance: BBt, ridge: 0.0, original: fixed}
-"""
-
-
 @pytest.mark.slow
 def test_plot_and_analyze_a_real_small_sweep(tmp_path):
     """End to end on `memgen sweep linear` output."""
     import memgen_cli.cli as cli
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(TINY_SWEEP)
+    config.write_text(LINEAR_SWEEP)
     folder = tmp_path / "tiny"
     runner = CliRunner()
     result = runner.invoke(cli.app, ["sweep", "linear", str(config), "--out", str(folder), "--workers", "1"])

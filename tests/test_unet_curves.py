@@ -8,6 +8,7 @@ import yaml
 
 import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
 
+from tiny import unet_cell
 from memgen_cli.errors import MemgenError
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
@@ -24,8 +25,7 @@ training: {lr: 1.0e-3, batch_size: 8}
 sampling: {generated: 4}
 evaluation: {eval_original: 40, every: 2}
 """
-TINY = {"n": 8, "side": 8, "N": 300, "preset": "tiny", "steps": 10, "train_steps": 5, "batch_size": 8, "lr": 1e-3,
-        "generated": 4, "eval_original": 50}
+TINY = unet_cell(train_steps=5)
 TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"]
 
 

@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tiny import unet_sweep  # noqa: E402
 from memgen_cli.unet.diffusion import init_model, make_scheduler, train  # noqa: E402
 from memgen_cli.unet.grouped import train_together  # noqa: E402
 from memgen_cli.unet.models import get_preset  # noqa: E402
@@ -75,16 +76,7 @@ def test_bf16_autocast_trains_on_cpu_close_to_fp32():
     np.testing.assert_allclose(bf16, fp32, rtol=0.05)  # bf16 keeps 8 bits of mantissa
 
 
-TINY_SWEEP = """
-model: unet
-seed: 5
-simulations: 3
-device: cpu
-grid: {n: [4, 12], side: [8], N: [300], train_steps: [4]}
-training: {lr: 1.0e-3, batch_size: 8}
-sampling: {generated: 4}
-evaluation: {eval_original: 40}
-"""
+TINY_SWEEP = unet_sweep(simulations=3, train_steps=4)
 
 
 def test_a_sweep_trains_a_cells_simulations_together(tmp_path):

@@ -9,6 +9,7 @@ from PIL import Image
 
 import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
 
+from tiny import unet_cell
 from memgen_cli.errors import MemgenError
 from memgen_cli.runner.sweep import load_sweep_config
 from memgen_cli.imaging import data
@@ -17,8 +18,7 @@ from memgen_cli.imaging.grids import image_grid, write_png_gray
 from memgen_cli.unet.params import SimulationParams
 from memgen_cli.unet.simulation import simulate
 
-TINY = {"n": 6, "side": 8, "N": 30, "preset": "tiny", "steps": 10, "train_steps": 2, "batch_size": 6, "lr": 1e-3,
-        "generated": 3, "eval_original": 20, "data": "images"}
+TINY = unet_cell(n=6, N=30, train_steps=2, batch_size=6, generated=3, eval_original=20, data="images")
 
 
 @pytest.fixture(scope="module")

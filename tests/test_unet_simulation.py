@@ -10,6 +10,7 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 import sklearn  # noqa: F401
 import torch
 
+from tiny import unet_cell
 from memgen_cli.errors import MemgenError
 from memgen_cli.imaging import data
 from memgen_cli.unet.params import SimulationParams
@@ -17,8 +18,7 @@ from memgen_cli.imaging.evaluation import BINARY_METRICS, MEAN_METRICS
 from memgen_cli.unet.simulation import simulate
 
 # A flat cell, as in trials.csv; what it leaves out takes the config sections' defaults.
-TINY = {"n": 8, "side": 8, "N": 300, "preset": "tiny", "steps": 10, "train_steps": 4, "batch_size": 8, "lr": 1e-3,
-        "generated": 4, "eval_original": 50}
+TINY = unet_cell()
 TIMINGS = {"train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"}
 
 

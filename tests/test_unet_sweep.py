@@ -12,6 +12,7 @@ import pytest
 import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
 import torch
 
+from tiny import unet_sweep
 from memgen_cli.errors import MemgenError
 from memgen_cli.seeding import cell_id
 from memgen_cli.runner.registry import get_experiment
@@ -24,16 +25,7 @@ from memgen_cli.unet.params import SimulationParams
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "configs" / "unet").glob("*.yaml")) + sorted((ROOT / "configs" / "paper").glob("fig4-unet*"))
 
-TINY_SWEEP = """
-model: unet
-seed: 5
-simulations: 2
-device: cpu
-grid: {n: [4, 12], side: [8], N: [300], train_steps: [3]}
-training: {lr: 1.0e-3, batch_size: 8}
-sampling: {generated: 4}
-evaluation: {eval_original: 40}
-"""
+TINY_SWEEP = unet_sweep()
 TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"]
 # Run from the repository root: torch and diffusers cannot be imported, as without the unet extra. (Not
 # sys.modules["torch"] = None: scipy.stats then fails on its own check for torch arrays.)
@@ -88,6 +80,9 @@ def test_tables_and_resume_without_retraining(tiny_sweep, tmp_path, monkeypatch)
                                    r"training set \(n = 4\)$"),
     (["evaluation.eval_original=301"], r"^cell 0: evaluation\.eval_original: .*\(300 images\)$"),
     (["sampling.sample_steps=12"], r"^cell 0: sampling\.sample_steps: must be between 1 and steps = 10 \(got 12\)$"),
+    # a pair where diffusers' trailing spacing ends on time step -1 (imaging/schedules.py)
+    (["grid.steps=[17]", "sampling.sample_steps=7"], r"^cell 0: sampling\.sample_steps: diffusers' trailing spacing "
+                                                    r"gives 8 time steps, ending at -1, for steps = 17"),
     (["grid.epochs=[2]"], r"^cell 0: grid\.epochs: give exactly one training budget, grid\.epochs or "
                           r"grid\.train_steps$"),
     (["grid.train_steps=null"], r"^cell 0: grid\.epochs: give exactly one training budget"),
@@ -349,3 +344,23 @@ def test_a_folder_written_before_data_path_and_channels_resumes(tiny_sweep, tmp_
     again = run_sweep(config, out, executor="serial")
     assert again.tasks_run == 0 and again.tasks_skipped == 1
     pd.testing.assert_frame_equal(first.trials.drop(columns=TIMINGS), again.trials.drop(columns=TIMINGS))
+
+
+def test_a_task_validates_its_cell_once(tiny_sweep, monkeypatch):
+    """The config once per worker, each task's cell once (SimulationParams), never again down the call chain."""
+    from pydantic import BaseModel
+
+    counts = {}
+    validate = BaseModel.model_validate.__func__
+
+    def spy(cls, *args, **kwargs):
+        counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
+        return validate(cls, *args, **kwargs)
+
+    from memgen_cli.runner import plan
+
+    config = load_sweep_config(tiny_sweep, ["grid.n=[4]", "simulations=3"], model="unet")
+    monkeypatch.setattr(plan, "_worker_configs", {})  # as a fresh worker
+    monkeypatch.setattr(BaseModel, "model_validate", classmethod(spy))
+    run_sweep(config, executor="serial")
+    assert counts == {"UnetConfig": 1, "SimulationParams": 3}

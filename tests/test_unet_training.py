@@ -1,5 +1,7 @@
 """Presets, schedules, training and sampling of the U-Net (tiny sizes: seconds on a CPU)."""
 
+import typing
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ import diffusers  # noqa: F401  (make test installs the unet extra: a missing on
 import torch
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.imaging import schedules
 from memgen_cli.unet import diffusion, models, params
 
 torch.set_num_threads(1)
@@ -74,14 +77,15 @@ def test_side_the_preset_can_downsample_is_accepted(preset, side):
 
 
 def test_unknown_names_are_refused():
+    # (in a config, device and compute.precision are refused by their Literal types: test_unet_sweep.py)
+    with pytest.raises(MemgenError, match=r"^device: unknown device 'tpu' \(choose from auto, cpu, cuda\)"):
+        diffusion.resolve_device("tpu")  # simulate's plain string, checked against params.DEVICES
     with pytest.raises(MemgenError, match=r"^preset: "):
         models.get_preset("huge")
     with pytest.raises(MemgenError, match=r"^schedule: "):
         diffusion.make_scheduler("quadratic", 10)
     with pytest.raises(MemgenError, match=r"^sampler: "):
         diffusion.make_scheduler("cosine", 10, "euler")
-    with pytest.raises(MemgenError, match=r"^device: "):
-        diffusion.resolve_device("tpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -97,10 +101,12 @@ def test_schedules_at_ten_steps():
     # The published schedule never reaches noise at 10 steps.
     assert final_alpha_bar(diffusion.make_scheduler("published", 10)) == pytest.approx(0.904, abs=0.01)
     # The names the config accepts (checked without torch) are the schedules and samplers there are.
-    assert tuple(diffusion.SCHEDULE_OPTIONS) == params.SCHEDULES == diffusion.SCHEDULES
-    assert diffusion.SAMPLERS == params.SAMPLERS == ("ddpm", "ddim")
-    for name in diffusion.SCHEDULES:
-        for sampler in diffusion.SAMPLERS:
+    assert typing.get_args(schedules.Schedule) == schedules.SCHEDULES == ("logsnr_linear", "cosine", "published")
+    assert typing.get_args(schedules.Sampler) == schedules.SAMPLERS == ("ddpm", "ddim")
+    assert params.UnetTraining.model_fields["schedule"].annotation is schedules.Schedule
+    assert params.UnetConfig.model_fields["sampling"].annotation is schedules.ImageSampling
+    for name in schedules.SCHEDULES:
+        for sampler in schedules.SAMPLERS:
             assert diffusion.make_scheduler(name, 10, sampler).config.clip_sample is False
 
 
@@ -129,9 +135,13 @@ def test_model_init_is_seeded_and_leaves_global_rng_alone():
 
 
 def test_epochs_budget_follows_the_papers_data_loader():
-    assert diffusion.steps_for_epochs(20, 10, 128) == 20  # one batch of all 10 images per epoch
-    assert diffusion.epoch_batch_size(10, 128) == 10
-    assert diffusion.steps_for_epochs(20, 1000, 128) == 157  # ceil(20 * 1000 / 128)
+    assert params.epochs_budget(20, 10, 128) == (20, 10)  # one batch of all 10 images per epoch
+    assert params.epochs_budget(20, 1000, 128) == (157, 128)  # ceil(20 * 1000 / 128)
+    cell = {"n": 10, "side": 8, "N": 50, "preset": "tiny", "steps": 10, "epochs": 20, "batch_size": 128}
+    p = params.SimulationParams.from_cell(cell)
+    assert (p.train_step_count, p.train_batch_size) == (20, 10)  # what a simulation trains with
+    p = params.SimulationParams.from_cell({**cell, "epochs": None, "train_steps": 7})
+    assert (p.train_step_count, p.train_batch_size) == (7, 128)  # a steps budget: full-size batches
 
 
 def test_batches_are_full_size_and_balanced():

@@ -1,10 +1,61 @@
-"""A PNG grid of generated images beside their nearest training images."""
+"""A PNG grid of generated images beside their nearest training images, one per cell, and the config's output
+section that asks for them (``ImageOutput``), for every image experiment."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from memgen_cli.errors import MemgenError
+
+
+class ImageOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_dir: str | None = Field(default=None, description="folder for one PNG grid per cell (generated "
+                                                               "images over their nearest training images); "
+                                                               "a relative path lies inside the results folder")
+
+
+def image_dir_problem(path: Path) -> str | None:
+    """Why the PNG grids could not be written in ``path`` (None: they can), found before any work."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} exists and is not a folder"
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"{folder}: no permission to write there"
+            return None
+    return None
+
+
+def check_image_dir(output: ImageOutput) -> None:
+    """An absolute output.image_dir checked with the config (a relative one when the sweep knows its folder)."""
+    image_dir = output.image_dir
+    if image_dir and Path(image_dir).is_absolute() and (problem := image_dir_problem(Path(image_dir))):
+        raise MemgenError(f"output.image_dir: {problem}")
+
+
+def resolve_image_dir(config: dict, out: Path | None) -> dict:
+    """The config as tasks see it (``Experiment.task_config``): a relative output.image_dir resolved inside the
+    results folder ``out`` and checked, before the folder is created (it may not exist yet)."""
+    image_dir = config["output"]["image_dir"]
+    if not image_dir:
+        return config
+    base = Path(out).resolve() if out is not None else Path.cwd()
+    path = base / image_dir  # an absolute image_dir stays itself
+    if (problem := image_dir_problem(path)) is not None:
+        raise MemgenError(f"output.image_dir: {problem}")
+    return {**config, "output": {**config["output"], "image_dir": str(path)}}
+
+
+def write_cell_grid(image_dir: str, model: str, cell: dict, generated: np.ndarray, train: np.ndarray) -> None:
+    """``<image_dir>/cell-<cell id>.png``: a cell's generated images over their nearest training images."""
+    from memgen_cli.seeding import cell_id
+
+    write_png_gray(Path(image_dir) / f"cell-{cell_id(model, cell)}.png", image_grid(generated, train))
 
 
 def nearest_training_images(generated: np.ndarray, train: np.ndarray) -> np.ndarray:

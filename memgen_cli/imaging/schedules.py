@@ -8,16 +8,22 @@ diffusers' defaults otherwise: variance_type "fixed_small", set_alpha_to_one, et
 schedule in float32; these are the same formulas in float64.
 
 Everything is in model scale (2x - 1 of [0, 1] pixel units); x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
+
+The schedule and sampler names, and the sampling section of an image experiment's config (``ImageSampling``),
+live here too, beside the numbers they name: the U-Net's diffusers schedulers take their betas from here, so
+both models read one list of names and one set of numbers.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
+from memgen_cli.config import Integer
 from memgen_cli.errors import MemgenError
 
 SCHEDULES = ("logsnr_linear", "cosine", "published")
@@ -28,6 +34,21 @@ COSINE_MAX_BETA = 0.999  # diffusers' cap on the cosine schedule's betas
 VARIANCE_FLOOR = 1e-20  # diffusers clamps the DDPM variance here (it takes logs of it elsewhere)
 
 
+Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]  (a config's schedule: checked where it is read)
+Sampler = Literal[SAMPLERS]  # type: ignore[valid-type]
+
+
+class ImageSampling(BaseModel):
+    """The config's sampling section, for every image experiment (the U-Net, the closed-form model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sampler: Sampler = "ddpm"
+    sample_steps: Integer | None = Field(default=None, ge=1, description="sampler steps (default: all steps)")
+    generated: Integer = Field(default=10, ge=1, description="images generated per simulation (paper 10)")
+
+
+# The guards of the functions below, for callers that pass names not read through a config (whose Literal
+# types refuse them first, with the field's path).
 def check_schedule(name: str) -> None:
     if name not in SCHEDULES:
         raise MemgenError(f"schedule: unknown schedule {name!r} (choose from {', '.join(SCHEDULES)})")
@@ -47,7 +68,7 @@ def logsnr_linear_betas(steps: int) -> np.ndarray:
 
     Reaches noise at any step count (alpha_bar_T = 1e-3) without the last-step beta of 0.999 that the cosine
     schedule needs at few steps: there the x0 estimate divides by sqrt(alpha_bar_T) and a small epsilon error
-    explodes. (The same numbers as ``unet.diffusion.logsnr_linear_betas``.)
+    explodes. diffusers has no such schedule: the U-Net passes these betas to it (as it does every schedule's).
     """
     logsnr = np.linspace(LOGSNR_FIRST, LOGSNR_LAST, steps)
     alpha_bar = 1.0 / (1.0 + np.exp(-logsnr))
@@ -92,15 +113,29 @@ def timesteps(steps: int, sample_steps: int | None = None) -> np.ndarray:
     element too many and diffusers ends on time step -1, which then indexes alpha_bar[-1] (the noisiest): its
     last update is garbage. That is refused here rather than copied.
     """
-    sample_steps = steps if sample_steps is None else sample_steps
+    problem = sample_steps_problem(steps, sample_steps)
+    if problem:
+        raise MemgenError(f"sample_steps: {problem}")
+    return _trailing(steps, steps if sample_steps is None else sample_steps)
+
+
+def _trailing(steps: int, sample_steps: int) -> np.ndarray:
+    return np.round(np.arange(steps, 0, -steps / sample_steps)).astype(np.int64) - 1
+
+
+def sample_steps_problem(steps: int, sample_steps: int | None) -> str | None:
+    """Why ``sample_steps`` cannot sample a ``steps``-step schedule (None: it can): out of range, or one of the
+    pairs where diffusers' trailing spacing ends on time step -1. A config checks its cells with this before
+    any work, the U-Net's too (diffusers itself does not refuse those pairs)."""
+    if sample_steps is None:
+        return None
     if not 1 <= sample_steps <= steps:
-        raise MemgenError(f"sample_steps: must be between 1 and steps = {steps} (got {sample_steps})")
-    ts = np.round(np.arange(steps, 0, -steps / sample_steps)).astype(np.int64) - 1
+        return f"must be between 1 and steps = {steps} (got {sample_steps})"
+    ts = _trailing(steps, sample_steps)
     if len(ts) != sample_steps:
-        raise MemgenError(f"sample_steps: diffusers' trailing spacing gives {len(ts)} time steps, ending at "
-                          f"{ts[-1]}, for steps = {steps} and sample_steps = {sample_steps} (a float rounding "
-                          f"quirk); choose another sample_steps")
-    return ts
+        return (f"diffusers' trailing spacing gives {len(ts)} time steps, ending at {ts[-1]}, for steps = {steps} "
+                f"and sample_steps = {sample_steps} (a float rounding quirk); choose another sample_steps")
+    return None
 
 
 # --------------------------------------------------------------------------------------------------------------

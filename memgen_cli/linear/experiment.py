@@ -146,6 +146,7 @@ def original_set_of(trial: int, trials: int, sets: int) -> int:
 
 class LinearExperiment(Experiment):
     model = "linear"
+    title = "Linear model"
     config_class = LinearConfig
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES

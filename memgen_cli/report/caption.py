@@ -23,7 +23,6 @@ from memgen_cli.report.reader import format_value, sort_key, symbol
 from memgen_cli.results_format import CONFIG_FILE, COUNT_COLUMN
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
 
-MODEL_NAMES = {"linear": "Linear model", "unet": "U-Net", "closedform": "Closed-form model"}
 CAPTION_ITEMS = 5  # parameters that differ from the defaults named in the caption; the rest: "+k more"
 DATA_COLUMN = "data"  # the image experiments' data family (digits, gaussian ...)
 ORIGINAL_COUNT = "n_original"  # trials.csv: the original set's size as drawn (for digits: the digits not trained on)
@@ -159,7 +158,7 @@ class RunDescription:
             items.append(f"{count} {self.repeats[0]} per cell")
         shown = items[:CAPTION_ITEMS] + ([f"+{len(items) - CAPTION_ITEMS} more"] if len(items) > CAPTION_ITEMS
                                          else [])
-        model = MODEL_NAMES.get(self.model, f"model {self.model}")
+        model = (experiment_class(self.model).title if self.model in EXPERIMENTS else "") or f"model {self.model}"
         swept = ", ".join(symbol(name) for name in self.swept)
         if not shown:
             return f"{model} at its default parameters" + (f"; swept: {swept}" if swept else "")

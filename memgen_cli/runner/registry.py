@@ -13,6 +13,7 @@ from memgen_cli.experiment import Experiment
 EXPERIMENTS = {
     "linear": ("memgen_cli.linear.experiment:LinearExperiment", ()),
     "unet": ("memgen_cli.unet.experiment:UnetExperiment", ("torch", "diffusers")),
+    "closedform": ("memgen_cli.closedform.experiment:ClosedFormExperiment", ()),
 }
 
 

@@ -7,44 +7,18 @@ on the same device and thread count.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from memgen_cli.errors import MemgenError
-from .params import DEVICES, SAMPLERS, SCHEDULES
+from memgen_cli.imaging import schedules
 
-LOGSNR_FIRST, LOGSNR_LAST = 9.21, -6.91  # alpha_bar from 0.9999 at the first step to 0.001 at the last
-
-
-def logsnr_linear_betas(steps: int) -> np.ndarray:
-    """Betas whose log signal-to-noise ratio ln(alpha_bar / (1 - alpha_bar)) falls linearly from 9.21 to -6.91.
-
-    Reaches noise at any step count (alpha_bar_T = 1e-3) without the last-step beta of 0.999 that the cosine
-    schedule needs at few steps: there the x0 estimate divides by sqrt(alpha_bar_T) and a small epsilon error
-    explodes (tiny preset, 10 steps: sample std ~6 instead of ~0.2).
-    """
-    logsnr = np.linspace(LOGSNR_FIRST, LOGSNR_LAST, steps)
-    alpha_bar = 1.0 / (1.0 + np.exp(-logsnr))
-    return 1.0 - alpha_bar / np.concatenate([[1.0], alpha_bar[:-1]])
-
-
-# schedule name (params.SCHEDULES) -> diffusers scheduler options (beyond num_train_timesteps); callables get
-# the step count
-SCHEDULE_OPTIONS: dict[str, dict] = {
-    "logsnr_linear": {"trained_betas": logsnr_linear_betas},
-    # Cosine schedule (Nichol & Dhariwal), diffusers' squaredcos_cap_v2: alpha_bar_T ~ 2e-5 at 10 steps
-    # (last beta capped at 0.999), which makes few-step sampling fragile (see logsnr_linear_betas).
-    "cosine": {"beta_schedule": "squaredcos_cap_v2"},
-    # The published code: beta linear from 1e-4 to 0.02 over the steps. At 10 steps alpha_bar ends near 0.9:
-    # training never sees pure noise, yet sampling starts from N(0, I). Kept for fidelity.
-    "published": {"beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02},
-}
+from .params import DEVICES
 
 
 def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; 'cuda' without CUDA is a user error."""
+    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; 'cuda' without CUDA is a user error. A config's device
+    is checked by its type (params.Device); ``simulate`` takes a plain string, checked here against the same list."""
     if device not in DEVICES:
         raise MemgenError(f"device: unknown device {device!r} (choose from {', '.join(DEVICES)})")
     if device == "auto":
@@ -54,26 +28,20 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def check_schedule(name: str) -> None:
-    if name not in SCHEDULES:
-        raise MemgenError(f"schedule: unknown schedule {name!r} (choose from {', '.join(SCHEDULES)})")
-
-
-def check_sampler(name: str) -> None:
-    if name not in SAMPLERS:
-        raise MemgenError(f"sampler: unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})")
-
-
 def make_scheduler(schedule: str, steps: int, sampler: str = "ddpm"):
-    """A diffusers scheduler for ``steps`` diffusion steps; no clamping of predictions (clip_sample=False)."""
+    """A diffusers scheduler for ``steps`` diffusion steps; no clamping of predictions (clip_sample=False).
+
+    Its betas are imaging.schedules' (float64, rounded to float32 by diffusers), the numbers the closed-form
+    model samples with: for logsnr_linear and cosine they are the very float32 values diffusers computes
+    itself; for published diffusers' own float32 linspace differs in the last bit of a few betas, not in
+    alpha_bar at the 10 steps of every shipped config (tests/test_image_schedules.py).
+    """
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    check_schedule(schedule)
-    check_sampler(sampler)
+    schedules.check_sampler(sampler)
     cls = DDPMScheduler if sampler == "ddpm" else DDIMScheduler
-    options = {k: (v(steps).tolist() if callable(v) else v) for k, v in SCHEDULE_OPTIONS[schedule].items()}
     return cls(num_train_timesteps=steps, clip_sample=False, prediction_type="epsilon",
-               timestep_spacing="trailing", **options)
+               timestep_spacing="trailing", trained_betas=schedules.betas(schedule, steps).tolist())
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -85,17 +53,6 @@ def init_model(build, seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         return build()
-
-
-def epoch_batch_size(n: int, batch_size: int) -> int:
-    """Batch size of the epochs budget: as a data loader over n images would give, min(batch_size, n)."""
-    return min(batch_size, n)
-
-
-def steps_for_epochs(epochs: int, n: int, batch_size: int) -> int:
-    """Steps for ``epochs`` passes over n images in batches of epoch_batch_size (the paper's protocol: at
-    n = 10, batch 128 and 20 epochs that is 20 steps of 10 images)."""
-    return math.ceil(epochs * n / epoch_batch_size(n, batch_size))
 
 
 def _batch_indices(n: int, batch_size: int, gen: torch.Generator):
@@ -124,13 +81,9 @@ def from_nchw(x: torch.Tensor) -> np.ndarray:
     return x.double().cpu().numpy()
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
 def resolve_precision(precision: str, device: str) -> str:
-    """'auto' -> 'bf16' (autocast) on CUDA, 'fp32' on CPU, where float32 stays as exact as it always was."""
-    if precision not in PRECISIONS:
-        raise MemgenError(f"compute.precision: unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    """'auto' -> 'bf16' (autocast) on CUDA, 'fp32' on CPU, where float32 stays as exact as it always was. (The
+    name is checked by the config: params.UnetCompute.)"""
     if precision == "auto":
         return "bf16" if device == "cuda" else "fp32"
     return precision

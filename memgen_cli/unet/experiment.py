@@ -7,29 +7,17 @@ the config's device is resolved.
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.experiment import CHECKPOINTS, Experiment, Footprint
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
+from memgen_cli.imaging.grids import check_image_dir, resolve_image_dir, write_cell_grid
 from memgen_cli.imaging.references import REFERENCE_BINARY, REFERENCE_COLUMNS, REFERENCE_MEAN, held_out_problem
 
 from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import SimulationParams, UnetConfig, config_cells
-
-
-def image_dir_problem(path: Path) -> str | None:
-    """Why the PNG grids could not be written in ``path`` (None: they can), found before any training."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                return f"{folder} exists and is not a folder"
-            if not os.access(folder, os.W_OK | os.X_OK):
-                return f"{folder}: no permission to write there"
-            return None
-    return None
 
 
 # After the evaluation's columns, what training and sampling report (simulation._finish).
@@ -38,6 +26,7 @@ RUN_COLUMNS = ("final_loss", "train_steps_done", "device", "train_seconds", "sam
 
 class UnetExperiment(Experiment):
     model = "unet"
+    title = "U-Net"
     config_class = UnetConfig
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES
@@ -99,16 +88,8 @@ class UnetExperiment(Experiment):
         return {"GPU": 1} if config.device == "cuda" else None
 
     def task_config(self, config: dict, out: Path | None) -> dict:
-        """What tasks see: a relative output.image_dir resolved inside the results folder, and checked (before
-        the folder is created: the folder itself may not exist yet)."""
-        image_dir = config["output"]["image_dir"]
-        if not image_dir:
-            return config
-        base = Path(out).resolve() if out is not None else Path.cwd()
-        path = base / image_dir  # an absolute image_dir stays itself
-        if (problem := image_dir_problem(path)) is not None:
-            raise MemgenError(f"output.image_dir: {problem}")
-        return {**config, "output": {**config["output"], "image_dir": str(path)}}
+        """What tasks see: a relative output.image_dir resolved inside the results folder, and checked."""
+        return resolve_image_dir(config, out)
 
     def read_stored_config(self, stored: dict) -> tuple[dict, str]:
         """A config.yaml written before data.path and data.channels existed: the run used their defaults (no
@@ -132,9 +113,7 @@ class UnetExperiment(Experiment):
             if every is not None and every > params.train_step_count:
                 raise MemgenError(f"cell {index}: evaluation.every: {every} is more than the {params.train_step_count} "
                                   "optimizer steps of the training budget: no checkpoint before the end")
-        image_dir = config.output.image_dir
-        if image_dir and Path(image_dir).is_absolute() and (problem := image_dir_problem(Path(image_dir))):
-            raise MemgenError(f"output.image_dir: {problem}")  # a relative one: when the sweep knows --out
+        check_image_dir(config.output)  # a relative one: when the sweep knows --out (task_config)
         if config.device == "cuda":
             try:
                 from .diffusion import resolve_device
@@ -162,11 +141,7 @@ class UnetExperiment(Experiment):
         rows = []
         for (trial, _), result in zip(trials, results):
             if config.output.image_dir and trial == 0:
-                from memgen_cli.imaging.grids import image_grid, write_png_gray
-                from memgen_cli.seeding import cell_id
-
-                write_png_gray(Path(config.output.image_dir) / f"cell-{cell_id(self.model, cell)}.png",
-                               image_grid(result.generated, result.train))
+                write_cell_grid(config.output.image_dir, self.model, cell, result.generated, result.train)
             row = {**result.row, **together}
             rows.append(row if result.curve is None else {**row, CHECKPOINTS: result.curve})
         return rows

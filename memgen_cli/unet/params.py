@@ -18,22 +18,20 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from memgen_cli.config import IntGrid, Integer, Real, each_value_once, expand_grid_values, validate_config
-from memgen_cli.imaging.data import (DIGITS_SIDE, DIGITS_SIDES, ImageData, digits_available, gmm_components,
-                                     image_channels)
+from memgen_cli.imaging import cells as image_cells
+from memgen_cli.imaging.data import ImageData, image_channels
 from memgen_cli.imaging.evaluation import ImageEvaluation
-from memgen_cli.imaging.image_files import image_count
+from memgen_cli.imaging.grids import ImageOutput
+from memgen_cli.imaging.schedules import ImageSampling, Schedule, sample_steps_problem
 
 from .models import PRESETS, side_error
 
-SCHEDULES = ("logsnr_linear", "cosine", "published")  # their betas: diffusion.SCHEDULE_OPTIONS
-SAMPLERS = ("ddpm", "ddim")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 THREADS = 1  # torch/BLAS threads of a simulation: one, so workers x threads <= cores at any --workers
 MAX_TOGETHER = 32  # simulations trained at once: a GPU's memory holds 32 paper-preset models and their Adam state
 
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
-Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
-Sampler = Literal[SAMPLERS]  # type: ignore[valid-type]
 Device = Literal[DEVICES]  # type: ignore[valid-type]
 
 
@@ -74,18 +72,11 @@ class UnetTraining(BaseModel):
     batch_size: Integer = Field(default=128, ge=1)
 
 
-class UnetSampling(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    sampler: Sampler = "ddpm"
-    sample_steps: Integer | None = Field(default=None, ge=1, description="sampler steps (default: all steps)")
-    generated: Integer = Field(default=10, ge=1, description="images generated per simulation (paper 10)")
-
-
 class UnetCompute(BaseModel):
     """How simulations run on their device: the numbers depend on these, the cells do not (not in cell ids)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]
         default="auto", description="training arithmetic: auto is bf16 autocast on CUDA and float32 on CPU; "
                                     "on CUDA float32 products use TF32")
     compile: bool = Field(default=False, description="torch.compile the forward pass of one-simulation training "
@@ -94,13 +85,6 @@ class UnetCompute(BaseModel):
                                      description="simulations of a cell trained at once, one vmapped step for all "
                                                  f"(default: all of a cell's, up to {MAX_TOGETHER}, with device "
                                                  "cuda; 1 otherwise, where it is no faster)")
-
-
-class UnetOutput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    image_dir: str | None = Field(default=None, description="folder for one PNG grid per cell (generated "
-                                                               "images over their nearest training images); "
-                                                               "a relative path lies inside the results folder")
 
 
 class UnetConfig(BaseModel):
@@ -117,9 +101,9 @@ class UnetConfig(BaseModel):
     grid: UnetGrid = UnetGrid()
     data: ImageData = ImageData()
     training: UnetTraining = UnetTraining()
-    sampling: UnetSampling = UnetSampling()
+    sampling: ImageSampling = ImageSampling()
     evaluation: ImageEvaluation = ImageEvaluation()
-    output: UnetOutput = UnetOutput()
+    output: ImageOutput = ImageOutput()
     compute: UnetCompute = UnetCompute()
 
     def simulations_together(self) -> int:
@@ -132,24 +116,12 @@ class UnetConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_booleans_in_data(cls, values: Any) -> Any:
-        # The data section (imaging/data.py) holds numbers and a family name only: true is not 1.
-        data = values.get("data") if isinstance(values, dict) else None
-        for name, value in (data.items() if isinstance(data, dict) else ()):
-            if any(isinstance(v, bool) for v in (value if isinstance(value, (list, tuple)) else [value])):
-                raise ValueError(f"data.{name}: must be a number, not a boolean (got {value!r})")
-        return values
+        return image_cells.no_booleans_in_data(values)
 
     @model_validator(mode="after")
     def _data_fields_its_family_reads(self) -> UnetConfig:
-        # A value the family never reads would be silently ignored. Compared with the default, not with
-        # the fields given: the resolved config (config.yaml) holds every field and must validate again.
-        family = self.data.family
-        for name, field in ImageData.model_fields.items():
-            if name != "family" and name not in FAMILY_FIELDS[family] and getattr(self.data, name) != field.default:
-                reads = ", ".join(f"data.{f}" for f in FAMILY_FIELDS[family]) or "none of the data fields"
-                raise ValueError(f"data.{name}: family {family!r} does not use it (it reads {reads}); remove it")
-        if family == "gmm" and self.data.gmm_sigmas is not None and self.data.sigma != ImageData().sigma:
-            raise ValueError("data.sigma: not used when data.gmm_sigmas gives each component's; remove one of them")
+        if why := image_cells.unused_data_problem(self.data):
+            raise ValueError(why)
         return self
 
     @model_serializer(mode="wrap")
@@ -170,13 +142,13 @@ class SimulationParams(BaseModel):
     grid: CellGrid
     data: ImageData = ImageData()
     training: UnetTraining = UnetTraining()
-    sampling: UnetSampling = UnetSampling()
+    sampling: ImageSampling = ImageSampling()
     evaluation: ImageEvaluation = ImageEvaluation()
 
     @property
     def original_count(self) -> int:
         """Size of the original set: N, or for digits every digit not used for training."""
-        return digits_available() - self.grid.n if self.data.family == "digits" else self.grid.N
+        return image_cells.original_count(self.data, self.grid.n, self.grid.N)
 
     @property
     def channels(self) -> int:
@@ -184,113 +156,61 @@ class SimulationParams(BaseModel):
 
     @property
     def train_step_count(self) -> int:
-        """Optimizer steps of the budget: train_steps, or the paper's epochs (diffusion.steps_for_epochs)."""
+        """Optimizer steps of the budget: train_steps, or the paper's epochs (``epochs_budget``)."""
         g = self.grid
-        if g.train_steps is not None:
-            return g.train_steps
-        return math.ceil(g.epochs * g.n / min(self.training.batch_size, g.n))
+        return g.train_steps if g.train_steps is not None else epochs_budget(g.epochs, g.n, self.training.batch_size)[0]
+
+    @property
+    def train_batch_size(self) -> int:
+        """Images per optimizer step: batch_size with a train_steps budget (full-size batches whatever n: see
+        diffusion._batch_indices), the epochs budget's min(batch_size, n) otherwise."""
+        g, size = self.grid, self.training.batch_size
+        return size if g.train_steps is not None else epochs_budget(g.epochs, g.n, size)[1]
 
     @model_validator(mode="after")
     def _rules_across_fields(self) -> SimulationParams:
-        g, data, sample_steps = self.grid, self.data, self.sampling.sample_steps
+        g = self.grid
         if (g.epochs is None) == (g.train_steps is None):
             raise ValueError("grid.epochs: give exactly one training budget, grid.epochs or grid.train_steps")
         why = side_error(g.preset, g.side)
         if why:
             raise ValueError(f"grid.side: {why}")
-        if sample_steps is not None and sample_steps > g.steps:
-            raise ValueError(f"sampling.sample_steps: must be between 1 and steps = {g.steps} (got {sample_steps})")
-        if data.family == "images":
-            if not data.path:
-                raise ValueError("data.path: family 'images' needs a .npz/.npy file or a folder of PNG/JPEG files")
-            available = image_count(data.path)
-            if g.n + g.N > available:
-                raise ValueError(f"data.path: {data.path} holds {available} images, fewer than n + N = "
-                                 f"{g.n} + {g.N} (training and original sets do not overlap)")
-        if data.family == "digits":
-            if g.side not in DIGITS_SIDES:
-                raise ValueError(f"grid.side: the digits are {DIGITS_SIDE}x{DIGITS_SIDE}, so side must be "
-                                 f"{DIGITS_SIDE} (or 16, upsampled) (got {g.side})")
-            if g.n >= digits_available():
-                raise ValueError(f"grid.n: only {digits_available()} digits are available and some must stay in "
-                                 f"the original set (got n = {g.n})")
-        if data.family == "gmm":
-            means, sigmas, weights = gmm_components(data)
-            for name, values in (("gmm_sigmas", sigmas), ("gmm_weights", weights)):
-                if len(values) != len(means):
-                    raise ValueError(f"data.{name}: give one per component of data.gmm_means ({len(means)}) "
-                                     f"(got {len(values)})")
-            if sum(weights) <= 0:
-                raise ValueError("data.gmm_weights: at least one weight must be > 0")
-        eval_train, eval_original = self.evaluation.eval_train, self.evaluation.eval_original
-        if eval_train is not None and eval_train > g.n:
-            raise ValueError(f"evaluation.eval_train: evaluation subset of {eval_train} is larger than the "
-                             f"training set (n = {g.n})")
-        if eval_original is not None and eval_original > self.original_count:
-            raise ValueError(f"evaluation.eval_original: evaluation subset of {eval_original} is larger than the "
-                             f"original set ({self.original_count} images)")
+        if why := sample_steps_problem(g.steps, self.sampling.sample_steps):
+            raise ValueError(f"sampling.sample_steps: {why}")
+        if why := (image_cells.split_problem(self.data, g.n, g.N, g.side)
+                   or image_cells.subset_problem(self.evaluation, g.n, self.original_count)):
+            raise ValueError(why)
         return self
 
     @classmethod
     def from_cell(cls, cell: dict, source: str = "cell") -> SimulationParams:
         """A flat cell -> its parameters; a bad one is a MemgenError ``<source>: <config path>: <problem>``."""
-        return validate_config(cls, nest_cell(cell), source)
+        return validate_config(cls, CELLS.nest(cell), source)
 
     def to_cell(self) -> dict:
-        return flat_cell(self.model_dump())
+        return CELLS.flat(self.model_dump())
 
 
-# A cell's sections in column order, and which data fields each family reads (the others stay out of its cell,
-# so that a setting a family ignores does not change its cell id).
-CELL_SECTIONS = {"grid": CellGrid, "data": ImageData, "training": UnetTraining, "sampling": UnetSampling,
-                 "evaluation": ImageEvaluation}
-FAMILY_FIELDS = {"gaussian": ("mu", "sigma"), "gmm": ("sigma", "gmm_means", "gmm_sigmas", "gmm_weights"),
-                 "digits": (), "images": ("path", "channels")}
-# How often to evaluate along training, and whether to measure the references: what a cell computes, not what it is.
-NOT_IN_CELL = {("evaluation", "every"), ("evaluation", "references")}
+def epochs_budget(epochs: int, n: int, batch_size: int) -> tuple[int, int]:
+    """(optimizer steps, batch size) of ``epochs`` passes over n images as a data loader gives them: batches of
+    min(batch_size, n) (the paper's protocol: at n = 10, batch 128 and 20 epochs, 20 steps of 10 images)."""
+    batch = min(batch_size, n)
+    return math.ceil(epochs * n / batch), batch
 
 
-def _column(section: str, field: str) -> str:
-    """A field's column in a flat cell: its name, except data.family, whose column is ``data``."""
-    return section if field == "family" else field
-
-
-_SECTION_FIELD = {_column(s, f): (s, f) for s, model in CELL_SECTIONS.items() for f in model.model_fields}
-
-
-def _cell_value(value):
-    return ",".join(repr(float(v)) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def flat_cell(sections: dict) -> dict:
-    """Nested sections (as ``SimulationParams.model_dump()``) -> the flat cell of trials.csv."""
-    family = sections["data"]["family"]
-    return {_column(section, field): _cell_value(value)
-            for section in CELL_SECTIONS for field, value in sections[section].items()
-            if (section != "data" or field == "family" or field in FAMILY_FIELDS[family])
-            and (section, field) not in NOT_IN_CELL}
-
-
-def nest_cell(cell: dict) -> dict:
-    """A flat cell -> nested sections; a column of no section stays on top, where validation refuses it."""
-    nested: dict = {section: {} for section in CELL_SECTIONS}
-    for column, value in cell.items():
-        if column in _SECTION_FIELD:
-            section, field = _SECTION_FIELD[column]
-            nested[section][field] = value
-        else:
-            nested[column] = value
-    return nested
+# A cell's sections in column order (imaging.cells: which data fields each family puts in its cell).
+CELLS = image_cells.FlatCells({"grid": CellGrid, "data": ImageData, "training": UnetTraining,
+                               "sampling": ImageSampling, "evaluation": ImageEvaluation})
 
 
 def config_cells(config: UnetConfig) -> list[dict]:
     """The flat cell of every grid point, in sweep order (n fastest). Both or no budgets give cells that
     ``SimulationParams`` refuses, so the one-budget rule is checked in one place."""
     g = config.grid
-    shared = config.model_dump(include=set(CELL_SECTIONS) - {"grid"})
+    shared = config.model_dump(include=set(CELLS.sections) - {"grid"})
     budgets = list(itertools.product([None] if g.epochs is None else g.epochs,
                                      [None] if g.train_steps is None else g.train_steps))
-    return [flat_cell({"grid": {"n": n, "side": side, "N": N, "preset": preset, "steps": steps, "epochs": epochs,
+    return [CELLS.flat({"grid": {"n": n, "side": side, "N": N, "preset": preset, "steps": steps, "epochs": epochs,
                                 "train_steps": train_steps}, **shared})
             for side, N, preset, steps, (epochs, train_steps), n in itertools.product(g.side, g.N, g.preset,
                                                                                       g.steps, budgets, g.n)]

@@ -104,20 +104,16 @@ class _Setup:
 
 
 def _setup(p: SimulationParams, seed: int) -> _Setup:
-    from .diffusion import epoch_batch_size, init_model, steps_for_epochs
+    from .diffusion import init_model
 
-    grid, training = p.grid, p.training
+    grid = p.grid
     rng = np.random.default_rng(seed)
     split = data_mod.sample_split(p.data, grid.n, grid.N, grid.side, rng)
     init_seed, train_seed, sample_seed, eval_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=4))
     preset = get_preset(grid.preset)
     model = init_model(lambda: preset.build(grid.side, p.channels), init_seed)
-    if grid.train_steps is not None:  # full-size batches, whatever n (see diffusion._batch_indices)
-        train_steps, batch_size = grid.train_steps, training.batch_size
-    else:  # the paper's epochs: batches of min(batch_size, n)
-        train_steps = steps_for_epochs(grid.epochs, grid.n, training.batch_size)
-        batch_size = epoch_batch_size(grid.n, training.batch_size)
-    return _Setup(split, train_seed, sample_seed, eval_seed, reference_seed(seed), model, train_steps, batch_size)
+    return _Setup(split, train_seed, sample_seed, eval_seed, reference_seed(seed), model, p.train_step_count,
+                  p.train_batch_size)
 
 
 def _draw(p: SimulationParams, model, seed: int, dev: str) -> np.ndarray:

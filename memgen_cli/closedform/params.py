@@ -1,0 +1,134 @@
+"""The closed-form model's parameters: its sweep config's sections and the typed parameters of one cell.
+
+pydantic and numpy only. The data, sampling, evaluation and output sections are the U-Net's (``memgen_cli.imaging``),
+so the two models draw, sample and evaluate alike; what is its own is the smoothing (a grid axis), the schedule
+(a sampling field here: nothing is trained) and ``draws``. A cell is flat in results (``imaging.cells.FlatCells``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memgen_cli.closedform.denoiser import DEFAULT_DRAWS
+from memgen_cli.config import IntGrid, Integer, PositiveGrid, validate_config
+from memgen_cli.imaging import cells as image_cells
+from memgen_cli.imaging.data import ImageData
+from memgen_cli.imaging.evaluation import ImageEvaluation
+from memgen_cli.imaging.grids import ImageOutput
+from memgen_cli.imaging.schedules import ImageSampling, Schedule, sample_steps_problem
+
+THREADS = 1  # BLAS threads of a simulation: one, so workers x threads <= cores at any --workers
+MAX_DRAWS = 1000  # σ-CFDM's perturbations per sample: each costs one denoiser evaluation per step
+
+
+class ClosedFormGrid(BaseModel):
+    """Swept parameters; each is a list, a scalar or a range {start, stop, num, spacing}."""
+
+    model_config = ConfigDict(extra="forbid")
+    n: IntGrid(2) = Field(default=[10, 100, 1000], description="training-set size")
+    side: IntGrid(1) = Field(default=[8], description="image side s (d = s^2)")
+    N: IntGrid(2) = Field(default=[10_000], description="original-set size (digits: ignored, the rest)")
+    steps: IntGrid(2) = Field(default=[10], description="diffusion steps")
+    smoothing: PositiveGrid(zero=True) = Field(default=[0.0], description="σ of σ-CFDM in [0, 1] pixel units "
+                                                                           "(0: the exact empirical optimum)")
+
+
+class CellGrid(BaseModel):
+    """One value of each grid axis (the bounds of ``ClosedFormGrid``'s values)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n: int = Field(ge=2)  # the nearest-neighbour test needs two training images
+    side: int = Field(ge=1)
+    N: int = Field(ge=2)
+    steps: int = Field(ge=2)
+    smoothing: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ClosedFormSampling(ImageSampling):
+    """The image experiments' sampling section, plus the schedule (the U-Net's is a training field) and the
+    smoothing's perturbations per generated image."""
+
+    schedule: Schedule = "logsnr_linear"
+    draws: Integer = Field(default=DEFAULT_DRAWS, ge=1, le=MAX_DRAWS,
+                           description="σ-CFDM perturbations per generated image, fixed along its trajectory "
+                                       "(the reference code's 2); unused at smoothing 0")
+
+
+class ClosedFormConfig(BaseModel):
+    """A closed-form diffusion sweep: no training, so CPU-sized at the paper's scale."""
+
+    model_config = ConfigDict(extra="forbid")
+    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (config.check_sweep_size)
+    model: Literal["closedform"] = "closedform"
+    seed: Integer = Field(default=0, ge=0)
+    simulations: Integer = Field(default=10, ge=1, description="independent repeats per cell, each its own seed")
+    threads: Integer = Field(default=THREADS, ge=1, description="BLAS threads of each simulation, whatever the "
+                                                                "executor or --workers: the numbers may depend on it")
+    grid: ClosedFormGrid = ClosedFormGrid()
+    data: ImageData = ImageData()
+    sampling: ClosedFormSampling = ClosedFormSampling()
+    evaluation: ImageEvaluation = ImageEvaluation()
+    output: ImageOutput = ImageOutput()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_in_data(cls, values: Any) -> Any:
+        return image_cells.no_booleans_in_data(values)
+
+    @model_validator(mode="after")
+    def _rules(self) -> ClosedFormConfig:
+        if why := image_cells.unused_data_problem(self.data):
+            raise ValueError(why)
+        if self.evaluation.every is not None:
+            raise ValueError("evaluation.every: the closed-form model has no training to evaluate along; remove it")
+        return self
+
+
+class CellParams(BaseModel):
+    """Everything one simulation reads, laid out as the config: errors name the config path (grid.n)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    grid: CellGrid
+    data: ImageData = ImageData()
+    sampling: ClosedFormSampling = ClosedFormSampling()
+    evaluation: ImageEvaluation = ImageEvaluation()
+
+    @property
+    def original_count(self) -> int:
+        return image_cells.original_count(self.data, self.grid.n, self.grid.N)
+
+    @model_validator(mode="after")
+    def _rules_across_fields(self) -> CellParams:
+        g = self.grid
+        if why := sample_steps_problem(g.steps, self.sampling.sample_steps):
+            raise ValueError(f"sampling.sample_steps: {why}")
+        if why := (image_cells.split_problem(self.data, g.n, g.N, g.side)
+                   or image_cells.subset_problem(self.evaluation, g.n, self.original_count)):
+            raise ValueError(why)
+        return self
+
+    @classmethod
+    def from_cell(cls, cell: dict, source: str = "cell") -> CellParams:
+        """A flat cell -> its parameters; a bad one is a MemgenError ``<source>: <config path>: <problem>``."""
+        return validate_config(cls, CELLS.nest(cell), source)
+
+    def to_cell(self) -> dict:
+        return CELLS.flat(self.model_dump())
+
+
+# A cell's sections in column order.
+CELLS = image_cells.FlatCells({"grid": CellGrid, "data": ImageData, "sampling": ClosedFormSampling,
+                               "evaluation": ImageEvaluation})
+
+
+def config_cells(config: ClosedFormConfig) -> list[dict]:
+    """The flat cell of every grid point, in sweep order (n fastest, then smoothing)."""
+    g = config.grid
+    shared = config.model_dump(include=set(CELLS.sections) - {"grid"})
+    return [CELLS.flat({"grid": {"n": n, "side": side, "N": N, "steps": steps, "smoothing": float(smoothing)},
+                        **shared})
+            for side, N, steps, smoothing, n in itertools.product(g.side, g.N, g.steps, g.smoothing, g.n)]
+
