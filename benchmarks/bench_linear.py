@@ -122,6 +122,31 @@ def large_n_panel(rng) -> None:
           f"{totals['tiles, one by one'] / last:.2f}x from batching alone")
 
 
+def generalizer_cost(rng, quick: bool) -> None:
+    """What the ideal generalizer (issue 22) adds to a task of 50 batched trials against a fixed original set:
+    the same tasks timed with it and with its two calls stubbed out, interleaved, best of 5 (a ratio in one run)."""
+    from memgen_cli.linear import batch, model
+
+    real_overlaps, real_columns = batch.log_isotropic_kde_overlaps, model.generalizer_columns
+    cases = ((16, (10, 100, 1000)), (100, (10, 100, 1000))) if not quick else ((16, (10, 100)),)
+    for d, ns in cases:
+        orig = original_reference(rng.standard_normal((10_000, d)), "paper", 1.0)
+        orig.log_overlap_with_isotropic(1.0)  # once per set, as the sweep's cached fixed sets keep it
+        for n in ns:
+            with_it, without = [], []
+            for _ in range(5):
+                with_it.append(task_seconds(n, d, orig, 50, batched=True))
+                batch.log_isotropic_kde_overlaps = lambda sq, *a: np.zeros(sq.shape[0])
+                model.generalizer_columns = lambda *a: {}
+                try:
+                    without.append(task_seconds(n, d, orig, 50, batched=True))
+                finally:
+                    batch.log_isotropic_kde_overlaps, model.generalizer_columns = real_overlaps, real_columns
+            a, b = min(with_it), min(without)
+            print(f"d={d:4d} N=10^4 n={n:4d}: ideal generalizer adds {100 * (a - b) / b:4.1f}% to a batched trial "
+                  f"({b * 1e3:.2f} -> {a * 1e3:.2f} ms); the original set's term once per set")
+
+
 def time_per_trial(fn, repeats: int) -> float:
     fn()  # warm-up
     start = time.perf_counter()
@@ -139,6 +164,7 @@ def main() -> None:
     rows = []
     with threadpool_limits(1):
         pair_sums(rng)
+        generalizer_cost(rng, args.quick)
         large_n_panel(rng)
         for d, ns in ((16, (8, 50, 300)), (100, (8, 50, 300))):
             start = time.perf_counter()
