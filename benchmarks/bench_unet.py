@@ -4,7 +4,8 @@
 
 Prints, per preset: training images/s (batch 128, DDPM loss, Adam) and the time to sample 10 images in one
 batch; then the time of the exact and grid per-pixel metrics against N original images (10 generated,
-100 training images). Set --device cuda to time a GPU. Run it on an otherwise idle machine.
+100 training images); then what the reference models add to one simulation (ratios). Set --device cuda to time a
+GPU. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -50,6 +51,33 @@ def bench_metric(N: int, d: int) -> dict:
     return {"N": N, "d": d, "exact_s": exact_s, "grid_s": grid_s}
 
 
+# Cells whose reference cost docs/benchmarks.md reports: the paper's subsets (configs/paper/fig4-unet-quick.yaml) and
+# the common width against every training image and 3000 originals (configs/unet/gaussian-calibrated.yaml).
+REFERENCE_CELLS = {
+    "paper subsets (fig4-unet-quick)": {"side": 16, "N": 10_000, "preset": "tiny", "steps": 10, "epochs": 20,
+                                        "schedule": "published", "lr": 2e-4, "batch_size": 128, "generated": 10,
+                                        "eval_train": 10, "eval_original": 100},
+    "common width (gaussian-calibrated)": {"side": 8, "N": 3000, "preset": "tiny", "steps": 10, "train_steps": 400,
+                                           "lr": 2e-3, "batch_size": 32, "generated": 10, "bandwidth": "common"},
+}
+
+
+def bench_references(ns: list[int], device: str) -> None:
+    """What the two references (issue 22) add to one simulation, as ratios in one run: their seconds against one
+    evaluation of the model (which prepares the training and original sides they share) and against the whole
+    simulation (training, sampling, evaluation)."""
+    from memgen_cli.unet.simulation import simulate
+
+    for name, cell in REFERENCE_CELLS.items():
+        for n in ns:
+            row = simulate({**cell, "n": n}, seed=0, device=device, references=True).row
+            total = row["train_seconds"] + row["sample_seconds"] + row["eval_seconds"]
+            print(f"references, {name}, n = {n}: {row['reference_seconds']:.2f} s for both = "
+                  f"{row['reference_seconds'] / row['eval_seconds']:.2f} x one evaluation "
+                  f"({row['eval_seconds']:.2f} s), {100 * row['reference_seconds'] / total:.1f}% of the simulation "
+                  f"({total:.1f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="tiny,small,paper")
@@ -60,6 +88,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--N", type=int, default=100_000)
     parser.add_argument("--d", default="64,256", help="pixel counts for the metric timing")
+    parser.add_argument("--references", default="10,100,1000", help="n of the reference-cost cells ('' to skip)")
     args = parser.parse_args()
 
     import torch
@@ -77,6 +106,8 @@ def main() -> None:
         r = bench_metric(args.N, d)
         print(f"per-pixel metric vs N = {r['N']}, d = {r['d']}: exact {r['exact_s']:.2f} s, "
               f"grid (16 points) {r['grid_s']:.2f} s")
+    if args.references:
+        bench_references([int(v) for v in args.references.split(",")], device)
 
 
 if __name__ == "__main__":
