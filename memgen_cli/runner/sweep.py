@@ -51,8 +51,12 @@ def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFra
         return pd.DataFrame(), pd.DataFrame()
     trials = pd.concat(frames, ignore_index=True).sort_values(["cell", TRIAL_COLUMNS[0]], kind="stable")
     trials = trials.reset_index(drop=True)
-    summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), experiment.binary_metrics,
-                               experiment.mean_metrics, cluster=experiment.cluster_column)
+    # A metric of an optional or added column (the linear model's reproducibility pair, with it off or in parts
+    # stored before it) is summarised where the trials have it.
+    binary, means = ([m for m in metrics if m in trials.columns] for metrics in (experiment.binary_metrics,
+                                                                                 experiment.mean_metrics))
+    summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), tuple(binary), tuple(means),
+                               cluster=experiment.cluster_column)
     return trials, summary
 
 
