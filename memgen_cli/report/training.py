@@ -10,7 +10,10 @@ every choice):
   trained on, with noise and time steps fixed along training) stops improving by more than PLATEAU_TOL = 5%;
   tau_gen_eog: the same from Ê_OG (the published grid metric's distance to the original set, lower is better);
 - intervals: a two-stage percentile bootstrap over the cell's simulations, then the samples within them;
-  "not reached within the budget" and "at the first checkpoint" are censored, never dropped.
+  "not reached within the budget" and "at the first checkpoint" are censored, never dropped. A time is measured
+  on the checkpoints, so its interval is never narrower than they resolve (``at_checkpoint_resolution``): it
+  covers at least the two checkpoints around an interpolated crossing, and for τ_gen (a checkpoint itself) the
+  one before it, where the plateau may have begun.
 
 Per group (every swept parameter but n): tau = a n^β fitted to the cells whose time is reached with a finite
 interval, with a 95% interval on β, only from MIN_CELLS_FOR_FIT = 4 or more such n (else the reason). Steps are
@@ -19,7 +22,7 @@ optimizer steps at the cell's fixed batch size (grid.train_steps budgets: full b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -29,8 +32,9 @@ from memgen_cli.report.memorization import MEMORIZED
 from memgen_cli.report.reader import Results
 from memgen_cli.results_format import CURVES_FILE, STEP_COLUMN, TRIAL_COLUMNS
 from memgen_cli.seeding import derived_seed
-from memgen_cli.statistics.training_time import (HALF_LEVEL, ONSET_LEVEL, PLATEAU_TOL, ExponentFit, TimeEstimate,
-                                                 fit_time_exponent, generalization_time, memorization_times)
+from memgen_cli.statistics.training_time import (HALF_LEVEL, ONSET_LEVEL, PLATEAU_TOL, REACHED, ExponentFit,
+                                                 TimeEstimate, fit_time_exponent, generalization_time,
+                                                 memorization_times)
 
 HELDOUT = "heldout_loss"
 E_OG = "E_OG"
@@ -66,6 +70,18 @@ def _columns(name: str, estimate: TimeEstimate | None, why: str = NOT_ESTIMABLE)
             f"{name}_status": estimate.status, f"{name}_frac_reached": estimate.frac_reached}
 
 
+def at_checkpoint_resolution(estimate: TimeEstimate, steps: np.ndarray, checkpoint: bool = False) -> TimeEstimate:
+    """The estimate with its interval widened to the checkpoints around it (module docstring); others unchanged."""
+    if estimate.status != REACHED:
+        return estimate
+    k = int(np.searchsorted(steps, estimate.step * (1 - 1e-9)))  # the first checkpoint at or after the time
+    if checkpoint:
+        low, high = steps[max(k - 1, 0)], steps[k]
+    else:
+        low, high = steps[max(k - 1, 0)], steps[min(k, len(steps) - 1)]
+    return replace(estimate, lo=min(estimate.lo, float(low)), hi=max(estimate.hi, float(high)))
+
+
 def cell_times(frame: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> tuple[dict, dict[str, TimeEstimate]]:
     """One cell's row of training_times.csv and its estimates (for the fits)."""
     steps, fractions, kept = _matrix(frame, MEMORIZED)
@@ -76,12 +92,14 @@ def cell_times(frame: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> tu
            "budget": steps[-1] if len(steps) else np.nan}
     found: dict[str, TimeEstimate] = {}
     if len(fractions) and len(steps) >= 2:
-        found.update(memorization_times(steps, fractions, rng, n_boot, samples=samples))
+        found.update({name: at_checkpoint_resolution(estimate, steps)
+                      for name, estimate in memorization_times(steps, fractions, rng, n_boot, samples=samples).items()})
     for name, column in (("tau_gen", HELDOUT), ("tau_gen_eog", E_OG)):
         if column in frame.columns:
             steps_v, values, _ = _matrix(frame, column)
             if len(values) and len(steps_v) >= 2 and np.all(values > 0):
-                found[name] = generalization_time(steps_v, values, rng, n_boot)
+                found[name] = at_checkpoint_resolution(generalization_time(steps_v, values, rng, n_boot), steps_v,
+                                                       checkpoint=True)
     for name in TIMES:
         row.update(_columns(name, found.get(name)))
     return row, found

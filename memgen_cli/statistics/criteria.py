@@ -100,6 +100,7 @@ def locate(log_n: np.ndarray, curve: CriterionCurve) -> CrossingEstimate:
                              sign * (curve.replicates - curve.level) + 0.5)
 
 
+ROUNDING = 1e-9  # relative: grid values come back through exp(log n); a ratio of exactly F is within F
 SATURATED = 0.1  # a fraction this near 0 or 1 on both sides of a crossing says nothing of where it lies between
 
 
@@ -147,11 +148,11 @@ def verdict(names: list[str], ranges: list[tuple[float, float]], words: list[str
     (lo, hi) of possible n (see bounds) and the paired ratios' intervals {(a, b): (ratio, lo, hi)}."""
     ratios = ratios or {}
     for (a, b), (ratio, lo, hi) in ratios.items():
-        if lo > factor or hi < 1 / factor:
+        if lo > factor * (1 + ROUNDING) or hi < (1 - ROUNDING) / factor:
             return DIFFERENT, (f"{a}/{b} = {ratio:.3g} [{lo:.3g}, {hi:.3g}], outside a factor {factor:g} with its "
                                "whole interval")
     for (a, (lo_a, hi_a)), (b, (lo_b, hi_b)) in itertools.permutations(zip(names, ranges), 2):
-        if lo_a > factor * hi_b:  # NaN compares False: an unknown range proves nothing
+        if lo_a > factor * hi_b * (1 + ROUNDING):  # NaN compares False: an unknown range proves nothing
             return DIFFERENT, (f"{a} ({_describe(lo_a, hi_a)}) is more than {factor:g} times "
                                f"{b} ({_describe(lo_b, hi_b)})")
     unlocated = [f"{name}: {word}" for name, word, (lo, hi) in zip(names, words, ranges)
@@ -159,10 +160,9 @@ def verdict(names: list[str], ranges: list[tuple[float, float]], words: list[str
     if unlocated:
         return UNDETERMINED, "; ".join(unlocated)
     straddling = [f"{a}/{b} = {ratio:.3g} [{lo:.3g}, {hi:.3g}]" for (a, b), (ratio, lo, hi) in ratios.items()
-                  if not (1 / factor <= lo and hi <= factor)]
+                  if not ((1 - ROUNDING) / factor <= lo and hi <= factor * (1 + ROUNDING))]
     if straddling:
-        return UNDETERMINED, (f"{'; '.join(straddling)}: the interval reaches beyond a factor {factor:g}, so the "
-                              "criteria can be neither told apart nor called the same")
+        return UNDETERMINED, f"{'; '.join(straddling)}: the interval reaches beyond a factor {factor:g}"
     points = [ratio for ratio, _, _ in ratios.values()]
     spread = max([1.0] + [max(r, 1 / r) for r in points])
     return SAME, (f"every ratio's 95% interval within a factor {factor:g} (largest ratio {spread:.3g}) over "
