@@ -23,6 +23,7 @@ from memgen_cli.report.figure_memorization import estimate_text
 from memgen_cli.report.layout import x_label
 from memgen_cli.report.outputs import Analysis
 from memgen_cli.report.panels import BAND_ALPHA, HALF_LINE, PlotData
+from memgen_cli.report.reader import format_value
 
 # criterion -> (what its curve is, colour, marker, line of its crossing)
 STYLE = {
@@ -37,12 +38,18 @@ def present(groups: pd.DataFrame) -> list[str]:
     return [name for name in STYLE if f"{name}_status" in groups.columns]
 
 
+def short_estimate(row: dict, name: str) -> str:
+    """'n_rep = 434 [323, 568]', or a bound from the sweep ('n_rep > 768', 'n_mem < 4') when not located."""
+    status = str(row.get(f"{name}_status", ""))
+    if status == "crossed" or status == "" or not status.startswith(("still", "already")):
+        return estimate_text(row, name, SHORT[name])
+    beyond = status.startswith("still")
+    return f"{SHORT[name]} {'>' if beyond else '<'} {format_value(row['n_max' if beyond else 'n_min'])}"
+
+
 def panel_title(row: dict, names: list[str]) -> list[str]:
-    lines = [" · ".join(estimate_text(row, name, SHORT[name]) for name in names)]
-    verdict = str(row.get("verdict", ""))
-    if verdict:
-        lines.append(verdict + (f" ({row['verdict_reason']})" if verdict == "undetermined" else ""))
-    return lines
+    """The estimates (or their bounds) and the verdict; its reason is in criteria.csv and the report."""
+    return [" · ".join(short_estimate(row, name) for name in names), str(row.get("verdict", ""))]
 
 
 def draw_group(ax, row: dict, cells: pd.DataFrame, names: list[str], x: str) -> None:
