@@ -39,6 +39,10 @@ FITS_FILE = "nstar_fits.csv"  # `memgen plot` on a locate folder: the fitted pow
 
 ANALYSIS_FILE = "analysis.json"  # `memgen analyze`: its settings and the tables it read, so plot knows it is current
 MEMORIZATION_CELLS_FILE = "memorization_cells.csv"  # `memgen analyze` on U-Net results: the fraction per cell
+CRITERIA_FILE = "criteria.csv"  # `memgen analyze` with reproducibility pairs: n*, n_mem, n_rep, ratios, verdict
+CRITERIA_CELLS_FILE = "criteria_cells.csv"  # ... and each criterion per cell with its interval (for the figure)
+TRAINING_TIMES_FILE = "training_times.csv"  # `memgen analyze` with curves.csv: tau_mem, tau_half, tau_gen per cell
+TRAINING_FIT_FILE = "training_fit.csv"  # ... and tau = a n^beta per group
 COMBINED_FILE = "combined.json"  # `plot`/`analyze` over several folders: the sources of the combined tables
 REPORT_FILE = "report.html"  # `memgen report`: the folder on one self-contained page
 
@@ -47,7 +51,8 @@ SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE,
 RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE)  # a run's results
 LOCATE_FILES = (NSTAR_FILE, POINTS_FILE)  # what `memgen locate` adds to a sweep's files
 READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE, MEMORIZATION_FILE, MEMORIZATION_CELLS_FILE, ANALYSIS_FILE,
-                FITS_FILE, COMBINED_FILE, REPORT_FILE)  # written later by plot, analyze and report
+                FITS_FILE, COMBINED_FILE, REPORT_FILE, CRITERIA_FILE, CRITERIA_CELLS_FILE, TRAINING_TIMES_FILE,
+                TRAINING_FIT_FILE)  # written later by plot, analyze and report
 MEMGEN_FILES = SWEEP_FILES + LOCATE_FILES + READER_FILES + (IMAGES_DIR,)  # every name memgen writes in a folder
 # what --force replaces: everything but the run history (manifest.json) and the lock
 REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + LOCATE_FILES + READER_FILES + (IMAGES_DIR,)

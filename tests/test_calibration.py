@@ -36,7 +36,7 @@ def test_ranges_of_grid_points():
     x = np.array([2, 4, 8, 16, 32, 64, 128], dtype=float)
     assert ranges_text(x, status) == "2–4, 16–64"
     assert ranges_text(x, status, NO) == "8"
-    assert ranges_text(x, np.full(7, NO, dtype=object)) == ""
+    assert ranges_text(x, np.full(7, NO, dtype=object)) == "none"
 
 
 def test_a_crossing_stands_only_between_two_discriminating_points():
@@ -89,7 +89,7 @@ def test_linear_generalizer_above_everywhere_keeps_n_star_and_its_gap(tmp_path):
     folder = write_folder(tmp_path / "lin", "linear", P_RISING, {"generalizer": dict.fromkeys(X, 1.0)})
     row = find_transitions(folder, n_boot=200).iloc[0]
     assert row["n_star_status"] == "crossed" and row["n_star"] == pytest.approx(32.0)
-    assert row["n_star_discriminates_at"] == "4–256" and row["n_star_blind_at"] == ""
+    assert row["n_star_discriminates_at"] == "4–256" and row["n_star_blind_at"] == "none"
     assert row["n_star_grid_limited"] and (row["n_star_lo"], row["n_star_hi"]) == (16.0, 64.0)
 
 

@@ -47,7 +47,8 @@ def test_one_differs_by_five():
     row = criteria_row(LOG_N, three(rng, rep=500.0))
     assert row["n_rep"] == pytest.approx(500.0)
     assert row["ratio_star_rep"] == pytest.approx(0.2) and row["ratio_star_rep_hi"] < 0.5
-    assert row["verdict"] == DIFFERENT and "n_rep (500) is more than 2 times n_star (100)" in row["verdict_reason"]
+    assert row["verdict"] == DIFFERENT and row["verdict_reason"].startswith("n_star/n_rep = 0.2 [")
+    assert "outside a factor 2 with its whole interval" in row["verdict_reason"]
     # a wider factor accepts it
     assert criteria_row(LOG_N, three(np.random.default_rng(1), rep=500.0), factor=6)["verdict"] == SAME
 
@@ -68,14 +69,15 @@ def test_a_bound_outside_the_sweep_can_decide():
     """The same never-crossing curve over a sweep reaching n = 1000: n_rep > 1000 > 2 x 100."""
     rng = np.random.default_rng(3)
     row = criteria_row(LOG_N, three(rng, rep_values=np.full(7, 0.2)))
-    assert row["verdict"] == DIFFERENT and "n_rep (> 1000) is more than 2 times n_star (100)" in row["verdict_reason"]
+    assert row["verdict"] == DIFFERENT and "n_rep (> 1000) is more than 2 times n_star (" in row["verdict_reason"]
 
 
 def test_already_past_at_the_start_is_an_upper_bound():
     rng = np.random.default_rng(4)
     row = criteria_row(LOG_N, three(rng, mem=1.0))  # memorized fraction below 0.5 from n = 10 on
     assert row["n_mem_status"] == "already < 0.5 at the smallest n" and row["n_mem_lo"] == 0.0
-    assert row["verdict"] == DIFFERENT and "n_star (100) is more than 2 times n_mem (< 10)" in row["verdict_reason"]
+    assert row["verdict"] == DIFFERENT and "is more than 2 times n_mem (< 10)" in row["verdict_reason"]
+    assert row["verdict_reason"].startswith(f"n_star ({row['n_star_lo']:.4g} to {row['n_star_hi']:.4g})")
 
 
 def test_falling_distance_and_missing_values():
@@ -114,3 +116,30 @@ def test_names_must_differ():
     s = star_curve(*with_replicates(rng, logistic(N, 100)))
     with pytest.raises(ValueError, match="distinct"):
         criteria_row(LOG_N, [s, s])
+
+
+def test_a_jump_between_two_cells_is_located_only_by_the_grid():
+    """0 at n = 50, 1 at n = 100 in every replicate: interpolation puts every replicate at 70.7; the interval is
+    the two cells, the ratio's the extremes they allow, and the verdict cannot call 70.7 and 100 the same."""
+    rng = np.random.default_rng(8)
+    jump = np.array([0, 0, 0, 1, 1, 1, 1], dtype=float)
+    row = criteria_row(LOG_N, [star_curve(*with_replicates(rng, logistic(N, 100))),
+                               rep_curve(jump, np.repeat(jump[:, None], 400, axis=1))])
+    assert row["n_rep"] == pytest.approx(np.sqrt(50 * 100)) and row["n_rep_grid_limited"]
+    assert (row["n_rep_lo"], row["n_rep_hi"]) == pytest.approx((50.0, 100.0))
+    assert not row["n_star_grid_limited"] and row["n_star_hi"] / row["n_star_lo"] < 1.5
+    assert row["ratio_star_rep_lo"] <= row["n_star_lo"] / 100.0 and row["ratio_star_rep_hi"] >= row["n_star_hi"] / 50
+    assert row["verdict"] == UNDETERMINED and "reaches beyond a factor 2" in row["verdict_reason"]
+    # a factor wide enough for every value the grid allows: the same n
+    assert criteria_row(LOG_N, [star_curve(*with_replicates(np.random.default_rng(8), logistic(N, 100))),
+                                rep_curve(jump, np.repeat(jump[:, None], 400, axis=1))], factor=3)["verdict"] == SAME
+
+
+def test_points_within_the_factor_but_an_interval_beyond_it_is_undetermined():
+    """n_rep at 180 with noisy replicates: the point ratio 0.56 is within 2, its interval is not."""
+    rng = np.random.default_rng(9)
+    curves = [star_curve(*with_replicates(rng, logistic(N, 100), noise=0.01)),
+              rep_curve(*with_replicates(rng, logistic(N, 180), noise=0.15))]
+    row = criteria_row(LOG_N, curves)
+    assert 0.5 < row["ratio_star_rep"] < 1 and row["ratio_star_rep_lo"] < 0.5
+    assert row["verdict"] == UNDETERMINED and row["verdict_reason"].startswith("n_star/n_rep = ")

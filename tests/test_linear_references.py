@@ -152,5 +152,5 @@ def test_fig3_settings_the_generalizer_separates_and_analyze_keeps_n_star(tmp_pa
     assert 0.3 <= p.loc[10000] <= 0.7, p
     row = find_transitions(out, n_boot=200).iloc[0]
     assert row["n_star_status"] == "crossed" and 16 < row["n_star"] < 128
-    assert row["n_star_discriminates_at"] == "2–2000" and row["n_star_blind_at"] == ""
+    assert row["n_star_discriminates_at"] == "2–2000" and row["n_star_blind_at"] == "none"
     assert row["n_star_grid_limited"]  # P = 0 at 16 and 1 at 128: the grid cannot place it closer

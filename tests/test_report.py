@@ -77,8 +77,8 @@ def test_a_linear_folder_on_one_page(linear_folder):
     page = page_path.read_text()
     assert_self_contained(page)
     embedded = images(page)
-    assert len(embedded) == 4 and all(m == "image/png" and b.startswith(b"\x89PNG") for m, b in embedded)
-    for name in ("p_delta_positive", "hellinger", "errors_vs_p", "transition"):
+    assert len(embedded) == 5 and all(m == "image/png" and b.startswith(b"\x89PNG") for m, b in embedded)
+    for name in ("p_delta_positive", "hellinger", "errors_vs_p", "transition", "criteria"):
         assert f"id='fig-{name}'" in page
     # The run in short: what differs from the defaults (N = 300, 20 trials, seed 1) and what is swept.
     assert "Linear model: N = 300, seed = 1, 20 trials per cell" in page
@@ -122,7 +122,8 @@ def test_a_unet_folder_with_memorization_and_training_curves(unet_folder, tmp_pa
     assert result.exit_code == 0, result.output
     page = (tmp_path / "unet.html").read_text()
     assert_self_contained(page)
-    assert len(images(page)) == 6  # P, errors, transition, memorized fraction, beside P, training curves
+    # P, errors, transition, memorized fraction, beside P, training curves, training times
+    assert len(images(page)) == 7
     assert "<h3>Memorization</h3>" in page and "n_mem [95% CI]" in page
     groups = pd.read_csv(unet_folder / "memorization.csv")
     assert f"{number(groups['n_mem'].iloc[0])} <span class=ci>[" in page
@@ -189,7 +190,7 @@ def test_the_page_in_headless_chromium(linear_folder, unet_folder, locate_folder
     assert result.exit_code == 0, result.output
     for width in (1200, 420):
         found = browser_checks(page, tmp_path / f"chromium-{width}", width=width)
-        assert len(found["images"]) == 4 + 6 + 1, width
+        assert len(found["images"]) == 5 + 7 + 1, width
         for image in found["images"]:
             assert image["complete"] and image["width"] > 0, (width, image)
             # shown whole, or (a two-column figure in a narrow window) at a readable 600 px in a box that scrolls

@@ -186,6 +186,7 @@ def test_shipped_configs_cells_round_trip_through_their_params():
         counts[path.relative_to(ROOT).as_posix()] = len(cells)
     assert counts == {"configs/unet/digits-memorization.yaml": 4, "configs/unet/quick.yaml": 5,
                       "configs/unet/digits-calibrated.yaml": 4, "configs/unet/gaussian-calibrated.yaml": 5,
+                      "configs/unet/training-time.yaml": 5,
                       "configs/paper/fig4-unet-quick.yaml": 3, "configs/paper/fig4-unet.yaml": 10}
     first = UnetExperiment().cells(load_sweep_config(ROOT / "configs" / "unet" / "quick.yaml"))[0]
     assert list(first.items()) == [

@@ -116,12 +116,14 @@ def analyze(
 ) -> None:
     """Find n_star (P(Δ > 0) crosses 0.5) and n_onset (error starts to fall fast) per group.
 
-    Prints a table and writes transitions.csv (U-Net folders: also memorization.csv) and analysis.json
-    (docs/analysis.md explains every column)."""
+    Prints a table and writes transitions.csv (U-Net folders: also memorization.csv; with reproducibility pairs,
+    criteria.csv; with curves.csv, training_times.csv and training_fit.csv) and analysis.json (docs/analysis.md
+    explains every column)."""
     from rich.console import Console
     from rich.markup import escape
 
-    from memgen_cli.cli.tables import memorization_rich_table, transitions_rich_table
+    from memgen_cli.cli.tables import (criteria_rich_table, memorization_rich_table, training_rich_table,
+                                       transitions_rich_table)
     from memgen_cli.report.outputs import analyze_folder
 
     from memgen_cli.report.load import folder_to_read
@@ -134,6 +136,10 @@ def analyze(
     console.print(transitions_rich_table(analysis.transitions, align_factor))
     if analysis.memorization is not None:
         console.print(memorization_rich_table(analysis.memorization.groups, align_factor))
+    if analysis.criteria is not None:
+        console.print(criteria_rich_table(analysis.criteria.groups, align_factor))
+    if analysis.training is not None:
+        console.print(training_rich_table(analysis.training.cells, analysis.training.fits))
     console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
 
 

@@ -55,7 +55,7 @@ def fmt_discriminates(row: dict, name: str) -> str:
     found = row.get(f"{name}_discriminates_at")
     if not isinstance(found, str):
         return "nowhere" if f"{name}_discriminates_at" in row else "–"
-    return escape(found) or "nowhere"
+    return "nowhere" if found in ("", "none") else escape(found)
 
 
 GRID_NOTE = ("grid-limited: the crossing lies between two grid points whose intervals both exclude 0.5, so its "
@@ -122,4 +122,47 @@ def memorization_rich_table(groups: pd.DataFrame, align_factor: float) -> Table:
         rich_table.add_row(escape(str(row["group"])), fmt_estimate(row, "n_mem", n_min), window,
                            fmt_estimate(row, "n_star", n_min),
                            escape(ratio), fmt_verdict(row), others or "–", where or "–")
+    return rich_table
+
+
+def criteria_rich_table(groups: pd.DataFrame, align_factor: float) -> Table:
+    """n*, n_mem and n_rep per group, their ratios and the verdict (criteria.csv)."""
+    names = [(name, label) for name, label in (("n_star", "n* (P(Δ>0))"), ("n_mem", "n_mem (copies)"),
+                                               ("n_rep", "n_rep (reproduced)")) if f"{name}_status" in groups.columns]
+    ratios = [c for c in ("ratio_star_mem", "ratio_star_rep", "ratio_mem_rep") if c in groups.columns]
+    rich_table = Table(title=f"Three criteria of the transition (same n: every ratio within ×{align_factor:g})",
+                       caption="intervals: 95% bootstrap, every criterion from the same resampled trials; "
+                               "criteria.csv holds every column.")
+    for column in ["group", *(f"{label} [95% CI]" for _, label in names), *ratios, "verdict"]:
+        rich_table.add_column(column, justify="left" if column in ("group", "verdict") else "right")
+    for row in groups.to_dict("records"):
+        n_min = row.get("n_min", float("nan"))
+        cells = [fmt_estimate(row, name, n_min) for name, _ in names]
+        cells += [f"{row[r]:.3g} {fmt_interval(row[r + '_lo'], row[r + '_hi'], 0)}" if np.isfinite(row[r]) else "–"
+                  for r in ratios]
+        rich_table.add_row(escape(str(row["group"])), *(escape(c) for c in cells), fmt_verdict(row))
+    return rich_table
+
+
+def fmt_time(row: dict, name: str) -> str:
+    """'412 [350, 480]' optimizer steps, or the status (not reached within the budget ...)."""
+    status = str(row.get(f"{name}_status", ""))
+    if status != "reached":
+        return escape(status) or "–"
+    high = row[f"{name}_hi"]
+    return f"{row[name]:.0f} [{row[f'{name}_lo']:.0f}, {'∞' if math.isinf(high) else f'{high:.0f}'}]"
+
+
+def training_rich_table(cells: pd.DataFrame, fits: pd.DataFrame) -> Table:
+    """τ_mem, τ_half and τ_gen per cell (training_times.csv) and the fits τ ∝ n^β (training_fit.csv)."""
+    rich_table = Table(title="Training times (optimizer steps)",
+                       caption=" · ".join(f"{row['group']}: {row['time']} ∝ n^β, "
+                                          + (f"β = {row['beta']:.2f} [{row['beta_lo']:.2f}, {row['beta_hi']:.2f}]"
+                                             if row["status"] == "ok" else str(row["status"]))
+                                          for row in fits.to_dict("records")))
+    for column in ("group", "n", "τ_mem [95% CI]", "τ_half [95% CI]", "τ_gen [95% CI]", "budget"):
+        rich_table.add_column(column, justify="left" if column == "group" else "right")
+    for row in cells.to_dict("records"):
+        rich_table.add_row(escape(str(row["group"])), fmt_n(row["n"]), fmt_time(row, "tau_mem"),
+                           fmt_time(row, "tau_half"), fmt_time(row, "tau_gen"), f"{row['budget']:.0f}")
     return rich_table

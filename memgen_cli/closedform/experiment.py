@@ -9,6 +9,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.experiment import Experiment, Footprint
 from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
 from memgen_cli.imaging.grids import check_image_dir, resolve_image_dir, write_cell_grid
+from memgen_cli.imaging.pairs import PAIR_COLUMNS, PAIR_MEANS, pair_problem
 from memgen_cli.imaging.references import REFERENCE_BINARY, REFERENCE_COLUMNS, REFERENCE_MEAN, held_out_problem
 
 from . import DESCRIPTION, OVERRIDE_EXAMPLES
@@ -25,14 +26,16 @@ class ClosedFormExperiment(Experiment):
     override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task: a second or less, and a killed sweep loses no more
     binary_metrics = BINARY_METRICS + REFERENCE_BINARY
-    mean_metrics = MEAN_METRICS + ("nn_ratio_mean", "nn_ratio_max") + TIMINGS + REFERENCE_MEAN
+    # PAIR_MEANS are summarised where the trials have them (reproducibility: true)
+    mean_metrics = MEAN_METRICS + ("nn_ratio_mean", "nn_ratio_max") + TIMINGS + REFERENCE_MEAN + PAIR_MEANS
     added_columns = REFERENCE_COLUMNS  # the references (issue 22): parts stored before them lack them
 
     def cells(self, config: ClosedFormConfig) -> list[dict]:
         return config_cells(config)
 
     def columns(self, config: ClosedFormConfig) -> tuple[str, ...]:
-        return EVALUATION_COLUMNS + RUN_COLUMNS + (REFERENCE_COLUMNS if config.evaluation.references else ())
+        references = REFERENCE_COLUMNS if config.evaluation.references else ()
+        return EVALUATION_COLUMNS + RUN_COLUMNS + references + (PAIR_COLUMNS if config.reproducibility else ())
 
     def footprint(self, config: ClosedFormConfig) -> list[Footprint]:
         """Per simulation: the original and training sets (the denoiser keeps one float64 copy of the training
@@ -46,7 +49,7 @@ class ClosedFormExperiment(Experiment):
             held = {"grid.N": 8.0 * pixels * N, "grid.n": 16.0 * pixels * n, "grid.side": 8.0 * pixels * s.generated}
             largest = "grid.side" if side > 256 else max(held, key=held.get)  # every set grows with the pixels
             found.append(Footprint(largest, sum(held.values()), 0.0))
-            per_cell = config.simulations * len(g.smoothing)
+            per_cell = config.simulations * len(g.smoothing) * (2 if config.reproducibility else 1)  # a partner
             work["grid.n"] += per_cell * 2.0 * steps * s.generated * s.draws * n * pixels
             work["grid.N"] += per_cell * 2.0 * N * pixels
         found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values())))
@@ -59,6 +62,9 @@ class ClosedFormExperiment(Experiment):
             if why := held_out_problem(params.data, config.evaluation, params.original_count,
                                        params.sampling.generated):
                 raise MemgenError(f"cell {index} (n = {params.grid.n}): {why}")
+            if config.reproducibility and (why := pair_problem(params.data, params.grid.n, params.original_count,
+                                                               params.evaluation)):
+                raise MemgenError(f"cell {index}: {why}")
         check_image_dir(config.output)
 
     def task_config(self, config: dict, out: Path | None) -> dict:
@@ -69,7 +75,8 @@ class ClosedFormExperiment(Experiment):
         params = CellParams.from_cell(cell)
         rows = []
         for trial, seed in trials:
-            result = simulation.simulate(params, seed, threads=config.threads, references=config.evaluation.references)
+            result = simulation.simulate(params, seed, threads=config.threads, references=config.evaluation.references,
+                                         reproducibility=config.reproducibility)
             if config.output.image_dir and trial == 0:
                 write_cell_grid(config.output.image_dir, self.model, cell, result.generated, result.train)
             rows.append(result.row)

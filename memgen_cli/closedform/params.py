@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.closedform.denoiser import DEFAULT_DRAWS
 from memgen_cli.config import IntGrid, Integer, PositiveGrid, validate_config
@@ -72,11 +72,21 @@ class ClosedFormConfig(BaseModel):
     sampling: ClosedFormSampling = ClosedFormSampling()
     evaluation: ImageEvaluation = ImageEvaluation()
     output: ImageOutput = ImageOutput()
+    reproducibility: bool = Field(default=False, description="also sample a partner model on a disjoint training "
+                                                              "set from the same noise (imaging.pairs)")
 
     @model_validator(mode="before")
     @classmethod
     def _no_booleans_in_data(cls, values: Any) -> Any:
         return image_cells.no_booleans_in_data(values)
+
+    @model_serializer(mode="wrap")
+    def _reproducibility_when_set(self, handler):
+        # Off, it stays out of config.yaml and out of the task inputs: folders from before it resume as they were.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("reproducibility") is False:
+            data.pop("reproducibility")
+        return data
 
     @model_validator(mode="after")
     def _rules(self) -> ClosedFormConfig:

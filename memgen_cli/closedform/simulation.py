@@ -19,6 +19,7 @@ from memgen_cli.imaging import schedules
 from memgen_cli.imaging.evaluation import measure, prepare
 from memgen_cli.imaging.references import evaluate_references, reference_seed
 from memgen_cli.imaging.metrics import nearest_neighbour_ratios
+from memgen_cli.imaging import pairs
 
 from .denoiser import make_denoiser
 from .params import THREADS, CellParams
@@ -36,15 +37,16 @@ class SimulationResult:
 
 
 def simulate(params: CellParams | dict, seed: int, threads: int = THREADS,
-             references: bool | None = None) -> SimulationResult:
+             references: bool | None = None, reproducibility: bool = False) -> SimulationResult:
     """n fresh training images, ``generated`` samples of the closed-form model through the U-Net's sampler, and
     every metric of them. params: the typed parameters, or a flat cell (validated here: a MemgenError).
     references: also measure the ideal generalizer and memorizer (imaging.references); None: the evaluation
-    section's (a sweep passes its config's: the field is not part of a cell)."""
+    section's (a sweep passes its config's: the field is not part of a cell).
+    reproducibility: also the partner's samples, compared with these (imaging.pairs.PAIR_COLUMNS after the rest)."""
     p = params if isinstance(params, CellParams) else CellParams.from_cell(params)
     references = p.evaluation.references if references is None else references
     with _thread_pools().limit(limits=int(threads)):  # how many threads share a product may move its last bits
-        return _simulate(p, int(seed), references)
+        return _simulate(p, int(seed), references, reproducibility)
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +57,18 @@ def _thread_pools():
     return ThreadpoolController()
 
 
-def _simulate(p: CellParams, seed: int, references: bool) -> SimulationResult:
+def _generate(p: CellParams, train01: np.ndarray, smoothing_seed: int, sample_seed: int) -> np.ndarray:
+    """The closed-form model of ``train01`` sampled from the given seeds, in [0, 1] pixel units."""
     g, sampling = p.grid, p.sampling
+    denoise = make_denoiser(train01, g.smoothing, count=sampling.generated,
+                            rng=np.random.default_rng(smoothing_seed), draws=sampling.draws)
+    generated = schedules.sample(denoise, sampling.generated, train01.shape[1:], sampling.schedule, g.steps,
+                                 sampling.sampler, sampling.sample_steps, np.random.default_rng(sample_seed))
+    return data_mod.from_model_scale(generated)
+
+
+def _simulate(p: CellParams, seed: int, references: bool, reproducibility: bool = False) -> SimulationResult:
+    g = p.grid
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     split = data_mod.sample_split(p.data, g.n, g.N, g.side, rng)
@@ -64,11 +76,7 @@ def _simulate(p: CellParams, seed: int, references: bool) -> SimulationResult:
     data_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    denoise = make_denoiser(split.train, g.smoothing, count=sampling.generated,
-                            rng=np.random.default_rng(smoothing_seed), draws=sampling.draws)
-    generated = schedules.sample(denoise, sampling.generated, split.train.shape[1:], sampling.schedule, g.steps,
-                                 sampling.sampler, sampling.sample_steps, np.random.default_rng(sample_seed))
-    generated01 = data_mod.from_model_scale(generated)
+    generated01 = _generate(p, split.train, smoothing_seed, sample_seed)
     sample_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -81,4 +89,18 @@ def _simulate(p: CellParams, seed: int, references: bool) -> SimulationResult:
     refs = evaluate_references(p.data, sets, reference_seed(seed)) if references else {}
     row = {**row, "nn_ratio_mean": float(ratios.mean()), "nn_ratio_max": float(ratios.max()),
            "data_seconds": data_seconds, "sample_seconds": sample_seconds, "eval_seconds": eval_seconds, **refs}
+    if reproducibility:
+        row.update(_pair(p, seed, split, generated01, smoothing_seed, sample_seed, eval_seed))
     return SimulationResult(row, generated01, split.train)
+
+
+def _pair(p: CellParams, seed: int, split: data_mod.DataSplit, generated01: np.ndarray, smoothing_seed: int,
+          sample_seed: int, eval_seed: int) -> dict:
+    """The partner: its own training set (imaging.pairs), the same smoothing perturbations and sampling noise."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(pairs.partner_seed(seed))
+    train = pairs.partner_training_set(p.data, split, p.grid.n, p.grid.side, p.evaluation, eval_seed, rng)
+    pair_eval_seed = int(rng.integers(0, 2**63 - 1))
+    partner01 = _generate(p, train, smoothing_seed, sample_seed)
+    return pairs.pair_columns(generated01, partner01, split, p.evaluation, np.random.default_rng(pair_eval_seed),
+                              time.perf_counter() - start)

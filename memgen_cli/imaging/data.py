@@ -72,6 +72,10 @@ class DataSplit:
     original: np.ndarray  # (N, side, side), or (N, side, side, 3)
     pixel_sigma: float  # the data's pixel standard deviation: the metric's sigma (eps = sigma / m)
     pixel_scale: str = "drawn in [0, 1] units"  # how the data became [0, 1] pixel units (trials.csv)
+    # digits and images: the positions of the two sets in the family's array of images (a reproducibility partner
+    # draws its training set from the others); None for the drawn families, whose every draw is new
+    train_index: np.ndarray | None = None
+    original_index: np.ndarray | None = None
 
 
 def to_model_scale(images01: np.ndarray) -> np.ndarray:
@@ -154,12 +158,13 @@ def sample_split(data: ImageData, n: int, N: int, side: int, rng: np.random.Gene
         order = rng.permutation(images.shape[0])
         # sigma: std over all pixels of all digits, a fixed property of the data set (not of this split).
         return DataSplit(images[order[:n]].copy(), images[order[n:]].copy(), float(images.std()),
-                         "scikit-learn digits 0..16 / 16" + (", bilinear to 16x16" if side != DIGITS_SIDE else ""))
+                         "scikit-learn digits 0..16 / 16" + (", bilinear to 16x16" if side != DIGITS_SIDE else ""),
+                         order[:n], order[n:])
     if data.family == "images":
         from .image_files import load_images
 
         images = load_images(data.path, side, data.channels)
         order = rng.permutation(images.pixels.shape[0])
         return DataSplit(images.pixels[order[:n]].copy(), images.pixels[order[n:n + N]].copy(), images.sigma,
-                         images.scale)
+                         images.scale, order[:n], order[n:n + N])
     raise MemgenError(f"data.family: unknown data family {data.family!r} (choose from {', '.join(FAMILIES)})")

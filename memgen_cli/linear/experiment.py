@@ -17,6 +17,7 @@ from memgen_cli.linear import DESCRIPTION, OVERRIDE_EXAMPLES
 from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import GENERALIZER_METRICS, COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
+from memgen_cli.linear.reproducibility import pair_from_rngs
 from memgen_cli.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
@@ -24,6 +25,9 @@ ORIGINAL_SET = "original_set"  # trials.csv (original: fixed, several sets): whi
 # A trial's metric columns (model.trial_row), then ORIGINAL_SET where a cell uses several original sets.
 TRIAL_METRICS = ("log_E_TG", "log_E_OG", "delta_sign", "log_abs_delta", "delta_positive", "H2", "log_one_minus_H2",
                  "rank_G", "eps_n", "eps_N") + GENERALIZER_METRICS
+# Reproducibility (linear.reproducibility): the trial's fit against a partner's on a training set of its own,
+# both fed the same noise; last, after ORIGINAL_SET, and ``added_columns``: parts stored before them stay valid.
+PAIR_METRICS = ("paired_distance", "log_paired_distance", "reproduced")
 
 
 class LinearGrid(BaseModel):
@@ -63,6 +67,9 @@ class LinearOptions(BaseModel):
     # K original sets per (d, N, mu, sigma); a cell's trials are spread evenly over them, so P(Delta > 0)
     # and its interval average over original sets instead of being conditional on one (docs/analysis.md).
     original_sets: Integer = Field(default=DEFAULT_ORIGINAL_SETS, ge=1, le=10_000)
+    # Each trial's reproducibility pair (PAIR_METRICS): two more least-squares fits per trial, about 10-45% more
+    # time (docs/linear-model.md); false leaves the columns out. The default stays out of config.yaml.
+    reproducibility: bool = True
 
 
 SWEEPABLE_OPTIONS = ("covariance", "bandwidth", "ridge")  # settable in options, or swept in grid
@@ -114,6 +121,8 @@ class LinearConfig(BaseModel):
                 data["options"].pop(name, None)
         if self.options.original == "redraw":
             data["options"].pop("original_sets", None)
+        if data["options"].get("reproducibility") is True:
+            data["options"].pop("reproducibility")  # the default: folders from before it resume, their inputs unchanged
         if data.get("threads") == 1:
             data.pop("threads")  # the default stays out of config.yaml: folders from before it resume
         return data
@@ -139,6 +148,20 @@ def original_seed(root_seed: int, cell: dict, original_set: int = 0) -> int:
     return derived_seed(root_seed, "original", cell["d"], cell["N"], cell["mu"], cell["sigma"], *extra)
 
 
+def partner_seed(trial_seed: int) -> int:
+    """The reproducibility partner's seed: from the trial's seed alone, by a derivation of its own (the trial's
+    generator, and so every other column, draws exactly what it drew before the partner existed)."""
+    return derived_seed(trial_seed, "reproducibility partner")
+
+
+def pair_columns(cell: dict, seed: int) -> dict:
+    """The PAIR_METRICS of the trial seeded ``seed``: its own fit (rebuilt from its seed) against its partner's."""
+    row = pair_from_rngs(np.random.default_rng(seed), np.random.default_rng(partner_seed(seed)), cell["n"], cell["d"],
+                         cell["lambda"], cell["T"], sigma=cell["sigma"], covariance=cell["covariance"],
+                         ridge=cell["ridge"])
+    return {name: row[name] for name in PAIR_METRICS}
+
+
 def original_set_of(trial: int, trials: int, sets: int) -> int:
     """Trials spread evenly over the sets in contiguous blocks (block sizes differ by at most one)."""
     return trial * sets // trials
@@ -151,15 +174,18 @@ class LinearExperiment(Experiment):
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 50
-    binary_metrics = ("delta_positive", "generalizer_delta_positive")
-    mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta", "generalizer_log_abs_delta")
+    binary_metrics = ("delta_positive", "generalizer_delta_positive", "reproduced")
+    mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta", "generalizer_log_abs_delta",
+                    "paired_distance", "log_paired_distance")
     cluster_column = ORIGINAL_SET
-    added_columns = GENERALIZER_METRICS  # the ideal generalizer (issue 22): parts stored before it lack them
+    # the ideal generalizer (issue 22) and the reproducibility pair (issue 28): parts stored before them lack them
+    added_columns = GENERALIZER_METRICS + PAIR_METRICS
     analytic_memorizer = ("every memorizer that puts its mass on the training points has Δ < 0: Δ/D = −2^(d/2+1) "
                           "+ O(1) (docs/linear-model.md)")
 
     def columns(self, config: LinearConfig) -> tuple[str, ...]:
-        return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ())
+        pairs = PAIR_METRICS if config.options.reproducibility else ()
+        return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ()) + pairs
 
     def task_inputs(self, config: LinearConfig) -> dict:
         # With several original sets a trial's set is trial * sets // trials: the trial count changes numbers.
@@ -168,15 +194,16 @@ class LinearExperiment(Experiment):
 
     def footprint(self, config: LinearConfig) -> list[Footprint]:
         """Per task: the training set, its noisy copy and their SVD (n x d each), an original set (N x d) and the
-        generated Gaussian's basis (d x min(n, d)); work: a trial's SVD and products, and each original set's
-        pair sums (N^2 d)."""
+        generated Gaussian's basis (d x min(n, d)); work: a trial's SVD and products (three fits: its own, and
+        its reproducibility pair's two), and each original set's pair sums (N^2 d)."""
         g, trials, sets = config.grid, config.trials, config.original_set_count()
         repeats = len(g.lambda_) * len(g.T) * len(g.covariance or [0]) * len(g.bandwidth or [0]) * len(g.ridge or [0])
         found, work = [], {"grid.n": 0.0, "grid.N": 0.0}
         for n, d, N in itertools.product(g.n, g.d, g.N):
             held = {"grid.n": 32.0 * n * d, "grid.N": 8.0 * N * d, "grid.d": 16.0 * d * min(n, d)}
             found.append(Footprint(max(held, key=held.get), sum(held.values()), 0.0))
-            work["grid.n"] += repeats * trials * 4.0 * n * d * min(n, d)
+            fits = 3.0 if config.options.reproducibility else 1.0  # the trial's, and its pair's two
+            work["grid.n"] += repeats * trials * 4.0 * fits * n * d * min(n, d)
             # fixed sets are shared by a (d, N)'s cells, whatever n; redraw draws one per trial
             pair_sums = repeats * trials if sets == 0 else sets / len(g.n)
             work["grid.N"] += repeats * trials * 2.0 * N * d * min(n, d) + pair_sums * N * N * d
@@ -235,7 +262,10 @@ class LinearExperiment(Experiment):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=config.threads):
-            return self._rows(config, cell, trials, batched)
+            rows = self._rows(config, cell, trials, batched)
+            if not config.options.reproducibility:
+                return rows
+            return [{**row, **pair_columns(cell, seed)} for row, (_, seed) in zip(rows, trials)]
 
     def _rows(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]], batched: bool) -> list[dict]:
         sets = config.original_set_count()

@@ -92,6 +92,34 @@ def paired_distance(den1: LinearDenoiser, mu1: np.ndarray, var1: float, den2: Li
     return float(np.exp(log_scaled)), float(log_scaled)
 
 
+def _fit(rng: np.random.Generator, n: int, d: int, lam: float, T: float, sigma: float, ridge: float):
+    """A training set of n, its noisy copy and the fit, drawn as a linear trial draws them (data, then noise)."""
+    Y = sigma * rng.standard_normal((n, d))
+    X = forward_noise(Y, T, lam, rng)
+    return (fit_denoiser(Y, X, ridge), *sampling_distribution(Y, T, lam))
+
+
+def pair_from_rngs(first: np.random.Generator, second: np.random.Generator, n: int, d: int, lam: float, T: float,
+                   sigma: float = 1.0, covariance: str = "BBt", ridge: float = 0.0) -> dict:
+    """A pair's columns, member i's training set and noise drawn from rng i (run_pair_trial's docstring).
+
+    In a sweep (linear.experiment) ``first`` is a fresh generator from the trial's own seed, so member 1 is the
+    trial's own fit (a trial draws its training set and then its noise first: model.run_linear_trial, and
+    batch.run_linear_trials in the same order), and ``second`` one from a seed derived from the trial's alone,
+    so the partner is a fresh, independent (hence disjoint) training set and no existing stream is shifted.
+    """
+    den1, mu1, var1 = _fit(first, n, d, lam, T, sigma, ridge)
+    den2, mu2, var2 = _fit(second, n, d, lam, T, sigma, ridge)
+    scaled, log_scaled = paired_distance(den1, mu1, var1, den2, mu2, var2, sigma, covariance)
+    mean_gap = den1.apply(mu1) - den2.apply(mu2)
+    return {
+        "paired_distance": scaled,
+        "log_paired_distance": log_scaled,
+        "paired_mean_distance": float(mean_gap @ mean_gap) / (2.0 * d * sigma**2),
+        "reproduced": int(scaled < REPRODUCED_LEVEL),
+    }
+
+
 def run_pair_trial(rng: np.random.Generator, n: int, d: int, lam: float, T: float, sigma: float = 1.0,
                    covariance: str = "BBt", ridge: float = 0.0) -> dict:
     """One pair trial: two training sets of n, each noised and fitted, then their paired distance.
@@ -105,17 +133,4 @@ def run_pair_trial(rng: np.random.Generator, n: int, d: int, lam: float, T: floa
     part ‖m₁ − m₂‖² / 2dσ² alone) and ``reproduced`` (1 when paired_distance < 1/9): over trials,
     P(reproduced) rises through 0.5 where the median paired distance falls through 1/9.
     """
-    fits = []
-    for _ in range(2):
-        Y = sigma * rng.standard_normal((n, d))
-        X = forward_noise(Y, T, lam, rng)
-        fits.append((fit_denoiser(Y, X, ridge), *sampling_distribution(Y, T, lam)))
-    (den1, mu1, var1), (den2, mu2, var2) = fits
-    scaled, log_scaled = paired_distance(den1, mu1, var1, den2, mu2, var2, sigma, covariance)
-    mean_gap = den1.apply(mu1) - den2.apply(mu2)
-    return {
-        "paired_distance": scaled,
-        "log_paired_distance": log_scaled,
-        "paired_mean_distance": float(mean_gap @ mean_gap) / (2.0 * d * sigma**2),
-        "reproduced": int(scaled < REPRODUCED_LEVEL),
-    }
+    return pair_from_rngs(rng, rng, n, d, lam, T, sigma, covariance, ridge)

@@ -110,7 +110,7 @@ def run_locate(setup: LocateSetup, out: Path | None, *, executor: str = "local",
                 on_round(rounds - 1, sum(len(f) for f in frames), list(decisions))
     nstar = nstar_table(setup, decisions, counts, batches)
     points = points_table(setup, counts)
-    trials, summary = tables_from_rows(experiment, frames)
+    trials, summary = tables_from_rows(experiment, frames, experiment.columns(task_config))
     if out is not None:  # each round's run wrote its own rows; the tables of every round replace them
         write_tables_locked(Path(out), {TRIALS_FILE: trials, SUMMARY_FILE: summary, NSTAR_FILE: nstar,
                                         POINTS_FILE: points})

@@ -30,8 +30,10 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.report.outputs import Analysis, analysis_for
 from memgen_cli.report.settings import AnalysisSettings
 from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, save, spare_slots, styled
+from memgen_cli.report.figure_criteria import criteria_builders
 from memgen_cli.report.figure_errors import figure_errors_vs_p
 from memgen_cli.report.figure_memorization import memorization_builders
+from memgen_cli.report.figure_training import training_builders
 from memgen_cli.report.figure_transition import figure_transition
 from memgen_cli.report.layout import (choose_layout, facet_title, facet_values, in_facet, series_handles,
                                       split_series, x_label)
@@ -211,9 +213,11 @@ def build_figures(results_dir: Path | str, settings: AnalysisSettings = Analysis
     data = collect(results, layout, series, analysis.transitions)
     builders, skipped = figure_builders(data)
     memorization, not_drawn = memorization_builders(data, analysis)  # U-Net folders
+    criteria, _ = criteria_builders(data, analysis)  # folders with reproducibility pairs
+    training, _ = training_builders(data, analysis)  # folders with curves.csv
     figures: dict[str, Figure] = {}
     notes: dict[str, list[str]] = {}
-    for name, build in builders + memorization:
+    for name, build in builders + memorization + criteria + training:
         figures[name], notes[name] = build(data)
     return FigureSet(data, analysis, settings, figures, notes, skipped + not_drawn)
 

@@ -129,6 +129,7 @@ def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSetting
             found.memorization.groups, list(found.memorization.groups.attrs.get("group_columns", [])),
             "memorization.csv: n_mem (the memorized fraction falls through 0.5), its window, n* and their ratio; "
             "95% intervals over simulations, then samples"))
+    parts += extra_tables(found)
     parts.append("<h3>Figures</h3>" + "".join(images.values()))
     if drawn.skipped:
         parts.append(notes_block([f"not drawn: {line}" for line in drawn.skipped]))
@@ -136,6 +137,25 @@ def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSetting
         parts.append(curves_block(folder))
     parts += [failed_block(folder), provenance_block(folder)]
     return "".join(parts)
+
+
+def extra_tables(found) -> list[str]:
+    """The three criteria (criteria.csv) and the training times (training_times.csv, training_fit.csv), where the
+    analysis has them."""
+    parts = []
+    if found.criteria is not None:
+        parts.append("<h3>Three criteria</h3>" + key_and_full(
+            found.criteria.groups, list(found.criteria.groups.attrs.get("group_columns", [])),
+            "criteria.csv: n* (P(Δ > 0)), n_mem (memorized fraction) and n_rep (reproducibility) where each crosses "
+            "0.5, their ratios and whether they place the transition at the same n; 95% paired bootstrap intervals"))
+    if found.training is not None:
+        columns = [c for c in found.training.cells.columns if c in ("group", "n")]
+        parts.append("<h3>Training times</h3>" + key_and_full(
+            found.training.cells, columns, "training_times.csv: τ_mem (memorized fraction > 0.05), τ_half (> 0.5), "
+            "τ_gen (held-out loss plateau) in optimizer steps; 95% intervals over simulations, then samples")
+            + key_and_full(found.training.fits, ["group", "time", "points", "status"],
+                           "training_fit.csv: τ = a n^β from the n whose time is reached with a finite interval"))
+    return parts
 
 
 def curves_block(folder: Path) -> str:

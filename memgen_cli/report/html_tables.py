@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 # The columns a transitions table is read for first; every other column is in the full table below it.
-KEY_ESTIMATES = ("n_star", "n_onset", "ratio", "n_mem", "window_start", "window_end", "p_at_n_max")
+KEY_ESTIMATES = ("n_star", "n_onset", "ratio", "n_mem", "window_start", "window_end", "p_at_n_max", "n_rep",
+                 "ratio_star_mem", "ratio_star_rep", "ratio_mem_rep", "tau_mem", "tau_half", "tau_gen", "beta")
 SIZE_PREFIXES = ("n_", "window_")  # estimates that are training-set sizes: a lower bound 0 means below n_min
 UNSURE_WORDS = ("undetermined", "inconclusive", "unknown", "not estimable", "too few")
 BAD_WORDS = ("not ", "different", "fail", "cannot", "does not", "no ")

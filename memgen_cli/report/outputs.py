@@ -1,10 +1,11 @@
 """What `memgen analyze` computes and writes, and what `memgen plot` reads back instead of computing again.
 
 An analysis of a results folder is its tables (transitions.csv; for folders with a memorized fraction,
-memorization.csv and memorization_cells.csv) and ``analysis.json``: the settings it used and the sha256 of the
-summary.csv and trials.csv it read. ``analysis_for`` returns the stored analysis when it is current (same
-settings, same inputs, every table there), else computes it and writes it into the folder, as `memgen analyze`
-would; so a plot of an analysed folder runs no bootstrap.
+memorization.csv and memorization_cells.csv; with reproducibility pairs, criteria.csv and criteria_cells.csv; with
+curves.csv, training_times.csv and training_fit.csv) and ``analysis.json``: the settings it used and the sha256 of
+the summary.csv and trials.csv (and curves.csv) it read. ``analysis_for`` returns the stored analysis when it is
+current (same settings, same inputs, every table there), else computes it and writes it into the folder, as
+`memgen analyze` would; so a plot of an analysed folder runs no bootstrap.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from pathlib import Path
 import pandas as pd
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import transitions_table
+from memgen_cli.report.criteria import CriteriaTable, criteria_table
 from memgen_cli.report.memorization import MemorizationTable, has_memorization, memorization_table
 from memgen_cli.report.reader import Results, read_csv, read_results
 from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.results_format import (ANALYSIS_FILE, MEMORIZATION_CELLS_FILE, MEMORIZATION_FILE, NSTAR_FILE,
-                                       SUMMARY_FILE, TRANSITIONS_FILE, TRIALS_FILE, atomic_write_csv,
-                                       atomic_write_text, make_folder)
+from memgen_cli.report.training import TrainingTable, training_table
+from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITERIA_FILE, CURVES_FILE,
+                                       MEMORIZATION_CELLS_FILE, MEMORIZATION_FILE, NSTAR_FILE, SUMMARY_FILE,
+                                       TRAINING_FIT_FILE, TRAINING_TIMES_FILE, TRANSITIONS_FILE, TRIALS_FILE,
+                                       atomic_write_csv, atomic_write_text, make_folder)
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Analysis:
     transitions: pd.DataFrame
     memorization: MemorizationTable | None = None
     notes: list[str] = field(default_factory=list)  # what could not be analysed, and why
+    criteria: CriteriaTable | None = None  # with reproducibility pairs: the three criteria (report.criteria)
+    training: TrainingTable | None = None  # with curves.csv: the training times (report.training)
 
 
 def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
@@ -49,7 +55,21 @@ def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
                                   f"has no {TRIALS_FILE} with a memorized_fraction column")
         else:
             analysis.memorization = memorization_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
+    analysis.criteria = criteria_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
+    if (results.folder / CURVES_FILE).is_file():
+        analysis.training = training_table(results, read_csv(results.folder / CURVES_FILE), s.bootstrap, s.seed, s.x)
+        analysis.notes += analysis.training.notes
     return analysis
+
+
+def _extra_tables(analysis: Analysis) -> list[tuple[str, pd.DataFrame]]:
+    """The criteria and training tables an analysis has, by file name."""
+    found = []
+    if analysis.criteria is not None:
+        found += [(CRITERIA_FILE, analysis.criteria.groups), (CRITERIA_CELLS_FILE, analysis.criteria.cells)]
+    if analysis.training is not None:
+        found += [(TRAINING_TIMES_FILE, analysis.training.cells), (TRAINING_FIT_FILE, analysis.training.fits)]
+    return found
 
 
 def _fingerprint(folder: Path) -> dict[str, str | None]:
@@ -58,6 +78,8 @@ def _fingerprint(folder: Path) -> dict[str, str | None]:
     for name in (SUMMARY_FILE, TRIALS_FILE):
         path = folder / name
         prints[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    if (folder / CURVES_FILE).is_file():  # the training tables read it
+        prints[CURVES_FILE] = hashlib.sha256((folder / CURVES_FILE).read_bytes()).hexdigest()
     return prints
 
 
@@ -73,10 +95,16 @@ def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) ->
             atomic_write_csv(out / name, frame)
             paths.append(out / name)
             tables.append(name)
+    for name, frame in _extra_tables(analysis):
+        atomic_write_csv(out / name, frame)
+        paths.append(out / name)
+        tables.append(name)
     record = {"settings": analysis.settings.model_dump(), "inputs": _fingerprint(results.folder), "tables": tables,
               "group_columns": list(analysis.transitions.attrs.get("group_columns", [])),
               "memorization_group_columns": (list(analysis.memorization.groups.attrs.get("group_columns", []))
                                              if analysis.memorization is not None else []),
+              "criteria_group_columns": (list(analysis.criteria.groups.attrs.get("group_columns", []))
+                                         if analysis.criteria is not None else []),
               "notes": list(analysis.transitions.attrs.get("notes", [])) + analysis.notes}
     atomic_write_text(out / ANALYSIS_FILE, json.dumps(record, indent=2) + "\n")
     return paths
@@ -102,10 +130,17 @@ def read_analysis(results: Results, settings: AnalysisSettings | None) -> Analys
             groups = read_csv(folder / MEMORIZATION_FILE)
             groups.attrs["group_columns"] = record["memorization_group_columns"]
             memorization = MemorizationTable(groups, read_csv(folder / MEMORIZATION_CELLS_FILE))
+        criteria = training = None
+        if CRITERIA_FILE in record["tables"]:
+            groups = read_csv(folder / CRITERIA_FILE)
+            groups.attrs["group_columns"] = record.get("criteria_group_columns", [])
+            criteria = CriteriaTable(groups, read_csv(folder / CRITERIA_CELLS_FILE))
+        if TRAINING_TIMES_FILE in record["tables"]:
+            training = TrainingTable(read_csv(folder / TRAINING_TIMES_FILE), read_csv(folder / TRAINING_FIT_FILE), [])
     except MemgenError:
         return None  # a damaged table: computed again
     transitions.attrs.update(group_columns=record["group_columns"], model=results.model, notes=record["notes"])
-    return Analysis(settings, transitions, memorization)
+    return Analysis(settings, transitions, memorization, criteria=criteria, training=training)
 
 
 def read_analysis_tables(results: Results) -> Analysis | None:

@@ -46,13 +46,19 @@ def curves_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return curves.sort_values(["cell", TRIAL_COLUMNS[0], STEP_COLUMN], kind="stable").reset_index(drop=True)
 
 
-def tables_from_rows(experiment, frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables_from_rows(experiment, frames: list[pd.DataFrame],
+                     columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not frames:
         return pd.DataFrame(), pd.DataFrame()
     trials = pd.concat(frames, ignore_index=True).sort_values(["cell", TRIAL_COLUMNS[0]], kind="stable")
     trials = trials.reset_index(drop=True)
-    summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), experiment.binary_metrics,
-                               experiment.mean_metrics, cluster=experiment.cluster_column)
+    # A metric is summarised where the trials have it or the config's ``columns`` name it: one added after some
+    # parts were stored (the references) then reads as missing (NaN, count 0); an optional one the config turns
+    # off (a reproducibility pair) is left out.
+    binary, means = ([m for m in metrics if m in trials.columns or m in columns]
+                     for metrics in (experiment.binary_metrics, experiment.mean_metrics))
+    summary = summarize_trials(trials, list(IDENTIFIERS) + trial_parameters(trials), tuple(binary), tuple(means),
+                               cluster=experiment.cluster_column)
     return trials, summary
 
 
@@ -163,7 +169,8 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
                  "results it was to replace are kept")
         if folder is not None and (not retry_failed or not failed):
             folder.write_failed(failed)
-        trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames])
+        trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames],
+                                           experiment.columns(config))
         curves = curves_table([curve_frames[t.key] for t in tasks if t.key in frames]) if with_curves else None
         for line in nonfinite_notes(experiment, trials):
             note(line)

@@ -49,7 +49,8 @@ def format_size(value: float) -> str:
 
 
 def ranges_text(x: np.ndarray, status: np.ndarray, wanted: str = YES) -> str:
-    """The grid points with ``wanted`` status as runs of consecutive points: '2–2000', '4, 16–64'; '' for none."""
+    """The grid points with ``wanted`` status as runs of consecutive points: '2–2000', '4, 16–64'; 'none' for none
+    (a word, not '': an empty CSV field reads back as NaN)."""
     runs, start = [], None
     flags = [s == wanted for s in status] + [False]
     for k, flag in enumerate(flags):
@@ -59,7 +60,7 @@ def ranges_text(x: np.ndarray, status: np.ndarray, wanted: str = YES) -> str:
             runs.append(format_size(x[start]) if k - 1 == start else
                         f"{format_size(x[start])}–{format_size(x[k - 1])}")
             start = None
-    return ", ".join(runs)
+    return ", ".join(runs) or "none"
 
 
 def bracket(x: np.ndarray, crossing: float) -> int | None:

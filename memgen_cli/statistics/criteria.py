@@ -18,11 +18,18 @@ the same resampled simulations (the U-Net: P(Δ>0) and the memorized fraction), 
 independent (separate pair trials), since row-by-row differences of independent replicates are replicates of
 the difference.
 
-The verdict follows report.memorization's and estimators.alignment_verdict's "within a factor F" (default 2):
-"same n" when every located n lies within a factor F of every other; "different n" as soon as two criteria
-certainly differ by more than F, which a criterion outside the sweep can already show (never crossing by
-n_max means n > n_max; already past at n_min means n < n_min); "undetermined" otherwise, naming which
-criteria are missing and why.
+The verdict asks whether the criteria can be told apart within a factor F (default 2; report.memorization's and
+estimators.alignment_verdict's "within a factor F"), with their intervals, not their points: "different n" as
+soon as two criteria certainly differ by more than F, either a paired ratio's whole 95% interval outside
+[1/F, F] or two ranges of possible n separated by more than F, which a criterion outside the sweep can already
+show (never crossing by n_max means n > n_max; already past at n_min means n < n_min); "same n" when every
+criterion is located and every ratio's 95% interval lies within [1/F, F]; "undetermined" otherwise, naming which
+criteria are missing and why, or which ratio's interval reaches beyond F.
+
+Grid limits. A fraction that jumps from near 0 to near 1 between two neighbouring cells (``grid_bracket``) is
+located only by the grid: interpolation puts every replicate's crossing at the same place between them, and the
+bootstrap interval would be far narrower than the grid resolves. Its interval is widened to the two cells
+(``<name>_grid_limited``), and the ratios involving it to the extremes those intervals allow.
 """
 
 from __future__ import annotations
@@ -93,12 +100,32 @@ def locate(log_n: np.ndarray, curve: CriterionCurve) -> CrossingEstimate:
                              sign * (curve.replicates - curve.level) + 0.5)
 
 
-def bounds(estimate: CrossingEstimate, log_n: np.ndarray) -> tuple[float, float]:
-    """What the estimate says about n: [n, n] when located, (n_max, inf) when not reached within the sweep,
-    (0, n_min) when already past at its start, NaNs when nothing is known."""
+ROUNDING = 1e-9  # relative: grid values come back through exp(log n); a ratio of exactly F is within F
+SATURATED = 0.1  # a fraction this near 0 or 1 on both sides of a crossing says nothing of where it lies between
+
+
+def grid_bracket(log_n: np.ndarray, curve: CriterionCurve, estimate: CrossingEstimate) -> tuple[float, float] | None:
+    """(n_k, n_k+1) when the crossing is located only by the grid: a fraction that jumps from <= SATURATED to
+    >= 1 − SATURATED (read in the direction of the crossing) between two neighbouring cells. Linear interpolation
+    then puts the crossing near the midpoint whatever the truth, and every replicate with it, so the bootstrap
+    interval would be narrower than the grid can resolve. None when located otherwise (or not a fraction)."""
+    if estimate.status != CROSSED or curve.level != 0.5:
+        return None
+    sign = 1.0 if curve.rising else -1.0
+    u = sign * (curve.values - curve.level) + 0.5
+    k = int(np.flatnonzero((u[:-1] <= 0.5) & (u[1:] > 0.5))[0])
+    if u[k] <= SATURATED and u[k + 1] >= 1 - SATURATED:
+        return float(np.exp(log_n[k])), float(np.exp(log_n[k + 1]))
+    return None
+
+
+def bounds(estimate: CrossingEstimate, log_n: np.ndarray, interval: tuple[float, float] | None = None
+           ) -> tuple[float, float]:
+    """What the estimate says about n: its interval (lo, hi) when located ([n, n] without one), (n_max, inf) when
+    not reached within the sweep, (0, n_min) when already past at its start, NaNs when nothing is known."""
     if estimate.status == CROSSED:
         n = float(np.exp(estimate.log_x))
-        return n, n
+        return interval if interval is not None else (n, n)
     if estimate.status == NOT_REACHED:
         return float(np.exp(np.max(log_n))), np.inf
     if estimate.status == ABOVE_AT_START:
@@ -107,25 +134,39 @@ def bounds(estimate: CrossingEstimate, log_n: np.ndarray) -> tuple[float, float]
 
 
 def _describe(lo: float, hi: float) -> str:
-    """A range as the reason shows it: a located n, or a bound from outside the sweep."""
+    """A range as the reason shows it: an interval, or a bound from outside the sweep."""
     if lo == hi:
         return f"{lo:.4g}"
-    return f"> {lo:.4g}" if hi == np.inf else f"< {hi:.4g}"
+    if hi == np.inf:
+        return f"> {lo:.4g}"
+    return f"< {hi:.4g}" if lo == 0 else f"{lo:.4g} to {hi:.4g}"
 
 
-def verdict(names: list[str], ranges: list[tuple[float, float]], words: list[str], factor: float
-            ) -> tuple[str, str]:
+def verdict(names: list[str], ranges: list[tuple[float, float]], words: list[str], factor: float,
+            ratios: dict[tuple[str, str], tuple[float, float, float]] | None = None) -> tuple[str, str]:
     """(label, reason): same n, different n or undetermined (module docstring), from each criterion's range
-    (lo, hi) of possible n (see bounds)."""
+    (lo, hi) of possible n (see bounds) and the paired ratios' intervals {(a, b): (ratio, lo, hi)}."""
+    ratios = ratios or {}
+    for (a, b), (ratio, lo, hi) in ratios.items():
+        if lo > factor * (1 + ROUNDING) or hi < (1 - ROUNDING) / factor:
+            return DIFFERENT, (f"{a}/{b} = {ratio:.3g} [{lo:.3g}, {hi:.3g}], outside a factor {factor:g} with its "
+                               "whole interval")
     for (a, (lo_a, hi_a)), (b, (lo_b, hi_b)) in itertools.permutations(zip(names, ranges), 2):
-        if lo_a > factor * hi_b:  # NaN compares False: an unknown range proves nothing
+        if lo_a > factor * hi_b * (1 + ROUNDING):  # NaN compares False: an unknown range proves nothing
             return DIFFERENT, (f"{a} ({_describe(lo_a, hi_a)}) is more than {factor:g} times "
                                f"{b} ({_describe(lo_b, hi_b)})")
-    undetermined = [f"{name}: {word}" for name, (lo, hi), word in zip(names, ranges, words) if not lo == hi]
-    if undetermined:
-        return UNDETERMINED, "; ".join(undetermined)
-    points = np.array([lo for lo, _ in ranges])
-    return SAME, f"max/min = {points.max() / points.min():.3g} over {', '.join(names)}, within a factor {factor:g}"
+    unlocated = [f"{name}: {word}" for name, word, (lo, hi) in zip(names, words, ranges)
+                 if word not in (CROSSED,) and not (np.isfinite(lo) and np.isfinite(hi) and lo > 0)]
+    if unlocated:
+        return UNDETERMINED, "; ".join(unlocated)
+    straddling = [f"{a}/{b} = {ratio:.3g} [{lo:.3g}, {hi:.3g}]" for (a, b), (ratio, lo, hi) in ratios.items()
+                  if not ((1 - ROUNDING) / factor <= lo and hi <= factor * (1 + ROUNDING))]
+    if straddling:
+        return UNDETERMINED, f"{'; '.join(straddling)}: the interval reaches beyond a factor {factor:g}"
+    points = [ratio for ratio, _, _ in ratios.values()]
+    spread = max([1.0] + [max(r, 1 / r) for r in points])
+    return SAME, (f"every ratio's 95% interval within a factor {factor:g} (largest ratio {spread:.3g}) over "
+                  f"{', '.join(names)}")
 
 
 def _short(name: str) -> str:
@@ -133,26 +174,40 @@ def _short(name: str) -> str:
 
 
 def criteria_row(log_n, curves: list[CriterionCurve], factor: float = DEFAULT_FACTOR) -> dict:
-    """One group's row: per criterion its n, 95% interval and status; per pair the ratio and its interval;
-    the spread max/min over all criteria with its interval; the verdict and its reason."""
+    """One group's row: per criterion its n, 95% interval (widened to the grid where only the grid places it:
+    ``<name>_grid_limited``) and status; per pair the ratio and its interval; the spread max/min over all
+    criteria with its interval; the verdict and its reason."""
     log_n = np.asarray(log_n, dtype=float)
     if len({c.name for c in curves}) != len(curves) or len(curves) < 2:
         raise ValueError("need at least two criteria with distinct names")
-    row, estimates = {}, []
+    row, estimates, intervals, limited = {}, [], [], []
     for curve in curves:
         est = locate(log_n, curve)
         estimates.append(est)
         interval = percentile_interval(est.replicates).exp()
-        row.update({curve.name: float(np.exp(est.log_x)), f"{curve.name}_lo": interval.lo,
-                    f"{curve.name}_hi": interval.hi, f"{curve.name}_status": curve.words(est.status)})
+        lo, hi = interval.lo, interval.hi
+        bracket = grid_bracket(log_n, curve, est)
+        if bracket is not None:
+            lo, hi = min(lo, bracket[0]), max(hi, bracket[1])
+        intervals.append((lo, hi))
+        limited.append(bracket is not None)
+        row.update({curve.name: float(np.exp(est.log_x)), f"{curve.name}_lo": lo, f"{curve.name}_hi": hi,
+                    f"{curve.name}_status": curve.words(est.status), f"{curve.name}_grid_limited": bracket is not None})
     located = [est.status == CROSSED for est in estimates]
+    ratios = {}
     for (i, a), (j, b) in itertools.combinations(enumerate(curves), 2):
         key = f"ratio_{_short(a.name)}_{_short(b.name)}"
         both = located[i] and located[j]
-        with np.errstate(invalid="ignore"):  # inf - inf: a replicate censored on the same side, left out
-            interval = percentile_interval(estimates[i].replicates - estimates[j].replicates).exp() if both else None
-        row.update({key: float(np.exp(estimates[i].log_x - estimates[j].log_x)) if both else np.nan,
-                    f"{key}_lo": interval.lo if both else np.nan, f"{key}_hi": interval.hi if both else np.nan})
+        ratio, lo, hi = np.nan, np.nan, np.nan
+        if both:
+            with np.errstate(invalid="ignore"):  # inf - inf: a replicate censored on the same side, left out
+                interval = percentile_interval(estimates[i].replicates - estimates[j].replicates).exp()
+            ratio, lo, hi = float(np.exp(estimates[i].log_x - estimates[j].log_x)), interval.lo, interval.hi
+            if limited[i] or limited[j]:  # what the grid allows: the extremes of the two intervals
+                lo = min(lo, intervals[i][0] / intervals[j][1])
+                hi = max(hi, intervals[i][1] / intervals[j][0])
+            ratios[(a.name, b.name)] = (ratio, lo, hi)
+        row.update({key: ratio, f"{key}_lo": lo, f"{key}_hi": hi})
     if all(located):
         reps = np.vstack([est.replicates for est in estimates])
         with np.errstate(invalid="ignore"):
@@ -162,6 +217,7 @@ def criteria_row(log_n, curves: list[CriterionCurve], factor: float = DEFAULT_FA
     else:
         row.update(spread=np.nan, spread_lo=np.nan, spread_hi=np.nan)
     names = [c.name for c in curves]
-    label, reason = verdict(names, [bounds(est, log_n) for est in estimates],
-                            [c.words(est.status) for c, est in zip(curves, estimates)], factor)
+    ranges = [bounds(est, log_n, interval) for est, interval in zip(estimates, intervals)]
+    label, reason = verdict(names, ranges, [c.words(est.status) for c, est in zip(curves, estimates)], factor,
+                            ratios)
     return {**row, "verdict": label, "verdict_reason": reason}

@@ -156,6 +156,34 @@ def train(model, images_pm1: np.ndarray, scheduler, *, train_steps: int, batch_s
     return losses
 
 
+HELDOUT_IMAGES = 256  # held-out images in the loss along training: one forward batch, the same at every checkpoint
+_HELDOUT_CHUNK = 128
+
+
+@torch.no_grad()
+def heldout_loss(model, images_pm1: np.ndarray, scheduler, *, seed: int, device: str) -> float:
+    """The DDPM epsilon loss of ``model`` on images it was not trained on: each image once, at a time step taken
+    in turn over all of the scheduler's steps (stratified, so the estimate is not at the mercy of a few draws
+    of t), with noise and the order of the steps fixed by ``seed``. The same images, noise and steps at every
+    checkpoint of a simulation, so the curve moves only with the model. float32, no autocast, eval mode (the
+    caller puts a training model back in train mode)."""
+    gen = _generator(seed)
+    x0 = to_nchw(images_pm1)
+    total = scheduler.config.num_train_timesteps
+    noise = torch.randn(x0.shape, generator=gen)
+    t = (torch.arange(x0.shape[0]) % total)[torch.randperm(x0.shape[0], generator=gen)]
+    a = scheduler.alphas_cumprod.to(torch.float32)[t].view(-1, 1, 1, 1)
+    noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    total_sq = 0.0
+    for start in range(0, x0.shape[0], _HELDOUT_CHUNK):
+        stop = start + _HELDOUT_CHUNK
+        predicted = model(noisy[start:stop].to(device, dtype), t[start:stop].to(device)).sample.float().cpu()
+        total_sq += float(((predicted - noise[start:stop]) ** 2).sum())
+    return total_sq / noise.numel()
+
+
 @torch.no_grad()
 def sample(model, scheduler, count: int, side: int, *, seed: int, device: str, sample_steps: int | None = None,
            channels: int = 1) -> np.ndarray:

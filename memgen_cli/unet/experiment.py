@@ -14,6 +14,7 @@ from memgen_cli.experiment import CHECKPOINTS, Experiment, Footprint
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
 from memgen_cli.imaging.grids import check_image_dir, resolve_image_dir, write_cell_grid
+from memgen_cli.imaging.pairs import PAIR_COLUMNS, PAIR_MEANS, pair_problem
 from memgen_cli.imaging.references import REFERENCE_BINARY, REFERENCE_COLUMNS, REFERENCE_MEAN, held_out_problem
 
 from . import DESCRIPTION, OVERRIDE_EXAMPLES
@@ -33,7 +34,9 @@ class UnetExperiment(Experiment):
     trials_per_task = 1  # one simulation per task (task_size: more when trained together on a GPU): a killed
     # sweep never retrains a finished simulation
     binary_metrics = BINARY_METRICS + REFERENCE_BINARY
-    mean_metrics = MEAN_METRICS + ("final_loss", "train_seconds", "sample_seconds", "eval_seconds") + REFERENCE_MEAN
+    # PAIR_MEANS are summarised where the trials have them (reproducibility: true)
+    mean_metrics = (MEAN_METRICS + ("final_loss", "train_seconds", "sample_seconds", "eval_seconds") + REFERENCE_MEAN
+                    + PAIR_MEANS)
     added_columns = REFERENCE_COLUMNS  # the references (issue 22): parts stored before them lack them
 
     def cells(self, config: UnetConfig) -> list[dict]:
@@ -74,13 +77,15 @@ class UnetExperiment(Experiment):
                 largest = "grid.side"  # activations grow with the pixels: the side is what is out of scale
             found.append(Footprint(largest, sum(held.values()), 0.0))
             work = {budget: per_image * t.batch_size * train_steps, "grid.steps": per_image * s.generated * steps / 3}
-            found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values()) * config.simulations))
+            trainings = 2 if config.reproducibility else 1  # a partner is a second training
+            found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values()) * config.simulations * trainings))
         return found
 
     def columns(self, config: UnetConfig) -> tuple[str, ...]:
         together = ("trained_together",) if self.task_size(config) > 1 else ()
         references = REFERENCE_COLUMNS if config.evaluation.references else ()
-        return EVALUATION_COLUMNS + RUN_COLUMNS + references + together
+        pairs = PAIR_COLUMNS if config.reproducibility else ()
+        return EVALUATION_COLUMNS + RUN_COLUMNS + references + together + pairs
 
     def task_resources(self, config: UnetConfig) -> dict[str, float] | None:
         """device: cuda asks a Dask scheduler for a worker started with ``--resources GPU=1`` (one task per GPU
@@ -113,6 +118,9 @@ class UnetExperiment(Experiment):
             if every is not None and every > params.train_step_count:
                 raise MemgenError(f"cell {index}: evaluation.every: {every} is more than the {params.train_step_count} "
                                   "optimizer steps of the training budget: no checkpoint before the end")
+            if config.reproducibility and (why := pair_problem(params.data, params.grid.n, params.original_count,
+                                                               params.evaluation)):
+                raise MemgenError(f"cell {index}: {why}")
         check_image_dir(config.output)  # a relative one: when the sweep knows --out (task_config)
         if config.device == "cuda":
             try:
@@ -136,7 +144,8 @@ class UnetExperiment(Experiment):
         params = SimulationParams.from_cell(cell)
         results = simulate_group(params, [seed for _, seed in trials], device=config.device, threads=config.threads,
                                  every=config.evaluation.every, compute=config.compute,
-                                 references=config.evaluation.references)
+                                 references=config.evaluation.references,
+                                 reproducibility=config.reproducibility)
         together = {"trained_together": len(trials)} if self.task_size(config) > 1 else {}
         rows = []
         for (trial, _), result in zip(trials, results):

@@ -105,6 +105,9 @@ class UnetConfig(BaseModel):
     evaluation: ImageEvaluation = ImageEvaluation()
     output: ImageOutput = ImageOutput()
     compute: UnetCompute = UnetCompute()
+    reproducibility: bool = Field(default=False, description="also train a partner on a disjoint training set and "
+                                                              "sample it from the same noise (a second training per "
+                                                              "simulation; imaging.pairs)")
 
     def simulations_together(self) -> int:
         """Simulations per task, trained at once: compute.together, else all of a cell's (up to MAX_TOGETHER)
@@ -132,6 +135,8 @@ class UnetConfig(BaseModel):
             data.pop("threads")
         if isinstance(data, dict) and data.get("compute") == UnetCompute().model_dump():
             data.pop("compute")  # likewise: folders from before compute existed resume
+        if isinstance(data, dict) and data.get("reproducibility") is False:
+            data.pop("reproducibility")  # and before reproducibility existed
         return data
 
 

@@ -1,0 +1,181 @@
+"""`memgen analyze`'s criteria.csv and training tables on constructed folders with known answers, written,
+read back, drawn and put on the report page."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from results_factory import write_linear_results  # tests/ is on sys.path
+from memgen_cli.report.criteria import criteria_table
+from memgen_cli.report.figures import draw_figures
+from memgen_cli.report.html_report import write_report
+from memgen_cli.report.outputs import analyze_folder, read_analysis
+from memgen_cli.report.reader import read_results
+from memgen_cli.report.settings import AnalysisSettings
+from memgen_cli.report.training import training_table
+from memgen_cli.statistics.summary import summarize_trials
+
+N_LINEAR = [5, 8, 13, 20, 32, 50, 80, 128, 200, 320, 512]
+
+
+def logistic(n, centre, steepness=3.0):
+    return 1.0 / (1.0 + np.exp(-steepness * (np.log(n) - np.log(centre))))
+
+
+def linear_folder(folder, n_rep, rng, column=True):
+    """The factory's linear folder (P(Δ>0) crossing at 2.5 d = 40) with a reproduced column crossing at n_rep."""
+    write_linear_results(folder, N_LINEAR, trials=300, seed=int(rng.integers(1000)))
+    if column:
+        trials = pd.read_csv(folder / "trials.csv")
+        trials["reproduced"] = (rng.random(len(trials)) < logistic(trials["n"].to_numpy(float), n_rep)).astype(int)
+        trials.to_csv(folder / "trials.csv", index=False)
+    return folder
+
+
+def test_linear_criteria_place_two_transitions_apart(tmp_path):
+    rng = np.random.default_rng(0)
+    row = criteria_table(read_results(linear_folder(tmp_path / "a", 160.0, rng))).groups.iloc[0]
+    assert "n_mem" not in row  # no memorized fraction in the linear model
+    for name, truth in (("n_star", 40.0), ("n_rep", 160.0)):
+        assert row[f"{name}_status"] == "crossed" and row[f"{name}_lo"] <= truth <= row[f"{name}_hi"]
+        assert row[name] == pytest.approx(truth, rel=0.25)
+    assert row["ratio_star_rep"] == pytest.approx(0.25, rel=0.35) and row["ratio_star_rep_hi"] < 0.5
+    assert row["verdict"] == "different n"
+
+
+def test_linear_criteria_at_the_same_n_are_the_same(tmp_path):
+    rng = np.random.default_rng(1)
+    row = criteria_table(read_results(linear_folder(tmp_path / "b", 40.0, rng))).groups.iloc[0]
+    assert 0.5 < row["ratio_star_rep_lo"] <= 1.0 <= row["ratio_star_rep_hi"] < 2.0
+    assert row["verdict"] == "same n", row["verdict_reason"]
+
+
+def test_a_folder_without_pairs_has_no_criteria_table(tmp_path):
+    rng = np.random.default_rng(2)
+    assert criteria_table(read_results(linear_folder(tmp_path / "c", 40.0, rng, column=False))) is None
+    folder = linear_folder(tmp_path / "d", 40.0, rng)
+    trials = pd.read_csv(folder / "trials.csv")
+    trials["reproduced"] = np.nan  # parts stored before the columns: nothing to locate
+    trials.to_csv(folder / "trials.csv", index=False)
+    assert criteria_table(read_results(folder)) is None
+
+
+def image_folder(folder, rng, n_star=100.0, n_mem=100.0, n_rep=400.0, sims=10, samples=16):
+    """A U-Net-like folder: per simulation a P(Δ>0) outcome, a memorized and a reproduced fraction of M samples, a
+    network-level spread between simulations (each simulation's own rate), then binomial samples."""
+    rows = []
+    n_values = [25, 50, 100, 200, 400, 800, 1600]
+    for cell, n in enumerate(n_values):
+        for trial in range(sims):
+            jitter = np.exp(0.2 * rng.standard_normal(3))
+            mem = 1 - logistic(n, n_mem * jitter[0])
+            rep = logistic(n, n_rep * jitter[1])
+            rows.append({"model": "unet", "cell": cell, "cell_id": f"{cell:012x}", "n": n, "side": 8,
+                         "generated": samples, "trial": trial, "seed": 100 * cell + trial,
+                         "delta_positive": int(rng.random() < logistic(n, n_star * jitter[2])),
+                         "memorized_fraction": rng.binomial(samples, mem) / samples,
+                         "reproduced_fraction": rng.binomial(samples, rep) / samples,
+                         "E_OG": 1.0 / n})
+    trials = pd.DataFrame(rows)
+    summary = summarize_trials(trials, ["model", "cell", "cell_id", "n", "side", "generated"], ("delta_positive",),
+                               ("memorized_fraction", "reproduced_fraction", "E_OG"))
+    folder.mkdir(parents=True, exist_ok=True)
+    trials.to_csv(folder / "trials.csv", index=False)
+    summary.to_csv(folder / "summary.csv", index=False)
+    return folder
+
+
+def test_image_criteria_locate_all_three_with_paired_intervals(tmp_path):
+    table = criteria_table(read_results(image_folder(tmp_path / "img", np.random.default_rng(3))))
+    row = table.groups.iloc[0]
+    for name, truth in (("n_star", 100.0), ("n_mem", 100.0), ("n_rep", 400.0)):
+        assert row[f"{name}_lo"] <= truth <= row[f"{name}_hi"], (name, row[name], row[f"{name}_lo"],
+                                                                  row[f"{name}_hi"])
+    assert row["ratio_mem_rep_hi"] < 0.5 and row["verdict"] == "different n"
+    cells = table.cells
+    assert list(cells["n"]) == [25, 50, 100, 200, 400, 800, 1600]
+    inside = (cells["n_rep_value_lo"] <= cells["n_rep_value"]) & (cells["n_rep_value"] <= cells["n_rep_value_hi"])
+    assert inside.all() and (cells["n_mem_value"].diff().dropna() <= 0.2).all()
+
+
+def training_folder(folder, rng, sims=3, samples=16):
+    """Curves whose memorized fraction follows a logistic in log step centred at 25 n (so τ ∝ n), the held-out loss
+    falling to a floor by step 600; n = 512 memorizes only after the budget of 2000 steps."""
+    steps = np.arange(50, 2001, 50)
+    rows, trial_rows = [], []
+    n_values = [4, 8, 16, 32, 512]
+    for cell, n in enumerate(n_values):
+        for trial in range(sims):
+            centre = 25 * n * np.exp(0.1 * rng.standard_normal())
+            for step in steps:
+                fraction = rng.binomial(samples, logistic(step, centre, 4.0)) / samples
+                loss = 0.3 + 0.4 * np.exp(-step / 150)
+                rows.append({"model": "unet", "cell": cell, "cell_id": f"{cell:012x}", "n": n, "generated": samples,
+                             "trial": trial, "seed": trial, "step": int(step), "memorized_fraction": fraction,
+                             "heldout_loss": loss, "E_OG": loss, "E_TG": loss, "delta_positive": 0})
+            trial_rows.append({**{k: rows[-1][k] for k in ("model", "cell", "cell_id", "n", "generated", "trial",
+                                                           "seed", "memorized_fraction", "E_OG")},
+                               "delta_positive": 0})
+    trials = pd.DataFrame(trial_rows)
+    summary = summarize_trials(trials, ["model", "cell", "cell_id", "n", "generated"], ("delta_positive",),
+                               ("memorized_fraction", "E_OG"))
+    folder.mkdir(parents=True, exist_ok=True)
+    trials.to_csv(folder / "trials.csv", index=False)
+    summary.to_csv(folder / "summary.csv", index=False)
+    pd.DataFrame(rows).to_csv(folder / "curves.csv", index=False)
+    return folder, steps
+
+
+def brute_force_plateau(steps, values, tol=0.05):
+    for k in range(len(steps)):
+        if all(values[j] >= (1 - tol) * values[k] for j in range(k + 1, len(steps))):
+            return steps[k]
+
+
+def test_training_times_and_their_power_law(tmp_path):
+    folder, steps = training_folder(tmp_path / "tr", np.random.default_rng(4))
+    table = training_table(read_results(folder), pd.read_csv(folder / "curves.csv"), n_boot=400)
+    cells = table.cells.set_index("n")
+    # the fraction passes 0.5 at 25 n (the logistic's centre): τ_half brackets it, τ_mem comes before
+    for n in (4, 8, 16, 32):
+        assert cells.loc[n, "tau_half_status"] == "reached"
+        assert cells.loc[n, "tau_half_lo"] <= 25 * n * 1.3 and cells.loc[n, "tau_half_hi"] >= 25 * n / 1.3
+        assert cells.loc[n, "tau_mem"] < cells.loc[n, "tau_half"] or cells.loc[n, "tau_mem_status"] != "reached"
+    assert cells.loc[4, "tau_mem_status"] == "at the first checkpoint"  # 6% copies at step 50 already
+    assert (cells.loc[[8, 16, 32], "tau_mem_status"] == "reached").all()
+    assert cells.loc[512, "tau_mem_status"] == "not reached within the budget"
+    assert cells.loc[512, "tau_mem_hi"] == np.inf
+    # the held-out loss reaches its plateau where a brute force over the checkpoints says, the same at every n
+    loss = 0.3 + 0.4 * np.exp(-steps / 150)
+    assert cells["tau_gen"].to_numpy() == pytest.approx(np.full(5, brute_force_plateau(steps, loss)))
+    fits = table.fits.set_index("time")
+    assert fits.loc["tau_half", "status"] == "ok" and fits.loc["tau_half", "points"] == 4
+    assert fits.loc["tau_half", "beta_lo"] <= 1.0 <= fits.loc["tau_half", "beta_hi"]
+    assert fits.loc["tau_half", "beta"] == pytest.approx(1.0, abs=0.15)
+    assert fits.loc["tau_gen", "beta"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_analyze_writes_reads_back_draws_and_reports_the_new_tables(tmp_path):
+    folder, _ = training_folder(tmp_path / "tr", np.random.default_rng(5))
+    trials = pd.read_csv(folder / "trials.csv")
+    trials["reproduced_fraction"] = np.where(trials["n"] >= 32, 0.9, 0.0)
+    trials.to_csv(folder / "trials.csv", index=False)
+    settings = AnalysisSettings(bootstrap=200)
+    analysis, paths = analyze_folder(folder, settings=settings)
+    names = {p.name for p in paths}
+    assert {"criteria.csv", "criteria_cells.csv", "training_times.csv", "training_fit.csv"} <= names
+    record = json.loads((folder / "analysis.json").read_text())
+    assert "curves.csv" in record["inputs"] and "criteria.csv" in record["tables"]
+    stored = read_analysis(read_results(folder), settings)
+    assert stored is not None and stored.criteria is not None and stored.training is not None
+    pd.testing.assert_frame_equal(stored.training.fits.reset_index(drop=True),
+                                  pd.read_csv(folder / "training_fit.csv"))
+    row = stored.criteria.groups.iloc[0]
+    assert row["n_rep_grid_limited"] and row["n_rep_lo"] == pytest.approx(16) and row["n_rep_hi"] == pytest.approx(32)
+    report = draw_figures(folder, n_boot=200)
+    drawn = {p.name for p in report.paths}
+    assert {"criteria.png", "training_times.png"} <= drawn
+    page = write_report([folder], analysis=settings).read_text()
+    assert "Three criteria" in page and "Training times" in page and "training_fit.csv" in page
