@@ -214,3 +214,29 @@ def test_the_browser_check_sees_a_broken_page(tmp_path):
     assert [image["width"] for image in found["images"]] == [0, 0]
     assert any("notDefined" in error for error in found["errors"])
     assert found["external"] == ["https://example.invalid/x.png"]
+
+
+CLOSEDFORM_SWEEP = """model: closedform
+seed: 5
+simulations: 3
+grid: {n: [4, 40], side: [8], N: [300], smoothing: [0, 0.3]}
+sampling: {generated: 6}
+evaluation: {eval_original: 40}
+"""
+
+
+def test_a_closed_form_folder_on_one_page(tmp_path):
+    """The third model's folder: its memorization table, the references on its P figure, its title in captions."""
+    config = tmp_path / "cf.yaml"
+    config.write_text(CLOSEDFORM_SWEEP)
+    folder = tmp_path / "cf"
+    assert invoke("sweep", "closedform", config, "--out", folder, "--executor", "serial", "-q").exit_code == 0
+    result = invoke("report", folder, "--bootstrap", "200")
+    assert result.exit_code == 0, result.output
+    page = (folder / "report.html").read_text()
+    assert_self_contained(page)
+    figures = re.findall(r"id='fig-([^']*)'", page)
+    assert {"p_delta_positive", "memorized_fraction", "memorization_vs_p"} <= set(figures), figures
+    assert len(images(page)) == len(figures)
+    assert "Closed-form model" in page and "<h3>Memorization</h3>" in page
+    assert "an ideal generalizer" in page  # the references' band, said under the P(Δ > 0) figure
