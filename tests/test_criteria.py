@@ -27,9 +27,14 @@ def three(rng, star=100.0, mem=100.0, rep=120.0, n=N, rep_values=None):
     return [s, m, r]
 
 
+DENSE = np.geomspace(10, 1000, 25)  # 100 is a grid point; neighbours 21% apart
+
+
 def test_all_agree():
+    """On a grid fine enough that the cells around each crossing have intervals reaching 0.5 (on a coarse one
+    the interval would be the grid's gap, as in the test of a jump below)."""
     rng = np.random.default_rng(0)
-    row = criteria_row(LOG_N, three(rng))
+    row = criteria_row(np.log(DENSE), three(rng, n=DENSE))
     assert row["n_star"] == pytest.approx(100.0) and row["n_mem"] == pytest.approx(100.0)  # grid points: exact
     assert 100 < row["n_rep"] < 200
     for name in ("n_star", "n_mem", "n_rep"):

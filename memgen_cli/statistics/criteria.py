@@ -26,8 +26,8 @@ show (never crossing by n_max means n > n_max; already past at n_min means n < n
 criterion is located and every ratio's 95% interval lies within [1/F, F]; "undetermined" otherwise, naming which
 criteria are missing and why, or which ratio's interval reaches beyond F.
 
-Grid limits. A fraction that jumps from near 0 to near 1 between two neighbouring cells (``grid_bracket``) is
-located only by the grid: interpolation puts every replicate's crossing at the same place between them, and the
+Grid limits. A curve whose two cells around the crossing both have intervals clear of the level (``grid_bracket``)
+is located only by the grid: interpolation puts every replicate's crossing at the same place between them, and the
 bootstrap interval would be far narrower than the grid resolves. Its interval is widened to the two cells
 (``<name>_grid_limited``), and the ratios involving it to the extremes those intervals allow.
 """
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memgen_cli.statistics.calibration import grid_limited_interval
 from memgen_cli.statistics.estimators import ABOVE_AT_START, CROSSED, NOT_REACHED, CrossingEstimate, \
     estimate_crossing, percentile_interval
 
@@ -101,22 +102,20 @@ def locate(log_n: np.ndarray, curve: CriterionCurve) -> CrossingEstimate:
 
 
 ROUNDING = 1e-9  # relative: grid values come back through exp(log n); a ratio of exactly F is within F
-SATURATED = 0.1  # a fraction this near 0 or 1 on both sides of a crossing says nothing of where it lies between
 
 
 def grid_bracket(log_n: np.ndarray, curve: CriterionCurve, estimate: CrossingEstimate) -> tuple[float, float] | None:
-    """(n_k, n_k+1) when the crossing is located only by the grid: a fraction that jumps from <= SATURATED to
-    >= 1 − SATURATED (read in the direction of the crossing) between two neighbouring cells. Linear interpolation
-    then puts the crossing near the midpoint whatever the truth, and every replicate with it, so the bootstrap
-    interval would be narrower than the grid can resolve. None when located otherwise (or not a fraction)."""
-    if estimate.status != CROSSED or curve.level != 0.5:
+    """(n_k, n_k+1) when the crossing is located only by the grid: the two cells around it both have 95% intervals
+    (percentiles of their replicates) that exclude the level, on their own sides. Interpolation then puts every
+    replicate's crossing in the same place between them, whatever the truth, so the bootstrap interval would be
+    narrower than the grid can resolve. The rule of ``calibration.grid_limited_interval``, which transitions.csv
+    and memorization.csv apply to the same cells. None when located otherwise."""
+    if estimate.status != CROSSED:
         return None
-    sign = 1.0 if curve.rising else -1.0
-    u = sign * (curve.values - curve.level) + 0.5
-    k = int(np.flatnonzero((u[:-1] <= 0.5) & (u[1:] > 0.5))[0])
-    if u[k] <= SATURATED and u[k + 1] >= 1 - SATURATED:
-        return float(np.exp(log_n[k])), float(np.exp(log_n[k + 1]))
-    return None
+    with np.errstate(all="ignore"):  # a cell without finite replicates has no interval: NaN, never limited
+        lo, hi = np.nanpercentile(curve.replicates, [2.5, 97.5], axis=1)
+    n = np.exp(log_n)
+    return grid_limited_interval(n, lo, hi, float(np.exp(estimate.log_x)), curve.rising, curve.level)
 
 
 def bounds(estimate: CrossingEstimate, log_n: np.ndarray, interval: tuple[float, float] | None = None
