@@ -13,7 +13,7 @@ from memgen_cli.closedform.experiment import ClosedFormExperiment
 from memgen_cli.closedform.params import CellParams
 from memgen_cli.errors import MemgenError
 from memgen_cli.imaging import data as data_mod
-from memgen_cli.imaging import evaluation, metrics, pairs
+from memgen_cli.imaging import evaluation, pairs
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
