@@ -149,3 +149,17 @@ def test_science_and_infrastructure_live_apart():
         assert not infrastructure, (pure, infrastructure)
     for room in ("cli", "linear", "unet", "imaging", "statistics", "runner", "report", "locate"):
         assert (PACKAGE / room / "__init__.py").is_file(), room
+
+
+def test_the_runner_locate_and_cli_call_the_experiment_interface_without_discovering_hooks():
+    """Every capability has its default in Experiment: nothing asks an experiment whether it has one (a
+    getattr/hasattr on an experiment would hide a missing member behind a silent default)."""
+    found = []
+    for room in ("runner", "locate", "cli"):
+        for path in sorted((PACKAGE / room).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id in ("getattr", "hasattr") and node.args
+                        and "experiment" in ast.unparse(node.args[0]).lower()):
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, found

@@ -202,7 +202,7 @@ def nonfinite_notes(experiment, trials: pd.DataFrame) -> list[str]:
     """Trials whose 0/1 outcomes are NaN (a diverged training, non-finite samples): said, never counted as 0.
     Columns added later (the references) are left out: a part stored before them lacks them, which is not a
     failed outcome."""
-    later = getattr(experiment, "added_columns", ())
+    later = experiment.added_columns
     outcome = [m for m in experiment.binary_metrics if m in trials.columns and m not in later]
     if trials.empty or not outcome:
         return []
