@@ -225,8 +225,9 @@ def test_summary_leaves_nan_outcomes_out_and_counts_them():
     assert row["trials"] == 4 and row["count_delta_positive"] == 2 and row["p_delta_positive"] == 0.5
     assert row["count_memorized_fraction"] == 2 and row["mean_memorized_fraction"] == 0.75
 
-    class Model:
+    class Model:  # the two members nonfinite_notes reads (Experiment's defaults otherwise)
         binary_metrics = ("delta_positive",)
+        added_columns = ()
 
     note, = nonfinite_notes(Model(), trials)
     assert note.startswith("2 trial(s) have no finite outcome")
