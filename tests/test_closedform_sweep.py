@@ -22,17 +22,11 @@ from memgen_cli.imaging.metrics import nearest_neighbour_ratios
 from memgen_cli.runner.registry import EXPERIMENTS, get_experiment
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.seeding import cell_id, trial_seed
+from tiny import CLOSEDFORM_SWEEP
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = simulation.TIMINGS + ("reference_seconds",)  # the references (issue 22) are timed too
-TINY_SWEEP = """
-model: closedform
-seed: 5
-simulations: 3
-grid: {n: [4, 40], side: [8], N: [300], smoothing: [0, 0.3]}
-sampling: {generated: 6}
-evaluation: {eval_original: 40}
-"""
+TINY_SWEEP = CLOSEDFORM_SWEEP
 # torch and diffusers cannot be imported, as without the unet extra (tests/test_unet_sweep.py).
 WITHOUT_TORCH = """
 import sys

@@ -18,6 +18,7 @@ from cli_helpers import assert_one_line_error, invoke
 from memgen_cli.report.html_tables import number
 from results_factory import write_linear_results
 from test_unet_memorization import FALLING, RISING, write_unet_folder
+from tiny import CLOSEDFORM_SWEEP
 
 LINEAR_SWEEP = """model: linear
 seed: 1
@@ -214,15 +215,6 @@ def test_the_browser_check_sees_a_broken_page(tmp_path):
     assert [image["width"] for image in found["images"]] == [0, 0]
     assert any("notDefined" in error for error in found["errors"])
     assert found["external"] == ["https://example.invalid/x.png"]
-
-
-CLOSEDFORM_SWEEP = """model: closedform
-seed: 5
-simulations: 3
-grid: {n: [4, 40], side: [8], N: [300], smoothing: [0, 0.3]}
-sampling: {generated: 6}
-evaluation: {eval_original: 40}
-"""
 
 
 def test_a_closed_form_folder_on_one_page(tmp_path):

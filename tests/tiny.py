@@ -38,3 +38,13 @@ def unet_cell(**changes) -> dict:
 
 def unet_sweep(simulations: int = 2, train_steps: int = 3) -> str:
     return UNET_SWEEP.format(simulations=simulations, train_steps=train_steps)
+
+# A closed-form sweep of two sizes and two smoothings on tiny Gaussian images (seconds; every table and figure).
+CLOSEDFORM_SWEEP = """
+model: closedform
+seed: 5
+simulations: 3
+grid: {n: [4, 40], side: [8], N: [300], smoothing: [0, 0.3]}
+sampling: {generated: 6}
+evaluation: {eval_original: 40}
+"""
