@@ -22,22 +22,11 @@ from memgen_cli.imaging.metrics import nearest_neighbour_ratios
 from memgen_cli.runner.registry import EXPERIMENTS, get_experiment
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.seeding import cell_id, trial_seed
-from tiny import CLOSEDFORM_SWEEP
+from tiny import CLOSEDFORM_SWEEP, WITHOUT_TORCH
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = simulation.TIMINGS + ("reference_seconds",)  # the references (issue 22) are timed too
 TINY_SWEEP = CLOSEDFORM_SWEEP
-# torch and diffusers cannot be imported, as without the unet extra (tests/test_unet_sweep.py).
-WITHOUT_TORCH = """
-import sys
-
-class NotInstalled:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "diffusers"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-sys.meta_path.insert(0, NotInstalled())
-"""
 
 
 @pytest.fixture

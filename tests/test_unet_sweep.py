@@ -12,7 +12,7 @@ import pytest
 import diffusers  # noqa: F401  (make test installs the unet extra: a missing one must fail, not skip)
 import torch
 
-from tiny import unet_sweep
+from tiny import WITHOUT_TORCH, unet_sweep
 from memgen_cli.errors import MemgenError
 from memgen_cli.seeding import cell_id
 from memgen_cli.runner.registry import get_experiment
@@ -27,18 +27,6 @@ SHIPPED = sorted((ROOT / "configs" / "unet").glob("*.yaml")) + sorted((ROOT / "c
 
 TINY_SWEEP = unet_sweep()
 TIMINGS = ["train_seconds", "sample_seconds", "eval_seconds", "reference_seconds"]
-# Run from the repository root: torch and diffusers cannot be imported, as without the unet extra. (Not
-# sys.modules["torch"] = None: scipy.stats then fails on its own check for torch arrays.)
-WITHOUT_TORCH = """
-import sys
-
-class NotInstalled:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "diffusers"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-sys.meta_path.insert(0, NotInstalled())
-"""
 
 
 @pytest.fixture

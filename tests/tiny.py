@@ -48,3 +48,16 @@ grid: {n: [4, 40], side: [8], N: [300], smoothing: [0, 0.3]}
 sampling: {generated: 6}
 evaluation: {eval_original: 40}
 """
+
+# Prepended to a subprocess's code: torch and diffusers cannot be imported, as without the unet extra. (Not
+# sys.modules["torch"] = None: scipy.stats then fails on its own check for torch arrays.)
+WITHOUT_TORCH = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "diffusers"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+"""
