@@ -31,6 +31,7 @@ LOCK_FILE = ".lock"  # flock()ed while a run writes the folder
 FIGURES_DIR = "figures"  # `memgen plot`'s default output
 TRANSITIONS_FILE = "transitions.csv"  # `memgen analyze`'s output
 IMAGES_DIR = "images"  # U-Net image grids (a relative output.image_dir lies inside the folder)
+EVALUATE_DIR = "evaluate"  # `memgen evaluate`: per cell, its per-sample tables and figures (<cell id>/)
 CURVES_FILE = "curves.csv"  # U-Net with evaluation.every: one row per simulation and training checkpoint
 MEMORIZATION_FILE = "memorization.csv"  # `memgen analyze` on U-Net results: n_mem, its window, n*/n_mem
 NSTAR_FILE = "nstar.csv"  # `memgen locate`: one row per combination: n* and its interval, status, trials used
@@ -47,8 +48,9 @@ COMBINED_FILE = "combined.json"  # `plot`/`analyze` over several folders: the so
 REPORT_FILE = "report.html"  # `memgen report`: the folder on one self-contained page
 
 SWEEP_FILES = (CONFIG_FILE, MANIFEST_FILE, PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, LOCK_FILE,
-               CURVES_FILE)  # what a sweep writes
-RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE)  # a run's results
+               CURVES_FILE, EVALUATE_DIR)  # what a sweep writes
+RESULT_FILES = (PARTS_DIR, TRIALS_FILE, SUMMARY_FILE, FAILED_FILE, LOGS_DIR, CURVES_FILE,
+                EVALUATE_DIR)  # a run's results
 LOCATE_FILES = (NSTAR_FILE, POINTS_FILE)  # what `memgen locate` adds to a sweep's files
 READER_FILES = (FIGURES_DIR, TRANSITIONS_FILE, MEMORIZATION_FILE, MEMORIZATION_CELLS_FILE, ANALYSIS_FILE,
                 FITS_FILE, COMBINED_FILE, REPORT_FILE, CRITERIA_FILE, CRITERIA_CELLS_FILE, TRAINING_TIMES_FILE,

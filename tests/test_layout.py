@@ -96,7 +96,7 @@ LAYERS = [
     ("kde", "results_format", "experiment"),
     ("statistics",),
     ("imaging",),
-    ("linear", "unet", "closedform"),
+    ("linear", "unet", "closedform", "evaluate"),
     ("runner",),
     ("locate", "report"),
     ("cli",),

@@ -3,7 +3,7 @@
 Every user error is a MemgenError, printed as one line with exit code 2. Heavy libraries (torch,
 diffusers, dask, matplotlib) are imported only inside the commands that need them, so `memgen --help`
 stays light. Commands: ``sweep`` (cli/sweep.py), ``locate`` (cli/locate.py), ``plot``, ``analyze`` and ``report``
-(cli/report.py), ``cluster`` (cli/cluster.py).
+(cli/report.py), ``evaluate`` (cli/evaluate.py), ``cluster`` (cli/cluster.py).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 def _register_commands() -> None:
     from memgen_cli.cli.cluster import cluster_app
+    from memgen_cli.cli.evaluate import evaluate
     from memgen_cli.cli.locate import locate_app
     from memgen_cli.cli.report import analyze, plot, report
     from memgen_cli.cli.sweep import sweep_app
@@ -74,6 +75,7 @@ def _register_commands() -> None:
     app.command("plot")(user_errors(plot))
     app.command("analyze")(user_errors(analyze))
     app.command("report")(user_errors(report))
+    app.command("evaluate")(user_errors(evaluate))
     app.add_typer(cluster_app, name="cluster")
 
 

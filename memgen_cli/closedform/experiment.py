@@ -78,6 +78,6 @@ class ClosedFormExperiment(Experiment):
             result = simulation.simulate(params, seed, threads=config.threads, references=config.evaluation.references,
                                          reproducibility=config.reproducibility)
             if config.output.image_dir and trial == 0:
-                write_cell_grid(config.output.image_dir, self.model, cell, result.generated, result.train)
+                write_cell_grid(config.output, self.model, cell, result.generated, result.train)
             rows.append(result.row)
         return rows

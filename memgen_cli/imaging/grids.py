@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.errors import MemgenError
 
@@ -17,6 +17,23 @@ class ImageOutput(BaseModel):
     image_dir: str | None = Field(default=None, description="folder for one PNG grid per cell (generated "
                                                                "images over their nearest training images); "
                                                                "a relative path lies inside the results folder")
+    samples: bool = Field(default=False, description="also write each cell's first simulation's generated images "
+                                                     "and training set, as stored, to <image_dir>/cell-<id>.npz "
+                                                     "(arrays samples, train): input for `memgen evaluate`")
+
+    @model_serializer(mode="wrap")
+    def _samples_when_set(self, handler):
+        # Off, it stays out of config.yaml: folders written before it resume as they were.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("samples") is False:
+            data.pop("samples")
+        return data
+
+    @model_validator(mode="after")
+    def _samples_need_a_folder(self) -> ImageOutput:
+        if self.samples and not self.image_dir:
+            raise ValueError("output.samples: needs output.image_dir (the folder the .npz files go to)")
+        return self
 
 
 def image_dir_problem(path: Path) -> str | None:
@@ -51,11 +68,25 @@ def resolve_image_dir(config: dict, out: Path | None) -> dict:
     return {**config, "output": {**config["output"], "image_dir": str(path)}}
 
 
-def write_cell_grid(image_dir: str, model: str, cell: dict, generated: np.ndarray, train: np.ndarray) -> None:
-    """``<image_dir>/cell-<cell id>.png``: a cell's generated images over their nearest training images."""
+def write_cell_grid(output: ImageOutput, model: str, cell: dict, generated: np.ndarray, train: np.ndarray) -> None:
+    """``<image_dir>/cell-<cell id>.png``: a cell's generated images over their nearest training images; with
+    output.samples also ``cell-<cell id>.npz``: the generated images and the training set as the metrics saw them
+    (float64, [0, 1] pixel units, generated ones not clipped), so `memgen evaluate --features` on them reproduces
+    the cell's memorized fraction exactly."""
+    from memgen_cli.results_format import atomic_write
     from memgen_cli.seeding import cell_id
 
-    write_png_gray(Path(image_dir) / f"cell-{cell_id(model, cell)}.png", image_grid(generated, train))
+    if not output.image_dir:
+        return
+    name = Path(output.image_dir) / f"cell-{cell_id(model, cell)}"
+    write_png_gray(name.with_suffix(".png"), image_grid(generated, train))
+    if output.samples:
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, samples=np.asarray(generated, dtype=np.float64),
+                         train=np.asarray(train, dtype=np.float64))
+
+        atomic_write(name.with_suffix(".npz"), save)
 
 
 def nearest_training_images(generated: np.ndarray, train: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ from memgen_cli.report.figures import build_figures
 from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
 from memgen_cli.report.reader import read_csv, symbol
 from memgen_cli.report.settings import AnalysisSettings, ReportSettings
-from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, FAILED_FILE, MANIFEST_FILE, NSTAR_FILE, POINTS_FILE,
-                                       REPORT_FILE, atomic_write_text, make_folder)
+from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, EVALUATE_DIR, FAILED_FILE, MANIFEST_FILE,
+                                       NSTAR_FILE, POINTS_FILE, REPORT_FILE, atomic_write_text, make_folder)
 from memgen_cli.version import __version__
 
 PAGE_CSS = """
@@ -135,6 +135,8 @@ def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSetting
         parts.append(notes_block([f"not drawn: {line}" for line in drawn.skipped]))
     if (folder / CURVES_FILE).is_file():
         parts.append(curves_block(folder))
+    if (folder / EVALUATE_DIR).is_dir() and results.trials is not None:
+        parts.append(evaluation_block(folder, results.trials))
     parts += [failed_block(folder), provenance_block(folder)]
     return "".join(parts)
 
@@ -156,6 +158,27 @@ def extra_tables(found) -> list[str]:
             + key_and_full(found.training.fits, ["group", "time", "points", "status"],
                            "training_fit.csv: τ = a n^β from the n whose time is reached with a finite interval"))
     return parts
+
+
+def evaluation_block(folder: Path, trials) -> str:
+    """`memgen evaluate`'s cells: each one's verdict, its gallery and its ratios beside the references'."""
+    from memgen_cli.evaluate.verdict import cell_verdict
+
+    parts = ["<h3>Your samples, cell by cell</h3><p>Each cell's samples nearest to a copy, above their nearest "
+             "training images (gallery), and the NN1/NN2 ratios of the samples and of both references; per-sample "
+             f"tables in {esc(EVALUATE_DIR)}/&lt;cell id&gt;/neighbours.csv.</p>"]
+    for row in trials.to_dict("records"):
+        cell = folder / EVALUATE_DIR / str(row["cell_id"])
+        verdict, reason = cell_verdict(row)
+        keys = ", ".join(f"{k} = {row[k]}" for k in ("series", "step", "n") if k in row)
+        parts.append(f"<h4>{esc(keys)}: {esc(verdict)}</h4><p>{esc(reason)}</p>")
+        for name in ("gallery", "ratios"):
+            image = cell / f"{name}.png"
+            if image.is_file():
+                data = base64.b64encode(image.read_bytes()).decode("ascii")
+                parts.append(f"<figure id='{esc(name)}-{esc(row['cell_id'])}'><div class=figbox><img class=wide "
+                             f"alt='{esc(name)}' src='data:image/png;base64,{data}'></div></figure>")
+    return "".join(parts)
 
 
 def curves_block(folder: Path) -> str:

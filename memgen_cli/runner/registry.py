@@ -14,6 +14,7 @@ EXPERIMENTS = {
     "linear": ("memgen_cli.linear.experiment:LinearExperiment", ()),
     "unet": ("memgen_cli.unet.experiment:UnetExperiment", ("torch", "diffusers")),
     "closedform": ("memgen_cli.closedform.experiment:ClosedFormExperiment", ()),
+    "evaluate": ("memgen_cli.evaluate.experiment:EvaluateExperiment", ()),
 }
 
 

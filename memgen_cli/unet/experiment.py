@@ -150,7 +150,7 @@ class UnetExperiment(Experiment):
         rows = []
         for (trial, _), result in zip(trials, results):
             if config.output.image_dir and trial == 0:
-                write_cell_grid(config.output.image_dir, self.model, cell, result.generated, result.train)
+                write_cell_grid(config.output, self.model, cell, result.generated, result.train)
             row = {**result.row, **together}
             rows.append(row if result.curve is None else {**row, CHECKPOINTS: result.curve})
         return rows

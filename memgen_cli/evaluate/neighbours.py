@@ -1,0 +1,141 @@
+"""Exact k-nearest-neighbour search of one set of vectors in another, and the memorization tests built on it.
+
+Pure numpy. The search is the peers' brute force (a GEMM of the distance's cross term), done in chunks whose size
+follows a memory budget: float32 GEMM over centred vectors proposes ``k + MARGIN`` candidates per query, and the
+candidates are re-ranked with float64 distances computed directly (no cancellation). A query whose float32 ranking
+could have missed a true neighbour (its k-th exact distance within float32's error of the first excluded candidate)
+is searched again in float64, so the result is exact, not approximate.
+
+Distances: ``l2`` (Euclidean) or ``cosine`` (1 - cos of the angle; rows normalised to unit length first, where
+1 - cos = |a - b|² / 2).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+DISTANCES = ("l2", "cosine")
+MARGIN = 16  # extra float32 candidates per query, re-ranked in float64
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def prepared(x: np.ndarray, distance: str) -> np.ndarray:
+    """(count, d) float64 rows as the distance sees them: cosine normalises each row to unit length."""
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if distance == "cosine":
+        norms = np.linalg.norm(flat, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ValueError("cosine distance: a vector of all zeros has no direction")
+        flat = flat / norms
+    elif distance != "l2":
+        raise ValueError(f"unknown distance {distance!r}; choose from {DISTANCES}")
+    return flat
+
+
+def _to_distance(sq: np.ndarray, distance: str) -> np.ndarray:
+    sq = np.maximum(sq, 0.0)
+    return sq / 2.0 if distance == "cosine" else np.sqrt(sq)
+
+
+def chunk_rows(columns: int, dims: int, budget_bytes: float) -> int:
+    """Query rows per chunk so that a chunk's float32 block of distances (and the float64 re-ranking of its
+    candidates) fit ``budget_bytes``."""
+    per_row = 4.0 * columns + 8.0 * (MARGIN + 64) * dims
+    return int(max(1, min(65536, budget_bytes // max(per_row, 1.0))))
+
+
+def _exact_sq(queries: np.ndarray, base: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """|q_i - base[rows[i, j]]|² in float64, (q, c)."""
+    out = np.empty(rows.shape)
+    for start in range(0, len(queries), 256):  # bounded (256, c, d) differences
+        stop = start + 256
+        diff = queries[start:stop, None, :] - base[rows[start:stop]]
+        out[start:stop] = np.einsum("qcd,qcd->qc", diff, diff)
+    return out
+
+
+def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2", *, exclude_self: bool = False,
+            budget_bytes: float = 256e6, progress: Callable[[int], None] | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of ``base`` to each row of ``queries``: (indices (m, k), distances (m, k)), nearest first,
+    exact in float64. ``exclude_self``: queries are base itself and a row is not its own neighbour. progress(rows)
+    is called after each chunk of queries."""
+    q, b = prepared(queries, distance), prepared(base, distance)
+    usable = len(b) - (1 if exclude_self else 0)
+    if not 1 <= k <= usable:
+        raise ValueError(f"nearest: k = {k} neighbours asked of a set of {usable}")
+    centre = b.mean(axis=0)  # distances are shift-invariant; centring shrinks float32's cancellation error
+    q, b = q - centre, b - centre
+    b32 = b.astype(np.float32)
+    b_sq = np.einsum("ij,ij->i", b, b)
+    c = min(usable, k + MARGIN)
+    step = chunk_rows(len(b), b.shape[1], budget_bytes)
+    indices, distances = np.empty((len(q), k), dtype=np.int64), np.empty((len(q), k))
+    for start in range(0, len(q), step):
+        chunk = q[start:start + step]
+        approx = b_sq[None, :] - 2.0 * (chunk.astype(np.float32) @ b32.T)  # |q|² added later: same per row
+        if exclude_self:
+            approx[np.arange(len(chunk)), np.arange(start, start + len(chunk))] = np.inf
+        cand = np.argpartition(approx, c - 1, axis=1)[:, :c] if c < approx.shape[1] else \
+            np.broadcast_to(np.arange(approx.shape[1]), approx.shape).copy()
+        exact = _exact_sq(chunk, b, cand)
+        order = np.argsort(exact, axis=1, kind="stable")
+        cand, exact = np.take_along_axis(cand, order, 1), np.take_along_axis(exact, order, 1)
+        # float32 error bound of approx, per row: a few ulps of the magnitudes that were summed
+        q_sq = np.einsum("ij,ij->i", chunk, chunk)
+        bound = 8.0 * FLOAT32_EPS * (q_sq + b_sq.max()) + 1e-300
+        if c < approx.shape[1]:
+            cut = np.take_along_axis(approx, cand, 1).max(axis=1) + q_sq  # worst proposed candidate (approx)
+            unsure = np.flatnonzero(exact[:, k - 1] + 2 * bound >= cut)
+            for row in unsure:  # rare: the whole row again in float64
+                full = b_sq - 2.0 * (b @ chunk[row]) + q_sq[row]
+                if exclude_self:
+                    full[start + row] = np.inf
+                top = np.argpartition(full, c - 1)[:c]
+                sq = _exact_sq(chunk[row:row + 1], b, top[None, :])[0]
+                best = np.argsort(sq, kind="stable")
+                cand[row], exact[row] = top[best], sq[best]
+        indices[start:start + len(chunk)] = cand[:, :k]
+        distances[start:start + len(chunk)] = _to_distance(exact[:, :k], distance)
+        if progress is not None:
+            progress(len(chunk))
+    return indices, distances
+
+
+def ratios(distances: np.ndarray) -> np.ndarray:
+    """NN1/NN2 distance ratio of each query from its sorted neighbour distances (m, >= 2); a query equal to two
+    identical neighbours (0 / 0) counts as a copy (0), as imaging.metrics does."""
+    d1, d2 = distances[:, 0], distances[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = d1 / d2
+    return np.where(d2 == 0, 0.0, r)
+
+
+def calibrated_distances(distances: np.ndarray) -> np.ndarray:
+    """Carlini et al.'s calibrated distance of each query: its nearest distance over the mean distance to its
+    nearest neighbours (all columns of ``distances``, at most 50); small for a copy of an image that is not
+    itself in a dense cluster."""
+    mean = distances.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = distances[:, 0] / mean
+    return np.where(mean == 0, 0.0, out)
+
+
+def near_duplicate_pairs(indices: np.ndarray, distances: np.ndarray, threshold: float) -> np.ndarray:
+    """(pairs, 2) index pairs (i < j) of a set searched against itself (``exclude_self``) where i's nearest
+    other image j is nearer than ``threshold`` times its second nearest: the 1/3 rule applied inside the set."""
+    close = np.flatnonzero(ratios(distances) < threshold)
+    pairs = np.sort(np.stack([close, indices[close, 0]], axis=1), axis=1)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+
+
+def duplicates_to_drop(pairs: np.ndarray) -> np.ndarray:
+    """Rows to drop so that no listed pair keeps both of its images: the later index of each pair whose earlier
+    one is kept, in index order (deterministic)."""
+    dropped: set[int] = set()
+    for i, j in sorted(map(tuple, pairs.tolist())):
+        if i not in dropped and j not in dropped:
+            dropped.add(j)
+    return np.array(sorted(dropped), dtype=np.int64)
