@@ -50,6 +50,13 @@ def test_bad_config_values_are_one_line_errors(small_config, tmp_path, extra, fi
     assert not out.exists()  # nothing half-written
 
 
+def test_a_misspelt_section_in_set_blames_set_not_the_file(small_config, tmp_path):
+    """Issue 37: `--set grdi.n=[2]` named the config file as the culprit; the misspelling is the option's."""
+    line = assert_one_line_error(invoke("sweep", "linear", small_config, "--out", tmp_path / "out",
+                                        "--set", "grdi.n=[2]"), "grdi", "unknown field")
+    assert "--set: grdi: unknown field (did you mean 'grid'?)" in line and str(small_config) not in line
+
+
 def test_bad_files_are_one_line_errors(tmp_path):
     assert_one_line_error(invoke("sweep", "linear", tmp_path / "missing.yaml"), "missing.yaml", "no such")
     broken = tmp_path / "broken.yaml"
