@@ -175,3 +175,19 @@ def test_version_names_the_git_commit_of_a_checkout(monkeypatch):
     # An installed copy (no checkout of memgen around it) prints the version alone.
     monkeypatch.setattr(version, "_git", lambda *args: subprocess.CompletedProcess(args, 128, "", "not a repo"))
     assert invoke("--version").output.strip() == f"memgen {version.__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["plot"], ["analyze"], ["report"], ["sweep"], ["sweep", "linear"],
+                                     ["sweep", "closedform"], ["locate", "linear"], ["cluster", "slurm"]])
+def test_help_names_values_in_words(command):
+    """Issue 37: Typer's Python types (`<bool>`, `<list[Path]>`, `<str>`) and `{results_dirs}` were shown as
+    placeholders; the help says INTEGER, NUMBER, TEXT, PATH, a choice as [a|b], nothing for a flag."""
+    result = invoke(*command, "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for placeholder in ("<bool>", "<str>", "<int>", "<float>", "<path>", "<list[", "{results_dirs}", "{config}"):
+        assert placeholder not in result.output, (placeholder, result.output)
+    usage = result.output.split("Usage:")[1].splitlines()[0]
+    if command in (["plot"], ["analyze"], ["report"]):
+        assert usage.split()[-1] == "RESULTS_DIR..." and "PATH" in result.output
+    if command in (["sweep", "linear"], ["locate", "linear"]):
+        assert usage.split()[-1] == "CONFIG" and "INTEGER" in result.output and "KEY=VALUE" in result.output
