@@ -154,7 +154,9 @@ def format_validation_error(exc: ValidationError, source: str, location: bool = 
             msg += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     dotted = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-    if any(dotted == key or dotted.startswith(key + ".") for key in overridden):
+    unknown = first["type"] == "extra_forbidden"  # --set grdi.n=[2]: the unknown section 'grdi' is --set's too
+    if any(dotted == key or dotted.startswith(key + ".") or (unknown and key.startswith(dotted + "."))
+           for key in overridden):
         source = "--set"  # the value came from the command line, not from the file
     return f"{source}: {where + ': ' if where and location else ''}{msg}{more}"
 

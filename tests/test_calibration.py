@@ -106,6 +106,48 @@ def test_references_that_agree_leave_no_n_star(tmp_path):
     assert row["verdict"] == "undetermined"
 
 
+@pytest.mark.parametrize("references", [
+    {"generalizer": dict.fromkeys(X, 0.0), "memorizer": dict.fromkeys(X, 0.0)},  # both score 0 (the U-Net's metric)
+    {"generalizer": dict.fromkeys(X, 0.0), "memorizer": dict.fromkeys(X, 1.0)},  # the memorizer above the generalizer
+], ids=["both-zero", "memorizer-above"])
+@pytest.mark.parametrize("p", [dict.fromkeys(X, 1.0), dict.fromkeys(X, 0.0), P_RISING],
+                         ids=["above-at-start", "never-above", "crossing"])
+def test_a_metric_that_discriminates_nowhere_is_the_reason_first(tmp_path, references, p):
+    """Issue 35: where the references are never told apart, that is the reason for no n*, whatever the model's curve
+    did: never 'above 0.5 at smallest n' (read: the model already generalizes), 'not reached' or a crossing."""
+    folder = write_folder(tmp_path / "nowhere", "unet", p, references)
+    result = invoke("analyze", str(folder), "--bootstrap", "100", env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(folder / "transitions.csv").iloc[0]
+    assert row["n_star_status"] == ("undetermined: this metric does not discriminate at any n of the sweep: it "
+                                    "cannot tell a generalizer from a memorizer at n = 4–256")
+    assert np.isnan(row["n_star"]) and np.isnan(row["n_star_lo"]) and np.isnan(row["n_star_hi"])
+    assert row["verdict"] == "undetermined" and row["n_star_discriminates_at"] == "none"
+    assert row["verdict_reason"] == "n_star " + row["n_star_status"]
+    for claim in ("above 0.5", "not reached", "crossed", "n_star/n_onset"):
+        assert claim not in row["verdict_reason"] and claim not in row["n_star_status"]
+    assert "does not discriminate at any n" in result.output and "above 0.5 at smallest n" not in result.output
+
+
+def test_above_at_start_stands_only_where_the_smallest_n_discriminates(tmp_path):
+    """The references are told apart from n = 16 on but not at n = 4: a model above 0.5 everywhere is not said to
+    generalize at the smallest n; where n = 4 discriminates too, 'above 0.5 at smallest n' stands."""
+    p = dict.fromkeys(X, 1.0)
+    blind_start = {"generalizer": {4.0: 0.0, 16.0: 1.0, 64.0: 1.0, 256.0: 1.0}, "memorizer": dict.fromkeys(X, 0.0)}
+    row = find_transitions(write_folder(tmp_path / "a", "unet", p, blind_start), n_boot=100).iloc[0]
+    assert row["n_star_status"] == "undetermined: this metric cannot tell a generalizer from a memorizer at n = 4"
+    assert row["verdict_reason"] == "n_star " + row["n_star_status"]
+    sound = {"generalizer": dict.fromkeys(X, 1.0), "memorizer": dict.fromkeys(X, 0.0)}
+    row = find_transitions(write_folder(tmp_path / "b", "unet", p, sound), n_boot=100).iloc[0]
+    assert row["n_star_status"] == "above 0.5 at smallest n"
+    few = {"generalizer": dict.fromkeys(X, 0.0), "memorizer": dict.fromkeys(X, 0.0)}
+    few["generalizer"][256.0] = 0.5  # 20 of 40: its interval reaches 0.5; blind elsewhere
+    row = find_transitions(write_folder(tmp_path / "c", "unet", p, few), n_boot=100).iloc[0]
+    assert row["n_star_status"] == ("undetermined: this metric does not discriminate at any n of the sweep: it "
+                                    "cannot tell a generalizer from a memorizer at n = 4–64; too few trials to show "
+                                    "that it can at n = 256")
+
+
 def test_folders_from_before_the_references_keep_their_n_star(tmp_path):
     folder = write_folder(tmp_path / "old", "unet", P_RISING, {})
     row = find_transitions(folder, n_boot=200).iloc[0]
@@ -136,13 +178,14 @@ def test_memorized_fraction_is_judged_by_the_references_fractions(tmp_path):
     row = table.groups.iloc[0]
     assert row["n_mem_status"] == "crossed" and row["n_mem"] == pytest.approx(32.0)
     assert row["n_mem_discriminates_at"] == "4–256"
-    assert row["n_star_status"].startswith("undetermined: this metric cannot tell")
+    assert row["n_star_status"].startswith("undetermined: this metric does not discriminate at any n")
     assert row["n_star_blind_at"] == "4–256" and row["verdict"] == "undetermined"
     cells = table.cells
     assert (cells["generalizer_memorized_fraction"] == 0).all() and (cells["memorizer_memorized_fraction"] == 1).all()
     result = invoke("analyze", str(folder), "--bootstrap", "100", env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    assert "undetermined: this metric cannot tell a generalizer from a memorizer at n = 16, 64" in result.output
+    assert ("undetermined: this metric does not discriminate at any n of the sweep: it cannot tell a generalizer from "
+            "a memorizer at n = 4–256") in result.output
     assert "discriminates at n: fraction; P" in result.output and "4–256; nowhere" in result.output
 
 

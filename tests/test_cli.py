@@ -50,6 +50,13 @@ def test_bad_config_values_are_one_line_errors(small_config, tmp_path, extra, fi
     assert not out.exists()  # nothing half-written
 
 
+def test_a_misspelt_section_in_set_blames_set_not_the_file(small_config, tmp_path):
+    """Issue 37: `--set grdi.n=[2]` named the config file as the culprit; the misspelling is the option's."""
+    line = assert_one_line_error(invoke("sweep", "linear", small_config, "--out", tmp_path / "out",
+                                        "--set", "grdi.n=[2]"), "grdi", "unknown field")
+    assert "--set: grdi: unknown field (did you mean 'grid'?)" in line and str(small_config) not in line
+
+
 def test_bad_files_are_one_line_errors(tmp_path):
     assert_one_line_error(invoke("sweep", "linear", tmp_path / "missing.yaml"), "missing.yaml", "no such")
     broken = tmp_path / "broken.yaml"
@@ -168,3 +175,19 @@ def test_version_names_the_git_commit_of_a_checkout(monkeypatch):
     # An installed copy (no checkout of memgen around it) prints the version alone.
     monkeypatch.setattr(version, "_git", lambda *args: subprocess.CompletedProcess(args, 128, "", "not a repo"))
     assert invoke("--version").output.strip() == f"memgen {version.__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["plot"], ["analyze"], ["report"], ["sweep"], ["sweep", "linear"],
+                                     ["sweep", "closedform"], ["locate", "linear"], ["cluster", "slurm"]])
+def test_help_names_values_in_words(command):
+    """Issue 37: Typer's Python types (`<bool>`, `<list[Path]>`, `<str>`) and `{results_dirs}` were shown as
+    placeholders; the help says INTEGER, NUMBER, TEXT, PATH, a choice as [a|b], nothing for a flag."""
+    result = invoke(*command, "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for placeholder in ("<bool>", "<str>", "<int>", "<float>", "<path>", "<list[", "{results_dirs}", "{config}"):
+        assert placeholder not in result.output, (placeholder, result.output)
+    usage = result.output.split("Usage:")[1].splitlines()[0]
+    if command in (["plot"], ["analyze"], ["report"]):
+        assert usage.split()[-1] == "RESULTS_DIR..." and "PATH" in result.output
+    if command in (["sweep", "linear"], ["locate", "linear"]):
+        assert usage.split()[-1] == "CONFIG" and "INTEGER" in result.output and "KEY=VALUE" in result.output

@@ -62,9 +62,10 @@ def test_a_folder_without_pairs_has_no_criteria_table(tmp_path):
     assert criteria_table(read_results(folder)) is None
 
 
-def image_folder(folder, rng, n_star=100.0, n_mem=100.0, n_rep=400.0, sims=10, samples=16):
+def image_folder(folder, rng, n_star=100.0, n_mem=100.0, n_rep=400.0, sims=10, samples=16, references=None):
     """A U-Net-like folder: per simulation a P(Δ>0) outcome, a memorized and a reproduced fraction of M samples, a
-    network-level spread between simulations (each simulation's own rate), then binomial samples."""
+    network-level spread between simulations (each simulation's own rate), then binomial samples. ``references``:
+    {column: value} for every simulation (e.g. generalizer_delta_positive: 0)."""
     rows = []
     n_values = [25, 50, 100, 200, 400, 800, 1600]
     for cell, n in enumerate(n_values):
@@ -77,9 +78,10 @@ def image_folder(folder, rng, n_star=100.0, n_mem=100.0, n_rep=400.0, sims=10, s
                          "delta_positive": int(rng.random() < logistic(n, n_star * jitter[2])),
                          "memorized_fraction": rng.binomial(samples, mem) / samples,
                          "reproduced_fraction": rng.binomial(samples, rep) / samples,
-                         "E_OG": 1.0 / n})
+                         "E_OG": 1.0 / n, **(references or {})})
     trials = pd.DataFrame(rows)
-    summary = summarize_trials(trials, ["model", "cell", "cell_id", "n", "side", "generated"], ("delta_positive",),
+    binary = ("delta_positive", *(c for c in references or {} if c.endswith("delta_positive")))
+    summary = summarize_trials(trials, ["model", "cell", "cell_id", "n", "side", "generated"], binary,
                                ("memorized_fraction", "reproduced_fraction", "E_OG"))
     folder.mkdir(parents=True, exist_ok=True)
     trials.to_csv(folder / "trials.csv", index=False)
@@ -98,6 +100,22 @@ def test_image_criteria_locate_all_three_with_paired_intervals(tmp_path):
     assert list(cells["n"]) == [25, 50, 100, 200, 400, 800, 1600]
     inside = (cells["n_rep_value_lo"] <= cells["n_rep_value"]) & (cells["n_rep_value"] <= cells["n_rep_value_hi"])
     assert inside.all() and (cells["n_mem_value"].diff().dropna() <= 0.2).all()
+
+
+def test_a_criterion_whose_metric_discriminates_nowhere_is_not_located(tmp_path):
+    """Issue 35: P(Δ>0) is above 0.5 from the smallest n, but both references score 0 at every n: criteria.csv does
+    not say n* is below the sweep (which would make the verdict 'different n'); it says the metric does not
+    discriminate. The memorized fraction's references are told apart everywhere, so n_mem stands."""
+    references = {"generalizer_delta_positive": 0, "memorizer_delta_positive": 0,
+                  "generalizer_memorized_fraction": 0.0, "memorizer_memorized_fraction": 1.0}
+    folder = image_folder(tmp_path / "img", np.random.default_rng(4), n_star=5.0, n_rep=100.0, references=references)
+    row = criteria_table(read_results(folder)).groups.iloc[0]
+    assert row["n_star_status"].startswith("undetermined: this metric does not discriminate at any n of the sweep")
+    assert np.isnan(row["n_star"]) and np.isnan(row["ratio_star_mem"]) and np.isnan(row["ratio_star_rep"])
+    assert row["n_mem_status"] == "crossed" and row["n_mem_lo"] <= 100.0 <= row["n_mem_hi"]
+    assert row["verdict"] == "undetermined" and "already > 0.5" not in row["verdict_reason"]
+    assert row["verdict_reason"] == ("n_star: undetermined: this metric does not discriminate at any n of the sweep: "
+                                     "it cannot tell a generalizer from a memorizer at n = 25–1600")
 
 
 def training_folder(folder, rng, sims=3, samples=16):

@@ -15,12 +15,13 @@ import typer
 from typer.completion import completion_init, get_completion_script, install
 
 from memgen_cli.cli.common import user_errors
+from memgen_cli.cli.help_words import ReadableCommand, ReadableGroup
 from memgen_cli.version import version_text
 
 # Typer's own completion options detect the shell and ignore a shell named after them (`--show-completion zsh`
 # printed bash's script): these take the shell as their value.
 app = typer.Typer(help="memgen: measure the memorization-to-generalization transition of diffusion models.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  cls=ReadableGroup, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 completion_init()  # shell completion itself (the _MEMGEN_COMPLETE variable the scripts set)
 
 
@@ -72,10 +73,10 @@ def _register_commands() -> None:
 
     app.add_typer(sweep_app, name="sweep")
     app.add_typer(locate_app, name="locate")
-    app.command("plot")(user_errors(plot))
-    app.command("analyze")(user_errors(analyze))
-    app.command("report")(user_errors(report))
-    app.command("evaluate")(user_errors(evaluate))
+    app.command("plot", cls=ReadableCommand)(user_errors(plot))
+    app.command("analyze", cls=ReadableCommand)(user_errors(analyze))
+    app.command("report", cls=ReadableCommand)(user_errors(report))
+    app.command("evaluate", cls=ReadableCommand)(user_errors(evaluate))
     app.add_typer(cluster_app, name="cluster")
 
 

@@ -9,12 +9,14 @@ from typing import List, Optional
 import typer
 
 from memgen_cli.cli.common import user_errors
+from memgen_cli.cli.help_words import ReadableCommand, ReadableGroup
 from memgen_cli.errors import MemgenError
 
-cluster_app = typer.Typer(help="Start Dask workers on a batch system (needs the dask extra).", no_args_is_help=True)
+cluster_app = typer.Typer(help="Start Dask workers on a batch system (needs the dask extra).", no_args_is_help=True,
+                          cls=ReadableGroup)
 
 
-@cluster_app.command("slurm")
+@cluster_app.command("slurm", cls=ReadableCommand)
 @user_errors
 def slurm(
     cores: int = typer.Option(..., "--cores", min=1, help="CPUs per SLURM job."),

@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from memgen_cli.cli.common import field_option, user_errors
+from memgen_cli.cli.help_words import ReadableCommand, ReadableGroup
 from memgen_cli.cli.sweep import (checked_workers, config_argument, default_results_dir, dry_run_option,
                                   force_option, interrupted, out_option, quiet_option, set_option, workers_option,
                                   write_failed)
@@ -19,7 +20,7 @@ from memgen_cli.locate.settings import LocateSettings
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_summary
 
 locate_app = typer.Typer(help="Find n* directly: a sequential search per combination of the other grid values.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, cls=ReadableGroup)
 
 OPTION_FLAGS = {"rel_width": "--rel-width", "batch": "--batch", "max_trials": "--max-trials"}
 
@@ -117,4 +118,4 @@ def _make_locate_command(model: str):
 
 
 for _model in EXPERIMENTS:
-    locate_app.command(_model)(_make_locate_command(_model))
+    locate_app.command(_model, cls=ReadableCommand)(_make_locate_command(_model))

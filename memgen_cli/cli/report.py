@@ -122,8 +122,9 @@ def analyze(
     from rich.console import Console
     from rich.markup import escape
 
-    from memgen_cli.cli.tables import (criteria_rich_table, memorization_rich_table, training_rich_table,
-                                       transitions_rich_table)
+    from memgen_cli.cli.console_tables import print_table
+    from memgen_cli.cli.tables import (criteria_console_table, memorization_console_table, training_console_table,
+                                       transitions_console_table)
     from memgen_cli.report.outputs import analyze_folder
 
     from memgen_cli.report.load import folder_to_read
@@ -133,13 +134,13 @@ def analyze(
     console = Console()
     for note in analysis.transitions.attrs.get("notes", []) + analysis.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-    console.print(transitions_rich_table(analysis.transitions, align_factor))
+    print_table(console, transitions_console_table(analysis.transitions, align_factor))
     if analysis.memorization is not None:
-        console.print(memorization_rich_table(analysis.memorization.groups, align_factor))
+        print_table(console, memorization_console_table(analysis.memorization.groups, align_factor))
     if analysis.criteria is not None:
-        console.print(criteria_rich_table(analysis.criteria.groups, align_factor))
+        print_table(console, criteria_console_table(analysis.criteria.groups, align_factor))
     if analysis.training is not None:
-        console.print(training_rich_table(analysis.training.cells, analysis.training.fits))
+        print_table(console, training_console_table(analysis.training.cells, analysis.training.fits))
     console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
 
 

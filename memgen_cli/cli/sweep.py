@@ -14,11 +14,13 @@ from typing import List, Optional
 import typer
 
 from memgen_cli.cli.common import field_option, fail, user_errors
+from memgen_cli.cli.help_words import ReadableCommand, ReadableGroup
 from memgen_cli.errors import MemgenError, ResultsWriteError
 from memgen_cli.runner.options import ExecutionOptions
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_summary
 
-sweep_app = typer.Typer(help="Run a YAML-configured sweep and write tidy CSVs.", no_args_is_help=True)
+sweep_app = typer.Typer(help="Run a YAML-configured sweep and write tidy CSVs.", no_args_is_help=True,
+                        cls=ReadableGroup)
 
 
 class ExecutorName(str, Enum):
@@ -189,4 +191,4 @@ def _make_sweep_command(model: str):
 
 
 for _model in EXPERIMENTS:
-    sweep_app.command(_model)(_make_sweep_command(_model))
+    sweep_app.command(_model, cls=ReadableCommand)(_make_sweep_command(_model))

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.report.reader import SUMMARY_FILE, numeric_column
-from memgen_cli.statistics.calibration import (MISSING, NO, YES, check_crossing, discrimination,
-                                               grid_limited_interval, ranges_text)
-from memgen_cli.statistics.estimators import CROSSED
+from memgen_cli.statistics.calibration import (MISSING, NO, YES, check_claim, discrimination, grid_limited_interval,
+                                               ranges_text)
+from memgen_cli.statistics.estimators import ABOVE_AT_START, CROSSED
 
 GENERALIZER, MEMORIZER = "generalizer", "memorizer"
 LOCATE_HINT = "`memgen locate` can place it within the gap"
@@ -45,7 +45,7 @@ def p_status(cells: pd.DataFrame, metric: str, analytic_memorizer: str | None) -
 
 
 def calibrated(name: str, columns: dict, x: np.ndarray, status: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-               rising: bool = True) -> dict:
+               rising: bool = True, at_start: str = ABOVE_AT_START) -> dict:
     """A crossing's columns (``name``, its _lo, _hi and _status) made honest, and what they rest on:
 
     - ``<name>_grid_limited``: its interval covers the whole gap between the two grid points around it, whose own
@@ -53,7 +53,10 @@ def calibrated(name: str, columns: dict, x: np.ndarray, status: np.ndarray, lo: 
     - ``<name>_discriminates_at`` / ``<name>_blind_at``: the n where the metric tells the references apart / mis-scores
       one of them (``status``); ``<name>_crossing``: where the curve crossed 0.5, whatever the references say;
     - ``<name>`` and its interval only where both grid points around the crossing discriminate; elsewhere NaN and
-      the status says why ("undetermined: this metric cannot tell a generalizer from a memorizer at n = ...").
+      the status says why ("undetermined: this metric cannot tell a generalizer from a memorizer at n = ...");
+    - whatever the curve did (crossed, not reached, ``at_start``: the status of a curve already past 0.5 at the
+      smallest n), where the metric discriminates at no n the status says that first (calibration.check_claim), and
+      an 'above 0.5 at smallest n' stands only where the smallest n discriminates.
     """
     out = dict(columns)
     crossed = out[f"{name}_status"] == CROSSED
@@ -67,11 +70,10 @@ def calibrated(name: str, columns: dict, x: np.ndarray, status: np.ndarray, lo: 
     has_references = not all(s == MISSING for s in status)
     out[f"{name}_discriminates_at"] = ranges_text(x, status, YES) if has_references else MISSING
     out[f"{name}_blind_at"] = ranges_text(x, status, NO) if has_references else MISSING
-    if crossed:
-        check = check_crossing(x, status, crossing)
-        if not check.reported:
-            out.update({name: np.nan, f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_status": check.reason,
-                        f"{name}_grid_limited": False})
+    check = check_claim(x, status, crossing, at_start=out[f"{name}_status"] == at_start)
+    if not check.reported:
+        out.update({name: np.nan, f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_status": check.reason,
+                    f"{name}_grid_limited": False})
     return out
 
 

@@ -29,9 +29,11 @@ import pandas as pd
 
 from memgen_cli.report.analysis import cells_key, group_columns, split_groups
 from memgen_cli.report.bootstrap import group_set_draws, two_stage_means
-from memgen_cli.report.memorization import MEMORIZED
+from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, p_status
+from memgen_cli.report.memorization import MEMORIZED, reference_fractions
 from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
 from memgen_cli.seeding import derived_seed
+from memgen_cli.statistics.calibration import discrimination
 from memgen_cli.statistics.criteria import CriterionCurve, criteria_row, mem_curve, rep_curve, star_curve
 from memgen_cli.statistics.estimators import percentile_interval
 
@@ -141,6 +143,20 @@ def _curves(found: dict) -> list[CriterionCurve]:
     return [makers[name](*found[name]) for name in ("n_star", "n_mem", "n_rep") if name in found]
 
 
+def discriminates(results: Results, cells: pd.DataFrame, key: tuple, n_boot: int, seed: int, image: bool) -> dict:
+    """Per criterion with references, whether its metric tells the ideal generalizer from the ideal memorizer at each
+    cell (as transitions.csv and memorization.csv judge it, with memorization.csv's generator for the fractions)."""
+    found = {"n_star": p_status(cells, P_COLUMN, results.analytic_memorizer)}
+    if image:
+        by_cell = dict(tuple(results.trials.groupby("cell", sort=False)))
+        empty = pd.DataFrame(columns=[MEMORIZED])
+        rng = np.random.default_rng(derived_seed(seed, "memorization references", [list(pair) for pair in key]))
+        refs = reference_fractions([by_cell.get(c, empty) for c in cells["cell"]], n_boot, rng)
+        (_, gen_lo, gen_hi), (_, mem_lo, mem_hi) = refs[GENERALIZER], refs[MEMORIZER]
+        found["n_mem"] = discrimination(gen_lo, gen_hi, mem_lo, mem_hi, generalizer_above=False)
+    return found
+
+
 def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
                    x: str = "n") -> CriteriaTable | None:
     """Per group: each criterion's crossing with its interval, their ratios and the verdict; per cell: each
@@ -167,7 +183,8 @@ def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 10
             cell_rows.append(cell_row)
         row = {**head, "cells": len(cells), "n_min": float(cells["_x"].iloc[0]), "n_max": float(cells["_x"].iloc[-1])}
         if len(cells) >= 2:
-            row.update(criteria_row(log_x, _curves(found), align_factor))
+            row.update(criteria_row(log_x, _curves(found), align_factor,
+                                    discriminates(results, cells, key, n_boot, seed, image)))
         else:
             row.update(verdict="undetermined", verdict_reason=f"one cell ({x} = {row['n_min']:g}): nothing to cross")
         rows.append({**row, "bootstrap": IMAGE_METHOD if image else LINEAR_METHOD})

@@ -165,7 +165,9 @@ def _calibrate(x: np.ndarray, usable: np.ndarray, statuses: dict, bounds: dict, 
     """report.calibrated.calibrated for one crossing of a group, on its usable cells."""
     status = statuses.get(metric, np.full(len(x), MISSING, dtype=object))[usable]
     lo, hi = (b[usable] for b in bounds[metric])
-    return calibrated(name, found, x[usable], status, lo, hi, rising=metric != MEMORIZED)
+    rising = metric != MEMORIZED
+    return calibrated(name, found, x[usable], status, lo, hi, rising=rising,
+                      at_start=ABOVE_AT_START if rising else status_words(ABOVE_AT_START, MEM_LEVEL))
 
 
 def reference_fractions(cell_trials: list[pd.DataFrame], n_boot: int, rng: np.random.Generator) -> dict:

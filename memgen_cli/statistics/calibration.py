@@ -78,13 +78,8 @@ class CrossingCheck:
     reason: str  # why not, as the status a table writes ("" when reported)
 
 
-def check_crossing(x: np.ndarray, status: np.ndarray, crossing: float, name: str = "n") -> CrossingCheck:
-    """Whether a crossing at ``crossing`` (interpolated between two grid points) lies where the metric discriminates:
-    both grid points around it must be YES. Without references (MISSING) the crossing stands as before."""
-    i = bracket(x, crossing)
-    if i is None:
-        return CrossingCheck(True, "")
-    around = [i] if x[i] == crossing else [i, i + 1]
+def check_points(x: np.ndarray, status: np.ndarray, around: list[int], name: str = "n") -> CrossingCheck:
+    """Whether the metric discriminates (YES) at every grid point in ``around``; MISSING at all of them: as before."""
     if all(status[k] == MISSING for k in around):
         return CrossingCheck(True, "")
     points = ", ".join(format_size(x[k]) for k in around)
@@ -96,6 +91,50 @@ def check_crossing(x: np.ndarray, status: np.ndarray, crossing: float, name: str
         return CrossingCheck(False, f"undetermined: too few trials to show that this metric tells a generalizer "
                                     f"from a memorizer at {name} = {points}")
     return CrossingCheck(True, "")
+
+
+def check_crossing(x: np.ndarray, status: np.ndarray, crossing: float, name: str = "n") -> CrossingCheck:
+    """Whether a crossing at ``crossing`` (interpolated between two grid points) lies where the metric discriminates:
+    both grid points around it must be YES. Without references (MISSING) the crossing stands as before."""
+    i = bracket(x, crossing)
+    if i is None:
+        return CrossingCheck(True, "")
+    return check_points(x, status, [i] if x[i] == crossing else [i, i + 1], name)
+
+
+NOWHERE = "undetermined: this metric does not discriminate at any {name} of the sweep"
+
+
+def check_discriminates_somewhere(x: np.ndarray, status: np.ndarray, name: str = "n") -> CrossingCheck:
+    """Whether the metric tells the references apart at one grid point at least (YES somewhere). Where it does
+    nowhere, no crossing, 'not reached' or 'above 0.5' says anything about the model, and the reason says so first
+    (issue 35). Without references (every point MISSING, or no point) the estimate stands as before."""
+    status = np.asarray(status, dtype=object)
+    if all(s == MISSING for s in status) or any(s == YES for s in status):
+        return CrossingCheck(True, "")
+    why = []
+    if any(s == NO for s in status):
+        why.append(f"it cannot tell a generalizer from a memorizer at {name} = {ranges_text(x, status, NO)}")
+    if any(s == UNRESOLVED for s in status):
+        why.append(f"too few trials to show that it can at {name} = {ranges_text(x, status, UNRESOLVED)}")
+    if any(s == MISSING for s in status):
+        why.append(f"no references at {name} = {ranges_text(x, status, MISSING)}")
+    return CrossingCheck(False, NOWHERE.format(name=name) + ": " + "; ".join(why))
+
+
+def check_claim(x: np.ndarray, status: np.ndarray, crossing: float = float("nan"), at_start: bool = False,
+                name: str = "n") -> CrossingCheck:
+    """Whether an estimate's claim about the model rests on grid points where the metric discriminates, decided in
+    this order: the metric must discriminate somewhere (else that is the reason, whatever the curve did); a crossing
+    must lie between two discriminating points (check_crossing); a curve already past the level at the smallest n
+    (``at_start``: 'above 0.5 at smallest n', the model read as generalizing there) needs the smallest n to
+    discriminate. Any other status (not reached, too few points) stands once the metric discriminates somewhere."""
+    somewhere = check_discriminates_somewhere(x, status, name)
+    if not somewhere.reported:
+        return somewhere
+    if at_start and len(x):
+        return check_points(x, status, [0], name)
+    return check_crossing(x, status, crossing, name)
 
 
 def grid_limited_interval(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, crossing: float, rising: bool = True,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memgen_cli.statistics.calibration import grid_limited_interval
+from memgen_cli.statistics.calibration import check_claim, grid_limited_interval
 from memgen_cli.statistics.estimators import ABOVE_AT_START, CROSSED, NOT_REACHED, CrossingEstimate, \
     estimate_crossing, percentile_interval
 
@@ -172,16 +172,35 @@ def _short(name: str) -> str:
     return name[2:] if name.startswith("n_") else name
 
 
-def criteria_row(log_n, curves: list[CriterionCurve], factor: float = DEFAULT_FACTOR) -> dict:
+def calibrated_estimate(log_n: np.ndarray, estimate: CrossingEstimate, status: np.ndarray | None
+                        ) -> CrossingEstimate:
+    """The estimate, or none with the reason where the metric does not discriminate (statistics.calibration's
+    check_claim on ``status``, per cell: YES, NO, ...): nowhere at all, at a grid point around the crossing, or at the
+    smallest n for a curve already past its level there. None (no references): as found."""
+    if status is None:
+        return estimate
+    crossing = float(np.exp(estimate.log_x)) if estimate.status == CROSSED else np.nan
+    n = np.exp(log_n)
+    n = np.where(np.isclose(n, np.round(n), rtol=1e-12, atol=0), np.round(n), n)  # 1600, not 1599.9999999999998
+    check = check_claim(n, status, crossing, at_start=estimate.status == ABOVE_AT_START)
+    if check.reported:
+        return estimate
+    return CrossingEstimate(np.nan, check.reason, np.full_like(estimate.replicates, np.nan), estimate.frac_crossed)
+
+
+def criteria_row(log_n, curves: list[CriterionCurve], factor: float = DEFAULT_FACTOR,
+                 discriminates: dict[str, np.ndarray] | None = None) -> dict:
     """One group's row: per criterion its n, 95% interval (widened to the grid where only the grid places it:
     ``<name>_grid_limited``) and status; per pair the ratio and its interval; the spread max/min over all
-    criteria with its interval; the verdict and its reason."""
+    criteria with its interval; the verdict and its reason. ``discriminates``: per criterion with references, whether
+    its metric tells them apart at each cell; a criterion whose metric does not where its claim rests is not located,
+    its status says why, and it proves nothing in the verdict."""
     log_n = np.asarray(log_n, dtype=float)
     if len({c.name for c in curves}) != len(curves) or len(curves) < 2:
         raise ValueError("need at least two criteria with distinct names")
     row, estimates, intervals, limited = {}, [], [], []
     for curve in curves:
-        est = locate(log_n, curve)
+        est = calibrated_estimate(log_n, locate(log_n, curve), (discriminates or {}).get(curve.name))
         estimates.append(est)
         interval = percentile_interval(est.replicates).exp()
         lo, hi = interval.lo, interval.hi
