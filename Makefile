@@ -58,6 +58,7 @@ bench: $(FULL)  ## speed benchmarks; figures go to stdout (recorded in docs/benc
 	$(BIN)/python benchmarks/bench_linear.py
 	$(BIN)/python benchmarks/bench_unet.py --presets tiny,small --steps 3
 	$(BIN)/python benchmarks/bench_closedform.py
+	$(BIN)/python benchmarks/bench_evaluate.py
 
 bench-unet: $(FULL)  ## the U-Net benchmark with every preset, the 12.9 M paper one included (slow on CPU)
 	$(BIN)/python benchmarks/bench_unet.py

@@ -262,3 +262,27 @@ def test_sixteen_bit_pngs_read_at_sixteen_bits(tmp_path):
     loaded = load_set("samples", str(folder), False)
     np.testing.assert_allclose(loaded.values, values / 65535.0)
     assert loaded.scale == "16-bit files / 65535"
+
+
+@pytest.mark.slow
+def test_readme_bring_your_own_samples_runs_as_written(tmp_path):
+    """The README's commands, in a copy of the clone's docs/: the example sets, one cell, a config, analyze, report."""
+    import re
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    section = text[text.index("## Bring your own samples"):]
+    block = re.search(r"```\n(.*?)```", section, flags=re.S).group(1).replace("\\\n", " ")
+    shutil.copytree(root / "docs" / "examples", tmp_path / "docs" / "examples")
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands[0].startswith("python docs/examples/digits_sets.py")
+    for command in commands:
+        for part in command.split("&&"):
+            words = part.split()
+            program = [sys.executable] if words[0] == "python" else MEMGEN
+            done = subprocess.run([*program, *words[1:]], capture_output=True, text=True, cwd=tmp_path)
+            assert done.returncode == 0, (part, done.stderr)
+    memorization = pd.read_csv(tmp_path / "results" / "evaluate-digits" / "memorization.csv")
+    assert 64 <= memorization["n_mem"].iloc[0] <= 256  # the README's n_mem = 103 [64, 256]
+    assert (tmp_path / "results" / "evaluate-digits" / "report.html").is_file()

@@ -22,8 +22,9 @@ FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
 def prepared(x: np.ndarray, distance: str) -> np.ndarray:
-    """(count, d) float64 rows as the distance sees them: cosine normalises each row to unit length."""
-    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    """(count, d) float64 rows as the distance sees them (a copy of its own): cosine normalises each row to unit
+    length."""
+    flat = np.array(x, dtype=np.float64).reshape(len(x), -1)
     if distance == "cosine":
         norms = np.linalg.norm(flat, axis=1, keepdims=True)
         if np.any(norms == 0):
@@ -49,9 +50,10 @@ def chunk_rows(columns: int, dims: int, budget_bytes: float) -> int:
 def _exact_sq(queries: np.ndarray, base: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """|q_i - base[rows[i, j]]|² in float64, (q, c)."""
     out = np.empty(rows.shape)
-    for start in range(0, len(queries), 256):  # bounded (256, c, d) differences
-        stop = start + 256
-        diff = queries[start:stop, None, :] - base[rows[start:stop]]
+    for start in range(0, len(queries), 64):  # bounded (64, c, d) differences, made in place
+        stop = start + 64
+        diff = base[rows[start:stop]]
+        diff -= queries[start:stop, None, :]
         out[start:stop] = np.einsum("qcd,qcd->qc", diff, diff)
     return out
 
@@ -67,15 +69,21 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2",
     if not 1 <= k <= usable:
         raise ValueError(f"nearest: k = {k} neighbours asked of a set of {usable}")
     centre = b.mean(axis=0)  # distances are shift-invariant; centring shrinks float32's cancellation error
-    q, b = q - centre, b - centre
+    q -= centre
+    b -= centre
     b32 = b.astype(np.float32)
     b_sq = np.einsum("ij,ij->i", b, b)
+    b_sq32 = b_sq.astype(np.float32)
     c = min(usable, k + MARGIN)
     step = chunk_rows(len(b), b.shape[1], budget_bytes)
+    # float32 GEMM's rounding, per row: ~sqrt(d) ulps of the magnitudes summed (2|q||b| <= |q|² + |b|²), with room
+    gamma = (8.0 + 2.0 * np.sqrt(b.shape[1])) * FLOAT32_EPS
     indices, distances = np.empty((len(q), k), dtype=np.int64), np.empty((len(q), k))
     for start in range(0, len(q), step):
         chunk = q[start:start + step]
-        approx = b_sq[None, :] - 2.0 * (chunk.astype(np.float32) @ b32.T)  # |q|² added later: same per row
+        approx = chunk.astype(np.float32) @ b32.T  # |q|² is added later: the same along a row
+        approx *= -2.0
+        approx += b_sq32
         if exclude_self:
             approx[np.arange(len(chunk)), np.arange(start, start + len(chunk))] = np.inf
         cand = np.argpartition(approx, c - 1, axis=1)[:, :c] if c < approx.shape[1] else \
@@ -83,11 +91,10 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2",
         exact = _exact_sq(chunk, b, cand)
         order = np.argsort(exact, axis=1, kind="stable")
         cand, exact = np.take_along_axis(cand, order, 1), np.take_along_axis(exact, order, 1)
-        # float32 error bound of approx, per row: a few ulps of the magnitudes that were summed
         q_sq = np.einsum("ij,ij->i", chunk, chunk)
-        bound = 8.0 * FLOAT32_EPS * (q_sq + b_sq.max()) + 1e-300
+        bound = gamma * (q_sq + b_sq.max()) + 1e-300
         if c < approx.shape[1]:
-            cut = np.take_along_axis(approx, cand, 1).max(axis=1) + q_sq  # worst proposed candidate (approx)
+            cut = np.take_along_axis(approx, cand, 1).max(axis=1).astype(np.float64) + q_sq  # worst proposed one
             unsure = np.flatnonzero(exact[:, k - 1] + 2 * bound >= cut)
             for row in unsure:  # rare: the whole row again in float64
                 full = b_sq - 2.0 * (b @ chunk[row]) + q_sq[row]
