@@ -36,3 +36,13 @@ def test_bench_closedform_quick_reports_the_floor_and_the_ratio():
     assert len(sampling) == 2 and all("floor" in line and "ratio" in line for line in sampling)
     assert "10 rows x 0.10 GFLOP" in sampling[0] and "20 rows x 0.20 GFLOP" in sampling[1]  # 4 M n d per step
     assert lines[-1].startswith("  drawing the split (1,000 + 10,000 images of 256 pixels):")
+
+
+def test_bench_evaluate_small_reports_its_ratios():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_evaluate.py"), "--samples", "60",
+                             "--train", "400", "--side", "4"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("evaluate search: 60 samples x 400 training images of 4x4x3 (d = 48)")
+    assert "ratio" in lines[2] and "target <= 1.5x" in lines[2] and "ratio" in lines[3]
+    assert lines[4].startswith("  near-duplicate scan at n = 400:")
