@@ -286,3 +286,14 @@ def test_readme_bring_your_own_samples_runs_as_written(tmp_path):
     memorization = pd.read_csv(tmp_path / "results" / "evaluate-digits" / "memorization.csv")
     assert 64 <= memorization["n_mem"].iloc[0] <= 256  # the README's n_mem = 103 [64, 256]
     assert (tmp_path / "results" / "evaluate-digits" / "report.html").is_file()
+
+
+def test_sets_too_large_for_memory_are_refused_before_any_work(digits, tmp_path):
+    import os
+
+    out = tmp_path / "out"
+    done = subprocess.run([*MEMGEN, "evaluate", "--samples", str(digits["fresh"]), "--train", str(digits["train"]),
+                           "--out", str(out)], capture_output=True, text=True,
+                          env={**os.environ, "MEMGEN_MAX_MEMORY": "100000"})
+    assert done.returncode == 2 and "pairs[0].train" in done.stderr and "MEMGEN_MAX_MEMORY" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()

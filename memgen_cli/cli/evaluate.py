@@ -59,8 +59,8 @@ def evaluate(
         data["heldout"] = str(heldout.resolve())
     config = validate_config(EvaluateConfig, data, "memgen evaluate")
     experiment = get_experiment("evaluate")
+    check_footprint(experiment, config, "memgen evaluate")  # from file sizes, before the files are read
     experiment.check(config)
-    check_footprint(experiment, config, "memgen evaluate")
     out = out if out is not None else Path("results") / f"evaluate-{samples.stem or 'samples'}"
     if dry_run:
         typer.echo(dump_yaml(config_to_dict(config)).rstrip())

@@ -16,6 +16,6 @@ def load_sweep_config(path: Path, overrides: list[str] = (), model: str | None =
     data = read_model_config(path, overrides, model, "sweep", tuple(EXPERIMENTS))
     experiment = experiment_class(data["model"])()  # its tasks' libraries (torch) are not needed to check
     config = validate_config(experiment.config_class, data, str(path), overrides)
+    check_footprint(experiment, config, str(path))  # from sizes alone: before a check that reads input files
     experiment.check(config)
-    check_footprint(experiment, config, str(path))
     return config
