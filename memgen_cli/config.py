@@ -370,6 +370,17 @@ def validate_config(model_class: type[BaseModel], data: dict, source: str,
         raise MemgenError(format_validation_error(exc, source, model_class=model_class, overridden=keys)) from None
 
 
+def left_out_at_defaults(data: Any, defaults: dict) -> Any:
+    """For a ``model_serializer(mode="wrap")``: fields added to a config after folders were written stay out of
+    its dump (config.yaml, cells, task identities) while they hold their default, so those folders resume as they
+    were. ``data`` is the handler's output; ``defaults`` maps each such field to its default."""
+    if isinstance(data, dict):
+        for name, default in defaults.items():
+            if name in data and data[name] == default and type(data[name]) is type(default):
+                data.pop(name)
+    return data
+
+
 def config_to_dict(config: BaseModel) -> dict:
     """The resolved config as plain data (grid ranges expanded), as written to config.yaml."""
     return config.model_dump(mode="json", by_alias=True)

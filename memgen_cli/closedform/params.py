@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.closedform.denoiser import DEFAULT_DRAWS
-from memgen_cli.config import IntGrid, Integer, PositiveGrid, validate_config
+from memgen_cli.config import IntGrid, Integer, PositiveGrid, left_out_at_defaults, validate_config
 from memgen_cli.imaging import cells as image_cells
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import ImageEvaluation
@@ -83,10 +83,7 @@ class ClosedFormConfig(BaseModel):
     @model_serializer(mode="wrap")
     def _reproducibility_when_set(self, handler):
         # Off, it stays out of config.yaml and out of the task inputs: folders from before it resume as they were.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("reproducibility") is False:
-            data.pop("reproducibility")
-        return data
+        return left_out_at_defaults(handler(self), {"reproducibility": False})
 
     @model_validator(mode="after")
     def _rules(self) -> ClosedFormConfig:

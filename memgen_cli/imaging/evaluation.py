@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from memgen_cli.config import Integer
+from memgen_cli.config import Integer, left_out_at_defaults
 from memgen_cli.imaging import data as data_mod
 from memgen_cli.imaging import metrics
 from memgen_cli.kde import KDEReference, kde_bandwidth, kde_l2_distances, log_kde_cross_overlap, log_kde_self_overlap
@@ -45,12 +45,7 @@ class ImageEvaluation(BaseModel):
     def _defaults_left_out(self, handler):
         # At their defaults these stay out of config.yaml and out of cells (so cell ids, seeds and the stored parts'
         # identities are those of before they existed).
-        data = handler(self)
-        if isinstance(data, dict):
-            for name, default in (("every", None), ("bandwidth", "paper"), ("references", True)):
-                if data.get(name, default) == default:
-                    data.pop(name, None)
-        return data
+        return left_out_at_defaults(handler(self), {"every": None, "bandwidth": "paper", "references": True})
 
 
 BINARY_METRICS = ("delta_positive", "delta_positive_exact", "delta_positive_kde")

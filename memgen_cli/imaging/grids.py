@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.config import left_out_at_defaults
 
 
 class ImageOutput(BaseModel):
@@ -24,10 +25,7 @@ class ImageOutput(BaseModel):
     @model_serializer(mode="wrap")
     def _samples_when_set(self, handler):
         # Off, it stays out of config.yaml: folders written before it resume as they were.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("samples") is False:
-            data.pop("samples")
-        return data
+        return left_out_at_defaults(handler(self), {"samples": False})
 
     @model_validator(mode="after")
     def _samples_need_a_folder(self) -> ImageOutput:

@@ -17,7 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_serializer,
                       model_validator)
 
-from memgen_cli.config import IntGrid, Integer, Real, each_value_once, expand_grid_values, validate_config
+from memgen_cli.config import (IntGrid, Integer, Real, each_value_once, expand_grid_values, left_out_at_defaults,
+                               validate_config)
 from memgen_cli.imaging import cells as image_cells
 from memgen_cli.imaging.data import ImageData, image_channels
 from memgen_cli.imaging.evaluation import ImageEvaluation
@@ -129,15 +130,9 @@ class UnetConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _threads_when_set(self, handler):
-        # The default stays out of config.yaml, so results folders written before the field existed resume.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("threads") == THREADS:
-            data.pop("threads")
-        if isinstance(data, dict) and data.get("compute") == UnetCompute().model_dump():
-            data.pop("compute")  # likewise: folders from before compute existed resume
-        if isinstance(data, dict) and data.get("reproducibility") is False:
-            data.pop("reproducibility")  # and before reproducibility existed
-        return data
+        # Fields added after folders were written stay out of config.yaml at their defaults: those folders resume.
+        return left_out_at_defaults(handler(self), {"threads": THREADS, "compute": UnetCompute().model_dump(),
+                                                    "reproducibility": False})
 
 
 class SimulationParams(BaseModel):
