@@ -403,3 +403,25 @@ def test_log_ticks_are_plain_numbers_where_the_range_is_short(low, high, expecte
     ax.set_ylim(low, high)
     plain_log_ticks(ax)
     assert tick_labels(ax.yaxis) == expected
+
+
+@pytest.mark.parametrize("key, stale", [("memgen_version", "0.0.1"), ("analysis_version", 1)])
+def test_an_analysis_stored_by_another_version_is_redone(tmp_path, key, stale):
+    """analysis.json records memgen's version and the analysis code's: plot, report and load_results(analyze=True)
+    redo an analysis another version stored instead of drawing its tables."""
+    import json
+
+    from memgen_cli.report import outputs
+    from memgen_cli.report.settings import AnalysisSettings
+
+    folder = write_linear_results(tmp_path / "folder", N_GRID[:6], trials=40, seed=4)
+    settings = AnalysisSettings(bootstrap=100, seed=3)
+    outputs.analyze_folder(folder, settings=settings)
+    record = json.loads((folder / "analysis.json").read_text())
+    assert record["memgen_version"] == outputs.__version__ and record["analysis_version"] == outputs.ANALYSIS_VERSION
+    assert outputs.read_analysis(outputs.read_results(folder), settings) is not None
+    record[key] = stale
+    (folder / "analysis.json").write_text(json.dumps(record))
+    assert outputs.read_analysis(outputs.read_results(folder), settings) is None
+    outputs.analysis_for(outputs.read_results(folder), settings)  # what plot and report call: redone and rewritten
+    assert json.loads((folder / "analysis.json").read_text())[key] != stale

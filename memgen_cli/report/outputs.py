@@ -4,8 +4,8 @@ An analysis of a results folder is its tables (transitions.csv; for folders with
 memorization.csv and memorization_cells.csv; with reproducibility pairs, criteria.csv and criteria_cells.csv; with
 curves.csv, training_times.csv and training_fit.csv) and ``analysis.json``: the settings it used and the sha256 of
 the summary.csv and trials.csv (and curves.csv) it read. ``analysis_for`` returns the stored analysis when it is
-current (same settings, same inputs, every table there), else computes it and writes it into the folder, as
-`memgen analyze` would; so a plot of an analysed folder runs no bootstrap.
+current (made by this memgen and analysis version, same settings, same inputs, every table there), else
+computes it and writes it into the folder, as `memgen analyze` would; so a plot of an analysed folder runs no bootstrap.
 """
 
 from __future__ import annotations
@@ -23,10 +23,21 @@ from memgen_cli.report.memorization import MemorizationTable, has_memorization, 
 from memgen_cli.report.reader import Results, read_csv, read_results
 from memgen_cli.report.settings import AnalysisSettings
 from memgen_cli.report.training import TrainingTable, training_table
+from memgen_cli.version import __version__
 from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITERIA_FILE, CURVES_FILE,
                                        MEMORIZATION_CELLS_FILE, MEMORIZATION_FILE, NSTAR_FILE, SUMMARY_FILE,
                                        TRAINING_FIT_FILE, TRAINING_TIMES_FILE, TRANSITIONS_FILE, TRIALS_FILE,
                                        atomic_write_csv, atomic_write_text, make_folder)
+
+
+# The analysis code's own version: raised whenever a change moves a number, a status or a column of its tables, so
+# that `plot`, `report` and ``load_results(analyze=True)`` redo an analysis stored by an older memgen instead of
+# drawing stale tables. (2: whether the metric discriminates decides n*'s status first.)
+ANALYSIS_VERSION = 2
+
+
+def versions() -> dict:
+    return {"memgen_version": __version__, "analysis_version": ANALYSIS_VERSION}
 
 
 @dataclass
@@ -99,7 +110,8 @@ def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) ->
         atomic_write_csv(out / name, frame)
         paths.append(out / name)
         tables.append(name)
-    record = {"settings": analysis.settings.model_dump(), "inputs": _fingerprint(results.folder), "tables": tables,
+    record = {**versions(), "settings": analysis.settings.model_dump(), "inputs": _fingerprint(results.folder),
+              "tables": tables,
               "group_columns": list(analysis.transitions.attrs.get("group_columns", [])),
               "memorization_group_columns": (list(analysis.memorization.groups.attrs.get("group_columns", []))
                                              if analysis.memorization is not None else []),
@@ -117,7 +129,8 @@ def read_analysis(results: Results, settings: AnalysisSettings | None) -> Analys
     try:
         record = json.loads((folder / ANALYSIS_FILE).read_text())
         settings = AnalysisSettings.model_validate(record["settings"]) if settings is None else settings
-        current = (record["settings"] == settings.model_dump() and record["inputs"] == _fingerprint(folder)
+        current = (all(record.get(key) == value for key, value in versions().items())
+                   and record["settings"] == settings.model_dump() and record["inputs"] == _fingerprint(folder)
                    and all((folder / name).is_file() for name in record["tables"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
