@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
-from memgen_cli.errors import MemgenError
-from memgen_cli.experiment import Experiment, Footprint
-from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
-from memgen_cli.imaging.grids import check_image_dir, resolve_image_dir, write_cell_grid
-from memgen_cli.imaging.pairs import PAIR_COLUMNS, PAIR_MEANS, pair_problem
-from memgen_cli.imaging.references import REFERENCE_BINARY, REFERENCE_COLUMNS, REFERENCE_MEAN, held_out_problem
+from memgen_cli.experiment import Footprint
+from memgen_cli.imaging.experiment import ImageExperiment
 
 from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import CellParams, ClosedFormConfig, config_cells
@@ -18,24 +13,19 @@ from . import simulation
 from .simulation import RUN_COLUMNS, TIMINGS
 
 
-class ClosedFormExperiment(Experiment):
+class ClosedFormExperiment(ImageExperiment):
     model = "closedform"
     title = "Closed-form model"
     config_class = ClosedFormConfig
+    params_class = CellParams
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task: a second or less, and a killed sweep loses no more
-    binary_metrics = BINARY_METRICS + REFERENCE_BINARY
-    # PAIR_MEANS are summarised where the trials have them (reproducibility: true)
-    mean_metrics = MEAN_METRICS + ("nn_ratio_mean", "nn_ratio_max") + TIMINGS + REFERENCE_MEAN + PAIR_MEANS
-    added_columns = REFERENCE_COLUMNS  # the references (issue 22): parts stored before them lack them
+    run_columns = RUN_COLUMNS
+    run_means = ("nn_ratio_mean", "nn_ratio_max") + TIMINGS
 
     def cells(self, config: ClosedFormConfig) -> list[dict]:
         return config_cells(config)
-
-    def columns(self, config: ClosedFormConfig) -> tuple[str, ...]:
-        references = REFERENCE_COLUMNS if config.evaluation.references else ()
-        return EVALUATION_COLUMNS + RUN_COLUMNS + references + (PAIR_COLUMNS if config.reproducibility else ())
 
     def footprint(self, config: ClosedFormConfig) -> list[Footprint]:
         """Per simulation: the original and training sets (the denoiser keeps one float64 copy of the training
@@ -55,29 +45,12 @@ class ClosedFormExperiment(Experiment):
         found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values())))
         return found
 
-    def check(self, config: ClosedFormConfig) -> None:
-        """Every cell's parameters before any work; errors name the cell and the config path."""
-        for index, cell in enumerate(self.cells(config)):
-            params = CellParams.from_cell(cell, source=f"cell {index}")
-            if why := held_out_problem(params.data, config.evaluation, params.original_count,
-                                       params.sampling.generated):
-                raise MemgenError(f"cell {index} (n = {params.grid.n}): {why}")
-            if config.reproducibility and (why := pair_problem(params.data, params.grid.n, params.original_count,
-                                                               params.evaluation)):
-                raise MemgenError(f"cell {index}: {why}")
-        check_image_dir(config.output)
-
-    def task_config(self, config: dict, out: Path | None) -> dict:
-        """What tasks see: a relative output.image_dir resolved inside the results folder, and checked."""
-        return resolve_image_dir(config, out)
-
     def run_task(self, config: ClosedFormConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
         params = CellParams.from_cell(cell)
         rows = []
         for trial, seed in trials:
             result = simulation.simulate(params, seed, threads=config.threads, references=config.evaluation.references,
                                          reproducibility=config.reproducibility)
-            if config.output.image_dir and trial == 0:
-                write_cell_grid(config.output, self.model, cell, result.generated, result.train)
+            self.store_images(config, cell, trial, result.generated, result.train)
             rows.append(result.row)
         return rows

@@ -8,17 +8,17 @@ so the two models draw, sample and evaluate alike; what is its own is the smooth
 from __future__ import annotations
 
 import itertools
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from memgen_cli.closedform.denoiser import DEFAULT_DRAWS
-from memgen_cli.config import IntGrid, Integer, PositiveGrid, left_out_at_defaults, validate_config
+from memgen_cli.config import IntGrid, Integer, PositiveGrid, left_out_at_defaults
 from memgen_cli.imaging import cells as image_cells
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.imaging.grids import ImageOutput
-from memgen_cli.imaging.schedules import ImageSampling, Schedule, sample_steps_problem
+from memgen_cli.imaging.schedules import ImageSampling, Schedule
 
 THREADS = 1  # BLAS threads of a simulation: one, so workers x threads <= cores at any --workers
 MAX_DRAWS = 1000  # σ-CFDM's perturbations per sample: each costs one denoiser evaluation per step
@@ -57,11 +57,10 @@ class ClosedFormSampling(ImageSampling):
                                        "(the reference code's 2); unused at smoothing 0")
 
 
-class ClosedFormConfig(BaseModel):
+class ClosedFormConfig(image_cells.ImageConfig):
     """A closed-form diffusion sweep: no training, so CPU-sized at the paper's scale."""
 
     model_config = ConfigDict(extra="forbid")
-    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (config.check_sweep_size)
     model: Literal["closedform"] = "closedform"
     seed: Integer = Field(default=0, ge=0)
     simulations: Integer = Field(default=10, ge=1, description="independent repeats per cell, each its own seed")
@@ -75,11 +74,6 @@ class ClosedFormConfig(BaseModel):
     reproducibility: bool = Field(default=False, description="also sample a partner model on a disjoint training "
                                                               "set from the same noise (imaging.pairs)")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_booleans_in_data(cls, values: Any) -> Any:
-        return image_cells.no_booleans_in_data(values)
-
     @model_serializer(mode="wrap")
     def _reproducibility_when_set(self, handler):
         # Off, it stays out of config.yaml and out of the task inputs: folders from before it resume as they were.
@@ -87,48 +81,31 @@ class ClosedFormConfig(BaseModel):
 
     @model_validator(mode="after")
     def _rules(self) -> ClosedFormConfig:
-        if why := image_cells.unused_data_problem(self.data):
-            raise ValueError(why)
         if self.evaluation.every is not None:
             raise ValueError("evaluation.every: the closed-form model has no training to evaluate along; remove it")
         return self
 
 
-class CellParams(BaseModel):
+# A cell's sections in column order.
+CELLS = image_cells.FlatCells({"grid": CellGrid, "data": ImageData, "sampling": ClosedFormSampling,
+                               "evaluation": ImageEvaluation})
+
+
+class CellParams(image_cells.ImageCellParams):
     """Everything one simulation reads, laid out as the config: errors name the config path (grid.n)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    flat_cells: ClassVar[image_cells.FlatCells] = CELLS
     grid: CellGrid
     data: ImageData = ImageData()
     sampling: ClosedFormSampling = ClosedFormSampling()
     evaluation: ImageEvaluation = ImageEvaluation()
 
-    @property
-    def original_count(self) -> int:
-        return image_cells.original_count(self.data, self.grid.n, self.grid.N)
-
     @model_validator(mode="after")
     def _rules_across_fields(self) -> CellParams:
-        g = self.grid
-        if why := sample_steps_problem(g.steps, self.sampling.sample_steps):
-            raise ValueError(f"sampling.sample_steps: {why}")
-        if why := (image_cells.split_problem(self.data, g.n, g.N, g.side)
-                   or image_cells.subset_problem(self.evaluation, g.n, self.original_count)):
+        if why := self.shared_problem():
             raise ValueError(why)
         return self
-
-    @classmethod
-    def from_cell(cls, cell: dict, source: str = "cell") -> CellParams:
-        """A flat cell -> its parameters; a bad one is a MemgenError ``<source>: <config path>: <problem>``."""
-        return validate_config(cls, CELLS.nest(cell), source)
-
-    def to_cell(self) -> dict:
-        return CELLS.flat(self.model_dump())
-
-
-# A cell's sections in column order.
-CELLS = image_cells.FlatCells({"grid": CellGrid, "data": ImageData, "sampling": ClosedFormSampling,
-                               "evaluation": ImageEvaluation})
 
 
 def config_cells(config: ClosedFormConfig) -> list[dict]:

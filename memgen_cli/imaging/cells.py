@@ -8,13 +8,15 @@ family does not read stay out of its cell, so that a setting it ignores does not
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
+from memgen_cli.config import validate_config
 from memgen_cli.imaging.data import DIGITS_SIDE, DIGITS_SIDES, ImageData, digits_available, gmm_components
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.imaging.image_files import image_count
+from memgen_cli.imaging.schedules import sample_steps_problem
 
 # Which data fields each family reads.
 FAMILY_FIELDS = {"gaussian": ("mu", "sigma"), "gmm": ("sigma", "gmm_means", "gmm_sigmas", "gmm_weights"),
@@ -124,3 +126,50 @@ class FlatCells:
             else:
                 nested[column] = value
         return nested
+
+
+class ImageCellParams(BaseModel):
+    """What every image model's cell parameters share (each model's class adds its sections and rules): the size of
+    the original set, the rules across the grid, data, sampling and evaluation fields, and the flat cell of
+    results. A subclass sets ``flat_cells`` and has grid, data, sampling and evaluation sections."""
+
+    flat_cells: ClassVar[FlatCells]
+
+    @property
+    def original_count(self) -> int:
+        """Size of the original set: N, or for digits every digit not used for training."""
+        return original_count(self.data, self.grid.n, self.grid.N)
+
+    def shared_problem(self) -> str | None:
+        """Why the sampler's steps, the split or the evaluation subsets do not fit this cell (None: they do)."""
+        g = self.grid
+        if why := sample_steps_problem(g.steps, self.sampling.sample_steps):
+            return f"sampling.sample_steps: {why}"
+        return split_problem(self.data, g.n, g.N, g.side) or subset_problem(self.evaluation, g.n, self.original_count)
+
+    @classmethod
+    def from_cell(cls, cell: dict, source: str = "cell"):
+        """A flat cell -> its parameters; a bad one is a MemgenError ``<source>: <config path>: <problem>``."""
+        return validate_config(cls, cls.flat_cells.nest(cell), source)
+
+    def to_cell(self) -> dict:
+        return self.flat_cells.flat(self.model_dump())
+
+
+class ImageConfig(BaseModel):
+    """What every image model's sweep config declares: simulations as its repeats, and the data section's rules
+    (numbers, not booleans; no field its family does not read). Fields stay in each model's class, in the order
+    its config.yaml has always had."""
+
+    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (config.check_sweep_size)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_in_data(cls, values: Any) -> Any:
+        return no_booleans_in_data(values)
+
+    @model_validator(mode="after")
+    def _data_fields_its_family_reads(self):
+        if why := unused_data_problem(self.data):
+            raise ValueError(why)
+        return self

@@ -7,15 +7,11 @@ the config's device is resolved.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.experiment import CHECKPOINTS, Experiment, Footprint
+from memgen_cli.experiment import CHECKPOINTS, Footprint
 from memgen_cli.imaging.data import ImageData
-from memgen_cli.imaging.evaluation import BINARY_METRICS, EVALUATION_COLUMNS, MEAN_METRICS
-from memgen_cli.imaging.grids import check_image_dir, resolve_image_dir, write_cell_grid
-from memgen_cli.imaging.pairs import PAIR_COLUMNS, PAIR_MEANS, pair_problem
-from memgen_cli.imaging.references import REFERENCE_BINARY, REFERENCE_COLUMNS, REFERENCE_MEAN, held_out_problem
+from memgen_cli.imaging.experiment import ImageExperiment
 
 from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import SimulationParams, UnetConfig, config_cells
@@ -25,19 +21,17 @@ from .params import SimulationParams, UnetConfig, config_cells
 RUN_COLUMNS = ("final_loss", "train_steps_done", "device", "train_seconds", "sample_seconds", "eval_seconds")
 
 
-class UnetExperiment(Experiment):
+class UnetExperiment(ImageExperiment):
     model = "unet"
     title = "U-Net"
     config_class = UnetConfig
+    params_class = SimulationParams
     description = DESCRIPTION
     override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task (task_size: more when trained together on a GPU): a killed
     # sweep never retrains a finished simulation
-    binary_metrics = BINARY_METRICS + REFERENCE_BINARY
-    # PAIR_MEANS are summarised where the trials have them (reproducibility: true)
-    mean_metrics = (MEAN_METRICS + ("final_loss", "train_seconds", "sample_seconds", "eval_seconds") + REFERENCE_MEAN
-                    + PAIR_MEANS)
-    added_columns = REFERENCE_COLUMNS  # the references (issue 22): parts stored before them lack them
+    run_columns = RUN_COLUMNS
+    run_means = ("final_loss", "train_seconds", "sample_seconds", "eval_seconds")
 
     def cells(self, config: UnetConfig) -> list[dict]:
         return config_cells(config)
@@ -81,20 +75,13 @@ class UnetExperiment(Experiment):
             found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values()) * config.simulations * trainings))
         return found
 
-    def columns(self, config: UnetConfig) -> tuple[str, ...]:
-        together = ("trained_together",) if self.task_size(config) > 1 else ()
-        references = REFERENCE_COLUMNS if config.evaluation.references else ()
-        pairs = PAIR_COLUMNS if config.reproducibility else ()
-        return EVALUATION_COLUMNS + RUN_COLUMNS + references + together + pairs
+    def extra_columns(self, config: UnetConfig) -> tuple[str, ...]:
+        return ("trained_together",) if self.task_size(config) > 1 else ()
 
     def task_resources(self, config: UnetConfig) -> dict[str, float] | None:
         """device: cuda asks a Dask scheduler for a worker started with ``--resources GPU=1`` (one task per GPU
         at a time); auto and cpu ask for nothing, as the driver cannot know what the workers have."""
         return {"GPU": 1} if config.device == "cuda" else None
-
-    def task_config(self, config: dict, out: Path | None) -> dict:
-        """What tasks see: a relative output.image_dir resolved inside the results folder, and checked."""
-        return resolve_image_dir(config, out)
 
     def read_stored_config(self, stored: dict) -> tuple[dict, str]:
         """A config.yaml written before data.path and data.channels existed: the run used their defaults (no
@@ -106,22 +93,16 @@ class UnetExperiment(Experiment):
                    if name in ("path", "channels") and name not in data}
         return ({**stored, "data": {**data, **missing}} if missing else stored), ""
 
-    def check(self, config: UnetConfig) -> None:
-        """Every cell's parameters and the device, before any training; errors name the config path. Only device
-        cuda needs torch here (is CUDA there?): a bad config is refused without loading it."""
+    def check_cell(self, config: UnetConfig, index: int, params: SimulationParams) -> None:
         every = config.evaluation.every
-        for index, cell in enumerate(self.cells(config)):
-            params = SimulationParams.from_cell(cell, source=f"cell {index}")
-            if why := held_out_problem(params.data, config.evaluation, params.original_count,
-                                       params.sampling.generated):
-                raise MemgenError(f"cell {index} (n = {params.grid.n}): {why}")
-            if every is not None and every > params.train_step_count:
-                raise MemgenError(f"cell {index}: evaluation.every: {every} is more than the {params.train_step_count} "
-                                  "optimizer steps of the training budget: no checkpoint before the end")
-            if config.reproducibility and (why := pair_problem(params.data, params.grid.n, params.original_count,
-                                                               params.evaluation)):
-                raise MemgenError(f"cell {index}: {why}")
-        check_image_dir(config.output)  # a relative one: when the sweep knows --out (task_config)
+        if every is not None and every > params.train_step_count:
+            raise MemgenError(f"cell {index}: evaluation.every: {every} is more than the {params.train_step_count} "
+                              "optimizer steps of the training budget: no checkpoint before the end")
+
+    def check(self, config: UnetConfig) -> None:
+        """Every cell's parameters (ImageExperiment.check) and the device, before any training. Only device cuda
+        needs torch here (is CUDA there?): a bad config is refused without loading it."""
+        super().check(config)
         if config.device == "cuda":
             try:
                 from .diffusion import resolve_device
@@ -149,8 +130,7 @@ class UnetExperiment(Experiment):
         together = {"trained_together": len(trials)} if self.task_size(config) > 1 else {}
         rows = []
         for (trial, _), result in zip(trials, results):
-            if config.output.image_dir and trial == 0:
-                write_cell_grid(config.output, self.model, cell, result.generated, result.train)
+            self.store_images(config, cell, trial, result.generated, result.train)
             row = {**result.row, **together}
             rows.append(row if result.curve is None else {**row, CHECKPOINTS: result.curve})
         return rows

@@ -12,18 +12,17 @@ from __future__ import annotations
 import itertools
 import math
 from functools import partial
-from typing import Annotated, Any, ClassVar, Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_serializer,
                       model_validator)
 
-from memgen_cli.config import (IntGrid, Integer, Real, each_value_once, expand_grid_values, left_out_at_defaults,
-                               validate_config)
+from memgen_cli.config import (IntGrid, Integer, Real, each_value_once, expand_grid_values, left_out_at_defaults)
 from memgen_cli.imaging import cells as image_cells
 from memgen_cli.imaging.data import ImageData, image_channels
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.imaging.grids import ImageOutput
-from memgen_cli.imaging.schedules import ImageSampling, Schedule, sample_steps_problem
+from memgen_cli.imaging.schedules import ImageSampling, Schedule
 
 from .models import PRESETS, side_error
 
@@ -88,11 +87,10 @@ class UnetCompute(BaseModel):
                                                  "cuda; 1 otherwise, where it is no faster)")
 
 
-class UnetConfig(BaseModel):
+class UnetConfig(image_cells.ImageConfig):
     """A U-Net DDPM sweep. Defaults: the paper's data and optimiser, a tiny CPU-sized network."""
 
     model_config = ConfigDict(extra="forbid")
-    repeats_field: ClassVar[str] = "simulations"  # what the size limits count (config.check_sweep_size)
     model: Literal["unet"] = "unet"
     seed: Integer = Field(default=0, ge=0)
     simulations: Integer = Field(default=10, ge=1, description="independent repeats per cell, each its own seed")
@@ -117,17 +115,6 @@ class UnetConfig(BaseModel):
             return min(self.compute.together, self.simulations)
         return min(self.simulations, MAX_TOGETHER) if self.device == "cuda" else 1
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_booleans_in_data(cls, values: Any) -> Any:
-        return image_cells.no_booleans_in_data(values)
-
-    @model_validator(mode="after")
-    def _data_fields_its_family_reads(self) -> UnetConfig:
-        if why := image_cells.unused_data_problem(self.data):
-            raise ValueError(why)
-        return self
-
     @model_serializer(mode="wrap")
     def _threads_when_set(self, handler):
         # Fields added after folders were written stay out of config.yaml at their defaults: those folders resume.
@@ -135,20 +122,21 @@ class UnetConfig(BaseModel):
                                                     "reproducibility": False})
 
 
-class SimulationParams(BaseModel):
+# A cell's sections in column order (imaging.cells: which data fields each family puts in its cell).
+CELLS = image_cells.FlatCells({"grid": CellGrid, "data": ImageData, "training": UnetTraining,
+                               "sampling": ImageSampling, "evaluation": ImageEvaluation})
+
+
+class SimulationParams(image_cells.ImageCellParams):
     """Everything one simulation reads, laid out as the config: errors name the config path (grid.side)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    flat_cells: ClassVar[image_cells.FlatCells] = CELLS
     grid: CellGrid
     data: ImageData = ImageData()
     training: UnetTraining = UnetTraining()
     sampling: ImageSampling = ImageSampling()
     evaluation: ImageEvaluation = ImageEvaluation()
-
-    @property
-    def original_count(self) -> int:
-        """Size of the original set: N, or for digits every digit not used for training."""
-        return image_cells.original_count(self.data, self.grid.n, self.grid.N)
 
     @property
     def channels(self) -> int:
@@ -175,20 +163,9 @@ class SimulationParams(BaseModel):
         why = side_error(g.preset, g.side)
         if why:
             raise ValueError(f"grid.side: {why}")
-        if why := sample_steps_problem(g.steps, self.sampling.sample_steps):
-            raise ValueError(f"sampling.sample_steps: {why}")
-        if why := (image_cells.split_problem(self.data, g.n, g.N, g.side)
-                   or image_cells.subset_problem(self.evaluation, g.n, self.original_count)):
+        if why := self.shared_problem():
             raise ValueError(why)
         return self
-
-    @classmethod
-    def from_cell(cls, cell: dict, source: str = "cell") -> SimulationParams:
-        """A flat cell -> its parameters; a bad one is a MemgenError ``<source>: <config path>: <problem>``."""
-        return validate_config(cls, CELLS.nest(cell), source)
-
-    def to_cell(self) -> dict:
-        return CELLS.flat(self.model_dump())
 
 
 def epochs_budget(epochs: int, n: int, batch_size: int) -> tuple[int, int]:
@@ -198,9 +175,6 @@ def epochs_budget(epochs: int, n: int, batch_size: int) -> tuple[int, int]:
     return math.ceil(epochs * n / batch), batch
 
 
-# A cell's sections in column order (imaging.cells: which data fields each family puts in its cell).
-CELLS = image_cells.FlatCells({"grid": CellGrid, "data": ImageData, "training": UnetTraining,
-                               "sampling": ImageSampling, "evaluation": ImageEvaluation})
 
 
 def config_cells(config: UnetConfig) -> list[dict]:
