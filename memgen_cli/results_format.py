@@ -246,6 +246,17 @@ def read_manifest(folder: Path) -> dict | None:
     return None
 
 
+def read_stored_config(folder: Path) -> dict | None:
+    """The folder's config.yaml as a mapping; None when there is none. A damaged one (unreadable, binary, huge,
+    not a mapping, aliases that would expand it without end) is a ``YamlFileError`` naming it."""
+    from memgen_cli.yaml_files import read_yaml_mapping  # PyYAML only where a config is read
+
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    return read_yaml_mapping(path)
+
+
 def has_checked_part(folder: Path) -> bool:
     """Some part in parts/ matches its checksum: memgen wrote it."""
     for sidecar in sorted((Path(folder) / PARTS_DIR).glob("*.checksum.json")):

@@ -3,12 +3,14 @@ files), refused in one line naming the file, exit code 2, no traceback, and noth
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import assert_one_line_error, invoke
+from cli_helpers import assert_one_line_error, invoke, sweep
+from memgen_cli.yaml_files import MAX_YAML_VALUES
 
 CONFIG = """model: linear
 seed: 3
@@ -19,6 +21,97 @@ grid: {n: [3, 20], d: [4], lambda: [0.0183], T: [2.0], N: [200]}
 # A "billion laughs": nine levels of nine aliases, 9^9 values once expanded, a few hundred bytes on disk.
 LAUGHS = "".join(f"{chr(98 + k)}: &{chr(98 + k)} [{', '.join([f'*{chr(97 + k)}'] * 9)}]\n" for k in range(9))
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + LAUGHS
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("finished")
+    config = base / "hostile.yaml"
+    config.write_text(CONFIG)
+    result = sweep(config, base / "results")
+    assert result.exit_code == 0, result.output
+    return config, base / "results"
+
+
+def copy_of(finished, tmp_path) -> tuple[Path, Path]:
+    config, reference = finished
+    shutil.copytree(reference, tmp_path / "copy")
+    return config, tmp_path / "copy"
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+# -- 1 and 4. a results folder's config.yaml: binary, or aliases that expand without end ------------------------
+@pytest.mark.parametrize("command", ("plot", "report"))
+@pytest.mark.parametrize("content, problem", [(b"\x00\xa7\xff\xfe binary", "not UTF-8"),
+                                              (BOMB.encode(), f"more than {MAX_YAML_VALUES:,} values")])
+def test_a_damaged_stored_config_is_one_line_before_anything_is_written(finished, tmp_path, command, content,
+                                                                          problem):
+    _, out = copy_of(finished, tmp_path)
+    (out / "config.yaml").write_bytes(content)
+    before = contents(out)
+    start = time.perf_counter()
+    assert_one_line_error(invoke(command, out), "config.yaml", problem, "restore it, or remove it")
+    assert time.perf_counter() - start < 30  # a bomb used to run until the memory ran out
+    assert contents(out) == before  # no analysis, figure or page half-written
+
+
+def test_analyze_does_not_need_the_stored_config(finished, tmp_path):
+    _, out = copy_of(finished, tmp_path)
+    (out / "config.yaml").write_bytes(b"\x00\xa7\xff\xfe binary")
+    result = invoke("analyze", out)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bomb_in_a_stored_config_is_refused_by_a_sweep_into_the_folder(finished, tmp_path):
+    config, out = copy_of(finished, tmp_path)
+    (out / "config.yaml").write_text(BOMB)
+    assert_one_line_error(sweep(config, out), "config.yaml is damaged", "values", "--force")
+
+
+def test_load_results_refuses_a_damaged_stored_config(finished, tmp_path):
+    import memgen_cli as mg
+    from memgen_cli.errors import MemgenError
+
+    _, out = copy_of(finished, tmp_path)
+    (out / "config.yaml").write_bytes(b"\xff\xfe")
+    with pytest.raises(MemgenError, match="config.yaml: damaged"):
+        mg.load_results(out)
+
+
+# -- 2. unreadable config.yaml or parts/ (as root, chmod denies nothing: a folder stands in, or a patched open) --
+@pytest.mark.parametrize("command", ("plot", "report"))
+def test_a_stored_config_that_is_a_folder_is_one_line(finished, tmp_path, command):
+    _, out = copy_of(finished, tmp_path)
+    (out / "config.yaml").unlink()
+    (out / "config.yaml").mkdir()
+    assert_one_line_error(invoke(command, out), "config.yaml", "is a folder")
+
+
+def test_a_stored_config_denied_to_the_reader_is_one_line(finished, tmp_path, monkeypatch):
+    _, out = copy_of(finished, tmp_path)
+    opened = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self.name == "config.yaml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert_one_line_error(invoke("plot", out), "config.yaml", "cannot read (Permission denied)")
+
+
+@pytest.mark.parametrize("force", [(), ("--force",)])
+def test_parts_that_is_a_file_is_one_line_and_nothing_changes(finished, tmp_path, force):
+    config, out = copy_of(finished, tmp_path)
+    shutil.rmtree(out / "parts")
+    (out / "parts").write_text("not a folder")
+    before = contents(out)
+    assert_one_line_error(sweep(config, out, *force), "parts/ is not a folder", "choose another --out")
+    assert contents(out) == before
 
 
 # -- 5. a config path that is a device, a pipe, or huge: refused before a byte is read ---------------------------
