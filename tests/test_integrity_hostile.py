@@ -146,3 +146,19 @@ def test_a_config_whose_aliases_never_end_is_one_line(tmp_path, text, problem):
     config.write_text(CONFIG)
     assert_one_line_error(invoke("sweep", "linear", config, "--dry-run", "--set", f"seed={overrides}"), "--set seed",
                           "values")
+
+
+# -- 3. a results folder whose name is not UTF-8 ----------------------------------------------------------------
+def test_a_folder_name_that_is_not_utf8_gets_its_report(finished, tmp_path):
+    import os
+
+    folder = tmp_path / os.fsdecode(b"results-\xff")  # the byte 0xff, held by Python as a lone surrogate
+    try:
+        shutil.copytree(finished[1], folder)
+    except (UnicodeEncodeError, OSError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    result = invoke("report", folder)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    page = (folder / "report.html").read_text(encoding="utf-8")  # valid UTF-8 throughout
+    assert "<h2>results-\ufffd</h2>" in page
