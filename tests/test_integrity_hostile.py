@@ -162,3 +162,65 @@ def test_a_folder_name_that_is_not_utf8_gets_its_report(finished, tmp_path):
     assert "Traceback" not in result.output
     page = (folder / "report.html").read_text(encoding="utf-8")  # valid UTF-8 throughout
     assert "<h2>results-\ufffd</h2>" in page
+
+
+# -- 6. images whose every pixel is equal: pixel sigma 0, refused with the config --------------------------------
+IMAGES_CONFIG = """model: closedform
+seed: 0
+simulations: 2
+grid: {{n: [4], side: [8], N: [20], steps: [10], smoothing: [0]}}
+data: {{family: images, path: {path}}}
+sampling: {{generated: 5}}
+evaluation: {{eval_train: null, eval_original: 10}}
+"""
+
+
+def images_sweep(tmp_path: Path, path: Path, *extra):
+    config = tmp_path / "images.yaml"
+    config.write_text(IMAGES_CONFIG.format(path=path))
+    return sweep(config, tmp_path / "out", *extra, model="closedform")
+
+
+def png_folder(tmp_path: Path, pixels, mode: str) -> Path:
+    from PIL import Image
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for k, image in enumerate(pixels):
+        Image.fromarray(image, mode=mode).save(folder / f"{k:03d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["npy", "rgb npz", "png", "rgba png, alpha varying"])
+def test_constant_images_are_refused_before_any_work(tmp_path, kind):
+    import numpy as np
+
+    if kind == "npy":
+        path = tmp_path / "grey.npy"
+        np.save(path, np.full((40, 8, 8), 128, dtype=np.uint8))
+    elif kind == "rgb npz":
+        path = tmp_path / "red.npz"
+        np.savez(path, images=np.broadcast_to(np.array([0.9, 0.1, 0.2]), (40, 8, 8, 3)).copy())
+    elif kind == "png":
+        path = png_folder(tmp_path, np.full((40, 8, 8), 200, dtype=np.uint8), "L")
+    else:
+        rgba = np.full((40, 8, 8, 4), 70, dtype=np.uint8)
+        rgba[..., 3] = np.arange(40, dtype=np.uint8)[:, None, None]  # alpha is dropped when the images are read
+        path = png_folder(tmp_path, rgba, "RGBA")
+    result = images_sweep(tmp_path, path)
+    assert_one_line_error(result, f"data.path: {path}", "every pixel of every image has the same value", "sigma")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("varying", ["between images", "within an image"])
+def test_images_that_vary_pass_the_check(tmp_path, varying):
+    import numpy as np
+
+    images = np.full((40, 8, 8), 128, dtype=np.uint8)
+    if varying == "between images":
+        images += np.arange(40, dtype=np.uint8)[:, None, None]  # each image flat, but not all alike
+    else:
+        images[-1, -1, -1] = 0  # one pixel of the last image
+    np.save(tmp_path / "grey.npy", images)
+    result = images_sweep(tmp_path, tmp_path / "grey.npy", "--dry-run")
+    assert result.exit_code == 0, result.output
