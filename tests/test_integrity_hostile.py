@@ -224,3 +224,63 @@ def test_images_that_vary_pass_the_check(tmp_path, varying):
     np.save(tmp_path / "grey.npy", images)
     result = images_sweep(tmp_path, tmp_path / "grey.npy", "--dry-run")
     assert result.exit_code == 0, result.output
+
+
+# -- 7. names past the file system's limit (ENAMETOOLONG) ---------------------------------------------------------
+LONG = "x" * 300  # NAME_MAX is 255 bytes on the usual file systems
+
+
+@pytest.mark.parametrize("where", ["--out", "relative output.image_dir", "absolute output.image_dir"])
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, where):
+    import numpy as np
+
+    np.save(tmp_path / "grey.npy", np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8))
+    if where == "--out":
+        config = tmp_path / "ok.yaml"
+        config.write_text(CONFIG)
+        result, field = sweep(config, tmp_path / LONG), "--out"
+        assert not (tmp_path / "out").exists()
+    else:
+        image_dir = LONG if where.startswith("relative") else tmp_path / LONG / "grids"
+        result, field = images_sweep(tmp_path, tmp_path / "grey.npy", "--set", f"output.image_dir={image_dir}"), \
+            "output.image_dir"
+    assert_one_line_error(result, field, "300 bytes, over the file system's limit")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["plot", "analyze", "report"])
+def test_readers_refuse_a_name_too_long_for_the_file_system(finished, tmp_path, command):
+    assert_one_line_error(invoke(command, tmp_path / LONG), LONG, "over the file system's limit")
+    _, out = copy_of(finished, tmp_path)
+    before = contents(out)
+    assert_one_line_error(invoke(command, out, "--out", tmp_path / LONG / "x"), "--out", "file system's limit")
+    assert contents(out) == before
+
+
+def test_a_name_too_long_that_no_check_foresaw_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from memgen_cli.runner import results_folder
+
+    def too_long(path):
+        raise OSError(errno.ENAMETOOLONG, "File name too long", str(path))
+
+    monkeypatch.setattr(results_folder, "name_problem", too_long)  # the check misses; the OSError surfaces
+    config = tmp_path / "ok.yaml"
+    config.write_text(CONFIG)
+    assert_one_line_error(sweep(config, tmp_path / "out"), "too long for the file system")
+
+
+# -- 9. plot, analyze and report of a missing folder refuse before pandas or matplotlib load ----------------------
+@pytest.mark.parametrize("command", ["plot", "analyze", "report"])
+def test_a_missing_folder_is_refused_before_the_heavy_imports(tmp_path, command):
+    import subprocess
+    import sys
+
+    code = ("import sys; from memgen_cli.cli import app\n"
+            f"try: app([{command!r}, {str(tmp_path / 'absent')!r}], prog_name='memgen')\n"
+            "except SystemExit as exit: print(exit.code, sorted({'pandas', 'matplotlib'} & set(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert "absent: no such folder" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert result.stdout.strip() == "2 []", result.stdout

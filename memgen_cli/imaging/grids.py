@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.results_format import name_problem
 
 
 class ImageOutput(BaseModel):
@@ -21,6 +22,8 @@ class ImageOutput(BaseModel):
 
 def image_dir_problem(path: Path) -> str | None:
     """Why the PNG grids could not be written in ``path`` (None: they can), found before any work."""
+    if problem := name_problem(path):
+        return f"{path}: {problem}"
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():

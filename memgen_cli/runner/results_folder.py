@@ -21,7 +21,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, FOREIGN_FOLDER, MEMGEN_FILES,
                                        PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
                                        ResultsWriteError, atomic_write_csv, atomic_write_text, file_digest,
-                                       part_file, read_stored_config, recognise, remove_stale_temporaries,
+                                       name_problem, part_file, read_stored_config, recognise, remove_stale_temporaries,
                                        task_log)
 from memgen_cli.runner import parts, replacement
 from memgen_cli.runner.growth import config_changes
@@ -53,6 +53,8 @@ class ResultsFolder:
         adds grid values or trials grows the folder's sweep (``runner.growth``); the parts already stored must
         have the identity this run's tasks (``tasks``, ``schema``) expect, whatever config.yaml says.
         """
+        if problem := name_problem(self.path):
+            raise MemgenError(f"--out {self.path}: {problem}")
         if self.path.exists() and not self.path.is_dir():
             raise MemgenError(f"--out {self.path}: exists and is not a folder")
         if self.path.is_dir() and recognise(self.path) == FOREIGN_FOLDER:
