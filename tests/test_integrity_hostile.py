@@ -284,3 +284,64 @@ def test_a_missing_folder_is_refused_before_the_heavy_imports(tmp_path, command)
                             env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert "absent: no such folder" in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert result.stdout.strip() == "2 []", result.stdout
+
+
+# -- 8. Ctrl-C early in a --workers 2 run, and a worker killed: one line each, finished parts kept ----------------
+BUSY = """model: linear
+seed: 3
+trials: 2000
+grid: {n: [3, 20, 50, 100], d: [4, 8], lambda: [0.0183], T: [2.0], N: [2000]}
+"""
+
+
+def busy_run(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "busy.yaml"
+    config.write_text(BUSY)
+    command = [sys.executable, "-m", "memgen_cli", "sweep", "linear", str(config), "--out", str(tmp_path / "out"),
+               "-q", "--workers", "2"]
+    return subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+def wait_for_workers(process, count: int = 2, timeout: float = 30) -> list[int]:
+    import subprocess
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        workers = [int(c) for c in children if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()]
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.02)
+    pytest.fail("the workers never started")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the workers through /proc")
+def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path):
+    import os
+    import signal
+
+    process = busy_run(tmp_path)
+    wait_for_workers(process)  # spawned, still importing: where each printed its own traceback
+    os.killpg(process.pid, signal.SIGINT)  # what the terminal sends to the whole group
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
+    assert "interrupted" in output and "resume" in output
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the workers through /proc")
+def test_a_killed_worker_is_one_line(tmp_path):
+    import os
+    import signal
+
+    process = busy_run(tmp_path)
+    os.kill(wait_for_workers(process)[-1], signal.SIGKILL)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2, output
+    assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
+    assert "a worker process died" in output and "finished parts are kept" in output
