@@ -18,6 +18,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.yaml_files import DuplicateKeyError, ExpansionError, load_yaml, read_yaml_mapping
 
 
 def _as_number(value: Any) -> Any:
@@ -188,36 +189,6 @@ def validate_options(model_class: type[BaseModel], options: dict, flags: dict[st
         raise MemgenError(format_validation_error(exc, flags.get(name, name), location=False)) from None
 
 
-class DuplicateKeyError(yaml.YAMLError):
-    def __init__(self, key: Any, line: int, first_line: int):
-        super().__init__(f"{key}: given twice; give each key once")
-        self.key, self.line, self.first_line = key, line, first_line
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error: by default the
-    last one silently wins (trials: 5 ... trials: 50 ran 50)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *defaults" overrides on purpose
-                continue
-            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
-            try:
-                if key in seen:
-                    raise DuplicateKeyError(key, line, seen[key])
-                seen[key] = line
-            except TypeError:  # an unhashable key: the base loader says so
-                continue
-        return super().construct_mapping(node, deep)
-
-
-def load_yaml(text: str) -> Any:
-    """YAML as memgen reads it (config files and --set values): PyYAML's safe loader, no duplicate keys."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
-
-
 def read_model_config(path: Path, overrides: list[str], model: str | None, command: str,
                       known: tuple[str, ...] = ()) -> dict:
     """A config file's mapping with --set overrides applied and its model checked against the command's
@@ -229,30 +200,6 @@ def read_model_config(path: Path, overrides: list[str], model: str | None, comma
     if model is not None and found != model:
         raise MemgenError(f"{path}: model: this config is for {found!r}; run it with 'memgen {command} {found}'")
     data["model"] = found
-    return data
-
-
-def read_yaml_mapping(path: Path) -> dict:
-    """Read a YAML file that must hold a mapping; every failure is one MemgenError line."""
-    if not path.exists():
-        raise MemgenError(f"{path}: no such config file")
-    if path.is_dir():
-        raise MemgenError(f"{path}: is a folder, not a config file")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MemgenError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    try:
-        data = load_yaml(text)
-    except DuplicateKeyError as exc:
-        raise MemgenError(f"{path}: line {exc.line}: {exc.key}: given twice (first at line {exc.first_line}); "
-                          "give each key once") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MemgenError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or exc})") from None
-    if not isinstance(data, dict):
-        raise MemgenError(f"{path}: must be a YAML mapping of config fields, got {type(data).__name__}")
     return data
 
 
@@ -268,7 +215,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             raise MemgenError(f"--set: expected key=value or ~key, got {item!r}")
         try:
             value = load_yaml(raw) if raw.strip() else None
-        except DuplicateKeyError as exc:
+        except (DuplicateKeyError, ExpansionError) as exc:
             raise MemgenError(f"--set {key}: {exc}") from None
         except yaml.YAMLError:
             raise MemgenError(f"--set {key}: value {raw!r} is not valid YAML") from None

@@ -162,6 +162,33 @@ def summary_parameters(summary: pd.DataFrame) -> list[str]:
             and not str(c).startswith(SUMMARY_PREFIXES)]
 
 
+def name_problem(path: Path | str) -> str | None:
+    """Why ``path`` cannot name a file here (None: it can), found before anything touches it: a name past the file
+    system's limit (NAME_MAX, usually 255 bytes) or a path past PATH_MAX fails every call with ENAMETOOLONG."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if _exists(p)), Path("."))
+    limits = {}
+    for name, default in (("PC_NAME_MAX", 255), ("PC_PATH_MAX", 4096)):
+        try:
+            limits[name] = os.pathconf(existing, name)
+        except (OSError, ValueError):
+            limits[name] = default
+    for part in path.parts:
+        if len(os.fsencode(part)) > limits["PC_NAME_MAX"]:
+            return (f"the name {part[:24]}... is {len(os.fsencode(part))} bytes, over the file system's limit of "
+                    f"{limits['PC_NAME_MAX']}")
+    if len(os.fsencode(str(path.absolute()))) >= limits["PC_PATH_MAX"]:
+        return f"the path is over the file system's limit of {limits['PC_PATH_MAX']} bytes"
+    return None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, among others
+        return False
+
+
 def make_folder(path: Path) -> Path:
     """Create a folder (and its parents) for output, or one MemgenError line saying why it cannot be."""
     try:
@@ -246,6 +273,17 @@ def read_manifest(folder: Path) -> dict | None:
             isinstance(manifest.get("memgen_version"), str) and all(isinstance(r, dict) for r in manifest["runs"]):
         return manifest
     return None
+
+
+def read_stored_config(folder: Path) -> dict | None:
+    """The folder's config.yaml as a mapping; None when there is none. A damaged one (unreadable, binary, huge,
+    not a mapping, aliases that would expand it without end) is a ``YamlFileError`` naming it."""
+    from memgen_cli.yaml_files import read_yaml_mapping  # PyYAML only where a config is read
+
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    return read_yaml_mapping(path)
 
 
 def has_checked_part(folder: Path) -> bool:

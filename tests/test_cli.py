@@ -76,10 +76,14 @@ def test_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
     secret = tmp_path / "secret.yaml"
     secret.write_text("trials: 3\n")
 
-    def denied(self, *args, **kwargs):
-        raise PermissionError(13, "Permission denied", str(self))
+    opened = Path.open
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    def denied(self, *args, **kwargs):
+        if self.name == "secret.yaml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
     assert_one_line_error(invoke("sweep", "linear", secret), "secret.yaml", "cannot read", "Permission denied")
 
 

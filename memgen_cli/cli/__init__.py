@@ -8,6 +8,8 @@ stays light. Commands: ``sweep`` (cli/sweep.py), ``locate`` (cli/locate.py), ``p
 
 from __future__ import annotations
 
+import io
+import sys
 from enum import Enum
 from typing import Optional
 
@@ -62,6 +64,15 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
                                                             show_default=False,
                                                             help="Install completion for SHELL.")) -> None:
     """memgen: measure the memorization-to-generalization transition of diffusion models."""
+    _print_any_name()
+
+
+def _print_any_name() -> None:
+    """A path whose name is not UTF-8 (Python holds its bytes as lone surrogates) is printed as its bytes, as ls
+    prints it, not a UnicodeEncodeError: a UTF-8 locale other than C.UTF-8 makes the standard streams strict."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="surrogateescape")
 
 
 def _register_commands() -> None:

@@ -3,6 +3,7 @@ and defaults (so the help, the default and the check are written once, in the li
 
 from __future__ import annotations
 
+import errno
 import functools
 from typing import Any
 
@@ -26,6 +27,10 @@ def user_errors(fn):
             fail(str(exc), code=1)
         except MemgenError as exc:
             fail(str(exc))
+        except OSError as exc:  # a path no check foresaw: a name past the file system's limit is the user's
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            fail(f"{exc.filename}: a name in this path is too long for the file system ({exc.strerror})")
     return wrapper
 
 

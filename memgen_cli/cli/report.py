@@ -33,6 +33,23 @@ def seed_option():
     return field_option(AnalysisSettings, "seed", FLAGS["seed"], metavar="INTEGER>=0")
 
 
+def check_folders(folders: list[Path], out: Path | None) -> None:
+    """The folders and --out as given, refused in one line before pandas or matplotlib load: a folder that is
+    missing or not a folder, a name past the file system's limit."""
+    from memgen_cli.errors import MemgenError
+    from memgen_cli.results_format import name_problem
+
+    for folder in folders:
+        if problem := name_problem(folder):
+            raise MemgenError(f"{folder}: {problem}")
+        if not folder.exists():
+            raise MemgenError(f"{folder}: no such folder")
+        if not folder.is_dir():
+            raise MemgenError(f"{folder}: not a folder (give the results folder a sweep wrote)")
+    if out is not None and (problem := name_problem(out)):
+        raise MemgenError(f"--out {out}: {problem}")
+
+
 def settings_from(**options) -> AnalysisSettings:
     """The options through their model: one line naming the option when one is out of range."""
     from memgen_cli.config import validate_options
@@ -62,6 +79,7 @@ def plot(
 
     The estimates drawn are `memgen analyze`'s tables for these settings, computed first when the folder has no
     current analysis. A `memgen locate` folder (it holds nstar.csv) gets its phase diagram: n* against d, and n*/d."""
+    check_folders(results_dirs, out)
     from rich.console import Console
     from rich.markup import escape
 
@@ -119,6 +137,7 @@ def analyze(
     Prints a table and writes transitions.csv (U-Net folders: also memorization.csv; with reproducibility pairs,
     criteria.csv; with curves.csv, training_times.csv and training_fit.csv) and analysis.json (docs/analysis.md
     explains every column)."""
+    check_folders(results_dirs, out)
     from rich.console import Console
     from rich.markup import escape
 
@@ -160,6 +179,7 @@ def report(
 
     The page embeds its figures and needs no network: send it as one file. Its estimates are the folders' analyses
     for these settings, computed and written first where a folder has no current one."""
+    check_folders(results_dirs, out)
     from rich.console import Console
 
     from memgen_cli.config import validate_options

@@ -15,7 +15,7 @@ from pydantic import BaseModel, model_validator
 from memgen_cli.config import validate_config
 from memgen_cli.imaging.data import DIGITS_SIDE, DIGITS_SIDES, ImageData, digits_available, gmm_components
 from memgen_cli.imaging.evaluation import ImageEvaluation
-from memgen_cli.imaging.image_files import image_count
+from memgen_cli.imaging.image_files import constant_problem, image_count
 from memgen_cli.imaging.schedules import sample_steps_problem
 
 # Which data fields each family reads.
@@ -62,6 +62,8 @@ def split_problem(data: ImageData, n: int, N: int, side: int) -> str | None:
         if n + N > available:
             return (f"data.path: {data.path} holds {available} images, fewer than n + N = {n} + {N} (training "
                     "and original sets do not overlap)")
+        if why := constant_problem(data.path):
+            return why
     if data.family == "digits":
         if side not in DIGITS_SIDES:
             return (f"grid.side: the digits are {DIGITS_SIDE}x{DIGITS_SIDE}, so side must be {DIGITS_SIDE} (or 16, "

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.config import left_out_at_defaults
+from memgen_cli.results_format import name_problem
 
 
 class ImageOutput(BaseModel):
@@ -36,6 +37,8 @@ class ImageOutput(BaseModel):
 
 def image_dir_problem(path: Path) -> str | None:
     """Why the PNG grids could not be written in ``path`` (None: they can), found before any work."""
+    if problem := name_problem(path):
+        return f"{path}: {problem}"
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():

@@ -143,3 +143,36 @@ def load_images(path: str, side: int, channels: int) -> LoadedImages:
     pixels = np.clip(pixels, 0.0, 1.0)  # bilinear resizing stays in range; clip its rounding
     pixels.setflags(write=False)
     return LoadedImages(pixels, float(pixels.std()), scale)
+
+
+@lru_cache(maxsize=8)
+def constant_problem(path: str) -> str | None:
+    """Why the images at ``path`` cannot be a data set, checked with the config: every pixel of every image has one
+    value, so their pixel sigma (the metrics' unit) would be 0. None when they vary, which the first image that
+    varies settles: an array is compared chunk by chunk, a folder file by file (Pillow's extrema, alpha aside)."""
+    image_count(path)  # exists, and holds images
+    file = Path(path)
+    if file.is_dir():
+        from PIL import Image
+
+        first = None
+        for name in _image_files(file):
+            try:
+                with Image.open(name) as image:
+                    extrema, mode = image.getextrema(), image.mode
+            except OSError as error:
+                return f"data.path: {path}: {name.name} cannot be read as an image ({error})"
+            bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+            bands = bands[:-1] if mode in ("LA", "PA", "RGBA", "La", "RGBa") else bands
+            if any(low != high for low, high in bands) or first not in (None, (mode, bands)):
+                return None
+            first = (mode, bands)
+    else:
+        array = _read_array(path)
+        array = array[..., :3] if array.ndim == 4 and array.shape[3] == 4 else array  # alpha dropped, as when read
+        value = np.asarray(array[0, 0, 0])
+        for start in range(0, array.shape[0], 256):  # bounded memory for a large memory-mapped .npy
+            if not np.all(array[start:start + 256] == value):
+                return None
+    return (f"data.path: {path}: every pixel of every image has the same value, so their pixel sigma (the unit of "
+            "the image metrics) is 0; give images that vary")

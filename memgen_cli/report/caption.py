@@ -16,12 +16,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-import yaml
-
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.reader import format_value, sort_key, symbol
-from memgen_cli.results_format import CONFIG_FILE, COUNT_COLUMN
+from memgen_cli.results_format import COUNT_COLUMN, read_stored_config
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
+from memgen_cli.yaml_files import YamlFileError
 
 CAPTION_ITEMS = 5  # parameters that differ from the defaults named in the caption; the rest: "+k more"
 DATA_COLUMN = "data"  # the image experiments' data family (digits, gaussian ...)
@@ -184,12 +183,14 @@ class RunDescription:
 
 
 def read_config(folder: Path) -> dict | None:
-    """config.yaml of a results folder, as written; None when absent or unreadable (the figure does without)."""
+    """config.yaml of a results folder, as written; None when absent (the figure does without). A damaged one
+    (binary, unreadable, huge, aliases that expand without end) is one line: the figures would silently lose the
+    run's parameters."""
     try:
-        config = yaml.safe_load((Path(folder) / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return config if isinstance(config, dict) else None
+        return read_stored_config(folder)
+    except YamlFileError as exc:
+        raise MemgenError(f"{exc.path}: damaged ({exc.problem}); the figures and report take the run's parameters "
+                          "from it: restore it, or remove it to go without them") from None
 
 
 def describe(model: str, table: pd.DataFrame, parameters: Sequence[str], trials: pd.DataFrame | None = None,

@@ -30,6 +30,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.report.outputs import Analysis, analysis_for
 from memgen_cli.report.settings import AnalysisSettings
 from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, save, spare_slots, styled
+from memgen_cli.report.caption import read_config
 from memgen_cli.report.figure_criteria import criteria_builders
 from memgen_cli.report.figure_errors import figure_errors_vs_p
 from memgen_cli.report.figure_memorization import memorization_builders
@@ -209,8 +210,9 @@ def build_figures(results_dir: Path | str, settings: AnalysisSettings = Analysis
     require_columns(results.summary, (*PRIMARY_P_COLUMNS, *(["n"] if x == "n" else [])), SUMMARY_FILE)
     layout = choose_layout(results, x, hue, facet)
     series = split_series(results, layout)
+    config = read_config(results.folder)  # a damaged config.yaml is refused before the analysis writes anything
     analysis = analysis_for(results, settings)
-    data = collect(results, layout, series, analysis.transitions)
+    data = collect(results, layout, series, analysis.transitions, config)
     builders, skipped = figure_builders(data)
     memorization, not_drawn = memorization_builders(data, analysis)  # U-Net folders
     criteria, _ = criteria_builders(data, analysis)  # folders with reproducibility pairs

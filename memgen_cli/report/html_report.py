@@ -75,6 +75,8 @@ def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
     if not folders:
         raise MemgenError("give at least one results folder")
     page = report_page(folders, analysis, settings)
+    # A folder name that is not UTF-8 (Python holds its bytes as lone surrogates): shown as U+FFFD, as browsers do.
+    page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     target = Path(out) if out is not None else folders[0] / REPORT_FILE
     make_folder(target.parent)
     atomic_write_text(target, page)

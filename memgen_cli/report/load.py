@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.report.caption import read_config
 from memgen_cli.report.outputs import Analysis, analysis_for, read_analysis_tables
 from memgen_cli.report.reader import read_csv, read_results
 from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.results_format import (COMBINED_FILE, CONFIG_FILE, CURVES_FILE, IDENTIFIERS, NSTAR_FILE, SUMMARY_FILE,
+from memgen_cli.results_format import (COMBINED_FILE, CURVES_FILE, IDENTIFIERS, NSTAR_FILE, SUMMARY_FILE,
                                        TRIALS_FILE, atomic_write_csv, atomic_write_text, file_digest, make_folder)
 
 
@@ -45,11 +45,7 @@ def load_results(path: str | Path, analyze: bool = False, settings: AnalysisSett
     """A results folder's config and tables, checked as `plot` and `analyze` check them; with ``analyze`` its
     analysis too (computed and written into the folder when missing or stale, as `memgen plot` does)."""
     results = read_results(path)
-    config_path = results.folder / CONFIG_FILE
-    try:
-        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        raise MemgenError(f"{config_path}: not readable YAML") from None
+    config = read_config(results.folder) or {}
     analysis: Analysis | None
     if analyze and (results.folder / NSTAR_FILE).is_file():
         analysis = None  # a locate folder's estimates are its nstar.csv

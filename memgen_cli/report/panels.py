@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.legend_handler import HandlerTuple
 
 from memgen_cli.report.canvas import REFERENCE_GID
-from memgen_cli.report.caption import RunDescription, describe, read_config
+from memgen_cli.report.caption import RunDescription, describe
 from memgen_cli.report.layout import Layout, Series, series_handles
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, Results, numeric_column
 
@@ -130,10 +130,11 @@ class PlotData:
         return [note for s in self.series for note in self.p_points[s].notes]
 
 
-def collect(results: Results, layout: Layout, series: list[Series], transitions: pd.DataFrame) -> PlotData:
+def collect(results: Results, layout: Layout, series: list[Series], transitions: pd.DataFrame,
+            config: dict | None) -> PlotData:
+    """What the figures draw; ``config``: the folder's config.yaml (``caption.read_config``), None without one."""
     p_points = {s: finite_points(s, PRIMARY_P_COLUMNS, P_LABEL) for s in series}
-    description = describe(results.model, results.summary, results.parameters, results.trials,
-                           read_config(results.folder))
+    description = describe(results.model, results.summary, results.parameters, results.trials, config)
     return PlotData(results, layout, series, p_points, transitions, description)
 
 

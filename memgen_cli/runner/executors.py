@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from memgen_cli.errors import MemgenError
@@ -79,15 +81,40 @@ class LocalProcessExecutor:
         while queue or pending:
             while queue and len(pending) < 2 * self.workers:
                 i, task = queue.pop()
-                pending[pool.submit(call_task, fn, task)] = i
+                pending[_submit_quietly(pool, call_task, fn, task)] = i
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                yield pending.pop(fut), fut.result()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise _worker_died() from None
+                yield pending.pop(fut), result
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def _submit_quietly(pool: ProcessPoolExecutor, *call: Any) -> Future:
+    """pool.submit, with SIGINT blocked while it may start a worker: a spawned worker inherits the block, so a
+    Ctrl-C while it still imports waits for its initializer (which stops it quietly) instead of printing a
+    traceback per worker; the driver gets a Ctrl-C of this moment once the block is lifted."""
+    block = hasattr(signal, "pthread_sigmask")  # not on Windows
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
+    try:
+        return pool.submit(*call)
+    except BrokenProcessPool:  # a worker died since the last result
+        raise _worker_died() from None
+    finally:
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _worker_died() -> MemgenError:
+    """A local worker killed (kill -9, the out-of-memory killer): one line, not the pool's traceback."""
+    return MemgenError("a worker process died (killed, or out of memory?); finished parts are kept: run the same "
+                       "command to resume")
 
 
 def _make_dask_executor(**kw: Any) -> Executor:

@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-import yaml
 
 from memgen_cli.config import dump_yaml
 from memgen_cli.errors import MemgenError
 from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, FOREIGN_FOLDER, MEMGEN_FILES,
                                        PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
                                        ResultsWriteError, atomic_write_csv, atomic_write_text, file_digest,
-                                       part_file, recognise, remove_stale_temporaries, task_log)
+                                       name_problem, part_file, read_stored_config, recognise, remove_stale_temporaries,
+                                       task_log)
 from memgen_cli.runner import parts, replacement
 from memgen_cli.runner.growth import config_changes
 from memgen_cli.runner.manifest import Manifest
+from memgen_cli.yaml_files import YamlFileError
 
 
 class ResultsFolder:
@@ -52,6 +53,8 @@ class ResultsFolder:
         adds grid values or trials grows the folder's sweep (``runner.growth``); the parts already stored must
         have the identity this run's tasks (``tasks``, ``schema``) expect, whatever config.yaml says.
         """
+        if problem := name_problem(self.path):
+            raise MemgenError(f"--out {self.path}: {problem}")
         if self.path.exists() and not self.path.is_dir():
             raise MemgenError(f"--out {self.path}: exists and is not a folder")
         if self.path.is_dir() and recognise(self.path) == FOREIGN_FOLDER:
@@ -70,6 +73,9 @@ class ResultsFolder:
             raise MemgenError(f"--out {self.path}: another memgen run is writing this folder; "
                               "wait for it to finish or choose another --out") from None
         try:
+            if self.parts.exists() and not self.parts.is_dir():
+                raise MemgenError(f"--out {self.path}: its {PARTS_DIR}/ is not a folder (memgen keeps the finished "
+                                  f"work there); move {self.parts} away, or choose another --out")
             replacement.settle(self.path, self._note)
             remove_stale_temporaries(self.path)
             self.manifest.check()
@@ -90,14 +96,11 @@ class ResultsFolder:
             self.vouched = not any(self.parts.glob("*.csv"))  # parts with no config.yaml: only their identity counts
             return
         try:
-            old = yaml.safe_load(config_path.read_text())
-            if not isinstance(old, dict):
-                raise ValueError("not a mapping of config fields")
-        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-            problem = getattr(exc, "strerror", None) or type(exc).__name__
+            old = read_stored_config(self.path)
+        except YamlFileError as exc:
             if not force:
-                raise MemgenError(f"--out {self.path}: its {CONFIG_FILE} is damaged ({problem}); use --force to "
-                                  "replace the folder's results, or choose another --out") from None
+                raise MemgenError(f"--out {self.path}: its {CONFIG_FILE} is damaged ({exc.problem}); use --force "
+                                  "to replace the folder's results, or choose another --out") from None
             self._replace(config)
             return
         translated = ""

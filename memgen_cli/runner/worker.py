@@ -40,6 +40,8 @@ def init_local_worker(threads: int, parent_pid: int) -> None:
     # Ctrl-C reaches every process of the terminal's group: the driver reports it in one line and keeps
     # finished work; a worker just stops, without a traceback of its own.
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+    if hasattr(signal, "pthread_sigmask"):  # started with SIGINT blocked (executors._submit_quietly): a Ctrl-C
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # that came meanwhile arrives now
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="memgen-parent-watch",
                      daemon=True).start()
 
