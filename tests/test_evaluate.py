@@ -297,3 +297,17 @@ def test_sets_too_large_for_memory_are_refused_before_any_work(digits, tmp_path)
                           env={**os.environ, "MEMGEN_MAX_MEMORY": "100000"})
     assert done.returncode == 2 and "pairs[0].train" in done.stderr and "MEMGEN_MAX_MEMORY" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_the_images_family_reads_sixteen_bit_pngs_at_sixteen_bits(tmp_path):
+    """Issue 34, case 6: a folder of 16-bit PNGs went through an 8-bit conversion that clipped 99% of pixels."""
+    from PIL import Image
+
+    from memgen_cli.imaging.image_files import load_images
+
+    values = np.random.default_rng(6).integers(0, 65536, size=(4, 8, 8)).astype(np.uint16)
+    for k, image in enumerate(values):
+        Image.fromarray(image).save(tmp_path / f"{k}.png")
+    loaded = load_images(str(tmp_path), 8, 1)
+    np.testing.assert_allclose(loaded.pixels, values / 65535.0)
+    assert loaded.scale == "16-bit files / 65535" and (loaded.pixels < 1.0).mean() > 0.99

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.imaging.image_files import image_files_in as image_files
+from memgen_cli.imaging.image_files import read_image_file
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARRAY_NAMES = ("images", "samples", "features", "arr_0")  # the array taken from a .npz holding several
 
 
@@ -46,10 +47,6 @@ def _fail(field: str, path: str, what: str) -> MemgenError:
     return MemgenError(f"{field}: {path}: {what}")
 
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
 def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     target = split_path(path)[0]
@@ -63,28 +60,6 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def read_image(file: Path) -> tuple[np.ndarray, int]:
-    """One PNG/JPEG as (H, W) or (H, W, 3) values in [0, 1], and its bits per channel (8 or 16). OSError or
-    ValueError for a file that is not such an image."""
-    from PIL import Image
-
-    with Image.open(file) as image:
-        image.load()
-        mode = image.mode
-        if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit gray (Pillow reads 16-bit PNGs as I;16 or I)
-            values = np.asarray(image, dtype=np.float64)
-            if values.size and (values.min() < 0 or values.max() > 65535):
-                raise ValueError(f"gray values outside 0..65535 (mode {mode})")
-            return values / 65535.0, 16
-        if mode in ("L", "1"):
-            return np.asarray(image.convert("L"), dtype=np.float64) / 255.0, 8
-        if mode in ("LA",):
-            return np.asarray(image.convert("L"), dtype=np.float64) / 255.0, 8
-        if mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "PA"):
-            return np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0, 8
-        raise ValueError(f"image mode {mode} (16-bit RGB or float images: give a .npy array instead)")
-
-
 def _read_folder(field: str, folder: Path) -> tuple[np.ndarray, str]:
     files = image_files(folder)
     if not files:
@@ -92,7 +67,7 @@ def _read_folder(field: str, folder: Path) -> tuple[np.ndarray, str]:
     images, first, bits = [], None, set()
     for file in files:
         try:
-            values, depth = read_image(file)
+            values, depth = read_image_file(file)
         except (OSError, ValueError, SyntaxError) as error:
             raise _fail(field, str(folder), f"{file.name} cannot be read as an image ({error})") from None
         if first is None:

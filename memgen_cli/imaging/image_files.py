@@ -6,7 +6,7 @@ shape (count, side, side) for one channel, (count, side, side, 3) for three. Pix
 
 - uint8 (or integers in 0..255): value / 255;
 - float: used as stored, and must lie in [0, 1];
-- PNG/JPEG files: their 8-bit values / 255.
+- PNG/JPEG files: 8-bit values / 255, 16-bit gray values / 65535 (never through an 8-bit conversion).
 
 A problem with the file is one line naming ``data.path`` (a ValueError, as the config's validation reports it).
 """
@@ -34,7 +34,7 @@ def _problem(path: str, what: str) -> ValueError:
     return ValueError(f"data.path: {path}: {what}")
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
@@ -58,7 +58,7 @@ def image_count(path: str) -> int:
     if not file.exists():
         raise _problem(path, "no such file or folder")
     if file.is_dir():
-        count = len(_image_files(file))
+        count = len(image_files_in(file))
         if count == 0:
             raise _problem(path, f"the folder holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} files")
         return count
@@ -116,18 +116,40 @@ def resize(images: np.ndarray, side: int) -> np.ndarray:
     return out[..., 0] if images.ndim == 3 else out
 
 
-def _read_folder(folder: Path, side: int, channels: int) -> np.ndarray:
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # how Pillow opens 16-bit gray PNGs
+
+
+def read_image_file(file: Path, channels: int | None = None) -> tuple[np.ndarray, int]:
+    """One PNG/JPEG as (H, W) or (H, W, 3) values in [0, 1], and its bits per channel: 16-bit gray files at 16 bits
+    (value / 65535; an 8-bit conversion would clip them), 8-bit files through Pillow's L or RGB conversion / 255.
+    ``channels`` 1 or 3 converts (None: gray stays gray, the rest becomes RGB). OSError or ValueError when the file
+    is not such an image."""
     from PIL import Image
 
-    out = []
-    for file in _image_files(folder):
+    with Image.open(file) as image:
+        image.load()
+        if image.mode in SIXTEEN_BIT_MODES:
+            values = np.asarray(image, dtype=np.float64)
+            if values.size and (values.min() < 0 or values.max() > 65535):
+                raise ValueError(f"gray values outside 0..65535 (mode {image.mode})")
+            values /= 65535.0
+            return (np.repeat(values[..., None], 3, axis=2) if channels == 3 else values), 16
+        if image.mode in ("F",) or image.mode.startswith("I;16") or image.mode == "RGB;16":
+            raise ValueError(f"image mode {image.mode}; give 8- or 16-bit gray, or 8-bit RGB")
+        gray = channels == 1 or (channels is None and image.mode in ("L", "LA", "1"))
+        return np.asarray(image.convert("L" if gray else "RGB"), dtype=np.float64) / 255.0, 8
+
+
+def _read_folder(folder: Path, side: int, channels: int) -> tuple[np.ndarray, str]:
+    out, bits = [], set()
+    for file in image_files_in(folder):
         try:
-            with Image.open(file) as image:
-                pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.float64) / 255.0
-        except OSError as error:
+            pixels, depth = read_image_file(file, channels)
+        except (OSError, ValueError) as error:
             raise _problem(str(folder), f"{file.name} cannot be read as an image ({error})") from None
         out.append(resize(pixels[None], side)[0])
-    return np.stack(out)
+        bits.add(depth)
+    return np.stack(out), " and ".join(f"{b}-bit files / {2**b - 1}" for b in sorted(bits))
 
 
 @lru_cache(maxsize=2)
@@ -136,7 +158,7 @@ def load_images(path: str, side: int, channels: int) -> LoadedImages:
     image_count(path)  # the same one-line problems as the config check
     file = Path(path)
     if file.is_dir():
-        pixels, scale = _read_folder(file, side, channels), "8-bit files / 255"
+        pixels, scale = _read_folder(file, side, channels)
     else:
         pixels, scale = _unit_scale(np.asarray(_read_array(path)), path)
         pixels = resize(_with_channels(pixels, channels), side)
@@ -156,7 +178,7 @@ def constant_problem(path: str) -> str | None:
         from PIL import Image
 
         first = None
-        for name in _image_files(file):
+        for name in image_files_in(file):
             try:
                 with Image.open(name) as image:
                     extrema, mode = image.getextrema(), image.mode
