@@ -251,7 +251,7 @@ def _sample(train01, smoothing, sampler, count, seed=0, draws=cf.DEFAULT_DRAWS):
     return from_model_scale(out)
 
 
-@pytest.mark.parametrize("sampler", schedules.SAMPLERS)
+@pytest.mark.parametrize("sampler", schedules.X0_SAMPLERS)
 def test_exact_model_samples_are_training_images(sampler):
     train01 = _gaussian_train(4, 8, seed=12)
     generated = _sample(train01, 0.0, sampler, count=16)
@@ -262,7 +262,7 @@ def test_exact_model_samples_are_training_images(sampler):
     assert len(set(nearest)) > 1  # not one image for every sample
 
 
-@pytest.mark.parametrize("sampler", schedules.SAMPLERS)
+@pytest.mark.parametrize("sampler", schedules.X0_SAMPLERS)
 def test_smoothed_model_samples_are_barycenters_not_copies(sampler):
     """σ = 2 model units, M = 2 draws: the last update returns the mean of two nearly one-hot posterior means,
     so every sample is the midpoint of two training images (its own pair), a copy only when both draws land

@@ -57,10 +57,11 @@ def test_it_is_one_registry_line_and_its_cells_are_flat():
     assert cell_id("closedform", cells[0]) == "a36422a8f8a5"  # cell ids and seeds must never move
 
 
-def test_exact_model_samples_are_training_images_through_the_whole_experiment(tiny_sweep, tmp_path):
+@pytest.mark.parametrize("sampler", ["ddim", "euler"])
+def test_exact_model_samples_are_training_images_through_the_whole_experiment(tiny_sweep, tmp_path, sampler):
     """Smoothing 0, few training images: every sample is a training image up to rounding (NN ratio ~ 0), in
-    trials.csv and in the images themselves."""
-    config = load_sweep_config(tiny_sweep, ["grid.n=[3, 8]", "grid.smoothing=[0]", "sampling.sampler=ddim"],
+    trials.csv and in the images themselves; under DDIM and under the probability-flow ODE (euler) alike."""
+    config = load_sweep_config(tiny_sweep, ["grid.n=[3, 8]", "grid.smoothing=[0]", f"sampling.sampler={sampler}"],
                                model="closedform")
     trials = run_sweep(config, executor="serial").trials
     assert len(trials) == 6 and (trials["memorized_fraction"] == 1.0).all()
@@ -73,7 +74,8 @@ def test_exact_model_samples_are_training_images_through_the_whole_experiment(ti
         gen, train = result.generated.reshape(6, -1), result.train.reshape(len(result.train), -1)
         nearest = np.abs(gen[:, None, :] - train[None]).max(axis=2).min(axis=1)
         assert nearest.max() < 1e-12
-    smoothed = run_sweep(load_sweep_config(tiny_sweep, ["grid.n=[40]", "grid.smoothing=[0.3]"],
+    smoothed = run_sweep(load_sweep_config(tiny_sweep, ["grid.n=[40]", "grid.smoothing=[0.3]",
+                                                        f"sampling.sampler={sampler}"],
                                            model="closedform"), executor="serial").trials
     assert smoothed["memorized_fraction"].mean() < 0.5 and (smoothed["nn_ratio_max"] > 0.5).all()  # barycenters
 
@@ -161,7 +163,9 @@ def test_resume_after_kill_minus_9_gives_the_clean_runs_numbers(tmp_path):
     (["sampling.draws=0"], "sampling.draws: must be >= 1 (got 0)"),
     (["sampling.draws=2.5"], "sampling.draws: must be integer (got 2.5)"),
     (["sampling.schedule=quadratic"], "sampling.schedule: must be one of 'logsnr_linear', 'cosine' or 'published'"),
-    (["sampling.sampler=euler"], "sampling.sampler: must be one of 'ddpm' or 'ddim'"),
+    (["sampling.sampler=rk4"], "sampling.sampler: must be one of 'ddpm', 'ddim' or 'euler'"),
+    (["sampling.sampler=euler", "sampling.sample_steps=5"],
+     "cell 0: sampling.sample_steps: the euler sampler takes its steps from grid.steps"),
     (["grid.steps=[17]", "sampling.sample_steps=7"],
      "cell 0: sampling.sample_steps: diffusers' trailing spacing gives 8 time steps, ending at -1"),
     (["sampling.sample_steps=11"], "cell 0: sampling.sample_steps: must be between 1 and steps = 10 (got 11)"),

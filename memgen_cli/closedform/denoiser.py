@@ -21,9 +21,10 @@ x0 = (z + (1 - t)² s_σ) / t gives
 
 so smoothing the score is averaging the denoiser over perturbations of its input, of std σ c in x_t units (σ
 fixed in their z units: c runs from 1 at both ends to sqrt(2) at abar = 1/2). σ = 0 is the exact model. Their
-sampler is Euler on the probability-flow ODE; its last step returns D_σ, as the DDIM and DDPM updates to
-prev_t = -1 do here (imaging.schedules), so a sample ends as a mean of M nearly one-hot posterior means: a
-barycenter of up to M nearby training images (the paper: smoothing biases samples toward such barycenters).
+sampler is Euler on the probability-flow ODE (sampler "euler" in imaging.schedules); its last step returns
+D_σ, as the DDIM and DDPM updates to prev_t = -1 do too, so a sample ends as a mean of M nearly one-hot
+posterior means: a barycenter of up to M nearby training images (the paper: smoothing biases samples toward
+such barycenters).
 Why this smoothing: it is the published training-free model that generalizes. The alternative, the exact
 posterior mean of a Gaussian-KDE-smoothed training set, samples that KDE: copies plus Gaussian noise.
 

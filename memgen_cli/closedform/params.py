@@ -18,7 +18,7 @@ from memgen_cli.imaging import cells as image_cells
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.imaging.grids import ImageOutput
-from memgen_cli.imaging.schedules import ImageSampling, Schedule
+from memgen_cli.imaging.schedules import ODE_SAMPLERS, ImageSampling, Schedule, X0Sampler
 
 THREADS = 1  # BLAS threads of a simulation: one, so workers x threads <= cores at any --workers
 MAX_DRAWS = 1000  # σ-CFDM's perturbations per sample: each costs one denoiser evaluation per step
@@ -48,9 +48,11 @@ class CellGrid(BaseModel):
 
 
 class ClosedFormSampling(ImageSampling):
-    """The image experiments' sampling section, plus the schedule (the U-Net's is a training field) and the
-    smoothing's perturbations per generated image."""
+    """The image experiments' sampling section, plus the schedule (the U-Net's is a training field), the
+    smoothing's perturbations per generated image, and a third sampler: "euler", the σ-CFDM reference's Euler
+    steps on the probability-flow ODE (imaging.schedules; grid.steps is its S, the schedule does not apply)."""
 
+    sampler: X0Sampler = "ddpm"  # the field keeps its place (and "ddpm" its default): cells and ids unchanged
     schedule: Schedule = "logsnr_linear"
     draws: Integer = Field(default=DEFAULT_DRAWS, ge=1, le=MAX_DRAWS,
                            description="σ-CFDM perturbations per generated image, fixed along its trajectory "
@@ -103,6 +105,9 @@ class CellParams(image_cells.ImageCellParams):
 
     @model_validator(mode="after")
     def _rules_across_fields(self) -> CellParams:
+        if self.sampling.sampler in ODE_SAMPLERS and self.sampling.sample_steps is not None:
+            raise ValueError(f"sampling.sample_steps: the {self.sampling.sampler} sampler takes its steps from "
+                             f"grid.steps (the reference's S); remove sample_steps")
         if why := self.shared_problem():
             raise ValueError(why)
         return self

@@ -5,7 +5,8 @@ through diffusers: the same betas, alpha_bar, trailing time steps and DDPM / DDI
 DDPMScheduler / DDIMScheduler that ``unet.diffusion.make_scheduler(schedule, steps, sampler)`` builds
 (num_train_timesteps=steps, clip_sample=False, prediction_type="epsilon", timestep_spacing="trailing",
 diffusers' defaults otherwise: variance_type "fixed_small", set_alpha_to_one, eta = 0). diffusers keeps its
-schedule in float32; these are the same formulas in float64.
+schedule in float32; these are the same formulas in float64. An x0 model can also take the σ-CFDM reference
+code's Euler steps on the probability-flow ODE (sampler "euler"), which diffusers does not have.
 
 Everything is in model scale (2x - 1 of [0, 1] pixel units); x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
 
@@ -27,7 +28,9 @@ from memgen_cli.config import Integer
 from memgen_cli.errors import MemgenError
 
 SCHEDULES = ("logsnr_linear", "cosine", "published")
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim")  # diffusers' too: every image model (the U-Net samples through diffusers)
+ODE_SAMPLERS = ("euler",)  # an x0 model's only (the closed-form model): the σ-CFDM reference's Euler steps
+X0_SAMPLERS = SAMPLERS + ODE_SAMPLERS
 LOGSNR_FIRST, LOGSNR_LAST = 9.21, -6.91  # alpha_bar from 0.9999 at the first step to 0.001 at the last
 PUBLISHED_BETA_START, PUBLISHED_BETA_END = 1e-4, 0.02
 COSINE_MAX_BETA = 0.999  # diffusers' cap on the cosine schedule's betas
@@ -36,6 +39,7 @@ VARIANCE_FLOOR = 1e-20  # diffusers clamps the DDPM variance here (it takes logs
 
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]  (a config's schedule: checked where it is read)
 Sampler = Literal[SAMPLERS]  # type: ignore[valid-type]
+X0Sampler = Literal[X0_SAMPLERS]  # type: ignore[valid-type]
 
 
 class ImageSampling(BaseModel):
@@ -54,9 +58,9 @@ def check_schedule(name: str) -> None:
         raise MemgenError(f"schedule: unknown schedule {name!r} (choose from {', '.join(SCHEDULES)})")
 
 
-def check_sampler(name: str) -> None:
-    if name not in SAMPLERS:
-        raise MemgenError(f"sampler: unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})")
+def check_sampler(name: str, choices: tuple[str, ...] = SAMPLERS) -> None:
+    if name not in choices:
+        raise MemgenError(f"sampler: unknown sampler {name!r} (choose from {', '.join(choices)})")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -217,11 +221,53 @@ def ddim_step(x: np.ndarray, x0: np.ndarray, step: Step, eps: np.ndarray | None 
     return step.alpha_bar_prev**0.5 * x0 + (1 - step.alpha_bar_prev) ** 0.5 * eps
 
 
+Denoiser = Callable[[np.ndarray, float], np.ndarray]  # (x_t of shape (count, *shape), alpha_bar_t) -> x0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The probability-flow ODE (sampler "euler")
+#
+# The σ-CFDM reference code (Scarvelis, Borde & Solomon; its sampling script's ``sampling_loop``, "sampling
+# algorithm (7)") writes the process as z_t = t y + (1 - t) eps, t = 0 noise, t = 1 data, and integrates the
+# probability-flow ODE dz/dt = v(z, t) = (z + (1 - t) s(z, t)) / t, s the (smoothed) closed-form score, with
+# S Euler steps of h = 1/S: for n = 0 .. S - 1, t = n h, z += h v unless t = 0 (v's 1/t; the step is skipped).
+# With Tweedie, s = (t D - z) / (1 - t)² for the x0 prediction D (in data units, D = E[y | z]), so
+# v = (D - z) / (1 - t) and one step is z += (D - z) / (S - n): the last (n = S - 1) lands on D, as the DDPM and
+# DDIM updates to prev_t = -1 do. memgen's x_t = sqrt(abar) y + sqrt(1 - abar) eps is x = c z with
+# c = sqrt(abar) + sqrt(1 - abar): at time t, abar = t² / (t² + (1 - t)²) and c = 1 / sqrt(t² + (1 - t)²).
+# The steps are the reference's: S = the config's steps, times uniform in t, no noise schedule. The start is
+# z ~ N(0, I) (the ODE's start at t = 0; the reference's 2-D script draws N(0, diag std(data)) instead).
+
+
+def euler_times(steps: int) -> np.ndarray:
+    """The times t = n / S, n = 1 .. S - 1, at which the reference's Euler loop evaluates the velocity."""
+    if steps < 2:
+        raise ValueError(f"euler_times: needs steps >= 2 (got {steps})")
+    return np.arange(1, steps) / steps
+
+
+def euler_alpha_bar(t: float) -> float:
+    """alpha_bar of x_t = sqrt(abar) y + sqrt(1 - abar) eps at the reference's time t (z_t = t y + (1 - t) eps)."""
+    return t * t / (t * t + (1 - t) ** 2)
+
+
+def euler_sample(denoise_x0: Denoiser, z: np.ndarray, steps: int) -> np.ndarray:
+    """The reference's Euler loop from z (at t = 0, model scale) to t = 1: S - 1 updates, S = ``steps``.
+
+    Each update asks the x0 model at x = c z (memgen's units) and moves z by (D - z) h / (1 - t), written
+    h / (1 - t) = 1 / (S - n) so that the last step's factor is exactly 1."""
+    z = np.array(z, dtype=np.float64)
+    for n, t in enumerate(euler_times(steps), start=1):
+        scale = 1.0 / math.sqrt(t * t + (1 - t) ** 2)  # c: x = c z
+        x0 = np.asarray(denoise_x0(scale * z, euler_alpha_bar(float(t))), dtype=np.float64)
+        if x0.shape != z.shape:
+            raise ValueError(f"sample: the denoiser returned shape {x0.shape} for input {z.shape}")
+        z += (x0 - z) / (steps - n)
+    return z
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Sampling
-
-
-Denoiser = Callable[[np.ndarray, float], np.ndarray]  # (x_t of shape (count, *shape), alpha_bar_t) -> x0
 
 
 def sample(denoise_x0: Denoiser, count: int, shape: tuple[int, ...], schedule: str, steps: int, sampler: str,
@@ -232,8 +278,14 @@ def sample(denoise_x0: Denoiser, count: int, shape: tuple[int, ...], schedule: s
     for DDPM one standard normal array per update with t > 0; so a seed gives the same samples.
     The x0 prediction goes into the update directly: diffusers would turn it into epsilon and back, which is
     the same up to rounding (and loses digits where alpha_bar is near 0).
+    "euler" (x0 models only) is the reference's probability-flow ODE loop above: ``steps`` is its S, the
+    schedule does not apply, and it takes no ``sample_steps``.
     """
-    check_sampler(sampler)
+    check_sampler(sampler, X0_SAMPLERS)
+    if sampler in ODE_SAMPLERS:
+        if sample_steps is not None:
+            raise ValueError("sample: the euler sampler takes its steps from steps, not sample_steps")
+        return euler_sample(denoise_x0, rng.standard_normal((count, *shape)), steps)
     updates = plan(schedule, steps, sampler, sample_steps)
     x = rng.standard_normal((count, *shape))
     for step in updates:
