@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -315,6 +315,14 @@ def validate_config(model_class: type[BaseModel], data: dict, source: str,
     except ValidationError as exc:
         keys = tuple(item.lstrip("~").partition("=")[0].strip() for item in overrides)
         raise MemgenError(format_validation_error(exc, source, model_class=model_class, overridden=keys)) from None
+
+
+class SweepConfig(BaseModel):
+    """The base of every experiment's config class (``Experiment.config_class``). ``repeats_field`` names the field
+    that counts repeats per cell (trials, simulations; None: one per cell), which the size limits, a folder's growth,
+    captions and ``Experiment.trial_count`` read. Its fields are each model's own."""
+
+    repeats_field: ClassVar[str | None] = None
 
 
 def left_out_at_defaults(data: Any, defaults: dict) -> Any:

@@ -15,6 +15,8 @@ from typing import ClassVar, Hashable
 
 from pydantic import BaseModel
 
+from memgen_cli.config import SweepConfig
+
 # A row returned by ``run_task`` may carry, under this key, the trial's metrics at training checkpoints: a list
 # of dicts, each with its ``step`` (the U-Net with evaluation.every). They become curves.csv's rows.
 CHECKPOINTS = "checkpoints"
@@ -50,10 +52,16 @@ class Experiment(ABC):
     """A model swept over a grid of cells, each cell repeated ``trial_count`` times (trials or simulations)."""
 
     model: ClassVar[str]  # its name in configs, on the command line and in results
-    config_class: ClassVar[type[BaseModel]]  # the sweep config (pydantic): the one source of its defaults
-    description: ClassVar[str]  # one line for `memgen sweep <model> --help`
+    config_class: ClassVar[type[SweepConfig]]  # the sweep config (pydantic): the one source of its defaults
     title: ClassVar[str] = ""  # what figure captions call it ("U-Net"); "" : "model <name>"
-    override_examples: ClassVar[tuple[str, ...]] = ()  # --set examples that work for this model (for --help)
+    # Its help (one line) and --set examples live in its package's __init__ (DESCRIPTION, OVERRIDE_EXAMPLES), read by
+    # runner.registry.experiment_summary without importing the experiment's numerics.
+    # Whether `memgen locate` runs its batches in this process by default: cheap trials that share inputs kept
+    # between rounds (the linear model's original sets); else local worker processes.
+    locate_in_process: ClassVar[bool] = False
+    # Whether the model's errors are infinite by construction while n <= d (the linear model's singular Sigma_G):
+    # figures then explain those cells once instead of counting them as missing data.
+    errors_infinite_while_n_le_d: ClassVar[bool] = False
     trials_per_task: ClassVar[int] = 1  # trials run and stored together (the unit of resumption)
     binary_metrics: ClassVar[tuple[str, ...]] = ()  # 0/1 columns summarised as proportions with intervals
     mean_metrics: ClassVar[tuple[str, ...]] = ()  # real columns summarised as means with standard errors

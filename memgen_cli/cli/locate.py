@@ -106,10 +106,12 @@ def _make_locate_command(model: str):
         executor: Optional[LocalExecutor] = typer.Option(None, "--executor",
                                                          help="Where batches run: local processes or serial (this "
                                                               "process; it keeps the original sets between rounds). "
-                                                              "Default: serial for linear, local otherwise."),
+                                                              "Default: serial for the linear model, local otherwise."),
     ) -> None:
         if executor is None:
-            executor = LocalExecutor.serial if model == "linear" else LocalExecutor.local
+            from memgen_cli.runner.registry import experiment_class
+
+            executor = LocalExecutor.serial if experiment_class(model).locate_in_process else LocalExecutor.local
         options = {"rel_width": rel_width, "batch": batch, "max_trials": max_trials}
         _run_locate_command(model, config, out, workers, set_, options, dry_run, quiet, force, executor)
 

@@ -7,7 +7,6 @@ import itertools
 from memgen_cli.experiment import Footprint
 from memgen_cli.imaging.experiment import ImageExperiment
 
-from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import CellParams, ClosedFormConfig, config_cells
 from . import simulation
 from .simulation import RUN_COLUMNS, TIMINGS
@@ -18,8 +17,6 @@ class ClosedFormExperiment(ImageExperiment):
     title = "Closed-form model"
     config_class = ClosedFormConfig
     params_class = CellParams
-    description = DESCRIPTION
-    override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task: a second or less, and a killed sweep loses no more
     run_columns = RUN_COLUMNS
     run_means = ("nn_ratio_mean", "nn_ratio_max") + TIMINGS

@@ -14,7 +14,6 @@ from pathlib import Path
 from memgen_cli.errors import MemgenError
 from memgen_cli.experiment import Experiment, Footprint
 
-from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .cell import BINARY, COLUMNS, MEANS
 from .params import EvaluateConfig, EvaluatePair, pair_key
 
@@ -40,8 +39,6 @@ class EvaluateExperiment(Experiment):
     model = "evaluate"
     title = "Your samples"
     config_class = EvaluateConfig
-    description = DESCRIPTION
-    override_examples = OVERRIDE_EXAMPLES
     binary_metrics = BINARY
     mean_metrics = MEANS
     not_inputs = ("output",)

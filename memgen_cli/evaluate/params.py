@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from memgen_cli.config import Integer
+from memgen_cli.config import Integer, SweepConfig
 
 DISTANCE_HELP = "l2 (Euclidean) or cosine (1 - cos; features only)"
 
@@ -54,7 +54,7 @@ class EvaluateOutput(BaseModel):
     dir: str | None = Field(default=None, description="set by the runner: where per-cell tables and figures go")
 
 
-class EvaluateConfig(BaseModel):
+class EvaluateConfig(SweepConfig):
     """Samples a researcher brings, scored against their training sets with calibrated references."""
 
     model_config = ConfigDict(extra="forbid")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, model_validator
 
-from memgen_cli.config import validate_config
+from memgen_cli.config import SweepConfig, validate_config
 from memgen_cli.imaging.data import DIGITS_SIDE, DIGITS_SIDES, ImageData, digits_available, gmm_components
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.imaging.image_files import constant_problem, image_count
@@ -158,7 +158,7 @@ class ImageCellParams(BaseModel):
         return self.flat_cells.flat(self.model_dump())
 
 
-class ImageConfig(BaseModel):
+class ImageConfig(SweepConfig):
     """What every image model's sweep config declares: simulations as its repeats, and the data section's rules
     (numbers, not booleans; no field its family does not read). Fields stay in each model's class, in the order
     its config.yaml has always had."""

@@ -10,10 +10,9 @@ from typing import Annotated, ClassVar, List, Literal, Optional
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, each_value_once
+from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, SweepConfig, each_value_once
 from memgen_cli.experiment import Experiment, Footprint, TrialBlock
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
-from memgen_cli.linear import DESCRIPTION, OVERRIDE_EXAMPLES
 from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import GENERALIZER_METRICS, COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
@@ -75,7 +74,7 @@ class LinearOptions(BaseModel):
 SWEEPABLE_OPTIONS = ("covariance", "bandwidth", "ridge")  # settable in options, or swept in grid
 
 
-class LinearConfig(BaseModel):
+class LinearConfig(SweepConfig):
     """A linear-model sweep. Defaults are the paper's settings (Figs. 2-3, d = 16)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -170,9 +169,9 @@ def original_set_of(trial: int, trials: int, sets: int) -> int:
 class LinearExperiment(Experiment):
     model = "linear"
     title = "Linear model"
+    locate_in_process = True  # its original sets are kept between locate's rounds
+    errors_infinite_while_n_le_d = True
     config_class = LinearConfig
-    description = DESCRIPTION
-    override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 50
     binary_metrics = ("delta_positive", "generalizer_delta_positive", "reproduced")
     mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta", "generalizer_log_abs_delta",

@@ -58,13 +58,20 @@ def log_errors(series: Series, column: str, is_log: bool, notes: Notes, name: st
     with np.errstate(divide="ignore", invalid="ignore"):
         log_e = values if is_log else np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
     finite = np.isfinite(log_e)
-    singular = ~finite & (model == "linear") & singular_cells(cells, x)
+    singular = ~finite & infinite_while_n_le_d(model) & singular_cells(cells, x)
     if singular.any():
         notes.add(SINGULAR_NOTE + ".")
     other = ~finite & ~singular
     if other.any():
         notes.add(f"{series.group.label}: {int(other.sum())} cell(s) with NaN, infinite or ≤ 0 {name} not drawn.")
     return np.where(finite, log_e, np.nan)
+
+
+def infinite_while_n_le_d(model: str) -> bool:
+    """Whether the model's errors are infinite by construction while n <= d (its experiment says)."""
+    from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
+
+    return model in EXPERIMENTS and experiment_class(model).errors_infinite_while_n_le_d
 
 
 def singular_cells(cells: pd.DataFrame, x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,6 @@ from memgen_cli.experiment import CHECKPOINTS, Footprint
 from memgen_cli.imaging.data import ImageData
 from memgen_cli.imaging.experiment import ImageExperiment
 
-from . import DESCRIPTION, OVERRIDE_EXAMPLES
 from .params import SimulationParams, UnetConfig, config_cells
 
 
@@ -26,8 +25,6 @@ class UnetExperiment(ImageExperiment):
     title = "U-Net"
     config_class = UnetConfig
     params_class = SimulationParams
-    description = DESCRIPTION
-    override_examples = OVERRIDE_EXAMPLES
     trials_per_task = 1  # one simulation per task (task_size: more when trained together on a GPU): a killed
     # sweep never retrains a finished simulation
     run_columns = RUN_COLUMNS
