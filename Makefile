@@ -48,10 +48,10 @@ figures: $(BASE)  ## the README's figures: a small sweep, drawn into docs/figure
 	$(BIN)/memgen analyze results/figures --out docs/figures
 
 test: $(FULL)  ## the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test-fast: $(FULL)  ## skip the slow end-to-end tests
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -rs -m "not slow"
 
 bench: $(FULL)  ## speed benchmarks; figures go to stdout (recorded in docs/benchmarks.md)
 	$(BIN)/python benchmarks/bench_cli.py
