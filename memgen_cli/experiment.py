@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Hashable
+from typing import Callable, ClassVar, Hashable
 
 from pydantic import BaseModel
 
@@ -20,6 +20,21 @@ from memgen_cli.config import SweepConfig
 # A row returned by ``run_task`` may carry, under this key, the trial's metrics at training checkpoints: a list
 # of dicts, each with its ``step`` (the U-Net with evaluation.every). They become curves.csv's rows.
 CHECKPOINTS = "checkpoints"
+
+
+# A map over the cluster's workers for a task that splits its own work (evaluate's training-set shards): set by the
+# executor a task runs under (runner.dask_executor, on a Dask worker), as (map(fn, items) -> results, workers).
+# None: the task does all of its work itself. Experiments read it; only the runner sets it.
+_worker_map: tuple[Callable, int] | None = None
+
+
+def set_worker_map(found: tuple[Callable, int] | None) -> None:
+    global _worker_map
+    _worker_map = found
+
+
+def worker_map() -> tuple[Callable, int] | None:
+    return _worker_map
 
 
 @dataclass(frozen=True)

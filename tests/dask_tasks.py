@@ -39,3 +39,18 @@ def resources_held(task):
 
     worker = get_worker()
     return {"resources": worker.state.tasks[thread_state.key].resource_restrictions, "pid": os.getpid()}
+
+
+def square(x):
+    return x * x
+
+
+def uses_the_worker_map(task):
+    """What a task that splits its own work sees on a Dask worker: a map over the cluster and its size."""
+    from memgen_cli.experiment import worker_map
+
+    found = worker_map()
+    if found is None:
+        return None
+    map_fn, workers = found
+    return {"workers": workers, "squares": list(map_fn(square, range(task["n"])))}

@@ -228,3 +228,15 @@ def test_local_workers_send_back_the_whole_traceback():
         ex.close()
     assert got[3] == TaskFailure("ValueError: bad cell seed=3")
     assert "in sometimes_fails" in got[3].traceback and "Traceback (most recent call last)" in got[3].traceback
+
+
+def test_a_task_can_map_its_own_work_over_the_workers(cluster):
+    """evaluate's training-set shards go through this: a task on a worker maps over the cluster (seceding while it
+    waits), and outside a Dask worker there is no such map."""
+    from memgen_cli.experiment import worker_map
+
+    with connected(cluster) as ex:
+        found = dict(ex.run(dask_tasks.uses_the_worker_map, [{"n": 5}] * 2))
+    assert all(r == {"workers": r["workers"], "squares": [0, 1, 4, 9, 16]} and r["workers"] >= 2
+               for r in found.values()), found
+    assert worker_map() is None

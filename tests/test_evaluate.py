@@ -311,3 +311,32 @@ def test_the_images_family_reads_sixteen_bit_pngs_at_sixteen_bits(tmp_path):
     loaded = load_images(str(tmp_path), 8, 1)
     np.testing.assert_allclose(loaded.pixels, values / 65535.0)
     assert loaded.scale == "16-bit files / 65535" and (loaded.pixels < 1.0).mean() > 0.99
+
+
+@pytest.mark.parametrize("distance", ["l2", "cosine"])
+def test_a_sharded_search_equals_one_search_to_the_last_bit(distance):
+    rng = np.random.default_rng(7)
+    base, queries = rng.standard_normal((900, 20)), rng.standard_normal((70, 20))
+    queries[:10] = base[:10] + 1e-9
+    one = nb.nearest(queries, base, 12, distance)
+    for shards in (2, 3, 7):
+        split = nb.sharded_nearest(queries, base, 12, distance, shards=shards)
+        assert (split[0] == one[0]).all() and (split[1] == one[1]).all()
+
+
+@pytest.mark.slow
+def test_executor_dask_splits_the_training_set_and_equals_the_serial_run(digits, tmp_path):
+    """With --executor dask the training set's shards are searched on the workers; trials.csv is the serial one's."""
+    config = tmp_path / "evaluate.yaml"
+    config.write_text(yaml.safe_dump({"model": "evaluate", "heldout": str(digits["heldout"]),
+                                      "pairs": [{"samples": str(digits["mix"]), "train": str(digits["train"])}],
+                                      "evaluation": {"bootstrap": 100}}))
+    serial = run("sweep", "evaluate", config, "--out", tmp_path / "serial", "--executor", "serial", "--quiet")
+    dask = run("sweep", "evaluate", config, "--out", tmp_path / "dask", "--executor", "dask", "--workers", "2",
+               "--quiet")
+    assert serial.returncode == 0 and dask.returncode == 0, dask.stderr
+    a, b = (pd.read_csv(tmp_path / name / "trials.csv").drop(columns="seconds") for name in ("serial", "dask"))
+    pd.testing.assert_frame_equal(a, b)
+    for name in ("neighbours.csv", "threshold.csv"):
+        (cell,) = (tmp_path / "serial" / "evaluate").iterdir()
+        assert (cell / name).read_bytes() == (tmp_path / "dask" / "evaluate" / cell.name / name).read_bytes()

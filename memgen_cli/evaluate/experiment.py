@@ -131,6 +131,20 @@ class EvaluateExperiment(Experiment):
             found.append(Footprint(f"pairs[{index}].train", 2.0 * (sizes["samples"] + sizes["train"] + held), 0.0))
         return found
 
+    @staticmethod
+    def _search():
+        """On a cluster (--executor dask), the training set split across its workers, each searching its shard and
+        returning its top k (merged here; the same numbers); elsewhere one search in this process."""
+        from memgen_cli.experiment import worker_map
+
+        from .neighbours import nearest, sharded_nearest
+
+        found = worker_map()
+        if found is None or found[1] < 2:
+            return nearest
+        map_fn, workers = found
+        return lambda *args, **kwargs: sharded_nearest(*args, shards=workers, map_fn=map_fn, **kwargs)
+
     def run_task(self, config: EvaluateConfig, cell: dict, trials: list[tuple[int, int]]) -> list[dict]:
         from memgen_cli.seeding import cell_id
 
@@ -145,7 +159,7 @@ class EvaluateExperiment(Experiment):
         heldout = load_set("heldout", config.heldout, config.features) if config.heldout else None
         [(_, seed)] = trials
         found = score_cell(samples.flat, train.flat, None if heldout is None else heldout.flat, config.evaluation,
-                           config.distance, seed, None if second is None else second.flat)
+                           config.distance, seed, None if second is None else second.flat, search=self._search())
         if config.output.dir:
             write_cell_outputs(Path(config.output.dir) / cell_id(self.model, cell), found, samples, train,
                                None if config.features else config.evaluation.gallery)

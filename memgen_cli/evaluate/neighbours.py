@@ -58,17 +58,26 @@ def _exact_sq(queries: np.ndarray, base: np.ndarray, rows: np.ndarray) -> np.nda
     return out
 
 
+def _by_distance(cand: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by distance, equal distances by index: one order whatever found the candidates."""
+    order = np.lexsort((cand, exact), axis=1)
+    return np.take_along_axis(cand, order, 1), np.take_along_axis(exact, order, 1)
+
+
 def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2", *, exclude_self: bool = False,
-            budget_bytes: float = 256e6, progress: Callable[[int], None] | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest rows of ``base`` to each row of ``queries``: (indices (m, k), distances (m, k)), nearest first,
-    exact in float64. ``exclude_self``: queries are base itself and a row is not its own neighbour. progress(rows)
-    is called after each chunk of queries."""
+            budget_bytes: float = 256e6, progress: Callable[[int], None] | None = None,
+            centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of ``base`` to each row of ``queries``: (indices (m, k), distances (m, k)), nearest first
+    (equal distances by index), exact in float64. ``exclude_self``: queries are base itself and a row is not its
+    own neighbour. progress(rows) is called after each chunk of queries. ``centre``: the point both sets are
+    shifted by (default the mean of ``base`` as the distance sees it); a shard of a larger base passes the whole
+    base's, so that its distances are the whole search's to the last bit."""
     q, b = prepared(queries, distance), prepared(base, distance)
     usable = len(b) - (1 if exclude_self else 0)
     if not 1 <= k <= usable:
         raise ValueError(f"nearest: k = {k} neighbours asked of a set of {usable}")
-    centre = b.mean(axis=0)  # distances are shift-invariant; centring shrinks float32's cancellation error
+    # distances are shift-invariant; centring shrinks float32's cancellation error
+    centre = b.mean(axis=0) if centre is None else centre
     q -= centre
     b -= centre
     b32 = b.astype(np.float32)
@@ -88,9 +97,7 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2",
             approx[np.arange(len(chunk)), np.arange(start, start + len(chunk))] = np.inf
         cand = np.argpartition(approx, c - 1, axis=1)[:, :c] if c < approx.shape[1] else \
             np.broadcast_to(np.arange(approx.shape[1]), approx.shape).copy()
-        exact = _exact_sq(chunk, b, cand)
-        order = np.argsort(exact, axis=1, kind="stable")
-        cand, exact = np.take_along_axis(cand, order, 1), np.take_along_axis(exact, order, 1)
+        cand, exact = _by_distance(cand, _exact_sq(chunk, b, cand))
         q_sq = np.einsum("ij,ij->i", chunk, chunk)
         bound = gamma * (q_sq + b_sq.max()) + 1e-300
         if c < approx.shape[1]:
@@ -101,14 +108,38 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2",
                 if exclude_self:
                     full[start + row] = np.inf
                 top = np.argpartition(full, c - 1)[:c]
-                sq = _exact_sq(chunk[row:row + 1], b, top[None, :])[0]
-                best = np.argsort(sq, kind="stable")
-                cand[row], exact[row] = top[best], sq[best]
+                found, sq = _by_distance(top[None, :], _exact_sq(chunk[row:row + 1], b, top[None, :]))
+                cand[row], exact[row] = found[0], sq[0]
         indices[start:start + len(chunk)] = cand[:, :k]
         distances[start:start + len(chunk)] = _to_distance(exact[:, :k], distance)
         if progress is not None:
             progress(len(chunk))
     return indices, distances
+
+
+def _shard_nearest(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    queries, shard, first, k, distance, centre, budget = args
+    idx, dist = nearest(queries, shard, min(k, len(shard)), distance, centre=centre, budget_bytes=budget)
+    return idx + first, dist
+
+
+def merge_nearest(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each shard's top k (global indices, distances) -> the top k of all: by distance, equal ones by index."""
+    idx, dist = np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
+    idx, dist = _by_distance(idx, dist)
+    return idx[:, :k], dist[:, :k]
+
+
+def sharded_nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2", *, shards: int = 2,
+                    map_fn: Callable = map, budget_bytes: float = 256e6) -> tuple[np.ndarray, np.ndarray]:
+    """``nearest`` with the base split into ``shards`` row blocks searched by ``map_fn`` (``map``, or a Dask
+    client's map on workers), each returning its top k, merged here: the same result as one search."""
+    if not 1 <= k <= len(base):
+        raise ValueError(f"nearest: k = {k} neighbours asked of a set of {len(base)}")
+    centre = prepared(base, distance).mean(axis=0)
+    bounds = np.linspace(0, len(base), min(shards, len(base)) + 1).astype(int)
+    jobs = [(queries, base[a:b], a, k, distance, centre, budget_bytes) for a, b in zip(bounds[:-1], bounds[1:])]
+    return merge_nearest(list(map_fn(_shard_nearest, jobs)), k)
 
 
 def ratios(distances: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import distributed
 from distributed import Client, LocalCluster
 
 from memgen_cli.errors import MemgenError
+from memgen_cli.experiment import set_worker_map
 from memgen_cli.runner.worker import TaskFailure, available_cpus, call_task, limit_threads, threads_per_worker
 
 _limited_to: int | None = None  # threads this worker process is already capped at
@@ -44,7 +45,25 @@ def _run_task(fn: Callable[[Any], Any], task: Any, threads: int | None) -> Any:
     if _limited_to != threads:
         limit_threads(threads)
         _limited_to = threads
-    return call_task(fn, task)
+    set_worker_map((_cluster_map, _worker_count()))
+    try:
+        return call_task(fn, task)
+    finally:
+        set_worker_map(None)
+
+
+def _worker_count() -> int:
+    try:
+        return max(1, len(distributed.get_client().scheduler_info().get("workers", {})))
+    except Exception:  # noqa: BLE001  no client to ask: the task does its work itself
+        return 1
+
+
+def _cluster_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """From inside a task: ``fn`` over ``items`` on the cluster's workers (this task secedes while it waits, so a
+    worker's one thread is not held), results in order."""
+    with distributed.worker_client() as client:
+        return client.gather(client.map(fn, list(items), pure=False))
 
 
 class DaskExecutor:
