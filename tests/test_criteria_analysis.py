@@ -210,13 +210,26 @@ def test_n_star_and_its_interval_are_the_same_in_transitions_and_criteria(tmp_pa
     trials["reproduced"] = (rng.random(len(trials)) < logistic(trials["n"].to_numpy(float), 20.0)).astype(int)
     trials.to_csv(folder / "trials.csv", index=False)
     analyze_folder(folder, settings=AnalysisSettings(bootstrap=200, seed=11))
+    assert len(pd.read_csv(folder / "criteria.csv")) == 2
+    assert_one_n_star(folder, "criteria.csv")
+
+
+def assert_one_n_star(folder, *tables):
+    """Each table's n*, interval and status are transitions.csv's, group by group."""
     transitions = pd.read_csv(folder / "transitions.csv").set_index("group")
-    criteria = pd.read_csv(folder / "criteria.csv").set_index("group")
-    assert sorted(transitions.index) == sorted(criteria.index) and len(criteria) == 2
     assert (transitions["n_star_status"] == "crossed").all() and not transitions["n_star_grid_limited"].all()
-    for group in transitions.index:
-        for column in ("n_star", "n_star_lo", "n_star_hi", "n_star_grid_limited"):
-            assert transitions.loc[group, column] == pytest.approx(criteria.loc[group, column], nan_ok=True), \
-                (group, column)
-    crossed = transitions["n_star_status"] == "crossed"
-    assert (criteria.loc[crossed[crossed].index, "n_star_status"] == "crossed").all()
+    for name in tables:
+        other = pd.read_csv(folder / name).set_index("group")
+        assert sorted(transitions.index) == sorted(other.index), name
+        for group in transitions.index:
+            for column in ("n_star", "n_star_lo", "n_star_hi", "n_star_grid_limited"):
+                assert transitions.loc[group, column] == pytest.approx(other.loc[group, column], nan_ok=True), \
+                    (name, group, column)
+            assert other.loc[group, "n_star_status"] == "crossed", (name, group)
+
+
+def test_n_star_and_its_interval_are_the_same_in_every_image_table(tmp_path):
+    """The same in an image folder: memorization.csv's and criteria.csv's n* are transitions.csv's."""
+    folder = image_folder(tmp_path / "img", np.random.default_rng(7), sims=40)  # enough for distinct intervals
+    analyze_folder(folder, settings=AnalysisSettings(bootstrap=200, seed=4))
+    assert_one_n_star(folder, "memorization.csv", "criteria.csv")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from memgen_cli.report.analysis import cells_key, group_columns, row_for_cells, split_groups
+from memgen_cli.report.analysis import cells_key, group_columns, split_groups, transitions_star
 from memgen_cli.report.bootstrap import group_set_draws, two_stage_means
 from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, p_status
 from memgen_cli.report.memorization import MEMORIZED, reference_fractions
@@ -161,21 +161,6 @@ def discriminates(results: Results, cells: pd.DataFrame, key: tuple, n_boot: int
     return found
 
 
-STAR_COLUMNS = ("n_star", "n_star_lo", "n_star_hi", "n_star_status", "n_star_grid_limited")
-
-
-def transitions_star(transitions: pd.DataFrame | None, cells: pd.DataFrame) -> dict:
-    """{"n_star": its columns in the group's row of transitions.csv}; {} without that table or row."""
-    if transitions is None or "group_columns" not in transitions.attrs or \
-            not all(c in transitions.columns for c in STAR_COLUMNS[:4]):
-        return {}
-    try:
-        row = transitions.iloc[row_for_cells(transitions, cells)]
-    except (KeyError, ValueError):
-        return {}
-    return {"n_star": {c: row[c] for c in STAR_COLUMNS if c in row.index}}
-
-
 def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
                    x: str = "n", transitions: pd.DataFrame | None = None) -> CriteriaTable | None:
     """Per group: each criterion's crossing with its interval, their ratios and the verdict; per cell: each
@@ -205,7 +190,7 @@ def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 10
         if len(cells) >= 2:
             row.update(criteria_row(log_x, _curves(found), align_factor,
                                     discriminates(results, cells, key, n_boot, seed, image),
-                                    given=transitions_star(transitions, cells)))
+                                    given={"n_star": star} if (star := transitions_star(transitions, cells)) else {}))
         else:
             row.update(verdict="undetermined", verdict_reason=f"one cell ({x} = {row['n_min']:g}): nothing to cross")
         rows.append({**row, "bootstrap": IMAGE_METHOD if image else LINEAR_METHOD})
