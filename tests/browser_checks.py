@@ -4,6 +4,10 @@
 error and every image that fails to load, and once the page has loaded writes what it found (each image's
 naturalWidth, the errors, any address that is not inline, the page's width against the window's) into the DOM as
 JSON, which `chromium --dump-dom` prints. The page itself is not changed.
+
+Headless Chromium will not make a window narrower than 500 px; a narrower one (a phone's 400 px) is an iframe of that
+width inside a wider window, the page in its ``srcdoc`` (so the wrapper may read what the probe wrote in it).
+The probe opens every <details> before it measures, so that a table folded away is measured too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ window.addEventListener("error", function (event) {
                                              : String(event.message) + " at " + event.filename + ":" + event.lineno);
 }, true);
 window.addEventListener("load", function () {
+  Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) { d.open = true; });
   var images = Array.prototype.slice.call(document.images);
   var addresses = Array.prototype.slice.call(document.querySelectorAll("[src],[href]")).map(function (node) {
     return node.getAttribute("src") || node.getAttribute("href");
@@ -40,6 +45,10 @@ window.addEventListener("load", function () {
                                                box: img.parentElement.getBoundingClientRect().width}; }),
     errors: window.__memgenErrors,
     external: addresses.filter(function (a) { return !/^(data:|#)/.test(a); }),
+    tables: Array.prototype.slice.call(document.querySelectorAll("table")).map(function (table) {
+      var heading = table.querySelector("th");
+      return {width: table.getBoundingClientRect().width, box: table.parentElement.getBoundingClientRect().width,
+              first: heading ? heading.textContent : ""}; }),
     pageWidth: document.documentElement.scrollWidth,
     windowWidth: window.innerWidth,
     headings: Array.prototype.slice.call(document.querySelectorAll("h2,h3")).map(function (h) {
@@ -51,6 +60,19 @@ window.addEventListener("load", function () {
   document.body.appendChild(out);
 });
 </script>"""
+
+
+SMALLEST_WINDOW = 500  # px: headless Chromium's narrowest window
+WRAPPER = """<!doctype html><html><head><meta charset=utf-8><style>body {{ margin: 0; }} iframe {{ border: 0; }}
+</style></head><body><iframe id=page width={width} height={height} srcdoc="{page}"></iframe><script>
+document.getElementById("page").addEventListener("load", function () {{
+  var found = this.contentDocument.getElementById("memgen-checks");
+  var out = document.createElement("pre");
+  out.id = "memgen-checks";
+  out.textContent = found ? found.textContent : "";
+  document.body.appendChild(out);
+}});
+</script></body></html>"""
 
 
 def chromium() -> str | None:
@@ -80,12 +102,21 @@ def run_chromium(url: str, profile: Path, width: int, height: int, *extra: str, 
     return done.stdout
 
 
+def in_frame(page: str, width: int, height: int) -> str:
+    """The page in an iframe of this size (a window narrower than Chromium's narrowest)."""
+    return WRAPPER.format(width=width, height=height, page=html.escape(page, quote=True))
+
+
 def browser_checks(page_path: Path, work: Path, width: int = 1200, height: int = 900) -> dict:
-    """What the probe found when Chromium loaded the page in a window of this size."""
+    """What the probe found when Chromium loaded the page in a window of this size (an iframe of it when narrower
+    than Chromium's narrowest window)."""
     work.mkdir(parents=True, exist_ok=True)
     probed = work / f"probed-{width}.html"
-    probed.write_text(with_probe(page_path.read_text()))
-    dom = run_chromium(probed.as_uri(), work / "profile", width, height, "--dump-dom")
+    page = with_probe(page_path.read_text())
+    narrow = width < SMALLEST_WINDOW
+    probed.write_text(in_frame(page, width, height) if narrow else page)
+    window = SMALLEST_WINDOW if narrow else width
+    dom = run_chromium(probed.as_uri(), work / "profile", window, height, "--dump-dom")
     found = re.search(r'<pre id="memgen-checks">(.*?)</pre>', dom, flags=re.S)
     if not found:
         raise AssertionError("the probe wrote nothing: the page did not finish loading\n" + dom[-1000:])
@@ -93,5 +124,12 @@ def browser_checks(page_path: Path, work: Path, width: int = 1200, height: int =
 
 
 def screenshot(page_path: Path, out: Path, width: int, height: int) -> Path:
-    run_chromium(page_path.resolve().as_uri(), out.parent / "profile", width, height, f"--screenshot={out}")
+    """A PNG of the page's top in a window of this size (narrower than Chromium's: in an iframe of this width, at
+    the left of a 500 px window)."""
+    url = page_path.resolve().as_uri()
+    if width < SMALLEST_WINDOW:
+        framed = out.with_suffix(".framed.html")
+        framed.write_text(in_frame(page_path.read_text(), width, height))
+        url, width = framed.resolve().as_uri(), SMALLEST_WINDOW
+    run_chromium(url, out.parent / "profile", width, height, f"--screenshot={out}")
     return out

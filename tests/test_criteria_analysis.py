@@ -197,3 +197,39 @@ def test_analyze_writes_reads_back_draws_and_reports_the_new_tables(tmp_path):
     assert {"criteria.png", "training_times.png"} <= drawn
     page = write_report([folder], analysis=settings).read_text()
     assert "Three criteria" in page and "Training times" in page and "training_fit.csv" in page
+
+
+def test_n_star_and_its_interval_are_the_same_in_transitions_and_criteria(tmp_path):
+    """One number, one interval (issue 37): criteria.csv's n* is transitions.csv's, read from the files written,
+    on a linear folder with reproducibility."""
+    rng = np.random.default_rng(6)
+    folder = tmp_path / "lin"
+    # 40 trials: d = 16's interval is the bootstrap's own (not widened to the grid), where two bootstraps differ
+    write_linear_results(folder, [8, 13, 20, 32, 50, 80, 128], groups=({"d": 16}, {"d": 4}), trials=40, seed=3)
+    trials = pd.read_csv(folder / "trials.csv")
+    trials["reproduced"] = (rng.random(len(trials)) < logistic(trials["n"].to_numpy(float), 20.0)).astype(int)
+    trials.to_csv(folder / "trials.csv", index=False)
+    analyze_folder(folder, settings=AnalysisSettings(bootstrap=200, seed=11))
+    assert len(pd.read_csv(folder / "criteria.csv")) == 2
+    assert_one_n_star(folder, "criteria.csv")
+
+
+def assert_one_n_star(folder, *tables):
+    """Each table's n*, interval and status are transitions.csv's, group by group."""
+    transitions = pd.read_csv(folder / "transitions.csv").set_index("group")
+    assert (transitions["n_star_status"] == "crossed").all() and not transitions["n_star_grid_limited"].all()
+    for name in tables:
+        other = pd.read_csv(folder / name).set_index("group")
+        assert sorted(transitions.index) == sorted(other.index), name
+        for group in transitions.index:
+            for column in ("n_star", "n_star_lo", "n_star_hi", "n_star_grid_limited"):
+                assert transitions.loc[group, column] == pytest.approx(other.loc[group, column], nan_ok=True), \
+                    (name, group, column)
+            assert other.loc[group, "n_star_status"] == "crossed", (name, group)
+
+
+def test_n_star_and_its_interval_are_the_same_in_every_image_table(tmp_path):
+    """The same in an image folder: memorization.csv's and criteria.csv's n* are transitions.csv's."""
+    folder = image_folder(tmp_path / "img", np.random.default_rng(7), sims=40)  # enough for distinct intervals
+    analyze_folder(folder, settings=AnalysisSettings(bootstrap=200, seed=4))
+    assert_one_n_star(folder, "memorization.csv", "criteria.csv")

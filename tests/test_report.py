@@ -42,6 +42,17 @@ def linear_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def closedform_folder(tmp_path_factory) -> Path:
+    """A real closed-form sweep: its n* undetermined, with the long reasons that once stretched the tables."""
+    root = tmp_path_factory.mktemp("closedform")
+    config = root / "cf.yaml"
+    config.write_text(CLOSEDFORM_SWEEP)
+    result = invoke("sweep", "closedform", config, "--out", root / "cf", "--executor", "serial", "-q")
+    assert result.exit_code == 0, result.output
+    return root / "cf"
+
+
+@pytest.fixture(scope="module")
 def unet_folder(tmp_path_factory) -> Path:
     return write_unet_folder(tmp_path_factory.mktemp("unet") / "unet", FALLING, RISING, curves=True)
 
@@ -217,18 +228,47 @@ def test_the_browser_check_sees_a_broken_page(tmp_path):
     assert found["external"] == ["https://example.invalid/x.png"]
 
 
-def test_a_closed_form_folder_on_one_page(tmp_path):
+def test_a_closed_form_folder_on_one_page(closedform_folder, tmp_path):
     """The third model's folder: its memorization table, the references on its P figure, its title in captions."""
-    config = tmp_path / "cf.yaml"
-    config.write_text(CLOSEDFORM_SWEEP)
-    folder = tmp_path / "cf"
-    assert invoke("sweep", "closedform", config, "--out", folder, "--executor", "serial", "-q").exit_code == 0
-    result = invoke("report", folder, "--bootstrap", "200")
+    result = invoke("report", closedform_folder, "--bootstrap", "200", "--out", tmp_path / "cf.html")
     assert result.exit_code == 0, result.output
-    page = (folder / "report.html").read_text()
+    page = (tmp_path / "cf.html").read_text()
     assert_self_contained(page)
     figures = re.findall(r"id='fig-([^']*)'", page)
     assert {"p_delta_positive", "memorized_fraction", "memorization_vs_p"} <= set(figures), figures
     assert len(images(page)) == len(figures)
     assert "Closed-form model" in page and "<h3>Memorization</h3>" in page
     assert "an ideal generalizer" in page  # the references' band, said under the P(Δ > 0) figure
+    # Long statuses are numbered notes under their table, not its cells; each figure note is said once.
+    transition = page.split("<h3>Transition</h3>")[1].split("<details>")[0]
+    assert "<sup class=nref>[1]</sup>" in transition and "<ol class=tnotes><li>undetermined: " in transition
+    for note in re.findall(r"<ul class=notes>(.*?)</ul>", page.split("<h3>Figures</h3>")[1]):
+        for item in re.findall(r"<li>(.*?)</li>", note):
+            assert page.count(f"<li>{item}</li>") <= 2, item  # under its figure (and, at most, the folder's notes)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(chromium() is None, reason=SKIP_REASON)
+def test_pages_fit_a_wide_and_a_phone_window(closedform_folder, linear_folder, tmp_path):
+    """Issue 37. At 1280 px every table fits its column (long texts are notes under it) and every figure is shown at
+    its drawn width, neither stretched nor shrunk; at 400 px nothing makes the page scroll sideways (a table may
+    scroll inside its own box) and the figures scale down to the window."""
+    for name, folder in (("closedform", closedform_folder), ("linear", linear_folder)):
+        page = tmp_path / f"{name}.html"
+        result = invoke("report", folder, "--bootstrap", "200", "--out", page)
+        assert result.exit_code == 0, result.output
+        wide = browser_checks(page, tmp_path / f"{name}-1280", width=1280, height=2000)
+        assert wide["windowWidth"] == 1280 and wide["errors"] == []
+        assert len(wide["tables"]) >= 4 and len(wide["images"]) >= 5, (name, wide)
+        for table in wide["tables"]:
+            assert table["width"] <= min(table["box"], wide["windowWidth"]), (name, table)
+        for image in wide["images"]:
+            assert image["shown"] == image["width"] > 0, (name, image)  # drawn width, not stretched or shrunk
+        assert wide["pageWidth"] <= wide["windowWidth"], name
+        narrow = browser_checks(page, tmp_path / f"{name}-400", width=400, height=2000)
+        assert narrow["windowWidth"] == 400 and narrow["errors"] == []
+        assert narrow["pageWidth"] <= 400, (name, narrow["pageWidth"])  # no sideways scrolling
+        for image in narrow["images"]:
+            assert image["shown"] <= 400 - 16 and image["box"] <= 400, (name, image)
+        for table in narrow["tables"]:
+            assert table["box"] <= 400, (name, table)  # a wide table scrolls inside its box

@@ -152,6 +152,24 @@ def row_for_cells(table: pd.DataFrame, cells: pd.DataFrame) -> int:
     return keys.index(cells_key(cells, columns))
 
 
+STAR_COLUMNS = ("n_star", "n_star_lo", "n_star_hi", "n_star_status", "n_star_grid_limited", "n_star_crossing",
+                "n_star_discriminates_at", "n_star_blind_at")
+
+
+def transitions_star(transitions: pd.DataFrame | None, cells: pd.DataFrame) -> dict:
+    """These cells' n*, as transitions.csv has it (point, interval, status, grid and calibration columns), for the
+    tables that show n* beside their own criterion (memorization.csv, criteria.csv): one number, one interval
+    (issue 37). {} without that table or the group's row."""
+    if transitions is None or "group_columns" not in transitions.attrs or \
+            not all(c in transitions.columns for c in STAR_COLUMNS[:4]):
+        return {}
+    try:
+        row = transitions.iloc[row_for_cells(transitions, cells)]
+    except (KeyError, ValueError):
+        return {}
+    return {c: row[c] for c in STAR_COLUMNS if c in row.index}
+
+
 # ----------------------------------------------------------------------------------------------
 # One group: each part of its row
 

@@ -15,6 +15,7 @@ import json
 import math
 import textwrap
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -85,6 +86,20 @@ def styled() -> Iterator[None]:
         yield
 
 
+NOTES_IN_FIGURE: ContextVar[bool] = ContextVar("notes_in_figure", default=True)
+
+
+@contextmanager
+def notes_outside() -> Iterator[None]:
+    """Figures drawn inside leave their notes out of the image (the caption stays): `memgen report` writes them once,
+    as text under the figure, where a narrow window wraps them."""
+    token = NOTES_IN_FIGURE.set(False)
+    try:
+        yield
+    finally:
+        NOTES_IN_FIGURE.reset(token)
+
+
 @dataclass
 class Notes:
     """Lines said under the panels: what was left out and why."""
@@ -112,13 +127,15 @@ def figure_width(cols: int) -> float:
 
 def new_figure(rows: int, cols: int, caption: str, notes: Sequence[str] = (), sharex: bool = True,
                sharey: bool | str = False, title_lines: int = 1) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout figure of rows x cols panels, one or two paper columns wide, caption and notes below.
+    """A constrained-layout figure of rows x cols panels, one or two paper columns wide, caption and notes below
+    (the notes not inside ``notes_outside``).
 
     Panels keep their height whatever the caption and notes: those get a row of their own, sized for their lines.
     """
     width = figure_width(cols)
     panel_height = min(max(width / cols * PANEL_ASPECT, PANEL_HEIGHTS[0]), PANEL_HEIGHTS[1]) + title_lines * TITLE_LINE
-    note_lines = wrap_notes(([caption] if caption else []) + list(notes), width)
+    shown = list(notes) if NOTES_IN_FIGURE.get() else []
+    note_lines = wrap_notes(([caption] if caption else []) + shown, width)
     notes_height = NOTE_LINE_HEIGHT * len(note_lines) + (0.05 if note_lines else 0)
     figure = Figure(figsize=(width, rows * panel_height + notes_height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)  # a renderer to measure text and legends with (place_legend)

@@ -10,6 +10,10 @@
 
 The verdict and ratios are statistics.criteria's (within a factor F = --align-factor of each other).
 
+n_star is transitions.csv's (given ``transitions``, as `memgen analyze` does): its point, interval, status and grid
+flag are copied from the group's row there, never located again from another bootstrap, so that one number has one
+interval in every table, figure and console line (issue 37). Its replicates here serve the paired ratios only.
+
 Intervals: percentile bootstrap, every criterion from the same resampled trials, so the ratios are paired. Linear
 model: the original sets first (shared by the group's cells, as report.bootstrap), then trials within them; both
 columns of a trial come from the same rows. Image models: a cell's simulations, then within each chosen
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from memgen_cli.report.analysis import cells_key, group_columns, split_groups
+from memgen_cli.report.analysis import cells_key, group_columns, split_groups, transitions_star
 from memgen_cli.report.bootstrap import group_set_draws, two_stage_means
 from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, p_status
 from memgen_cli.report.memorization import MEMORIZED, reference_fractions
@@ -158,9 +162,10 @@ def discriminates(results: Results, cells: pd.DataFrame, key: tuple, n_boot: int
 
 
 def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
-                   x: str = "n") -> CriteriaTable | None:
+                   x: str = "n", transitions: pd.DataFrame | None = None) -> CriteriaTable | None:
     """Per group: each criterion's crossing with its interval, their ratios and the verdict; per cell: each
-    criterion's value and interval. None when the folder holds no reproducibility pairs."""
+    criterion's value and interval. None when the folder holds no reproducibility pairs. ``transitions``: the
+    folder's transitions table, whose n* (point, interval, status) the n_star columns repeat."""
     column = reproducibility_column(results)
     if column is None:
         return None
@@ -184,7 +189,8 @@ def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 10
         row = {**head, "cells": len(cells), "n_min": float(cells["_x"].iloc[0]), "n_max": float(cells["_x"].iloc[-1])}
         if len(cells) >= 2:
             row.update(criteria_row(log_x, _curves(found), align_factor,
-                                    discriminates(results, cells, key, n_boot, seed, image)))
+                                    discriminates(results, cells, key, n_boot, seed, image),
+                                    given={"n_star": star} if (star := transitions_star(transitions, cells)) else {}))
         else:
             row.update(verdict="undetermined", verdict_reason=f"one cell ({x} = {row['n_min']:g}): nothing to cross")
         rows.append({**row, "bootstrap": IMAGE_METHOD if image else LINEAR_METHOD})

@@ -20,7 +20,7 @@ from typing import Sequence
 from matplotlib.figure import Figure
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, styled
+from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, notes_outside, styled
 from memgen_cli.report.caption import RunDescription
 from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
@@ -35,21 +35,28 @@ from memgen_cli.version import __version__
 PAGE_CSS = """
 :root { color-scheme: light; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b; margin: 0 auto;
-       max-width: 1100px; padding: 1rem 1.2rem 3rem; }
+       max-width: 1100px; padding: 1rem 1.2rem 3rem; overflow-wrap: break-word; }
 h1 { font-size: 1.45rem; margin: .4rem 0; }
 h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 2px solid #ddd; }
 h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
 .path, .meta { color: #555; font-size: .85rem; overflow-wrap: anywhere; }
-.scroll { overflow-x: auto; margin: .4rem 0 .8rem; }
+.scroll { overflow-x: auto; max-width: 100%; margin: .4rem 0 .3rem; }
 table { border-collapse: collapse; font-size: .82rem; font-variant-numeric: tabular-nums; }
 .tcap { color: #555; font-size: .8rem; margin: .2rem 0 0; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: .25rem .55rem; text-align: right; white-space: nowrap;
          vertical-align: top; }
 th { background: #f4f4f4; font-weight: 600; } th:first-child, td:first-child, .t { text-align: left; }
-.ci { color: #555; } .reason { color: #666; font-size: .78rem; white-space: normal; }
+table.every th[scope=row] { background: none; font-weight: 500; }
+.ci { color: #555; } sup.nref { color: #555; font-size: .72rem; margin-left: .15rem; }
+ol.tnotes { color: #444; font-size: .78rem; margin: 0 0 .9rem; padding-left: 2rem; counter-reset: note; }
+ol.tnotes li { list-style: none; counter-increment: note; position: relative; }  /* numbered [1], as in cells */
+ol.tnotes li::before { content: "[" counter(note) "]"; position: absolute; left: -1.9rem; width: 1.7rem;
+                       text-align: right; }
 .verdict { padding: 0 .35rem; border-radius: 3px; }
 .good { background: #dff1df; } .bad { background: #f8dede; } .unsure { background: #fbf0cf; }
-figure { margin: 1rem 0 1.6rem; } figure img { display: block; max-width: 100%; height: auto; }
+.figs { display: flex; flex-wrap: wrap; gap: 0 1.2rem; align-items: flex-start; }
+figure { margin: 1rem 0 1.6rem; max-width: 100%; } .figbox { max-width: 100%; }
+figure img { display: block; max-width: 100%; height: auto; }  /* drawn width, smaller only in a narrow window */
 figcaption { font-size: .82rem; color: #444; margin-top: .3rem; } figcaption b { color: #1b1b1b; }
 dl.config { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .4rem 0; }
 dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
@@ -59,11 +66,11 @@ details { margin: .3rem 0 .8rem; } summary { cursor: pointer; color: #333; font-
 nav ol { padding-left: 1.3rem; } .empty { color: #777; font-style: italic; }
 @media (max-width: 600px) {
   body { font-size: 14px; padding: .6rem .7rem 2rem; }
-  dl.config { grid-template-columns: 1fr; } dd { margin: 0 0 .3rem .8rem; }
+  dl.config { grid-template-columns: minmax(0, 1fr); } dd { margin: 0 0 .3rem .8rem; }
   th, td { padding: .2rem .35rem; }
-  .figbox { overflow-x: auto; } img.wide { max-width: none; width: 600px; }  /* readable; scrolls sideways */
 }
 """
+NO_MEMORIZED = {"linear": " (the linear model generates a Gaussian, not copies of training points)"}
 MAX_VALUES_SHOWN = 12  # a swept parameter's values listed in full up to this many
 
 
@@ -115,7 +122,7 @@ def folder_section(folder: Path, index: int, analysis: AnalysisSettings, setting
 
 
 def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings) -> str:
-    with styled():
+    with styled(), notes_outside():
         drawn = build_figures(folder, analysis)
         images = {name: figure_html(name, figure, drawn.notes[name], settings)
                   for name, figure in drawn.figures.items()}
@@ -132,7 +139,7 @@ def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSetting
             "memorization.csv: n_mem (the memorized fraction falls through 0.5), its window, n* and their ratio; "
             "95% intervals over simulations, then samples"))
     parts += extra_tables(found)
-    parts.append("<h3>Figures</h3>" + "".join(images.values()))
+    parts.append("<h3>Figures</h3><div class=figs>" + "".join(images.values()) + "</div>")
     if drawn.skipped:
         parts.append(notes_block([f"not drawn: {line}" for line in drawn.skipped]))
     if (folder / CURVES_FILE).is_file():
@@ -148,10 +155,15 @@ def extra_tables(found) -> list[str]:
     analysis has them."""
     parts = []
     if found.criteria is not None:
-        parts.append("<h3>Three criteria</h3>" + key_and_full(
-            found.criteria.groups, list(found.criteria.groups.attrs.get("group_columns", [])),
-            "criteria.csv: n* (P(Δ > 0)), n_mem (memorized fraction) and n_rep (reproducibility) where each crosses "
-            "0.5, their ratios and whether they place the transition at the same n; 95% paired bootstrap intervals"))
+        groups, model = found.criteria.groups, found.transitions.attrs.get("model")
+        parts.append("<h3>Three criteria: n* (P(Δ > 0)), n_mem (memorized fraction), n_rep (reproducibility)</h3>"
+                     + ("" if "n_mem" in groups.columns else
+                        f"<p>n_mem: none here, no memorized fraction{NO_MEMORIZED.get(model, '')}; n* and n_rep "
+                        "below.</p>")
+                     + key_and_full(groups, list(groups.attrs.get("group_columns", [])),
+                                    "criteria.csv: each criterion's n where it crosses 0.5 (n* and its interval "
+                                    "as transitions.csv's), their ratios and whether they place the transition "
+                                    "at the same n; 95% paired bootstrap intervals"))
     if found.training is not None:
         columns = [c for c in found.training.cells.columns if c in ("group", "n")]
         parts.append("<h3>Training times</h3>" + key_and_full(
@@ -198,7 +210,7 @@ def curves_block(folder: Path) -> str:
 
 def locate_body(folder: Path, settings: ReportSettings) -> str:
     read_nstar(folder)  # a damaged nstar.csv: one line naming it, before any drawing
-    with styled():
+    with styled(), notes_outside():
         drawn = phase_figure(folder)
         image = figure_html("phase_diagram", drawn.figure, drawn.notes, settings)
     parts = [run_block(drawn.description, folder),
@@ -208,7 +220,7 @@ def locate_body(folder: Path, settings: ReportSettings) -> str:
              "<h3>Power law n* = a d^b</h3>" + frame_table(drawn.fits, caption="fitted to the n* with an interval "
                                                                                "(no fit from fewer than 2 values "
                                                                                "of d)"),
-             "<h3>Figures</h3>" + image]
+             "<h3>Figures</h3><div class=figs>" + image + "</div>"]
     if (folder / POINTS_FILE).is_file():
         points = read_csv(folder / POINTS_FILE)
         parts.append(f"<details><summary>points.csv: P per n, trials pooled ({len(points)} rows)</summary>"
@@ -222,14 +234,17 @@ def locate_body(folder: Path, settings: ReportSettings) -> str:
 
 
 def figure_html(name: str, figure: Figure, notes: Sequence[str], settings: ReportSettings) -> str:
+    """The figure at its drawn width (one CSS pixel per pixel at the report's dpi; narrower only in a narrower
+    window), its notes once, as text under it (report.canvas.notes_outside leaves them out of the image)."""
     fmt = settings.image_format
     data = base64.b64encode(figure_bytes(figure, fmt, settings.dpi)).decode("ascii")
-    width, height = figure.get_size_inches() * (settings.dpi if fmt == "png" else 72)
+    width, height = figure.get_size_inches() * settings.dpi  # an SVG shown as large as its PNG would be
     mime = "image/png" if fmt == "png" else "image/svg+xml"
     listed = "".join(f"<li>{esc(note)}</li>" for note in notes)
     wide = " class=wide" if figure.get_figwidth() > ONE_COLUMN * 1.1 else ""  # two paper columns
-    return (f"<figure id='fig-{esc(name)}'><div class=figbox><img{wide} alt='{esc(name)}' width={int(round(width))} "
-            f"height={int(round(height))} src='data:{mime};base64,{data}'></div>"
+    shown = int(round(width))
+    return (f"<figure id='fig-{esc(name)}' style='width: {shown}px'><div class=figbox><img{wide} alt='{esc(name)}' "
+            f"width={shown} height={int(round(height))} src='data:{mime};base64,{data}'></div>"
             f"<figcaption><b>{esc(name)}</b> (memgen plot: figures/{esc(name)}.png, "
             f"its parameters in figures/{esc(name)}.json)"
             + (f"<ul class=notes>{listed}</ul>" if listed else "") + "</figcaption></figure>")
@@ -299,5 +314,5 @@ def provenance_block(folder: Path) -> str:
     runs = [r for r in manifest.get("runs", []) if isinstance(r, dict)]
     return ("<h3>Provenance</h3>" + definition_list(items)
             + (f"<details><summary>packages</summary><p>{esc(listed)}</p></details>" if listed else "")
-            + records_table(runs, caption="runs (manifest.json): command line, times, executor"))
+            + records_table(runs, caption="runs (manifest.json): command line, times, executor", name="run"))
 

@@ -3,7 +3,12 @@
 
 Columns are read by their names' roles: ``X`` with ``X_lo`` and ``X_hi`` is an estimate, printed "X [lo, hi]"
 (its status, ``X_status``, where X has no value); a column whose name holds "verdict" is a verdict, coloured by
-its word (its ``..._reason`` beside it); the rest are printed as they are. Every cell is HTML-escaped.
+its word (its ``..._reason`` a note); the rest are printed as they are. Every cell is HTML-escaped.
+
+A table fits the page as the console's do (cli.console_tables, issue 37): a long text (a status, a verdict's reason,
+a command line) is not written into its cell, which would stretch the column to the text's length, but numbered
+under the table, the cell showing "[k]"; one number per distinct text. The "every column" table is transposed (a
+row per column, a column per group), so that its width grows with the groups, not with the dozens of columns.
 """
 
 from __future__ import annotations
@@ -21,6 +26,30 @@ KEY_ESTIMATES = ("n_star", "n_onset", "ratio", "n_mem", "window_start", "window_
 SIZE_PREFIXES = ("n_", "window_")  # estimates that are training-set sizes: a lower bound 0 means below n_min
 UNSURE_WORDS = ("undetermined", "inconclusive", "unknown", "not estimable", "too few")
 BAD_WORDS = ("not ", "different", "fail", "cannot", "does not", "no ")
+SHORT = 14  # a status this long or shorter stays in its cell, a longer one becomes a note (as cli.console_tables)
+LONG = 40  # a plain text (a command line, an error) longer than this becomes a note
+
+
+class Notes:
+    """The numbered notes of one table: each distinct long text once, in reading order."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def mark(self, text: str) -> str:
+        if text not in self.texts:
+            self.texts.append(text)
+        return f"<sup class=nref>[{self.texts.index(text) + 1}]</sup>"
+
+    def html(self) -> str:
+        if not self.texts:
+            return ""
+        return "<ol class=tnotes>" + "".join(f"<li>{esc(text)}</li>" for text in self.texts) + "</ol>"
+
+
+def short_or_note(text: str, notes: Notes, limit: int = SHORT) -> str:
+    """The text itself when short, else its note's mark."""
+    return esc(text) if len(text) <= limit else notes.mark(text)
 
 
 def esc(value: object) -> str:
@@ -66,13 +95,13 @@ def estimates(columns: Sequence[str]) -> list[str]:
     return [c for c in columns if f"{c}_lo" in names and f"{c}_hi" in names]
 
 
-def estimate_cell(row: dict, name: str) -> str:
+def estimate_cell(row: dict, name: str, notes: Notes) -> str:
     """'26.1 [25.8, 26.5]'; a size's lower bound 0 reads '<n_min' (the row's n_min); the status when X has no
-    value."""
+    value (a note when long)."""
     value = row.get(name)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         status = row.get(f"{name}_status")
-        return esc(status) if isinstance(status, str) and status else "–"
+        return short_or_note(status, notes) if isinstance(status, str) and status else "–"
     lo, hi = row.get(f"{name}_lo"), row.get(f"{name}_hi")
     if lo is None or (isinstance(lo, float) and math.isnan(lo)):
         return esc(number(value))
@@ -82,13 +111,26 @@ def estimate_cell(row: dict, name: str) -> str:
     return f"{esc(number(value))} <span class=ci>[{low}, {esc(number(hi))}]</span>"
 
 
-def verdict_cell(row: dict, name: str) -> str:
+def verdict_cell(row: dict, name: str, notes: Notes) -> str:
+    """The verdict, coloured by its word; its reason a note."""
     word = row.get(name)
     reason = row.get(f"{name}_reason")
     text = f"<span class='verdict {verdict_class(word)}'>{esc(number(word))}</span>"
     if isinstance(reason, str) and reason:
-        text += f" <span class=reason>{esc(reason)}</span>"
+        text += notes.mark(reason)
     return text
+
+
+def plain_cell(value: object, notes: Notes) -> str:
+    return short_or_note(value, notes, LONG) if isinstance(value, str) else esc(number(value))
+
+
+def cell_html(row: dict, column: str, kind: str, notes: Notes) -> str:
+    if kind == "estimate":
+        return estimate_cell(row, column, notes)
+    if kind == "verdict":
+        return verdict_cell(row, column, notes)
+    return plain_cell(row.get(column), notes)
 
 
 def table_columns(frame: pd.DataFrame, only: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -113,11 +155,13 @@ def table_columns(frame: pd.DataFrame, only: Sequence[str] | None = None) -> lis
 
 def frame_table(frame: pd.DataFrame, only: Sequence[str] | None = None, caption: str = "",
                 headings: dict[str, str] | None = None) -> str:
-    """An HTML table of a frame (in a horizontally scrolling box, for narrow windows)."""
+    """An HTML table of a frame, its long texts numbered under it (in a box that scrolls sideways, if ever a table is
+    wider than a narrow window)."""
     if frame is None or frame.empty:
         return "<p class=empty>(no rows)</p>"
     shown = table_columns(frame, only)
     headings = headings or {}
+    notes = Notes()
     # words read from the left, numbers line up on the right
     left = {c for c, kind in shown if kind == "verdict" or not pd.api.types.is_numeric_dtype(frame[c])}
     align = {c: " class=t" if c in left else "" for c, _ in shown}
@@ -125,34 +169,51 @@ def frame_table(frame: pd.DataFrame, only: Sequence[str] | None = None, caption:
                    for c, kind in shown)
     body = []
     for row in frame.to_dict("records"):
-        cells = []
-        for column, kind in shown:
-            if kind == "estimate":
-                cells.append(estimate_cell(row, column))
-            elif kind == "verdict":
-                cells.append(verdict_cell(row, column))
-            else:
-                cells.append(esc(number(row.get(column))))
+        cells = [cell_html(row, column, kind, notes) for column, kind in shown]
         body.append("<tr>" + "".join(f"<td{align[c]}>{cell}</td>" for (c, _), cell in zip(shown, cells)) + "</tr>")
     cap = f"<p class=tcap>{esc(caption)}</p>" if caption else ""
     return (f"{cap}<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-            "</table></div>")
+            f"</table></div>{notes.html()}")
+
+
+def transposed_table(frame: pd.DataFrame, label: str = "group", caption: str = "", name: str = "") -> str:
+    """Every column of a frame, one table row per column and one table column per frame row (headed by its
+    ``label`` column, else ``name`` and its number), long texts numbered under it."""
+    if frame is None or frame.empty:
+        return "<p class=empty>(no rows)</p>"
+    records = frame.to_dict("records")
+    notes = Notes()
+    heads = [esc(number(r[label])) if label in frame.columns else f"{esc(name)} {k + 1}".strip()
+             for k, r in enumerate(records)]
+    head = "<th class=t>column</th>" + "".join(f"<th>{h}</th>" for h in heads)
+    body = []
+    for column, kind in table_columns(frame):
+        if column == label:
+            continue
+        name = f"{esc(column)}{' [95% CI]' if kind == 'estimate' else ''}"
+        cells = "".join(f"<td>{cell_html(r, column, kind, notes)}</td>" for r in records)
+        body.append(f"<tr><th class=t scope=row>{name}</th>{cells}</tr>")
+    cap = f"<p class=tcap>{esc(caption)}</p>" if caption else ""
+    return (f"{cap}<div class=scroll><table class=every><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+            f"</table></div>{notes.html()}")
 
 
 def key_and_full(frame: pd.DataFrame, group_columns: Sequence[str], caption: str) -> str:
     """The columns a reader asks first (group, the key estimates, every verdict), then every column folded away."""
     key = [*(group_columns or ["group"]), *KEY_ESTIMATES]
     return (frame_table(frame, only=key, caption=caption)
-            + f"<details><summary>every column ({len(frame.columns)})</summary>{frame_table(frame)}</details>")
+            + f"<details><summary>every column ({len(frame.columns)})</summary>{transposed_table(frame)}</details>")
 
 
-def records_table(records: Sequence[dict], caption: str = "") -> str:
-    """A table of JSON records (failed.json, the manifest's runs): the union of their keys as columns."""
+def records_table(records: Sequence[dict], caption: str = "", name: str = "") -> str:
+    """A table of JSON records (failed.json, the manifest's runs): the union of their keys as columns; with a
+    ``name`` ("run"), transposed: a row per key, a column per record ("run 1", ...)."""
     if not records:
         return "<p class=empty>(none)</p>"
     frame = pd.DataFrame([{k: (" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()}
                           for r in records])
-    return frame_table(frame, caption=caption)
+    return transposed_table(frame, label="", caption=caption, name=name) if name else frame_table(frame,
+                                                                                                  caption=caption)
 
 
 def definition_list(items: dict[str, object], css: str = "config") -> str:

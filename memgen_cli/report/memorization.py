@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.analysis import cells_key, group_columns, split_groups
+from memgen_cli.report.analysis import cells_key, group_columns, split_groups, transitions_star
 from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status, widened_ratio
 from memgen_cli.statistics.calibration import MISSING, discrimination
 from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
@@ -136,16 +136,18 @@ def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict, calibrate) ->
 
 
 def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes: dict, factor: float,
-              calibrate=lambda name, columns, metric: columns) -> dict:
+              calibrate=lambda name, columns, metric: columns, given_star: dict | None = None) -> dict:
     """One row of memorization.csv. ``calibrate(name, columns, metric)`` makes a crossing's columns honest
-    (report.calibrated) before the ratios and verdict read them; by default they stand as found."""
+    (report.calibrated) before the ratios and verdict read them; by default they stand as found. ``given_star``:
+    n*'s columns as transitions.csv has them, which stand instead of this bootstrap's (its replicates serve the
+    paired ratio only)."""
     p, p_boot = outcomes["delta_positive"]
     mem_cols, mem_reps = crossing_columns("n_mem", log_x, mem, mem_boot, MEM_LEVEL)
     mem_cols = calibrate("n_mem", mem_cols, MEMORIZED)
     start, _ = crossing_columns("window_start", log_x, mem, mem_boot, WINDOW[0])
     end, _ = crossing_columns("window_end", log_x, mem, mem_boot, WINDOW[1])
     star, star_reps = crossing_columns("n_star", log_x, p, p_boot, 0.5, rising=True)
-    star = calibrate("n_star", star, "delta_positive")
+    star = {**calibrate("n_star", star, "delta_positive"), **(given_star or {})}
     both = star["n_star_status"] == CROSSED and mem_cols["n_mem_status"] == CROSSED
     ratio = star["n_star"] / mem_cols["n_mem"] if both else np.nan
     with np.errstate(invalid="ignore"):
@@ -183,8 +185,9 @@ def reference_fractions(cell_trials: list[pd.DataFrame], n_boot: int, rng: np.ra
 
 
 def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
-                       x: str = "n") -> MemorizationTable:
-    """Per group: n_mem, the window, n_star and their ratio; per cell: the fraction with its interval."""
+                       x: str = "n", transitions: pd.DataFrame | None = None) -> MemorizationTable:
+    """Per group: n_mem, the window, n_star and their ratio; per cell: the fraction with its interval. ``transitions``:
+    the folder's transitions table, whose n* (point, interval, status) the n_star columns repeat."""
     if results.trials is None or MEMORIZED not in results.trials.columns:
         raise MemgenError(f"{results.folder}: no {TRIALS_FILE} with a '{MEMORIZED}' column (a U-Net sweep writes "
                           "one); the memorized fraction's intervals resample its simulations")
@@ -225,7 +228,7 @@ def memorization_table(results: Results, align_factor: float = 2.0, n_boot: int 
             calibrate = partial(_calibrate, cells["_x"].to_numpy(dtype=float), usable, statuses, bounds)
             row.update(group_row(log_x[usable], mem[usable], mem_boot[usable],
                                  {k: (v[0][usable], v[1][usable]) for k, v in outcomes.items()}, align_factor,
-                                 calibrate))
+                                 calibrate, transitions_star(transitions, cells)))
         else:
             row.update(verdict="undetermined", verdict_reason=f"too few cells with simulations ({usable.sum()})")
         rows.append({**row, "bootstrap": METHOD})

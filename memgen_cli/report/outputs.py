@@ -32,8 +32,9 @@ from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITE
 
 # The analysis code's own version: raised whenever a change moves a number, a status or a column of its tables, so
 # that `plot`, `report` and ``load_results(analyze=True)`` redo an analysis stored by an older memgen instead of
-# drawing stale tables. (2: whether the metric discriminates decides n*'s status first.)
-ANALYSIS_VERSION = 2
+# drawing stale tables. (2: whether the metric discriminates decides n*'s status first; 3: criteria.csv's and
+# memorization.csv's n* are transitions.csv's, interval and all.)
+ANALYSIS_VERSION = 3
 
 
 def versions() -> dict:
@@ -65,8 +66,9 @@ def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
             analysis.notes.append(f"no {MEMORIZATION_FILE}: its intervals resample simulations, and {results.folder} "
                                   f"has no {TRIALS_FILE} with a memorized_fraction column")
         else:
-            analysis.memorization = memorization_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
-    analysis.criteria = criteria_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
+            analysis.memorization = memorization_table(results, s.align_factor, s.bootstrap, s.seed, s.x,
+                                                       transitions)
+    analysis.criteria = criteria_table(results, s.align_factor, s.bootstrap, s.seed, s.x, transitions)
     if (results.folder / CURVES_FILE).is_file():
         analysis.training = training_table(results, read_csv(results.folder / CURVES_FILE), s.bootstrap, s.seed, s.x)
         analysis.notes += analysis.training.notes

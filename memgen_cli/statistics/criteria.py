@@ -188,29 +188,48 @@ def calibrated_estimate(log_n: np.ndarray, estimate: CrossingEstimate, status: n
     return CrossingEstimate(np.nan, check.reason, np.full_like(estimate.replicates, np.nan), estimate.frac_crossed)
 
 
+def adopted(log_n: np.ndarray, curve: CriterionCurve, given: dict) -> tuple[CrossingEstimate, tuple, bool]:
+    """A criterion located elsewhere (transitions.csv's n*, from the same cells): its n, interval, status and grid
+    flag as given, so that one number has one interval in every file; this curve's own replicates, uncalibrated,
+    only for the paired ratios, and only where the given crossing is located."""
+    name = curve.name
+    value, status = float(given[name]), str(given[f"{name}_status"])
+    crossed = status == CROSSED and np.isfinite(value)
+    own = locate(log_n, curve).replicates
+    replicates = own if crossed else np.full_like(own, np.nan)
+    estimate = CrossingEstimate(float(np.log(value)) if crossed else np.nan, status, replicates, np.nan)
+    interval = (float(given[f"{name}_lo"]), float(given[f"{name}_hi"]))
+    return estimate, interval, given.get(f"{name}_grid_limited") in (True,)
+
+
 def criteria_row(log_n, curves: list[CriterionCurve], factor: float = DEFAULT_FACTOR,
-                 discriminates: dict[str, np.ndarray] | None = None) -> dict:
+                 discriminates: dict[str, np.ndarray] | None = None, given: dict[str, dict] | None = None) -> dict:
     """One group's row: per criterion its n, 95% interval (widened to the grid where only the grid places it:
     ``<name>_grid_limited``) and status; per pair the ratio and its interval; the spread max/min over all
     criteria with its interval; the verdict and its reason. ``discriminates``: per criterion with references, whether
     its metric tells them apart at each cell; a criterion whose metric does not where its claim rests is not located,
-    its status says why, and it proves nothing in the verdict."""
+    its status says why, and it proves nothing in the verdict. ``given``: per criterion located elsewhere, its
+    columns (``name``, _lo, _hi, _status, _grid_limited) as they stand there (see ``adopted``)."""
     log_n = np.asarray(log_n, dtype=float)
     if len({c.name for c in curves}) != len(curves) or len(curves) < 2:
         raise ValueError("need at least two criteria with distinct names")
     row, estimates, intervals, limited = {}, [], [], []
     for curve in curves:
-        est = calibrated_estimate(log_n, locate(log_n, curve), (discriminates or {}).get(curve.name))
+        if curve.name in (given or {}):
+            est, (lo, hi), is_limited = adopted(log_n, curve, given[curve.name])
+        else:
+            est = calibrated_estimate(log_n, locate(log_n, curve), (discriminates or {}).get(curve.name))
+            interval = percentile_interval(est.replicates).exp()
+            lo, hi = interval.lo, interval.hi
+            bracket = grid_bracket(log_n, curve, est)
+            if bracket is not None:
+                lo, hi = min(lo, bracket[0]), max(hi, bracket[1])
+            is_limited = bracket is not None
         estimates.append(est)
-        interval = percentile_interval(est.replicates).exp()
-        lo, hi = interval.lo, interval.hi
-        bracket = grid_bracket(log_n, curve, est)
-        if bracket is not None:
-            lo, hi = min(lo, bracket[0]), max(hi, bracket[1])
         intervals.append((lo, hi))
-        limited.append(bracket is not None)
+        limited.append(is_limited)
         row.update({curve.name: float(np.exp(est.log_x)), f"{curve.name}_lo": lo, f"{curve.name}_hi": hi,
-                    f"{curve.name}_status": curve.words(est.status), f"{curve.name}_grid_limited": bracket is not None})
+                    f"{curve.name}_status": curve.words(est.status), f"{curve.name}_grid_limited": is_limited})
     located = [est.status == CROSSED for est in estimates]
     ratios = {}
     for (i, a), (j, b) in itertools.combinations(enumerate(curves), 2):
