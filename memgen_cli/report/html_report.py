@@ -19,6 +19,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, styled
 from memgen_cli.report.caption import RunDescription
@@ -78,6 +79,7 @@ def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
     # A folder name that is not UTF-8 (Python holds its bytes as lone surrogates): shown as U+FFFD, as browsers do.
     page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     target = Path(out) if out is not None else folders[0] / REPORT_FILE
+    ledger.claim(target.parent, [target.name], legacy_ok=out is None)
     make_folder(target.parent)
     atomic_write_text(target, page)
     return target

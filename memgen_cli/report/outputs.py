@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import transitions_table
 from memgen_cli.report.criteria import CriteriaTable, criteria_table
@@ -96,6 +97,9 @@ def _fingerprint(folder: Path) -> dict[str, str | None]:
 
 def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) -> list[Path]:
     """Write the tables, then analysis.json (last: it vouches for the tables beside it); returns the paths."""
+    names = [TRANSITIONS_FILE, *((MEMORIZATION_FILE, MEMORIZATION_CELLS_FILE) if analysis.memorization is not None
+                                 else ()), *(name for name, _ in _extra_tables(analysis)), ANALYSIS_FILE]
+    ledger.claim(Path(out_dir), names, legacy_ok=Path(out_dir) == results.folder)
     out = make_folder(Path(out_dir))
     paths = [out / TRANSITIONS_FILE]
     atomic_write_csv(paths[0], analysis.transitions)
