@@ -172,7 +172,8 @@ class FigureSet:
         return {"figure": name, "results_folder": str(self.data.results.folder), "memgen_version": __version__,
                 **self.data.description.record(),
                 "layout": {"x": layout.x, "facet": layout.facet, "colour": list(layout.colour_columns)},
-                "analysis": self.settings.model_dump(), "notes": self.notes[name]}
+                "analysis": self.settings.model_dump(), "notes": self.notes[name],
+                "folder_notes": list(self.data.results.notes)}  # e.g. a last run that did not finish
 
 
 def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
 from memgen_cli.report.figures import build_figures
 from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
-from memgen_cli.report.reader import read_csv, symbol
+from memgen_cli.report.reader import read_csv, symbol, unfinished_run
 from memgen_cli.report.settings import AnalysisSettings, ReportSettings
 from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, EVALUATE_DIR, FAILED_FILE, MANIFEST_FILE,
                                        NSTAR_FILE, POINTS_FILE, REPORT_FILE, atomic_write_text, make_folder)
@@ -272,6 +272,8 @@ def failed_block(folder: Path) -> str:
     """failed.json: the tasks that failed in the last run, each with its one-line error and its log."""
     path = folder / FAILED_FILE
     if not path.is_file():
+        if unfinished := unfinished_run(folder):
+            return f"<h3>Failed tasks</h3><p>not known: {esc(unfinished)}</p>"
         return "<h3>Failed tasks</h3><p class=empty>none (no failed.json)</p>"
     try:
         failed = json.loads(path.read_text())

@@ -101,7 +101,10 @@ def combine_folders(folders: list[Path], out: Path) -> Path:
     if trials:
         atomic_write_csv(out / TRIALS_FILE, pd.concat(trials, ignore_index=True))
     record = {"sources": [{"folder": str(r.folder), SUMMARY_FILE: file_digest(r.folder / SUMMARY_FILE),
-                           TRIALS_FILE: file_digest(r.folder / TRIALS_FILE)} for r in read]}
+                           TRIALS_FILE: file_digest(r.folder / TRIALS_FILE)} for r in read],
+              # this folder's own tables, as written: what every reader checks them against
+              "tables": {name: file_digest(out / name) for name in (SUMMARY_FILE, TRIALS_FILE)
+                         if name != TRIALS_FILE or trials}}
     atomic_write_text(out / COMBINED_FILE, json.dumps(record, indent=2) + "\n")
     return out
 

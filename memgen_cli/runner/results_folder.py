@@ -43,6 +43,7 @@ class ResultsFolder:
         self._new_config: dict | None = None  # --force: the config to put in place at the first part
         self.vouched = True  # config.yaml says these are this config's parts (parts without an identity rely on it)
         self.growth: list[str] = []  # what this run adds to the folder's sweep (grid values, trials)
+        self._grown_config: dict | None = None  # a growth's config.yaml: written with the tables it describes
 
     # -- opening -------------------------------------------------------------------------------
     def open(self, config: dict, force: bool = False, experiment=None, typed_config=None,
@@ -89,7 +90,10 @@ class ResultsFolder:
                 self._check_identities(config, force, schema, tasks)
             if not self.replacing:
                 ledger.make_dirs(self.parts)
-                atomic_write_text(self.path / CONFIG_FILE, dump_yaml(config))
+                if self.growth:  # config.yaml keeps describing the tables until the grown ones are written
+                    self._grown_config = config
+                else:
+                    atomic_write_text(self.path / CONFIG_FILE, dump_yaml(config))
         except BaseException:
             self.close()
             raise
@@ -254,6 +258,9 @@ class ResultsFolder:
         for name, frame in written.items():
             atomic_write_csv(self.path / name, frame)
         self.manifest.record_tables({name: file_digest(self.path / name) for name in written})
+        if self._grown_config is not None:
+            atomic_write_text(self.path / CONFIG_FILE, dump_yaml(self._grown_config))
+            self._grown_config = None
         return True
 
     def write_log(self, key: str, text: str) -> str | None:
@@ -302,7 +309,7 @@ class ResultsFolder:
 
 def write_tables_locked(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     """Write tables into a folder outside a run (``memgen locate``'s tables of every round), under the folder's
-    lock, and record the sha256 of trials.csv and summary.csv in the manifest as a run's tables are."""
+    lock, and record the sha256 of every one in the manifest as a run's tables are."""
     lock = FolderLock(Path(path))
     if not lock.acquire():
         raise MemgenError(f"--out {path}: another memgen run is writing this folder; wait for it to finish")
@@ -310,6 +317,6 @@ def write_tables_locked(path: Path, tables: dict[str, pd.DataFrame]) -> None:
         for name, frame in tables.items():
             atomic_write_csv(Path(path) / name, frame)
         Manifest(Path(path), lambda message: None).record_tables(
-            {name: file_digest(Path(path) / name) for name in tables if name in (TRIALS_FILE, SUMMARY_FILE)})
+            {name: file_digest(Path(path) / name) for name in tables})
     finally:
         lock.release()
