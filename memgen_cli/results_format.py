@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError, ResultsWriteError
 
 if TYPE_CHECKING:
@@ -192,12 +193,15 @@ def _exists(path: Path) -> bool:
 def make_folder(path: Path) -> Path:
     """Create a folder (and its parents) for output, or one MemgenError line saying why it cannot be."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        ledger.make_dirs(path)
     except FileExistsError:
         raise MemgenError(f"{path}: exists and is not a folder") from None
     except OSError as error:
         raise MemgenError(f"{path}: cannot create the folder ({error.strerror or error})") from None
+    if not path.is_dir():
+        raise MemgenError(f"{path}: exists and is not a folder")
     return path
+
 
 
 # -- atomic writes ------------------------------------------------------------------------------
@@ -228,6 +232,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], size: int | None = N
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        ledger.record_names(path.parent, (path.name, tmp.name))  # before the file: memgen wrote it
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -336,6 +341,8 @@ class FolderLock:
         """Take the lock without waiting; False when another process holds it."""
         from filelock import FileLock, Timeout
 
+        if not self.path.exists():
+            ledger.record(self.path)
         lock = FileLock(str(self.path), timeout=0)
         try:
             lock.acquire()
@@ -368,10 +375,14 @@ def is_locked(folder: Path) -> bool:
 
 def remove_stale_temporaries(folder: Path) -> int:
     """Remove the temporary files of writes a killed run left (``.<name>.tmp-<pid>``, see ``atomic_write``), in
-    the folder and its parts/. Call it under the folder's lock: no live writer of this folder exists then."""
+    the folder and its parts/, when the folder's ledger lists them. Call it under the folder's lock: no live
+    writer of this folder exists then."""
     removed = 0
     for where in (folder, folder / PARTS_DIR):
+        listed = ledger.entries(where)
         for path in where.glob(".*.tmp-*") if where.is_dir() else ():
+            if path.name not in listed:
+                continue  # a user's file that only looks like memgen's temporary
             try:
                 path.unlink()
                 removed += 1

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import invoke, sweep
-from memgen_cli import results_format
+from memgen_cli import ledger, results_format
 from memgen_cli.runner import replacement
 from memgen_cli.config import config_to_dict
 from memgen_cli.runner.plan import execute_task, plan_tasks
@@ -207,7 +207,7 @@ def test_a_full_disk_is_one_line_and_a_rerun_finishes(clean, tmp_path, monkeypat
 # -- 3. --force replaces only once the new run has a part ---------------------------------------------
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in ("manifest.json", ".lock")}
+            if p.is_file() and p.name not in ("manifest.json", ".lock", ".memgen-ledger")}
 
 
 def old_results_with_figures(clean, tmp_path) -> tuple[Path, Path, dict]:
@@ -309,8 +309,8 @@ def test_force_killed_while_setting_the_old_results_aside_is_undone(clean, tmp_p
     folder, _ = open_force_run(config, out)
     (aside,) = out.glob(".replaced-*")
     for name in moved:  # killed half-way through set_aside_rest, before its marker
-        (out / name).rename(aside / name)
-    (out / "parts").mkdir()
+        ledger.move_owned(out / name, aside / name)
+    ledger.make_dirs(out / "parts")
     folder._lock.release()
     resumed = sweep(config, out)
     assert resumed.exit_code == 0 and "back in place" in resumed.output, resumed.output

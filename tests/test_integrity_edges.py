@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import assert_one_line_error, invoke, sweep
+from memgen_cli import ledger
 from memgen_cli.linear.experiment import LinearExperiment
 from memgen_cli.results_format import EMPTY_FOLDER, FOREIGN_FOLDER, MEMGEN_FOLDER, recognise
 
@@ -57,7 +58,7 @@ def copy_of(finished, tmp_path, name: str = "copy") -> tuple[Path, Path]:
 
 def everything(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in ("manifest.json", ".lock")}
+            if p.is_file() and p.name not in ("manifest.json", ".lock", ".memgen-ledger")}
 
 
 # -- 1. --force whose every task fails keeps the old results ---------------------------------------------------
@@ -362,6 +363,7 @@ def test_infinite_and_huge_ranges_are_one_line(tmp_path, stop, problem):
 def test_stale_temporary_files_of_a_killed_run_are_removed(finished, tmp_path):
     config, out = copy_of(finished, tmp_path)
     for stale in (out / ".trials.csv.tmp-4242", out / "parts" / ".abc-000000-000049.csv.tmp-4242"):
+        ledger.record(stale)  # as atomic_write does, before the file
         stale.write_bytes(b"half a write")
     assert sweep(config, out).exit_code == 0
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]

@@ -4,6 +4,7 @@ written from the folders' own analysis and figures, checked as text and in a rea
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import re
@@ -118,6 +119,10 @@ def test_new_verdict_columns_show_up_without_a_change(linear_folder, tmp_path):
     table["discrimination_verdict_reason"] = ["reference models separate", "<references overlap>"]
     table["reference_n_star"], table["reference_n_star_lo"], table["reference_n_star_hi"] = 12.5, 10.0, 15.0
     table.to_csv(linear_folder / "transitions.csv", index=False)
+    record = json.loads((linear_folder / "analysis.json").read_text())  # as that analysis would record its table
+    record["table_sha256"]["transitions.csv"] = hashlib.sha256((linear_folder / "transitions.csv").read_bytes()
+                                                               ).hexdigest()
+    (linear_folder / "analysis.json").write_text(json.dumps(record))
     result = invoke("report", linear_folder, "--bootstrap", "200", "--out", tmp_path / "page.html")
     assert result.exit_code == 0, result.output
     page = (tmp_path / "page.html").read_text()

@@ -120,9 +120,10 @@ def write_png_gray(path: Path, pixels: np.ndarray) -> None:
     """Write an 8-bit grayscale PNG (uint8 array (H, W); RGB: (H, W, 3)) atomically, with matplotlib's writer."""
     from matplotlib.image import imsave
 
+    from memgen_cli import ledger
     from memgen_cli.results_format import atomic_write
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ledger.make_dirs(path.parent)
     options = dict(cmap="gray", vmin=0, vmax=255) if pixels.ndim == 2 else {}
     atomic_write(path, lambda tmp: imsave(tmp, pixels, format="png", **options))

@@ -17,12 +17,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.statistics.power_law import fit_power_law
 from memgen_cli.report.caption import RunDescription, describe, plain, read_config
 from memgen_cli.report.reader import read_csv
 from memgen_cli.report.canvas import new_figure, place_legend, save, styled
-from memgen_cli.results_format import FIGURES_DIR, FITS_FILE, NSTAR_FILE, atomic_write_csv, make_folder
+from memgen_cli.results_format import (FIGURES_DIR, FITS_FILE, NSTAR_FILE, atomic_write_csv, figure_file,
+                                       figure_sidecar, make_folder)
 from memgen_cli.version import __version__
 
 PHASE_FIGURE = "phase_diagram"
@@ -158,6 +160,9 @@ def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats
     out = Path(out_dir) if out_dir is not None else folder / FIGURES_DIR
     with styled():
         drawn = phase_figure(folder, hue)
+        ledger.claim(out, [*(figure_file(PHASE_FIGURE, fmt) for fmt in formats), figure_sidecar(PHASE_FIGURE)],
+                     legacy_ok=ledger.legacy_subfolder(folder, out))
+        ledger.claim(folder, [FITS_FILE], legacy_ok=True)
         make_folder(out)
         paths = save(drawn.figure, out, PHASE_FIGURE, formats, drawn.record)
     atomic_write_csv(folder / FITS_FILE, drawn.fits)

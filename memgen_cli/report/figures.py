@@ -51,7 +51,8 @@ from memgen_cli.report.panels import (
     style_p_axes,
 )
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, read_results, require_columns
-from memgen_cli.results_format import FIGURES_DIR, figure_sidecar, make_folder
+from memgen_cli import ledger
+from memgen_cli.results_format import FIGURES_DIR, figure_file, figure_sidecar, make_folder
 from memgen_cli.version import __version__
 
 FORMATS = ("png", "pdf", "svg")
@@ -171,7 +172,8 @@ class FigureSet:
         return {"figure": name, "results_folder": str(self.data.results.folder), "memgen_version": __version__,
                 **self.data.description.record(),
                 "layout": {"x": layout.x, "facet": layout.facet, "colour": list(layout.colour_columns)},
-                "analysis": self.settings.model_dump(), "notes": self.notes[name]}
+                "analysis": self.settings.model_dump(), "notes": self.notes[name],
+                "folder_notes": list(self.data.results.notes)}  # e.g. a last run that did not finish
 
 
 def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
@@ -243,6 +245,9 @@ def draw_figures(
     with styled():
         drawn = build_figures(results_dir, settings, hue, facet)
         out = Path(out_dir) if out_dir is not None else drawn.data.results.folder / FIGURES_DIR
+        ledger.claim(out, [file for name in drawn.figures for file in
+                           (*(figure_file(name, fmt) for fmt in formats), figure_sidecar(name))],
+                     legacy_ok=ledger.legacy_subfolder(drawn.data.results.folder, out))
         make_folder(out)
         for name, figure in drawn.figures.items():
             paths += save(figure, out, name, formats, drawn.record(name))

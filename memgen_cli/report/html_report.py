@@ -19,6 +19,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, notes_outside, styled
 from memgen_cli.report.caption import RunDescription
@@ -26,7 +27,7 @@ from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
 from memgen_cli.report.figures import build_figures
 from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
-from memgen_cli.report.reader import read_csv, symbol
+from memgen_cli.report.reader import read_csv, symbol, unfinished_run
 from memgen_cli.report.settings import AnalysisSettings, ReportSettings
 from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, EVALUATE_DIR, FAILED_FILE, MANIFEST_FILE,
                                        NSTAR_FILE, POINTS_FILE, REPORT_FILE, atomic_write_text, make_folder)
@@ -85,6 +86,7 @@ def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
     # A folder name that is not UTF-8 (Python holds its bytes as lone surrogates): shown as U+FFFD, as browsers do.
     page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     target = Path(out) if out is not None else folders[0] / REPORT_FILE
+    ledger.claim(target.parent, [target.name], legacy_ok=out is None)
     make_folder(target.parent)
     atomic_write_text(target, page)
     return target
@@ -285,6 +287,8 @@ def failed_block(folder: Path) -> str:
     """failed.json: the tasks that failed in the last run, each with its one-line error and its log."""
     path = folder / FAILED_FILE
     if not path.is_file():
+        if unfinished := unfinished_run(folder):
+            return f"<h3>Failed tasks</h3><p>not known: {esc(unfinished)}</p>"
         return "<h3>Failed tasks</h3><p class=empty>none (no failed.json)</p>"
     try:
         failed = json.loads(path.read_text())

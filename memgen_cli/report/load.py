@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.caption import read_config
 from memgen_cli.report.outputs import Analysis, analysis_for, read_analysis_tables
 from memgen_cli.report.reader import read_csv, read_results
 from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.results_format import (COMBINED_FILE, CURVES_FILE, IDENTIFIERS, NSTAR_FILE, SUMMARY_FILE,
+from memgen_cli.results_format import (COMBINED_FILE, CURVES_FILE, IDENTIFIERS, NSTAR_FILE, READER_FILES, SUMMARY_FILE,
                                        TRIALS_FILE, atomic_write_csv, atomic_write_text, file_digest, make_folder)
 
 
@@ -89,14 +90,21 @@ def combine_folders(folders: list[Path], out: Path) -> Path:
         offset += len(renumber)
     if trials and len(trials) != len(read):
         raise MemgenError(f"{out}: some folders have no {TRIALS_FILE}; combine folders that all have one")
-    make_folder(out)
     if (out / SUMMARY_FILE).exists() and not (out / COMBINED_FILE).exists():
         raise MemgenError(f"--out {out}: holds a results folder of its own; choose an empty or new --out")
+    # every name the combined folder gets, now and from plot and analyze: a user's file of one of these names is
+    # refused before anything is written (a combined folder of an older memgen, with no ledger, is memgen's)
+    ledger.claim(out, (SUMMARY_FILE, TRIALS_FILE, COMBINED_FILE, *READER_FILES),
+                 legacy_ok=(out / COMBINED_FILE).is_file())
+    make_folder(out)
     atomic_write_csv(out / SUMMARY_FILE, pd.concat(summaries, ignore_index=True))
     if trials:
         atomic_write_csv(out / TRIALS_FILE, pd.concat(trials, ignore_index=True))
     record = {"sources": [{"folder": str(r.folder), SUMMARY_FILE: file_digest(r.folder / SUMMARY_FILE),
-                           TRIALS_FILE: file_digest(r.folder / TRIALS_FILE)} for r in read]}
+                           TRIALS_FILE: file_digest(r.folder / TRIALS_FILE)} for r in read],
+              # this folder's own tables, as written: what every reader checks them against
+              "tables": {name: file_digest(out / name) for name in (SUMMARY_FILE, TRIALS_FILE)
+                         if name != TRIALS_FILE or trials}}
     atomic_write_text(out / COMBINED_FILE, json.dumps(record, indent=2) + "\n")
     return out
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import transitions_table
 from memgen_cli.report.criteria import CriteriaTable, criteria_table
@@ -27,7 +28,7 @@ from memgen_cli.version import __version__
 from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITERIA_FILE, CURVES_FILE,
                                        MEMORIZATION_CELLS_FILE, MEMORIZATION_FILE, NSTAR_FILE, SUMMARY_FILE,
                                        TRAINING_FIT_FILE, TRAINING_TIMES_FILE, TRANSITIONS_FILE, TRIALS_FILE,
-                                       atomic_write_csv, atomic_write_text, make_folder)
+                                       atomic_write_csv, atomic_write_text, file_digest, make_folder)
 
 
 # The analysis code's own version: raised whenever a change moves a number, a status or a column of its tables, so
@@ -98,6 +99,9 @@ def _fingerprint(folder: Path) -> dict[str, str | None]:
 
 def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) -> list[Path]:
     """Write the tables, then analysis.json (last: it vouches for the tables beside it); returns the paths."""
+    names = [TRANSITIONS_FILE, *((MEMORIZATION_FILE, MEMORIZATION_CELLS_FILE) if analysis.memorization is not None
+                                 else ()), *(name for name, _ in _extra_tables(analysis)), ANALYSIS_FILE]
+    ledger.claim(Path(out_dir), names, legacy_ok=Path(out_dir) == results.folder)
     out = make_folder(Path(out_dir))
     paths = [out / TRANSITIONS_FILE]
     atomic_write_csv(paths[0], analysis.transitions)
@@ -113,7 +117,7 @@ def write_analysis(analysis: Analysis, results: Results, out_dir: Path | str) ->
         paths.append(out / name)
         tables.append(name)
     record = {**versions(), "settings": analysis.settings.model_dump(), "inputs": _fingerprint(results.folder),
-              "tables": tables,
+              "tables": tables, "table_sha256": {name: file_digest(out / name) for name in tables},
               "group_columns": list(analysis.transitions.attrs.get("group_columns", [])),
               "memorization_group_columns": (list(analysis.memorization.groups.attrs.get("group_columns", []))
                                              if analysis.memorization is not None else []),
@@ -133,7 +137,9 @@ def read_analysis(results: Results, settings: AnalysisSettings | None) -> Analys
         settings = AnalysisSettings.model_validate(record["settings"]) if settings is None else settings
         current = (all(record.get(key) == value for key, value in versions().items())
                    and record["settings"] == settings.model_dump() and record["inputs"] == _fingerprint(folder)
-                   and all((folder / name).is_file() for name in record["tables"]))
+                   and all((folder / name).is_file() for name in record["tables"])
+                   and all(file_digest(folder / name) == digest
+                           for name, digest in record.get("table_sha256", {}).items()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not current:

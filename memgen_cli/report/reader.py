@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.results_format import (FAILED_FILE, LOCK_FILE, MANIFEST_FILE, MEMGEN_FOLDER, PARTS_DIR,
-                                       SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE, file_digest, is_locked,
-                                       proportion_columns, read_manifest, recognise, summary_parameters)
+from memgen_cli.results_format import (COMBINED_FILE, CONFIG_FILE, FAILED_FILE, LOCK_FILE, MANIFEST_FILE,
+                                       MEMGEN_FOLDER, PARTS_DIR, SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE,
+                                       file_digest, is_locked, proportion_columns, read_manifest, recognise,
+                                       summary_parameters)
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
 
 # P(Delta > 0); other binary metrics (U-Net) may exist and are ignored
@@ -93,16 +94,13 @@ def folder_record_notes(folder: Path) -> list[str]:
     last run recorded in manifest.json (a table cut short, edited or copied from another run is refused), the
     last run's status, and the tasks in failed.json. Folders without records (hand-made, older memgen) pass."""
     manifest = read_manifest(folder) or {}
-    recorded = manifest.get("tables") if isinstance(manifest.get("tables"), dict) else {}
-    for name in (SUMMARY_FILE, TRIALS_FILE):
-        if name in recorded and (folder / name).is_file() and file_digest(folder / name) != recorded[name]:
-            raise MemgenError(f"{folder / name}: not the table the last run wrote (its sha256 differs from the one "
-                              f"in {MANIFEST_FILE}): it was cut, edited or replaced since; rerun the sweep's command "
-                              "to assemble it again from the checked parts")
+    check_recorded_tables(folder, manifest)
     notes = []
     runs = manifest.get("runs") or []
     status = runs[-1].get("status") if runs and isinstance(runs[-1], dict) else None
-    if status not in (None, "finished"):
+    if unfinished := unfinished_run(folder, manifest):
+        notes.append(unfinished)
+    elif status not in (None, "finished"):
         notes.append(f"{folder}: its last run ended {status!r}: the tables hold only the tasks finished by then")
     try:
         failed = json.loads((folder / FAILED_FILE).read_text()) if (folder / FAILED_FILE).is_file() else []
@@ -112,6 +110,55 @@ def folder_record_notes(folder: Path) -> list[str]:
         notes.append(f"{folder}: {len(failed)} task(s) failed in the last run ({FAILED_FILE}): their cells are "
                      "missing or have fewer trials")
     return notes
+
+
+def unfinished_run(folder: Path, manifest: dict | None = None) -> str | None:
+    """The sentence saying the folder's last run did not finish (no status and no end recorded, and no run holds
+    the lock: killed before the next run could mark it so), or None."""
+    manifest = read_manifest(folder) if manifest is None else manifest
+    runs = (manifest or {}).get("runs") or []
+    last = runs[-1] if runs and isinstance(runs[-1], dict) else None
+    if last is None or last.get("status") is not None or last.get("end") is not None or is_locked(folder):
+        return None
+    grown = last.get("grown")
+    what = f", growing the sweep ({'; '.join(map(str, grown))})" if isinstance(grown, list) and grown else ""
+    return (f"{folder}: its last run (started {last.get('start', '?')}{what}) did not finish: it was killed, and no "
+            f"end was recorded; the tables and {CONFIG_FILE} are those of the run before it. Rerun its command to "
+            "finish it")
+
+
+def recorded_tables(folder: Path, manifest: dict) -> tuple[str, dict[str, str]]:
+    """The sha256 recorded for the folder's tables when they were written, and where: manifest.json (a run's or
+    a locate's tables) or combined.json (the tables `plot`/`analyze` combined from several folders)."""
+    for record, tables in ((MANIFEST_FILE, manifest.get("tables")), (COMBINED_FILE, _combined_tables(folder))):
+        if isinstance(tables, dict) and tables:
+            return record, {str(k): v for k, v in tables.items() if isinstance(v, str)}
+    return "", {}
+
+
+def _combined_tables(folder: Path) -> dict | None:
+    try:
+        record = json.loads((folder / COMBINED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record.get("tables") if isinstance(record, dict) else None
+
+
+def check_recorded_tables(folder: Path, manifest: dict) -> None:
+    """Every table whose sha256 was recorded when it was written must be there, byte for byte: a table that is
+    missing, cut, edited or copied from another run is one line, before anything reads it."""
+    record, recorded = recorded_tables(folder, manifest)
+    remedy = ("rerun the sweep's command to assemble it again from the checked parts" if record == MANIFEST_FILE
+              else "rerun the command that combined the folders (with --out) to write it again")
+    for name, digest in recorded.items():
+        path = folder / name
+        if not path.is_file():
+            raise MemgenError(f"{path}: missing, but {record} records that it was written (sha256 {digest[:12]}...); "
+                              f"{remedy}")
+        if file_digest(path) != digest:
+            written = "the last run wrote" if record == MANIFEST_FILE else "that was written here"
+            raise MemgenError(f"{path}: not the table {written} (its sha256 differs from the one in {record}): it "
+                              f"was cut, edited or replaced since; {remedy}")
 
 
 def one_original_set(summary: pd.DataFrame) -> bool:

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from memgen_cli import ledger
 from memgen_cli.results_format import MANIFEST_FILE, atomic_write_text, read_manifest
 from memgen_cli.version import __version__, git_state
 
@@ -58,6 +59,7 @@ class Manifest:
         if manifest is None:
             stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
             kept = self.path.with_name(f"{MANIFEST_FILE}.damaged-{stamp}")
+            ledger.record(kept)
             os.replace(self.path, kept)
             self._damaged_copy = kept.name
             self._note(f"{self.path}: damaged (not a manifest memgen wrote); kept as {kept.name}, and a new run "

@@ -7,6 +7,7 @@ Three steps, each ending in a rename, so that a kill at any moment leaves a stat
   2. at the new run's first write, ``set_aside_rest``: everything else it replaces goes there too, then a
      marker says so (from then on, what the folder holds belongs to the new run);
   3. after its first part (or its tables), ``discard``: renamed ``.discarded-<time>/``, then deleted.
+Only what the folder's ledger lists moves or goes (``memgen_cli.ledger``): a user's files stay where they are.
 ``settle`` (every open) restores an aside the new run never got past, and finishes a discard.
 """
 
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from memgen_cli import ledger
 from memgen_cli.results_format import (DISCARDED_PREFIX, IMAGES_DIR, PARTS_DIR, REPLACED_FILES, REPLACED_PREFIX,
                                        REPLACING_PREFIX, SET_ASIDE_MARKER, ResultsWriteError)
 
@@ -33,16 +35,11 @@ def _writing(folder: Path) -> Iterator[None]:
                                 f"({error.strerror or error}: {error.filename})") from None
 
 
-def _move(source: Path, target: Path) -> None:
-    if source.exists() or source.is_symlink():
-        source.rename(target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+def _rename(source: Path, target: Path) -> None:
+    """Rename a folder memgen made, its ledger following (the new name first)."""
+    ledger.record(target)
+    source.rename(target)
+    ledger.forget(source)
 
 
 def has_part(folder: Path) -> bool:
@@ -55,45 +52,44 @@ def set_aside_early(folder: Path) -> Path:
     moving = folder / f"{REPLACING_PREFIX}{stamp}"
     aside = folder / f"{REPLACED_PREFIX}{stamp}"
     with _writing(folder):
+        ledger.record(moving)
         moving.mkdir()
         for name in EARLY_FILES:
-            _move(folder / name, moving / name)
-        moving.rename(aside)
+            ledger.move_owned(folder / name, moving / name)
+        _rename(moving, aside)
     return aside
 
 
 def set_aside_rest(folder: Path, aside: Path) -> None:
-    """Step 2: everything else the new run replaces, then the marker."""
+    """Step 2: everything else the new run replaces (what memgen wrote of it: the ledger's), then the marker."""
     with _writing(folder):
         for name in REPLACED_FILES:
             if name not in EARLY_FILES:
-                _move(folder / name, aside / name)
+                ledger.move_owned(folder / name, aside / name)
+        ledger.record(aside / SET_ASIDE_MARKER)
         (aside / SET_ASIDE_MARKER).touch()
 
 
 def discard(aside: Path) -> None:
-    """Step 3: the new run has results of its own; the old ones go."""
+    """Step 3: the new run has results of its own; the old ones go (the aside holds only what memgen moved)."""
     gone = aside.with_name(DISCARDED_PREFIX + aside.name.split("-", 1)[1])
     with _writing(aside.parent):
-        aside.rename(gone)
+        _rename(aside, gone)
     shutil.rmtree(gone, ignore_errors=True)
+    ledger.forget(gone)
 
 
 def restore(folder: Path, aside: Path) -> None:
-    """Put the old results back, removing what the new run wrote in their place."""
+    """Put the old results back, removing what the new run wrote in their place (a user's files stay)."""
     with _writing(folder):
         if aside.name.startswith(REPLACED_PREFIX):
             written_by_new_run = REPLACED_FILES if (aside / SET_ASIDE_MARKER).exists() else EARLY_FILES
             for name in written_by_new_run:
-                _remove(folder / name)
+                ledger.remove_owned(folder / name)
         for item in sorted(aside.iterdir()):
-            if item.name == SET_ASIDE_MARKER:
-                continue
-            target = folder / item.name
-            if target.is_dir() and not any(target.iterdir()):
-                target.rmdir()  # the empty parts/ an open makes
-            item.rename(target)
-        shutil.rmtree(aside)
+            if item.name not in (SET_ASIDE_MARKER, ledger.LEDGER_FILE):
+                ledger.move_owned(item, folder / item.name)
+        ledger.remove_owned(aside)
 
 
 def settle_aside(folder: Path, aside: Path) -> bool:
@@ -106,11 +102,15 @@ def settle_aside(folder: Path, aside: Path) -> bool:
 
 
 def settle(folder: Path, note: Callable[[str], None]) -> None:
-    """At open, under the lock: finish what a killed --force run left behind."""
+    """At open, under the lock: finish what a killed --force run left behind. Only the folders the ledger lists
+    are memgen's: a user's ``.discarded-x/`` or ``.replacing-x/`` is left alone."""
+    listed = ledger.entries(folder)
     for gone in sorted(folder.glob(f"{DISCARDED_PREFIX}*")):
-        shutil.rmtree(gone, ignore_errors=True)
+        if gone.name in listed:
+            shutil.rmtree(gone, ignore_errors=True)
+            ledger.forget(gone)
     asides = sorted(folder.glob(f"{REPLACING_PREFIX}*")) + sorted(folder.glob(f"{REPLACED_PREFIX}*"))
     for aside in asides:
-        if settle_aside(folder, aside):
+        if aside.name in listed and settle_aside(folder, aside):
             note(f"--out {folder}: a --force run stopped before its first result; the results it was "
                  "replacing are back in place")

@@ -19,10 +19,11 @@ import pandas as pd
 from memgen_cli.config import dump_yaml
 from memgen_cli.errors import MemgenError
 from memgen_cli.results_format import (CONFIG_FILE, CURVE_PART, CURVES_FILE, FAILED_FILE, FOREIGN_FOLDER, MEMGEN_FILES,
-                                       PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
+                                       MEMGEN_FOLDER, PARTS_DIR, SUMMARY_FILE, TRIALS_FILE, FolderLock,
                                        ResultsWriteError, atomic_write_csv, atomic_write_text, file_digest,
                                        name_problem, part_file, read_stored_config, recognise, remove_stale_temporaries,
                                        task_log)
+from memgen_cli import ledger
 from memgen_cli.runner import parts, replacement
 from memgen_cli.runner.growth import config_changes
 from memgen_cli.runner.manifest import Manifest
@@ -42,6 +43,7 @@ class ResultsFolder:
         self._new_config: dict | None = None  # --force: the config to put in place at the first part
         self.vouched = True  # config.yaml says these are this config's parts (parts without an identity rely on it)
         self.growth: list[str] = []  # what this run adds to the folder's sweep (grid values, trials)
+        self._grown_config: dict | None = None  # a growth's config.yaml: written with the tables it describes
 
     # -- opening -------------------------------------------------------------------------------
     def open(self, config: dict, force: bool = False, experiment=None, typed_config=None,
@@ -64,8 +66,9 @@ class ResultsFolder:
                               f"{', ...' if len(held) > 3 else ''}; no manifest.json memgen wrote and no checked "
                               "part); memgen neither writes nor deletes there, whatever the flags: choose another "
                               "--out")
+        legacy = self.path.is_dir() and not ledger.has_ledger(self.path) and recognise(self.path) == MEMGEN_FOLDER
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            ledger.make_dirs(self.path)
             locked = self._lock.acquire()
         except OSError as exc:
             raise MemgenError(f"--out {self.path}: cannot write there ({exc.strerror})") from None
@@ -76,6 +79,8 @@ class ResultsFolder:
             if self.parts.exists() and not self.parts.is_dir():
                 raise MemgenError(f"--out {self.path}: its {PARTS_DIR}/ is not a folder (memgen keeps the finished "
                                   f"work there); move {self.parts} away, or choose another --out")
+            if legacy:  # written before the ledger: its known names at the top level and its parts are memgen's
+                ledger.adopt(self.path, MEMGEN_FILES, {PARTS_DIR: ("*.csv", "*.checksum.json")})
             replacement.settle(self.path, self._note)
             remove_stale_temporaries(self.path)
             self.manifest.check()
@@ -84,8 +89,11 @@ class ResultsFolder:
             if not self.replacing and schema is not None and tasks is not None:
                 self._check_identities(config, force, schema, tasks)
             if not self.replacing:
-                self.parts.mkdir(exist_ok=True)
-                atomic_write_text(self.path / CONFIG_FILE, dump_yaml(config))
+                ledger.make_dirs(self.parts)
+                if self.growth:  # config.yaml keeps describing the tables until the grown ones are written
+                    self._grown_config = config
+                else:
+                    atomic_write_text(self.path / CONFIG_FILE, dump_yaml(config))
         except BaseException:
             self.close()
             raise
@@ -160,7 +168,7 @@ class ResultsFolder:
             return
         replacement.set_aside_rest(self.path, self._aside)
         try:
-            self.parts.mkdir()
+            ledger.make_dirs(self.parts)
         except OSError as error:
             raise ResultsWriteError(f"{self.parts}: cannot create ({error.strerror})") from None
         atomic_write_text(self.path / CONFIG_FILE, dump_yaml(self._new_config))
@@ -250,6 +258,9 @@ class ResultsFolder:
         for name, frame in written.items():
             atomic_write_csv(self.path / name, frame)
         self.manifest.record_tables({name: file_digest(self.path / name) for name in written})
+        if self._grown_config is not None:
+            atomic_write_text(self.path / CONFIG_FILE, dump_yaml(self._grown_config))
+            self._grown_config = None
         return True
 
     def write_log(self, key: str, text: str) -> str | None:
@@ -260,7 +271,7 @@ class ResultsFolder:
         relative = task_log(key)
         path = self.path / relative
         try:
-            path.parent.mkdir(exist_ok=True)
+            ledger.make_dirs(path.parent)
         except OSError as error:
             raise ResultsWriteError(f"{path.parent}: cannot create ({error.strerror})") from None
         atomic_write_text(path, text)
@@ -268,7 +279,7 @@ class ResultsFolder:
 
     def remove_log(self, key: str) -> None:
         """A task that now succeeded leaves no stale log behind."""
-        (self.path / task_log(key)).unlink(missing_ok=True)
+        ledger.remove_owned(self.path / task_log(key))
 
     def write_failed(self, failed: list[dict]) -> None:
         if self.replacing:
@@ -277,7 +288,7 @@ class ResultsFolder:
         if failed:
             atomic_write_text(path, json.dumps(failed, indent=2))
         else:
-            path.unlink(missing_ok=True)
+            ledger.remove_owned(path)
 
     def read_failed(self) -> list[dict]:
         """The tasks that failed in the last run; a damaged failed.json is one line."""
@@ -298,7 +309,7 @@ class ResultsFolder:
 
 def write_tables_locked(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     """Write tables into a folder outside a run (``memgen locate``'s tables of every round), under the folder's
-    lock, and record the sha256 of trials.csv and summary.csv in the manifest as a run's tables are."""
+    lock, and record the sha256 of every one in the manifest as a run's tables are."""
     lock = FolderLock(Path(path))
     if not lock.acquire():
         raise MemgenError(f"--out {path}: another memgen run is writing this folder; wait for it to finish")
@@ -306,6 +317,6 @@ def write_tables_locked(path: Path, tables: dict[str, pd.DataFrame]) -> None:
         for name, frame in tables.items():
             atomic_write_csv(Path(path) / name, frame)
         Manifest(Path(path), lambda message: None).record_tables(
-            {name: file_digest(Path(path) / name) for name in tables if name in (TRIALS_FILE, SUMMARY_FILE)})
+            {name: file_digest(Path(path) / name) for name in tables})
     finally:
         lock.release()
