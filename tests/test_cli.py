@@ -195,3 +195,26 @@ def test_help_names_values_in_words(command):
         assert usage.split()[-1] == "RESULTS_DIR..." and "PATH" in result.output
     if command in (["sweep", "linear"], ["locate", "linear"]):
         assert usage.split()[-1] == "CONFIG" and "INTEGER" in result.output and "KEY=VALUE" in result.output
+
+
+def test_dry_run_says_what_the_real_run_would_do_with_the_folder(tmp_path):
+    """Issue 37: a dry run into a folder the real run would refuse said nothing and exited 0."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "linear" / "quick.yaml"
+    small = ["--set", "trials=4", "--set", "grid.n=[2,4]"]
+    out = tmp_path / "r"
+    assert invoke("sweep", "linear", str(config), *small, "--out", str(out), "--quiet").exit_code == 0
+    same = invoke("sweep", "linear", str(config), *small, "--out", str(out), "--dry-run")
+    assert same.exit_code == 0 and "# the folder: resumes it" in same.output
+    grown = invoke("sweep", "linear", str(config), "--set", "trials=4", "--set", "grid.n=[2,4,8]", "--out", str(out),
+                   "--dry-run")
+    assert grown.exit_code == 0 and "# the folder: grows it (grid.n: + [8])" in grown.output
+    other = invoke("sweep", "linear", str(config), *small, "--set", "grid.d=[4]", "--out", str(out), "--dry-run")
+    assert other.exit_code == 2 and "# the folder: refused: it holds results of a different config" in other.output
+    forced = invoke("sweep", "linear", str(config), *small, "--set", "grid.d=[4]", "--out", str(out), "--dry-run",
+                    "--force")
+    assert forced.exit_code == 0 and "replaces its results (--force)" in forced.output
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    foreign = invoke("sweep", "linear", str(config), "--out", str(tmp_path / "mine"), "--dry-run")
+    assert foreign.exit_code == 2 and "not a memgen results folder" in foreign.output
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]  # a dry run touches nothing

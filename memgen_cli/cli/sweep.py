@@ -95,12 +95,19 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     cfg = load_sweep_config(config, set_, model=model)
     out = out if out is not None else default_results_dir(model, config)
     if dry_run:
+        from memgen_cli.runner.results_folder import preview
+
         typer.echo(dump_yaml(config_to_dict(cfg)).rstrip())
-        cells, trials, tasks = work_counts(experiment_class(model)(), cfg)
+        experiment = experiment_class(model)()
+        cells, trials, tasks = work_counts(experiment, cfg)
         typer.echo(f"# {cells} cells x {trials} trials = {cells * trials} trials in {tasks} tasks; output: {out}")
+        what, refused = preview(out, config_to_dict(cfg), experiment, cfg, force)
+        typer.echo(f"# the folder: {what}")
         if missing := missing_libraries(model):
             typer.echo(f"# to run it, install what it needs ({', '.join(missing)} missing): "
                        f"pip install 'memgen[{model}]'")
+        if refused:
+            raise typer.Exit(2)
         return
     if executor is not ExecutorName.dask and (scheduler or scheduler_file):
         raise MemgenError("--scheduler/--scheduler-file: only with --executor dask")

@@ -320,3 +320,34 @@ def write_tables_locked(path: Path, tables: dict[str, pd.DataFrame]) -> None:
             {name: file_digest(Path(path) / name) for name in tables})
     finally:
         lock.release()
+
+
+def preview(path: Path, config: dict, experiment, typed_config, force: bool = False) -> tuple[str, bool]:
+    """What a run of ``config`` into ``path`` would do with the folder, decided as ``ResultsFolder.open`` decides
+    it but touching nothing (for --dry-run): (a few words, whether the run would be refused)."""
+    path = Path(path)
+    if problem := name_problem(path):
+        return f"refused: --out {path}: {problem}", True
+    if path.exists() and not path.is_dir():
+        return f"refused: --out {path}: exists and is not a folder", True
+    if not path.is_dir() or not any(path.iterdir()):
+        return "a new results folder", False
+    if recognise(path) == FOREIGN_FOLDER:
+        return f"refused: --out {path}: not a memgen results folder; memgen neither writes nor deletes there", True
+    if not (path / CONFIG_FILE).is_file():
+        return "resumes the parts already there", False
+    try:
+        old, _ = experiment.read_stored_config(read_stored_config(path))
+    except YamlFileError as exc:
+        return ((f"replaces its results (--force; its {CONFIG_FILE} is damaged)", False) if force else
+                (f"refused: its {CONFIG_FILE} is damaged ({exc.problem}); --force replaces its results", True))
+    if old == config:
+        return "resumes it: the same config (finished parts are kept)", False
+    changes = config_changes(old, config, experiment.config_class.repeats_field)
+    if changes.only_growth and experiment.growth_problem(experiment.config_class.model_validate(old),
+                                                         typed_config) is None:
+        return f"grows it ({'; '.join(changes.growth[:3])})", False
+    if force:
+        return "replaces its results (--force)", False
+    why = "; ".join(changes.other[:2] or changes.growth[:2])
+    return f"refused: it holds results of a different config ({why}); --force replaces them", True
