@@ -248,3 +248,16 @@ def test_digits_grids_land_inside_the_results_folder(tiny_sweep, tmp_path):
     assert nearest_neighbour_ratios(result.generated.reshape(6, -1), result.train.reshape(5, -1)).max() < 1e-6
     top, bottom = pixels[1:65], pixels[66:130]  # generated over nearest training digit: the same (copies)
     assert pixels.shape[0] == 2 * 64 + 3 and np.abs(top - bottom).max() <= 1
+
+
+@pytest.mark.parametrize("image_dir", ["..", "../elsewhere", "images/../../x"])
+def test_a_relative_image_dir_stays_inside_the_results_folder(tmp_path, image_dir):
+    """Issue 34: output.image_dir of '..' wrote outside the results folder."""
+    from memgen_cli.errors import MemgenError
+    from memgen_cli.imaging.grids import resolve_image_dir
+
+    config = {"output": {"image_dir": image_dir}}
+    with pytest.raises(MemgenError, match="output.image_dir: .* leads out of the results folder"):
+        resolve_image_dir(config, tmp_path / "out")
+    inside = resolve_image_dir({"output": {"image_dir": "images/grids"}}, tmp_path / "out")
+    assert inside["output"]["image_dir"] == str((tmp_path / "out" / "images" / "grids").resolve())

@@ -64,6 +64,10 @@ def resolve_image_dir(config: dict, out: Path | None) -> dict:
         return config
     base = Path(out).resolve() if out is not None else Path.cwd()
     path = base / image_dir  # an absolute image_dir stays itself
+    inside = os.path.normpath(path) == str(base) or os.path.normpath(path).startswith(os.path.join(str(base), ""))
+    if not Path(image_dir).is_absolute() and not inside:
+        raise MemgenError(f"output.image_dir: {image_dir!r} leads out of the results folder; a relative path "
+                          "stays inside it (give an absolute path to write elsewhere)")
     if (problem := image_dir_problem(path)) is not None:
         raise MemgenError(f"output.image_dir: {problem}")
     return {**config, "output": {**config["output"], "image_dir": str(path)}}
