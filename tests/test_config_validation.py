@@ -297,3 +297,31 @@ def test_analyze_of_a_whole_folder_has_no_such_note(folder):
     result = invoke("analyze", folder, "--bootstrap", "100", env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "left out" not in result.output and " at n=" not in result.output
+
+
+def test_the_memory_estimate_counts_every_local_worker(monkeypatch):
+    """Issue 34: the estimate was per task, so -w 2 could start two tasks that together exceed the memory."""
+    from memgen_cli.errors import MemgenError
+    from memgen_cli.runner.limits import MEMORY_VARIABLE, check_footprint
+    from memgen_cli.runner.registry import get_experiment
+    from memgen_cli.linear.experiment import LinearConfig
+
+    experiment = get_experiment("linear")
+    config = LinearConfig.model_validate({"grid": {"n": [2_000_000], "d": [4]}})
+    each = max(e.memory for e in experiment.footprint(config))
+    monkeypatch.setenv(MEMORY_VARIABLE, str(int(1.5 * each)))
+    check_footprint(experiment, config, "c.yaml", work=False, workers=1)
+    with pytest.raises(MemgenError, match=r"2 workers at once would hold about .* \(fewer --workers"):
+        check_footprint(experiment, config, "c.yaml", work=False, workers=2)
+
+
+def test_closed_form_sizes_that_passed_the_checks_are_refused_at_once(tmp_path):
+    """Issue 34: grid.steps = 1e9 and evaluation.bootstrap = 1e9 passed the checks and failed inside a task."""
+    from memgen_cli.errors import MemgenError
+    from memgen_cli.runner.configs import load_sweep_config
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "closedform" / "quick.yaml"
+    with pytest.raises(MemgenError, match="grid.steps: a task would hold about"):
+        load_sweep_config(config, ["grid.steps=[1000000000]"], model="closedform")
+    with pytest.raises(MemgenError, match="evaluation.bootstrap: must be <= 1000000"):
+        load_sweep_config(config, ["evaluation.bootstrap=1e9"], model="closedform")

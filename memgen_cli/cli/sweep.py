@@ -112,6 +112,12 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     if executor is not ExecutorName.dask and (scheduler or scheduler_file):
         raise MemgenError("--scheduler/--scheduler-file: only with --executor dask")
     get_experiment(model)  # a missing extra is one line, before any progress bar
+    if executor is not ExecutorName.dask:  # local workers share this machine's memory
+        from memgen_cli.runner.limits import check_footprint
+        from memgen_cli.runner.worker import available_cpus
+
+        check_footprint(experiment_class(model)(), cfg, str(config), work=False,
+                        workers=1 if executor is ExecutorName.serial else (workers or available_cpus()))
     options = {k: v for k, v in {"scheduler": scheduler, "scheduler_file": scheduler_file}.items() if v}
     try:
         result = _run_with_progress(model, cfg, out, quiet, executor=executor.value, workers=workers,

@@ -33,7 +33,8 @@ class ClosedFormExperiment(ImageExperiment):
         found, work = [], {"grid.n": 0.0, "grid.N": 0.0}
         for n, side, N, steps in itertools.product(g.n, g.side, g.N, g.steps):
             pixels = side * side * channels
-            held = {"grid.N": 8.0 * pixels * N, "grid.n": 16.0 * pixels * n, "grid.side": 8.0 * pixels * s.generated}
+            held = {"grid.N": 8.0 * pixels * N, "grid.n": 16.0 * pixels * n, "grid.side": 8.0 * pixels * s.generated,
+                    "grid.steps": 64.0 * steps}  # the schedule's arrays
             largest = "grid.side" if side > 256 else max(held, key=held.get)  # every set grows with the pixels
             found.append(Footprint(largest, sum(held.values()), 0.0))
             per_cell = config.simulations * len(g.smoothing) * (2 if config.reproducibility else 1)  # a partner

@@ -32,7 +32,8 @@ class ImageEvaluation(BaseModel):
     eval_original: Integer | None = Field(default=None, ge=2, description="original subset (paper 10/100); all")
     grid_points: Integer = Field(default=16, ge=1, description="points per pixel of the published grid integral")
     kde_max_points: Integer = Field(default=2000, ge=2, description="cap on each set in the d-dimensional KDE")
-    bootstrap: Integer = Field(default=1000, ge=1, description="resamples for the memorized-fraction interval")
+    bootstrap: Integer = Field(default=1000, ge=1, le=1_000_000,
+                               description="resamples for the memorized-fraction interval")
     every: Integer | None = Field(default=None, ge=1, description="evaluate again at every K-th optimizer step "
                                                                    "(curves.csv); not part of a cell")
     bandwidth: Literal[BANDWIDTHS] = Field(  # type: ignore[valid-type]

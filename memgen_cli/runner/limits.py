@@ -31,16 +31,19 @@ def _human(value: float, unit: str) -> str:
     return f"{value:.2g} floating-point operations"
 
 
-def check_footprint(experiment: Experiment, config, source: str, work: bool = True) -> None:
+def check_footprint(experiment: Experiment, config, source: str, work: bool = True, workers: int = 1) -> None:
     """Refuse a config whose estimated footprint exceeds the limits, naming the field and the estimate
-    (``work=False``: memory only, for `memgen locate`, whose work its trial budget bounds)."""
+    (``work=False``: memory only, for `memgen locate`, whose work its trial budget bounds). ``workers``: tasks held
+    in memory at once (local worker processes on this machine), each with a task's memory."""
     memory_limit = size_limit(MEMORY_VARIABLE, int(0.8 * physical_memory()))
     work_limit = size_limit(WORK_VARIABLE, DEFAULT_WORK)
     for estimate in experiment.footprint(config):
-        if estimate.memory > memory_limit:
-            raise MemgenError(f"{source}: {estimate.field}: a task would hold about {_human(estimate.memory, 'B')} "
-                              f"of memory, over the limit of {_human(memory_limit, 'B')} (set the environment "
-                              f"variable {MEMORY_VARIABLE}, in bytes, to go beyond)")
+        if estimate.memory * workers > memory_limit:
+            each = f"{workers} workers at once would hold about {_human(estimate.memory * workers, 'B')}" \
+                if workers > 1 else f"a task would hold about {_human(estimate.memory, 'B')}"
+            raise MemgenError(f"{source}: {estimate.field}: {each} of memory, over the limit of "
+                              f"{_human(memory_limit, 'B')} (fewer --workers, or set the environment variable "
+                              f"{MEMORY_VARIABLE}, in bytes, to go beyond)")
         if work and estimate.work > work_limit:
             raise MemgenError(f"{source}: {estimate.field}: the sweep would take about {_human(estimate.work, 'W')}, "
                               f"over the limit of {_human(work_limit, 'W')} (years of CPU time; set the environment "
