@@ -342,3 +342,17 @@ def test_a_lock_is_reported_only_while_a_sweep_holds_it(linear_folder):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running sweep holds
         assert "a sweep is writing this folder" in read_results(linear_folder).notes[0]
     lock.unlink()
+
+
+def test_nan_simulations_are_named_in_the_notes(tmp_path):
+    """Issue 34: analyze, plot and report never mentioned NaN simulations (summary.csv counted them out silently)."""
+    from memgen_cli.report.reader import read_results
+    from results_factory import write_unet_summary
+
+    folder = write_unet_summary(tmp_path / "f", [10, 100, 1000], trials=3)
+    rows = [{"model": "unet", "cell": c, "cell_id": f"{c:012x}", "n": n, "trial": t, "seed": t,
+             "delta_positive": float("nan") if (n, t) == (100, 1) else 1.0}
+            for c, n in enumerate((10, 100, 1000)) for t in range(3)]
+    pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
+    notes = read_results(folder).notes
+    assert any("1 of 9 trials have no finite delta_positive" in note and "n = 100" in note for note in notes), notes

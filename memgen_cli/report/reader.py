@@ -71,6 +71,8 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
     trials_path = folder / TRIALS_FILE
     if want_trials and trials_path.is_file():
         trials = read_csv(trials_path)
+    if trials is not None and (found := not_finite_note(trials, model_name(summary))):
+        notes.append(found)
     if one_original_set(summary):
         notes.append("P(Δ>0) and its intervals are conditional on one original set per (d, N) "
                      "(options.original_sets = 1, or a folder from before that option): they leave out the "
@@ -87,6 +89,24 @@ def read_results(folder: Path | str, want_trials: bool = True) -> Results:
         cluster_column=experiment_class(model).cluster_column if model in EXPERIMENTS else None,
         analytic_memorizer=experiment_class(model).analytic_memorizer if model in EXPERIMENTS else None,
     )
+
+
+def not_finite_note(trials: pd.DataFrame, model: str) -> str | None:
+    """A note naming the trials (simulations) whose metrics are NaN (a diverged network, say): summary.csv counts
+    them out of each mean, and a reader should know how many and where."""
+    if model not in EXPERIMENTS or trials.empty:
+        return None
+    experiment = experiment_class(model)
+    metrics = [m for m in (*experiment.binary_metrics, *experiment.mean_metrics)[:1] if m in trials.columns]
+    if not metrics:
+        return None
+    values = pd.to_numeric(trials[metrics[0]], errors="coerce")
+    bad = trials[values.isna()]
+    if bad.empty:
+        return None
+    cells = ", ".join(f"n = {n}" for n in sorted(bad["n"].unique())[:4]) if "n" in bad.columns else ""
+    return (f"{len(bad)} of {len(trials)} trials have no finite {metrics[0]} (NaN: a diverged model or a failed "
+            f"metric{f'; at {cells}' if cells else ''}); each cell's summary leaves them out and counts the rest")
 
 
 def folder_record_notes(folder: Path) -> list[str]:
