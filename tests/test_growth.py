@@ -90,3 +90,16 @@ def test_a_unet_sweep_grows_by_more_simulations_and_an_n_value(tmp_path):
 
     a, b = (pd.read_csv(folder / "trials.csv").drop(columns=list(timings)) for folder in (out, scratch))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_growth_run_says_what_grew(tmp_path):
+    """Issue 37: a growth run did not say what grew."""
+    from cli_helpers import invoke
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "linear" / "quick.yaml"
+    out = tmp_path / "r"
+    assert invoke("sweep", "linear", str(config), "--set", "trials=4", "--set", "grid.n=[2,4]", "--out", str(out),
+                  "--quiet").exit_code == 0
+    grown = invoke("sweep", "linear", str(config), "--set", "trials=4", "--set", "grid.n=[2,4,8]", "--out", str(out),
+                   "--quiet")
+    assert grown.exit_code == 0 and "growing the folder's sweep: grid.n: + [8]" in grown.output

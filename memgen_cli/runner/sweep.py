@@ -127,6 +127,8 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
                 "argv": argv or sys.argv, "start": now(), "executor": executor, "workers": workers,
                 "tasks_to_run": len(todo), "tasks_already_done": len(frames),
                 **({"grown": folder.growth} if folder.growth else {})})
+            if folder.growth:
+                note(f"growing the folder's sweep: {'; '.join(folder.growth)} (stored tasks are kept)")
         if progress:
             progress(done, total)
         status = "interrupted"
