@@ -84,7 +84,8 @@ def test_plot_and_analyze_read_two_folders_as_one_sweep(tmp_path):
 
 def test_two_folders_that_share_a_cell_or_a_model_name_clash(tmp_path):
     a = write_linear_results(tmp_path / "a", [4, 8, 16, 32], groups=[{"d": 16}], trials=10, seed=1)
-    assert_one_line_error(invoke("analyze", a, a, "--out", tmp_path / "x"), "is also in", "counted twice")
+    assert_one_line_error(invoke("analyze", a, a, "--out", tmp_path / "x"), "the cell n = ", "is also in",
+                          "counted twice")
     unet = write_unet_summary(tmp_path / "unet", [10, 100, 1000])
     assert_one_line_error(invoke("analyze", a, unet, "--out", tmp_path / "y"), "different models")
     assert_one_line_error(invoke("analyze", a, unet), "several folders need --out")

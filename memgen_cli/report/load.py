@@ -76,10 +76,12 @@ def combine_folders(folders: list[Path], out: Path) -> Path:
     _, _, id_col = IDENTIFIERS
     seen: dict[str, Path] = {}
     for results in read:
-        for cell in results.summary[id_col].astype(str):
+        for row in results.summary.to_dict("records"):
+            cell = str(row[id_col])
             if cell in seen:
-                raise MemgenError(f"{results.folder}: cell {cell} is also in {seen[cell]} (the same parameters in "
-                                  "two folders would be counted twice); combine folders whose cells differ")
+                named = ", ".join(f"{k} = {row[k]}" for k in (results.swept or results.parameters))
+                raise MemgenError(f"{results.folder}: the cell {named} is also in {seen[cell]} (the same parameters "
+                                  "in two folders would be counted twice); combine folders whose cells differ")
             seen[cell] = results.folder
     summaries, trials, offset = [], [], 0
     for results in read:
