@@ -32,8 +32,9 @@ from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITE
 
 # The analysis code's own version: raised whenever a change moves a number, a status or a column of its tables, so
 # that `plot`, `report` and ``load_results(analyze=True)`` redo an analysis stored by an older memgen instead of
-# drawing stale tables. (2: whether the metric discriminates decides n*'s status first.)
-ANALYSIS_VERSION = 2
+# drawing stale tables. (2: whether the metric discriminates decides n*'s status first. 3: n_onset is where the
+# error first leaves its plateau, fitted locally, with an interval no narrower than the grid there.)
+ANALYSIS_VERSION = 3
 
 
 def versions() -> dict:
