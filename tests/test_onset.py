@@ -12,7 +12,7 @@ import pytest
 
 from memgen_cli.report.analysis import find_transitions
 from memgen_cli.statistics.estimators import fit_broken_line
-from memgen_cli.statistics.onset import DEPARTS_AT_END, NO_DEPARTURE, NO_PLATEAU, estimate_onset
+from memgen_cli.statistics.onset import DEPARTS_AT_END, MIN_DROP, NO_DEPARTURE, NO_PLATEAU, estimate_onset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +56,19 @@ def test_the_cases_without_an_onset_say_why():
     assert estimate_onset(u, falling, falling[:, None] + np.zeros((1, 50))).status == NO_PLATEAU
     late = np.where(n < n[-1], 0.0, -0.3)
     assert estimate_onset(u, late, late[:, None] + np.zeros((1, 50))).status == DEPARTS_AT_END
+
+
+def test_a_significant_but_invisible_fall_does_not_leave_the_plateau():
+    """As H² at d = 100: it leaves 1 by 1e-11 right after n = d, with a spread of 1e-12 (significant, invisible),
+    and falls by a visible 1% only later. The onset is the visible fall."""
+    n = 2.0 ** np.arange(1, 10)
+    u = np.log(n)
+    v = np.array([0, 0, 0, 0, -1e-11, -1e-5, -0.5 * MIN_DROP, -3 * MIN_DROP, -0.1])  # n = 2 … 512
+    boot = v[:, None] + np.where(v == 0, 0, 1e-12)[:, None] * np.random.default_rng(0).standard_normal((len(v), 200))
+    onset = estimate_onset(u, v, boot)
+    assert onset.status == "" and onset.departure == 7  # n = 256, the first cell more than 1% below the plateau
+    interval, _ = onset.interval(n)
+    assert (interval.lo, interval.hi) == (128, 256)
 
 
 def sweep(out: Path, top: int, d: int) -> Path:

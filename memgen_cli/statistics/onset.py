@@ -8,8 +8,10 @@ the data and ends just past the onset:
 1. The plateau is the longest initial run of cells whose log error is not significantly below the mean
    of the cells before it: cell i leaves the plateau when v_i − mean(v_0..v_{i−1}) < −z·sd_i, sd_i the
    bootstrap standard deviation of that difference (it covers trials and original sets), z one-sided at
-   a family-wise 5% over the cells tested (Bonferroni). An exactly flat plateau (H² = 1 while n ≤ d) has
-   sd = 0, and any fall below it counts.
+   a family-wise 5% over the cells tested (Bonferroni), and the fall must also exceed MIN_DROP: it leaves
+   when v_i − mean(v_0..v_{i−1}) < −max(z·sd_i, MIN_DROP). An exactly flat plateau (H² = 1 while n ≤ d)
+   has sd = 0, so there MIN_DROP alone decides (at d = 100 H² falls by 10⁻¹¹ right after n = d, a
+   significant but invisible fall that is not the onset).
 2. The window is the plateau plus the first two cells off it; the continuous two-segment line is fitted
    there, with its break searched only in the gap between the last plateau cell and the first cell off it,
    where the data place the departure.
@@ -35,7 +37,10 @@ from memgen_cli.statistics.estimators import (
 )
 
 FAMILY_LEVEL = 0.05  # chance that a true plateau is left somewhere by noise alone, over all cells tested
-TOLERANCE = 1e-13  # log-error differences smaller than this are rounding, not a departure
+MIN_DROP = 0.01
+"""The smallest fall of the log error (ln y) below the plateau mean that counts as leaving it, a 1% fall of the
+error: smaller falls are invisible on the paper's log axes and are rounding-scale relative to the error's
+spread, so however significant they are not where the error visibly starts to fall."""
 BREAK_GRID = 200  # breakpoints tried inside the gap (a replicate is resolved to 1/200 of it)
 
 NO_DEPARTURE = "no departure from the plateau inside the sweep (extend n upwards)"
@@ -44,13 +49,14 @@ DEPARTS_AT_END = "leaves the plateau only at the largest n (extend n upwards)"
 
 
 def departure_thresholds(v: np.ndarray, v_replicates: np.ndarray) -> np.ndarray:
-    """Per cell i >= 1: how far below the mean of the cells before it its log error must fall to leave the plateau."""
+    """Per cell i >= 1: how far below the mean of the cells before it its log error must fall to leave the plateau:
+    max(z·sd_i, MIN_DROP)."""
     m = len(v)
     z = norm.ppf(1 - FAMILY_LEVEL / max(m - 1, 1))
     previous = np.cumsum(v_replicates, axis=0)[:-1] / np.arange(1, m)[:, None]
     with np.errstate(invalid="ignore"):
         sd = np.nanstd(v_replicates[1:] - previous, axis=1) if v_replicates.shape[1] > 1 else np.zeros(m - 1)
-    return np.concatenate([[np.nan], z * np.nan_to_num(sd) + TOLERANCE])
+    return np.concatenate([[np.nan], np.maximum(z * np.nan_to_num(sd), MIN_DROP)])
 
 
 def first_departures(v: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
