@@ -109,9 +109,12 @@ def test_known_crossing_and_breakpoint_are_recovered(linear_folder):
         assert row["verdict"] == "not aligned"  # 2.5 lies outside a factor 2
         assert row["bootstrap"] == "trials"
         assert row["p_at_n_max"] == pytest.approx(1.0, abs=0.02)
-        # The fit as recorded: H² = 1 (log 0) at the break, fitted over every n of the group.
+        # The fit as recorded: H² = 1 (log 0) at the break, fitted on the plateau and the first two cells off it.
         assert row["log_error_at_onset"] == pytest.approx(0.0, abs=0.05)
-        assert (row["fit_n_min"], row["fit_n_max"]) == (N_GRID[0], N_GRID[-1])
+        assert (row["fit_n_min"], row["fit_n_max"]) == (N_GRID[0], N_GRID[N_GRID > d][1])
+        # Never narrower than the gap between the last cell on the plateau and the first off it (wider where
+        # replicates of this noisy plateau leave it earlier).
+        assert row["n_onset_lo"] <= N_GRID[N_GRID <= d][-1] and row["n_onset_hi"] >= N_GRID[N_GRID > d][0]
 
 
 def test_align_factor_changes_the_verdict_and_seed_fixes_the_interval(linear_folder):

@@ -3,8 +3,9 @@
 Per group of cells (every swept parameter but n held fixed):
 
 - ``n_star``: where P(Delta > 0) first crosses 0.5 going up, interpolated linearly in log n;
-- ``n_onset``: the breakpoint of a continuous two-segment least-squares line through
-  (log n, log y), y the generalization error (mean H² for the linear model, Ê_OG for the U-Net);
+- ``n_onset``: where the generalization error y (mean H² for the linear model, Ê_OG for the U-Net)
+  first leaves its plateau: the break of a continuous two-segment line through (log n, log y) fitted on
+  the plateau and the first two cells off it (memgen_cli.statistics.onset);
 - their ratio, and whether it lies within a factor F of 1 (``--align-factor``, default 2: the
   paper's claim that the two align).
 
@@ -36,11 +37,10 @@ from memgen_cli.statistics.estimators import (
     ONSET_OK,
     CrossingEstimate,
     alignment_verdict,
-    bootstrap_breakpoints,
     estimate_crossing,
-    fit_broken_line,
     percentile_interval,
 )
+from memgen_cli.statistics.onset import estimate_onset
 from memgen_cli.report.reader import (
     PRIMARY_P,
     PRIMARY_P_COLUMNS,
@@ -203,15 +203,18 @@ def star_columns(log_x: np.ndarray, p: np.ndarray, p_boot: np.ndarray) -> tuple[
 def onset_columns(
     cells: pd.DataFrame, log_x: np.ndarray, metric: ErrorMetric | None, logy_boot: np.ndarray | None
 ) -> tuple[dict, np.ndarray | None]:
-    """n_onset, its interval, the two-segment fit (enough to draw it again) and the onset status.
+    """n_onset, its interval, the local two-segment fit (enough to draw it again) and the onset status.
 
-    Also returns the replicates' breakpoints (for the paired ratio); None when there is no fit.
+    n_onset is where the error first leaves its plateau, fitted on the plateau and the first two cells off it
+    (memgen_cli.statistics.onset). Also returns the replicates' onsets (for the paired ratio); None without
+    a fit.
     """
     columns = dict(
         error_metric=metric.name if metric else "",
         n_onset=np.nan,
         n_onset_lo=np.nan,
         n_onset_hi=np.nan,
+        n_onset_grid_limited=False,
         slope_before=np.nan,
         slope_after=np.nan,
         log_error_at_onset=np.nan,
@@ -228,21 +231,24 @@ def onset_columns(
             f"need {MIN_POINTS_FOR_ONSET}"
         )
         return {**columns, "onset_status": status}, None
-    fit = fit_broken_line(log_x[fit_rows], logy[fit_rows])
-    replicates = bootstrap_breakpoints(log_x[fit_rows], logy_boot[fit_rows])
-    interval = percentile_interval(replicates).exp()
+    onset = estimate_onset(log_x[fit_rows], logy[fit_rows], logy_boot[fit_rows])
+    if onset.fit is None:
+        return {**columns, "onset_status": onset.status}, None
     fitted_x = cells["_x"].to_numpy(dtype=float)[fit_rows]
+    interval, widened = onset.interval(fitted_x)
     columns.update(
-        n_onset=float(np.exp(fit.u_break)),
+        n_onset=float(np.exp(onset.fit.u_break)),
         n_onset_lo=interval.lo,
         n_onset_hi=interval.hi,
-        slope_before=fit.slope_before,
-        slope_after=fit.slope_after,
-        log_error_at_onset=fit.level,
-        fit_n_min=float(fitted_x[0]),
-        fit_n_max=float(fitted_x[-1]),
+        n_onset_grid_limited=widened,
+        slope_before=onset.fit.slope_before,
+        slope_after=onset.fit.slope_after,
+        log_error_at_onset=onset.fit.level,
+        fit_n_min=float(fitted_x[onset.window[0]]),
+        fit_n_max=float(fitted_x[onset.window[1]]),
     )
-    return {**columns, "onset_status": ONSET_OK if fit.decay_speeds_up else NO_FASTER_DECAY}, replicates
+    status = ONSET_OK if onset.fit.decay_speeds_up else NO_FASTER_DECAY
+    return {**columns, "onset_status": status}, onset.replicates
 
 
 def ratio_columns(
@@ -251,7 +257,8 @@ def ratio_columns(
     """n_star / n_onset with a paired interval (both replicates come from the same resampled trials)."""
     aligned_inputs = star["n_star_status"] == CROSSED and onset["onset_status"] == ONSET_OK
     ratio = star["n_star"] / onset["n_onset"] if aligned_inputs else np.nan
-    interval = (percentile_interval(star_boot - onset_boot) if aligned_inputs else NO_INTERVAL).exp()
+    with np.errstate(invalid="ignore"):  # inf - inf: a replicate beyond the sweep on both sides, left out
+        interval = (percentile_interval(star_boot - onset_boot) if aligned_inputs else NO_INTERVAL).exp()
     verdict = alignment_verdict(ratio, star["n_star_status"], onset["onset_status"], align_factor)
     lo, hi = widened_ratio(interval.lo, interval.hi, star, "n_star", onset, "n_onset") if aligned_inputs \
         else (interval.lo, interval.hi)

@@ -93,5 +93,5 @@ def widened_ratio(lo: float, hi: float, top: dict, top_name: str, bottom: dict, 
     if not any(d.get(f"{name}_grid_limited") in (True,) for d, name in ((top, top_name), (bottom, bottom_name))):
         return lo, hi
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (float(np.fmin(lo, top[f"{top_name}_lo"] / bottom[f"{bottom_name}_hi"])),
-                float(np.fmax(hi, top[f"{top_name}_hi"] / bottom[f"{bottom_name}_lo"])))
+        return (float(np.fmin(lo, np.divide(top[f"{top_name}_lo"], bottom[f"{bottom_name}_hi"], dtype=float))),
+                float(np.fmax(hi, np.divide(top[f"{top_name}_hi"], bottom[f"{bottom_name}_lo"], dtype=float))))

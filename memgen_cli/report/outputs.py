@@ -34,8 +34,9 @@ from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITE
 # The analysis code's own version: raised whenever a change moves a number, a status or a column of its tables, so
 # that `plot`, `report` and ``load_results(analyze=True)`` redo an analysis stored by an older memgen instead of
 # drawing stale tables. (2: whether the metric discriminates decides n*'s status first; 3: criteria.csv's and
-# memorization.csv's n* are transitions.csv's, interval and all.)
-ANALYSIS_VERSION = 3
+# memorization.csv's n* are transitions.csv's, interval and all; 4: n_onset is where the error first visibly leaves
+# its plateau, fitted locally, with an interval no narrower than the grid there.)
+ANALYSIS_VERSION = 4
 
 
 def versions() -> dict:

@@ -3,7 +3,7 @@
 No pandas and no files here (memgen_cli.report.analysis reads the CSVs and builds the replicates):
 
 - the first upward crossing of a level, interpolated in log x, for a curve and for its replicates;
-- the continuous two-segment (broken-line) least-squares fit and the breakpoints of replicates;
+- the continuous two-segment (broken-line) least-squares fit (memgen_cli.statistics.onset chooses its window);
 - percentile intervals of replicates that may be censored at ±inf;
 - the verdict on whether two sizes lie within a factor of each other.
 
@@ -140,11 +140,14 @@ def broken_line_rss(u: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarra
     return rss if v.ndim == 2 else rss[:, 0]
 
 
-def fit_broken_line(u: np.ndarray, v: np.ndarray) -> BrokenLine:
-    """Least-squares continuous two-segment line: grid search over the breakpoint, then refined."""
+def fit_broken_line(u: np.ndarray, v: np.ndarray, grid: np.ndarray | None = None) -> BrokenLine:
+    """Least-squares continuous two-segment line: grid search over the breakpoint, then refined.
+
+    grid: the breakpoints to search (increasing); by default from the second to the second-last point.
+    """
     if len(u) < MIN_POINTS_FOR_ONSET:
         raise ValueError(f"need at least {MIN_POINTS_FOR_ONSET} points, got {len(u)}")
-    grid = breakpoint_grid(u)
+    grid = breakpoint_grid(u) if grid is None else grid
 
     def rss_at(u_break: float) -> float:
         design = broken_line_design(u, u_break)
@@ -161,17 +164,6 @@ def fit_broken_line(u: np.ndarray, v: np.ndarray) -> BrokenLine:
     design = broken_line_design(u, u_break)
     coef, *_ = np.linalg.lstsq(design, v, rcond=None)
     return BrokenLine(u_break, float(coef[0]), float(coef[1]), float(coef[2]))
-
-
-def bootstrap_breakpoints(u: np.ndarray, v_replicates: np.ndarray) -> np.ndarray:
-    """Grid breakpoint of each replicate column (NaN where a replicate has a non-finite value)."""
-    result = np.full(v_replicates.shape[1], np.nan)
-    finite = np.all(np.isfinite(v_replicates), axis=0)
-    if finite.any():
-        grid = breakpoint_grid(u)
-        rss = broken_line_rss(u, v_replicates[:, finite], grid)
-        result[finite] = grid[np.argmin(rss, axis=0)]
-    return result
 
 
 # ----------------------------------------------------------------------------------------------
