@@ -68,9 +68,10 @@ def _capped(x: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def score_cell(samples: np.ndarray, train: np.ndarray, heldout: np.ndarray | None, settings: EvaluateSettings,
-               distance: str, seed: int, samples_b: np.ndarray | None = None, search=nb.nearest) -> CellScores:
-    """Every column of one cell; arrays (count, D) on one scale. ``search``: nb.nearest, or a sharded search
-    (nb.sharded_nearest on a cluster's workers) that gives the same result."""
+               distance: str, seed: int, samples_b: np.ndarray | None = None, search=None) -> CellScores:
+    """Every column of one cell; arrays (count, D) on one scale. ``search``: None, one search in this process over
+    the training set prepared once for the samples and both references; or a sharded search (nb.sharded_nearest on
+    a cluster's workers) that gives the same result."""
     budget = settings.memory_mb * 1e6
     row = _nan_row()
     kept, pairs = None, np.zeros((0, 2), dtype=np.int64)
@@ -90,9 +91,13 @@ def score_cell(samples: np.ndarray, train: np.ndarray, heldout: np.ndarray | Non
     elif heldout is not None:
         originals = heldout
     found = CellScores(row, {}, kept=kept, duplicate_pairs=pairs)
+    prepared_train = nb.SearchBase(scored_train, distance) if search is None else None
     boot_rng = np.random.default_rng(derived_seed(seed, "bootstrap"))
     for name, items in sets.items():
-        idx, dist = search(items, scored_train, k, distance, budget_bytes=budget)
+        if search is None:
+            idx, dist = nb.nearest(items, prepared_train, k, budget_bytes=budget)
+        else:
+            idx, dist = search(items, scored_train, k, distance, budget_bytes=budget)
         ratio, calibrated = nb.ratios(dist), nb.calibrated_distances(dist[:, :settings.calibration_neighbours])
         rows = scores.bootstrap_rows(boot_rng, len(items), settings.bootstrap)
         fraction, lo, hi = scores.fraction_below(ratio, MEMORIZATION_RATIO, rows)

@@ -21,10 +21,10 @@ MARGIN = 16  # extra float32 candidates per query, re-ranked in float64
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
-def prepared(x: np.ndarray, distance: str) -> np.ndarray:
-    """(count, d) float64 rows as the distance sees them (a copy of its own): cosine normalises each row to unit
-    length."""
-    flat = np.array(x, dtype=np.float64).reshape(len(x), -1)
+def prepared(x: np.ndarray, distance: str, copy: bool = True) -> np.ndarray:
+    """(count, d) float64 rows as the distance sees them: cosine normalises each row to unit length (a new array);
+    l2 takes the rows as they are (a copy of its own unless ``copy=False``)."""
+    flat = (np.array if copy else np.asarray)(x, dtype=np.float64).reshape(len(x), -1)
     if distance == "cosine":
         norms = np.linalg.norm(flat, axis=1, keepdims=True)
         if np.any(norms == 0):
@@ -48,7 +48,7 @@ def chunk_rows(columns: int, dims: int, budget_bytes: float) -> int:
 
 
 def _exact_sq(queries: np.ndarray, base: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """|q_i - base[rows[i, j]]|² in float64, (q, c)."""
+    """|q_i - base[rows[i, j]]|² in float64, (q, c), from the differences themselves (no cancellation)."""
     out = np.empty(rows.shape)
     for start in range(0, len(queries), 64):  # bounded (64, c, d) differences, made in place
         stop = start + 64
@@ -64,54 +64,69 @@ def _by_distance(cand: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.take_along_axis(cand, order, 1), np.take_along_axis(exact, order, 1)
 
 
-def nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str = "l2", *, exclude_self: bool = False,
-            budget_bytes: float = 256e6, progress: Callable[[int], None] | None = None,
+class SearchBase:
+    """A set prepared once for any number of searches in it: its float64 rows as the distance sees them (for the
+    exact re-ranking), and its float32 rows shifted by ``centre`` with their squared norms (for the candidates).
+    ``centre``: default the set's mean; a shard of a larger set takes the whole set's, so that its distances are
+    the whole search's to the last bit."""
+
+    def __init__(self, base: np.ndarray, distance: str = "l2", centre: np.ndarray | None = None, rows: int = 4096):
+        self.distance = distance
+        self.rows = prepared(base, distance, copy=False)
+        self.centre = self.rows.mean(axis=0) if centre is None else centre
+        n, d = self.rows.shape
+        self.rows32, self.sq64 = np.empty((n, d), dtype=np.float32), np.empty(n)
+        for a in range(0, n, rows):  # block by block: no float64 copy of the whole set
+            block = self.rows[a:a + rows] - self.centre
+            self.rows32[a:a + rows] = block
+            self.sq64[a:a + rows] = np.einsum("ij,ij->i", block, block)
+        self.sq32 = self.sq64.astype(np.float32)
+        self.sq_max = float(self.sq64.max()) if n else 0.0
+        # float32 GEMM's rounding: ~sqrt(d) ulps of the magnitudes summed (2|q||b| <= |q|² + |b|²), with room
+        self.gamma = (8.0 + 2.0 * np.sqrt(d)) * FLOAT32_EPS
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def nearest(queries: np.ndarray, base: np.ndarray | SearchBase, k: int, distance: str = "l2", *,
+            exclude_self: bool = False, budget_bytes: float = 256e6, progress: Callable[[int], None] | None = None,
             centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of ``base`` to each row of ``queries``: (indices (m, k), distances (m, k)), nearest first
-    (equal distances by index), exact in float64. ``exclude_self``: queries are base itself and a row is not its
-    own neighbour. progress(rows) is called after each chunk of queries. ``centre``: the point both sets are
-    shifted by (default the mean of ``base`` as the distance sees it); a shard of a larger base passes the whole
-    base's, so that its distances are the whole search's to the last bit."""
-    q, b = prepared(queries, distance), prepared(base, distance)
-    usable = len(b) - (1 if exclude_self else 0)
+    (equal distances by index), exact in float64. ``base``: an array, or a SearchBase prepared once for several
+    searches. ``exclude_self``: queries are base itself and a row is not its own neighbour. progress(rows) is called
+    after each chunk of queries. ``centre``: see SearchBase."""
+    index = base if isinstance(base, SearchBase) else SearchBase(base, distance, centre)
+    q = prepared(queries, index.distance, copy=False)
+    usable = len(index) - (1 if exclude_self else 0)
     if not 1 <= k <= usable:
         raise ValueError(f"nearest: k = {k} neighbours asked of a set of {usable}")
-    # distances are shift-invariant; centring shrinks float32's cancellation error
-    centre = b.mean(axis=0) if centre is None else centre
-    q -= centre
-    b -= centre
-    b32 = b.astype(np.float32)
-    b_sq = np.einsum("ij,ij->i", b, b)
-    b_sq32 = b_sq.astype(np.float32)
-    c = min(usable, k + MARGIN)
+    b, c = index.rows, min(usable, k + MARGIN)
     step = chunk_rows(len(b), b.shape[1], budget_bytes)
-    # float32 GEMM's rounding, per row: ~sqrt(d) ulps of the magnitudes summed (2|q||b| <= |q|² + |b|²), with room
-    gamma = (8.0 + 2.0 * np.sqrt(b.shape[1])) * FLOAT32_EPS
     indices, distances = np.empty((len(q), k), dtype=np.int64), np.empty((len(q), k))
     for start in range(0, len(q), step):
         chunk = q[start:start + step]
-        approx = chunk.astype(np.float32) @ b32.T  # |q|² is added later: the same along a row
-        approx *= -2.0
-        approx += b_sq32
+        shifted = chunk - index.centre
+        approx = (-2.0 * shifted).astype(np.float32) @ index.rows32.T  # |q|² is added later: the same along a row
+        approx += index.sq32
         if exclude_self:
             approx[np.arange(len(chunk)), np.arange(start, start + len(chunk))] = np.inf
         cand = np.argpartition(approx, c - 1, axis=1)[:, :c] if c < approx.shape[1] else \
             np.broadcast_to(np.arange(approx.shape[1]), approx.shape).copy()
         cand, exact = _by_distance(cand, _exact_sq(chunk, b, cand))
-        q_sq = np.einsum("ij,ij->i", chunk, chunk)
-        bound = gamma * (q_sq + b_sq.max()) + 1e-300
+        q_sq = np.einsum("ij,ij->i", shifted, shifted)
+        bound = index.gamma * (q_sq + index.sq_max) + 1e-300
         if c < approx.shape[1]:
             cut = np.take_along_axis(approx, cand, 1).max(axis=1).astype(np.float64) + q_sq  # worst proposed one
-            unsure = np.flatnonzero(exact[:, k - 1] + 2 * bound >= cut)
-            for row in unsure:  # rare: the whole row again in float64
-                full = b_sq - 2.0 * (b @ chunk[row]) + q_sq[row]
+            for row in np.flatnonzero(exact[:, k - 1] + 2 * bound >= cut):  # rare: the whole row in float64
+                full = np.einsum("ij,ij->i", b - chunk[row], b - chunk[row])
                 if exclude_self:
                     full[start + row] = np.inf
                 top = np.argpartition(full, c - 1)[:c]
                 found, sq = _by_distance(top[None, :], _exact_sq(chunk[row:row + 1], b, top[None, :]))
                 cand[row], exact[row] = found[0], sq[0]
         indices[start:start + len(chunk)] = cand[:, :k]
-        distances[start:start + len(chunk)] = _to_distance(exact[:, :k], distance)
+        distances[start:start + len(chunk)] = _to_distance(exact[:, :k], index.distance)
         if progress is not None:
             progress(len(chunk))
     return indices, distances
@@ -136,7 +151,7 @@ def sharded_nearest(queries: np.ndarray, base: np.ndarray, k: int, distance: str
     client's map on workers), each returning its top k, merged here: the same result as one search."""
     if not 1 <= k <= len(base):
         raise ValueError(f"nearest: k = {k} neighbours asked of a set of {len(base)}")
-    centre = prepared(base, distance).mean(axis=0)
+    centre = prepared(base, distance, copy=False).mean(axis=0)
     bounds = np.linspace(0, len(base), min(shards, len(base)) + 1).astype(int)
     jobs = [(queries, base[a:b], a, k, distance, centre, budget_bytes) for a, b in zip(bounds[:-1], bounds[1:])]
     return merge_nearest(list(map_fn(_shard_nearest, jobs)), k)
