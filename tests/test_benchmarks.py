@@ -45,4 +45,5 @@ def test_bench_evaluate_small_reports_its_ratios():
     lines = result.stdout.splitlines()
     assert lines[0].startswith("evaluate search: 60 samples x 400 training images of 4x4x3 (d = 48)")
     assert "ratio" in lines[2] and "target <= 1.5x" in lines[2] and "ratio" in lines[3]
-    assert "prepared once" in lines[3] and lines[5].startswith("  near-duplicate scan at n = 400:")
+    assert "prepared once" in lines[3] and "k = 5" in lines[4]
+    assert lines[6].startswith("  near-duplicate scan at n = 400:")

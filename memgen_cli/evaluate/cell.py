@@ -141,5 +141,6 @@ def _delta_columns(sets: dict[str, np.ndarray], train: np.ndarray, originals: np
     for name in REFERENCES:
         if name in sets:
             out[f"{name}_delta_positive"] = scores.kde_delta(_capped(sets[name], settings.kde_max_points, cap_rng),
-                                                             t, o, eps)["delta_positive"]
+                                                             t, o, eps, self_terms=found["self_terms"])[
+                                                                 "delta_positive"]
     return out

@@ -60,9 +60,10 @@ def log_cross_terms(points: np.ndarray, others: np.ndarray, eps: float, rows: in
 
 
 def kde_delta(samples: np.ndarray, train: np.ndarray, original: np.ndarray, eps: float,
-              rows: np.ndarray | None = None) -> dict:
-    """E_TG, E_OG (natural logs), the sign of Δ and, over resampled ``rows``, the fraction of Δ > 0."""
-    log_tt, log_oo = log_kde_self_overlap(train, eps), log_kde_self_overlap(original, eps)
+              rows: np.ndarray | None = None, self_terms: tuple[float, float] | None = None) -> dict:
+    """E_TG, E_OG (natural logs), the sign of Δ and, over resampled ``rows``, the fraction of Δ > 0.
+    ``self_terms``: ln ∫ρ_T² and ln ∫ρ_O² when already computed (the references share the samples')."""
+    log_tt, log_oo = self_terms or (log_kde_self_overlap(train, eps), log_kde_self_overlap(original, eps))
     log_gg = log_kde_self_overlap(samples, eps)
     per_t, per_o = log_cross_terms(samples, train, eps), log_cross_terms(samples, original, eps)
     m = len(samples)
@@ -70,7 +71,8 @@ def kde_delta(samples: np.ndarray, train: np.ndarray, original: np.ndarray, eps:
     signs = [1, -1, -1, 1]
     log_abs, sign = signed_log_sum([log_tt, log_oo, LOG2 + log_gt, LOG2 + log_go], signs)
     out = {"log_E_TG": log_l2_distance(log_gg, log_gt, log_tt), "log_E_OG": log_l2_distance(log_gg, log_go, log_oo),
-           "delta_sign": sign, "log_abs_delta": log_abs, "delta_positive": int(sign > 0)}
+           "delta_sign": sign, "log_abs_delta": log_abs, "delta_positive": int(sign > 0),
+           "self_terms": (log_tt, log_oo)}
     if rows is not None:
         positive = 0
         for draw in rows:  # a resample: each sample's cross terms weighted by how often it was drawn
