@@ -67,7 +67,7 @@ class LinearOptions(BaseModel):
     # K original sets per (d, N, mu, sigma); a cell's trials are spread evenly over them, so P(Delta > 0)
     # and its interval average over original sets instead of being conditional on one (docs/analysis.md).
     original_sets: Integer = Field(default=DEFAULT_ORIGINAL_SETS, ge=1, le=10_000)
-    # Each trial's reproducibility pair (PAIR_METRICS): two more least-squares fits per trial, about 10-45% more
+    # Each trial's reproducibility pair (PAIR_METRICS): a partner's draws and fit per trial, a few percent more
     # time (docs/linear-model.md); false leaves the columns out. The default stays out of config.yaml.
     reproducibility: bool = True
 
@@ -257,14 +257,14 @@ class LinearExperiment(Experiment):
     def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]],
                  batched: bool = True) -> list[dict]:
         """The rows of a task's trials, computed with exactly ``config.threads`` BLAS threads. batched=False runs
-        them one by one (model.run_linear_trial), the path the batched one is tested against
-        (tests/test_batched_trials.py): equal up to the last bits."""
+        them one by one (model.run_linear_trial, and pair_columns for the pairs), the path the batched one is tested
+        against (tests/test_batched_trials.py, tests/test_linear_pairs_batched.py): equal up to the last bits."""
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=config.threads):
             rows = self._rows(config, cell, trials, batched)
-            if not config.options.reproducibility:
-                return rows
+            if not config.options.reproducibility or (batched and config.original_set_count()):
+                return rows  # batched tasks compute their pairs with their trials (pair_batch.py)
             return [{**row, **pair_columns(cell, seed)} for row, (_, seed) in zip(rows, trials)]
 
     def _rows(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]], batched: bool) -> list[dict]:
@@ -282,8 +282,10 @@ class LinearExperiment(Experiment):
             options = dict(sigma=cell["sigma"], bandwidth=cell["bandwidth"], covariance=cell["covariance"],
                            ridge=cell["ridge"])
             if batched:
+                partners = ([np.random.default_rng(partner_seed(seed)) for _, seed in block]
+                            if config.options.reproducibility else None)
                 block_rows = run_linear_trials(rngs, cell["n"], cell["d"], cell["lambda"], cell["T"], fixed,
-                                               **options)
+                                               partners=partners, **options)
             else:
                 block_rows = [run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
                                                mu=cell["mu"], original=fixed, **options) for rng in rngs]
