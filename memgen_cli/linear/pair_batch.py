@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
 
 from memgen_cli.linear.model import _EPS, draw_training_sets, fit_denoiser, noise_variance, sampling_distribution
 from memgen_cli.linear.reproducibility import REPRODUCED_LEVEL, paired_distance
@@ -76,6 +75,8 @@ def helmert(A: np.ndarray) -> np.ndarray:
 def _solved(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
     """gram⁻¹ rhs by Cholesky, or None when gram's reciprocal condition number (LAPACK's 1-norm estimate) is below
     GRAM_RCOND."""
+    from scipy.linalg import lapack  # here, not above: a refused linear config need not load scipy.linalg
+
     factor, info = lapack.dpotrf(gram, lower=0)
     if info:
         return None
