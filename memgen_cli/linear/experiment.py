@@ -141,6 +141,17 @@ def _fixed_original(seed: int, N: int, d: int, sigma: float, bandwidth: str) -> 
     return original_reference(sigma * rng.standard_normal((N, d)), bandwidth, sigma)
 
 
+@lru_cache(maxsize=1)
+def _thread_pools():
+    """The process's BLAS pools, found once: finding them (threadpool_limits does at every call) took 2-9 ms, a
+    tenth of a task of 50 trials at d = 16, n = 50. scipy.linalg (the pairs' Cholesky, with a BLAS of its own in
+    scipy's wheels) is loaded first so that its pool is among them."""
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def original_seed(root_seed: int, cell: dict, original_set: int = 0) -> int:
     """Seed of a fixed original set: depends on what defines that set's distribution and on its index,
     not on n. Set 0 keeps the seed it had when there was one set, so K = 1 reproduces those results."""
@@ -259,9 +270,7 @@ class LinearExperiment(Experiment):
         """The rows of a task's trials, computed with exactly ``config.threads`` BLAS threads. batched=False runs
         them one by one (model.run_linear_trial, and pair_columns for the pairs), the path the batched one is tested
         against (tests/test_batched_trials.py, tests/test_linear_pairs_batched.py): equal up to the last bits."""
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=config.threads):
+        with _thread_pools().limit(limits=config.threads):
             rows = self._rows(config, cell, trials, batched)
             if not config.options.reproducibility or (batched and config.original_set_count()):
                 return rows  # batched tasks compute their pairs with their trials (pair_batch.py)
