@@ -15,11 +15,14 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from memgen_cli.closedform import simulation
 from memgen_cli.closedform.denoiser import make_denoiser
 from memgen_cli.closedform.params import CellParams
 from memgen_cli.imaging import data as data_mod
 from memgen_cli.imaging import schedules
 from memgen_cli.imaging.evaluation import ImageEvaluation, evaluate
+
+TIMED = ("data_seconds", "sample_seconds", "eval_seconds", "reference_seconds")  # a simulation's timed parts
 
 
 def best(fn, repeats: int) -> float:
@@ -82,6 +85,13 @@ def main() -> None:
             seconds = best(lambda e=evaluation: evaluate(generated01, split, e, np.random.default_rng(5)), repeats)
             print(f"  evaluation (subsets {evaluation.eval_train} and {evaluation.eval_original}): "
                   f"{seconds * 1e3:7.1f} ms")
+        # A whole simulation of the preset's cell, drawing all N originals or only the 100 evaluated (issue 36).
+        for name, drawn in (("all", None), ("evaluated", 100)):
+            rows = [simulation.simulate(params, 10 + k, originals=drawn).row for k in range(repeats)]
+            best_row = min(rows, key=lambda row: sum(row[c] for c in TIMED))
+            total = sum(best_row[c] for c in TIMED)
+            print(f"  one simulation of the preset's cell, originals: {name}: {total * 1e3:7.1f} ms, of which drawing "
+                  f"the data {100 * best_row['data_seconds'] / total:4.1f}%")
         print(f"  drawing the split ({n:,} + {N:,} images of {d} pixels): {draw * 1e3:7.1f} ms")
 
 

@@ -21,7 +21,7 @@ from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
 from memgen_cli import kde
-from memgen_cli.linear.experiment import DEFAULT_ORIGINAL_SETS, LinearConfig
+from memgen_cli.linear.experiment import DEFAULT_ORIGINAL_SETS, LinearConfig, _fixed_original
 from memgen_cli.linear.batch import run_linear_trials
 from memgen_cli.linear.model import original_reference, run_linear_trial
 from memgen_cli.runner.sweep import run_sweep
@@ -51,7 +51,7 @@ def dense_baseline_trial(rng, n, d, N):
 
 
 def cross_term_floor(rng, n, d, N, repeats):
-    """The cross term's floor for a trial: one N × d × rank product and N exponentials."""
+    """The cross term's floor for a trial: one N × d × rank product and N exponentials (the mean of ``repeats``)."""
     points = rng.standard_normal((N, d))
     basis = np.linalg.qr(rng.standard_normal((d, max(min(n - 1, d), 1))))[0]
 
@@ -99,6 +99,20 @@ def task_seconds(n: int, d: int, orig, trials: int, batched: bool) -> float:
             for r in rngs:
                 run_linear_trial(r, n, d, LAM, T, orig.points.shape[0], original=orig)
     return min(time_per_trial(task, 1) for _ in range(2)) / trials
+
+
+def sweep_task_seconds(n: int, d: int, trials: int = 50, reproducibility: bool = True) -> float:
+    """Seconds per trial of one task of a sweep, as a worker runs it (LinearExperiment.run_task: batched trials,
+    their reproducibility pairs unless turned off; one original set, built before timing)."""
+    from memgen_cli.linear.experiment import LinearExperiment
+    from memgen_cli.seeding import derived_seed
+
+    config = LinearConfig(trials=trials, options={"original_sets": 1, "reproducibility": reproducibility})
+    cell = {"n": n, "d": d, "lambda": LAM, "T": T, "N": 10_000, "mu": 10.0, "sigma": 1.0, "bandwidth": "paper",
+            "covariance": "BBt", "ridge": 0.0, "original": "fixed"}
+    seeds = [(k, derived_seed(0, "bench", k)) for k in range(trials)]
+    experiment = LinearExperiment()
+    return time_per_trial(lambda: experiment.run_task(config, cell, seeds), 1) / trials
 
 
 def large_n_panel(rng) -> None:
@@ -158,14 +172,17 @@ def time_per_trial(fn, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the dense baseline at d = 100 and the full sweep")
+    parser.add_argument("--floors-and-sweep", action="store_true",
+                        help="only the per-trial floors and the Fig. 2+3 sweeps (issue 36's figures)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; one BLAS thread per measurement unless stated")
     rng = np.random.default_rng(0)
     rows = []
     with threadpool_limits(1):
-        pair_sums(rng)
-        generalizer_cost(rng, args.quick)
-        large_n_panel(rng)
+        if not args.floors_and_sweep:
+            pair_sums(rng)
+            generalizer_cost(rng, args.quick)
+            large_n_panel(rng)
         for d, ns in ((16, (8, 50, 300)), (100, (8, 50, 300))):
             start = time.perf_counter()
             orig = original_reference(rng.standard_normal((10_000, d)), "paper", 1.0)
@@ -179,8 +196,18 @@ def main() -> None:
                 print(f"d={d:4d} N=10^4 n={n:4d}: memgen {t * 1e3:6.2f} ms/trial batched (a task of 50 trials), "
                       f"{one * 1e3:6.2f} one by one; cross-term floor {floor * 1e3:5.2f} ms "
                       f"(N x d x rank product + N exps): {t / floor:.1f}x the floor ({one / floor:.1f}x one by one)")
+                # interleaved, best of 5 rounds each, so that other work on the machine moves all three alike
+                on = off = least = math.inf
+                for _ in range(5):
+                    least = min(least, cross_term_floor(rng, n, d, 10_000, 50))  # the mean of 50 calls, as above
+                    on = min(on, sweep_task_seconds(n, d))
+                    off = min(off, sweep_task_seconds(n, d, reproducibility=False))
+                print(f"d={d:4d} N=10^4 n={n:4d}: in a sweep's task (run_task, interleaved, best of 5) {on * 1e3:6.2f} "
+                      f"ms/trial with the reproducibility pair, {off * 1e3:6.2f} without, floor {least * 1e3:5.2f}: "
+                      f"{on / least:.1f}x the floor ({off / least:.1f}x without the pair), the pair "
+                      f"{100 * (on - off) / off:+.1f}%", flush=True)
         for d, n in ((16, 300), (100, 300)):
-            if args.quick and d == 100:
+            if (args.quick and d == 100) or args.floors_and_sweep:
                 continue
             base = time_per_trial(lambda n=n, d=d: dense_baseline_trial(rng, n, d, 10_000), 1)
             ours = next(t for dd, nn, t in rows if (dd, nn) == (d, n))
@@ -188,17 +215,39 @@ def main() -> None:
             print(f"d={d:4d} N=10^4 n={n:4d}: dense baseline {base:6.2f} s/trial; memgen is {base / ours:,.0f}x faster "
                   f"(fixed original), {base / redraw:,.1f}x with original: redraw")
     if not args.quick:
-        # The default K original sets against one set, in the same run: the price of honest intervals.
-        for sets in (DEFAULT_ORIGINAL_SETS, 1):
-            config = LinearConfig(trials=300, grid={"n": {"start": 2, "stop": 1000, "num": 12}, "d": [16, 100],
-                                                    "N": [10_000]}, options={"original_sets": sets})
-            with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                run_sweep(config, Path(tmp) / "fig23", executor="local", workers=2)
-                wall = time.perf_counter() - start
-            print(f"paper Fig. 2+3 sweep (d in {{16, 100}}, 12 n from 2 to 1000, 300 trials, N = 10^4), --workers 2,"
-                  f" original_sets = {sets}: {wall:.1f} s for {24 * 300} trials")
+        fig23_sweeps()
 
+
+def fig23_sweeps(repeats: int = 2) -> None:
+    """The paper's Fig. 2+3 sweep with the reproducibility pair on and off, interleaved, best of ``repeats``: wall
+    time with --workers 2, and CPU time of the same sweep run serially in this process (less moved by other work on
+    a shared machine); then the default K original sets against one set."""
+    def sweep(sets: int, pairs: bool, executor: str) -> tuple[float, float]:
+        grid = {"n": {"start": 2, "stop": 1000, "num": 12}, "d": [16, 100], "N": [10_000]}
+        config = LinearConfig(trials=300, grid=grid, options={"original_sets": sets, "reproducibility": pairs})
+        _fixed_original.cache_clear()  # every serial run builds its original sets, as a worker does
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, cpu = time.perf_counter(), time.process_time()
+            run_sweep(config, Path(tmp) / "fig23", executor=executor, workers=2 if executor == "local" else None)
+            return time.perf_counter() - wall, time.process_time() - cpu
+
+    best: dict = {}
+    for _ in range(repeats):
+        for pairs in (True, False):
+            for executor in ("local", "serial"):
+                wall, cpu = sweep(DEFAULT_ORIGINAL_SETS, pairs, executor)
+                figure = wall if executor == "local" else cpu
+                best[pairs, executor] = min(best.get((pairs, executor), math.inf), figure)
+                print(f"paper Fig. 2+3 sweep (d in {{16, 100}}, 12 n from 2 to 1000, 300 trials, N = 10^4, "
+                      f"{DEFAULT_ORIGINAL_SETS} original sets), reproducibility {'on' if pairs else 'off'}: "
+                      + (f"{wall:.1f} s wall with --workers 2" if executor == "local" else
+                         f"{cpu:.1f} s CPU serially ({wall:.1f} s wall)"), flush=True)
+    for executor, what in (("local", "wall, --workers 2"), ("serial", "CPU, serial")):
+        on, off = best[True, executor], best[False, executor]
+        print(f"the reproducibility pair adds {100 * (on - off) / off:+.1f}% to the sweep ({what}, best of {repeats}: "
+              f"{on:.1f} s against {off:.1f} s)")
+    wall, _ = sweep(1, True, "local")
+    print(f"the same sweep with one original set, --workers 2: {wall:.1f} s wall")
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,7 @@ class ClosedFormExperiment(ImageExperiment):
     def footprint(self, config: ClosedFormConfig) -> list[Footprint]:
         """Per simulation: the original and training sets (the denoiser keeps one float64 copy of the training
         set); work: at each sampling step, every generated image (times its perturbation draws) against every
-        training image, and the original set's draw."""
+        training image, and the original set's draw (the evaluated subset's alone under originals: evaluated)."""
         g, s = config.grid, config.sampling
         channels = config.data.channels if config.data.family == "images" else 1
         found, work = [], {"grid.n": 0.0, "grid.N": 0.0}
@@ -39,7 +39,7 @@ class ClosedFormExperiment(ImageExperiment):
             found.append(Footprint(largest, sum(held.values()), 0.0))
             per_cell = config.simulations * len(g.smoothing) * (2 if config.reproducibility else 1)  # a partner
             work["grid.n"] += per_cell * 2.0 * steps * s.generated * s.draws * n * pixels
-            work["grid.N"] += per_cell * 2.0 * N * pixels
+            work["grid.N"] += per_cell * 2.0 * config.originals_drawn(N) * pixels
         found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values())))
         return found
 
@@ -47,8 +47,9 @@ class ClosedFormExperiment(ImageExperiment):
         params = CellParams.from_cell(cell)
         rows = []
         for trial, seed in trials:
+            drawn = None if config.originals == "all" else config.originals_drawn(params.grid.N)
             result = simulation.simulate(params, seed, threads=config.threads, references=config.evaluation.references,
-                                         reproducibility=config.reproducibility)
+                                         reproducibility=config.reproducibility, originals=drawn)
             self.store_images(config, cell, trial, result.generated, result.train)
             rows.append(result.row)
         return rows

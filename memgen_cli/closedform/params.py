@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 from memgen_cli.closedform.denoiser import DEFAULT_DRAWS
 from memgen_cli.config import IntGrid, Integer, PositiveGrid, left_out_at_defaults
 from memgen_cli.imaging import cells as image_cells
-from memgen_cli.imaging.data import ImageData
+from memgen_cli.imaging.data import DRAWN_FAMILIES, ImageData
 from memgen_cli.imaging.evaluation import ImageEvaluation
 from memgen_cli.imaging.grids import ImageOutput
 from memgen_cli.imaging.schedules import ODE_SAMPLERS, ImageSampling, Schedule, X0Sampler
@@ -75,17 +75,35 @@ class ClosedFormConfig(image_cells.ImageConfig):
     output: ImageOutput = ImageOutput()
     reproducibility: bool = Field(default=False, description="also sample a partner model on a disjoint training "
                                                               "set from the same noise (imaging.pairs)")
+    # Which original images a simulation draws (issue 36). all: the whole set of N, from the simulation's own
+    # generator after its training set (as always). evaluated: gaussian and gmm only, the evaluated subset alone from
+    # a stream of its own (imaging.data.sample_split_evaluated): every metric has the same distribution and the
+    # Fig. 4 preset runs several times faster, but the draws differ, so it is part of a task's identity; "all", the
+    # default, stays out of config.yaml and folders written before the field resume as they were made.
+    originals: Literal["all", "evaluated"] = Field(
+        default="all", description="original images drawn: all N, or (gaussian, gmm) only the evaluated subset, "
+                                   "from a stream of its own")
 
     @model_serializer(mode="wrap")
     def _reproducibility_when_set(self, handler):
-        # Off, it stays out of config.yaml and out of the task inputs: folders from before it resume as they were.
-        return left_out_at_defaults(handler(self), {"reproducibility": False})
+        # At their defaults they stay out of config.yaml and out of the task inputs: folders from before them resume.
+        return left_out_at_defaults(handler(self), {"reproducibility": False, "originals": "all"})
 
     @model_validator(mode="after")
     def _rules(self) -> ClosedFormConfig:
         if self.evaluation.every is not None:
             raise ValueError("evaluation.every: the closed-form model has no training to evaluate along; remove it")
+        if self.originals == "evaluated" and self.data.family not in DRAWN_FAMILIES:
+            raise ValueError(f"originals: evaluated draws i.i.d. originals (families {', '.join(DRAWN_FAMILIES)}); "
+                             f"data.family {self.data.family} splits a finite set of images: use originals: all")
         return self
+
+    def originals_drawn(self, N: int) -> int:
+        """How many original images a simulation with N originals draws (a partner's typical distance needs all)."""
+        subset = self.evaluation.eval_original
+        if self.originals == "all" or self.reproducibility or subset is None:
+            return N
+        return min(subset, N)
 
 
 # A cell's sections in column order.

@@ -20,6 +20,7 @@ from memgen_cli.imaging.evaluation import measure, prepare
 from memgen_cli.imaging.references import evaluate_references, reference_seed
 from memgen_cli.imaging.metrics import nearest_neighbour_ratios
 from memgen_cli.imaging import pairs
+from memgen_cli.seeding import derived_seed
 
 from .denoiser import make_denoiser
 from .params import THREADS, CellParams
@@ -37,16 +38,19 @@ class SimulationResult:
 
 
 def simulate(params: CellParams | dict, seed: int, threads: int = THREADS,
-             references: bool | None = None, reproducibility: bool = False) -> SimulationResult:
+             references: bool | None = None, reproducibility: bool = False,
+             originals: int | None = None) -> SimulationResult:
     """n fresh training images, ``generated`` samples of the closed-form model through the U-Net's sampler, and
     every metric of them. params: the typed parameters, or a flat cell (validated here: a MemgenError).
     references: also measure the ideal generalizer and memorizer (imaging.references); None: the evaluation
     section's (a sweep passes its config's: the field is not part of a cell).
-    reproducibility: also the partner's samples, compared with these (imaging.pairs.PAIR_COLUMNS after the rest)."""
+    reproducibility: also the partner's samples, compared with these (imaging.pairs.PAIR_COLUMNS after the rest).
+    originals: None draws all N originals from the simulation's generator; a count (ClosedFormConfig.originals_drawn,
+    ``originals: evaluated``) draws only that many, from a stream of their own (``originals_seed``)."""
     p = params if isinstance(params, CellParams) else CellParams.from_cell(params)
     references = p.evaluation.references if references is None else references
     with _thread_pools().limit(limits=int(threads)):  # how many threads share a product may move its last bits
-        return _simulate(p, int(seed), references, reproducibility)
+        return _simulate(p, int(seed), references, reproducibility, originals)
 
 
 @lru_cache(maxsize=1)
@@ -67,11 +71,21 @@ def _generate(p: CellParams, train01: np.ndarray, smoothing_seed: int, sample_se
     return data_mod.from_model_scale(generated)
 
 
-def _simulate(p: CellParams, seed: int, references: bool, reproducibility: bool = False) -> SimulationResult:
+def originals_seed(seed: int) -> int:
+    """The stream of a simulation's original images under ``originals: evaluated``: from its seed alone."""
+    return derived_seed(seed, "original images")
+
+
+def _simulate(p: CellParams, seed: int, references: bool, reproducibility: bool = False,
+              originals: int | None = None) -> SimulationResult:
     g = p.grid
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    split = data_mod.sample_split(p.data, g.n, g.N, g.side, rng)
+    if originals is None:
+        split = data_mod.sample_split(p.data, g.n, g.N, g.side, rng)
+    else:
+        split = data_mod.sample_split_evaluated(p.data, g.n, g.N, g.side, rng,
+                                                np.random.default_rng(originals_seed(seed)), originals)
     sample_seed, smoothing_seed, eval_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=3))
     data_seconds = time.perf_counter() - start
 

@@ -151,7 +151,7 @@ def measure(generated01: np.ndarray, sets: EvaluationSets, rng: np.random.Genera
     gen = generated01.reshape(generated01.shape[0], -1)
     split, evaluation, sigma = sets.split, sets.evaluation, sets.sigma
     counts = {"pixel_sigma": sigma, "pixel_scale": split.pixel_scale, "n_eval_train": len(sets.train_eval),
-              "n_eval_original": len(sets.original_eval), "n_original": int(split.original.shape[0])}
+              "n_eval_original": len(sets.original_eval), "n_original": split.n_original}
     if not np.isfinite(gen).all():  # a diverged model: no metric means anything, and a NaN is not a 0
         return {**dict.fromkeys((c for c in EVALUATION_COLUMNS if c not in counts), float("nan")), **counts}
     eps_g = pixel_width(evaluation, sigma, len(gen), sets.generated)

@@ -16,8 +16,9 @@ import numpy as np
 
 from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_kde_overlaps,
                             log_gaussian_kde_overlaps_each, log_gaussian_self_overlap, log_isotropic_kde_overlaps)
-from memgen_cli.linear.model import (COVARIANCE_CONVENTIONS, _EPS, LinearDenoiser, forward_noise,
+from memgen_cli.linear.model import (COVARIANCE_CONVENTIONS, _EPS, LinearDenoiser, draw_training_sets,
                                      generated_distribution, noise_variance, trial_row)
+from memgen_cli.linear.pair_batch import FitStack, batched_pair_columns
 
 
 def _kept(s: np.ndarray, size: int) -> np.ndarray:
@@ -28,7 +29,13 @@ def _kept(s: np.ndarray, size: int) -> np.ndarray:
 
 def generated_distributions(Y: np.ndarray, X: np.ndarray, T: float, lam: float, ridge: float,
                             covariance: str) -> list[LowRankGaussian]:
-    """ρ_G of every trial of a stack (Y, X of shape (trials, n, d)), as model.generated_distribution does one.
+    """ρ_G of every trial of a stack (Y, X of shape (trials, n, d)), as model.generated_distribution does one."""
+    return fits_and_distributions(Y, X, T, lam, ridge, covariance)[0]
+
+
+def fits_and_distributions(Y: np.ndarray, X: np.ndarray, T: float, lam: float, ridge: float,
+                           covariance: str) -> tuple[list[LowRankGaussian], FitStack | None]:
+    """(ρ_G of every trial, their fits as a stack for the reproducibility pairs, or None where their ranks differ).
 
     The same steps as model.fit_denoiser and model.generated_distribution, each as one stacked call; every
     trial keeps its own rank (its own tolerance cut). Where the cuts differ between trials, the
@@ -46,21 +53,21 @@ def generated_distributions(Y: np.ndarray, X: np.ndarray, T: float, lam: float, 
     ranks = _kept(s, max(n, d))
     if len(set(ranks.tolist())) != 1:
         return [_generated_one(U[k], s[k], Vt[k], ranks[k], y[k], y_mean[k], shift[k], var_X[k], ridge, covariance)
-                for k in range(trials)]
+                for k in range(trials)], None
     r = ranks[0]
     V = np.swapaxes(Vt[:, :r], 1, 2)
     gain = s[:, :r] / (s[:, :r] ** 2 + ridge)
     coef = gain[:, :, None] * np.matmul(np.swapaxes(U[:, :, :r], 1, 2), y)
+    fits = FitStack(y_mean + np.matmul(np.matmul(shift[:, None, :], V), coef)[:, 0], var_X, V, coef)
     E, gamma, Wt = np.linalg.svd(coef, full_matrices=False)
     kept = _kept(gamma, max(r, d))
     if len(set(kept.tolist())) != 1:
         return [_generated_one(U[k], s[k], Vt[k], r, y[k], y_mean[k], shift[k], var_X[k], ridge, covariance)
-                for k in range(trials)]
+                for k in range(trials)], fits
     q = kept[0]
     basis = np.swapaxes(Wt[:, :q], 1, 2) if covariance == "BBt" else np.matmul(V, E[:, :, :q])
-    mean = y_mean + np.matmul(np.matmul(shift[:, None, :], V), coef)[:, 0]
     variances = var_X[:, None] * gamma[:, :q] ** 2
-    return [LowRankGaussian(mean[k], basis[k], variances[k]) for k in range(trials)]
+    return [LowRankGaussian(fits.mean[k], basis[k], variances[k]) for k in range(trials)], fits
 
 
 def _generated_one(U, s, Vt, r, y, y_mean, shift, var_X, ridge, covariance) -> LowRankGaussian:
@@ -72,17 +79,19 @@ def _generated_one(U, s, Vt, r, y, y_mean, shift, var_X, ridge, covariance) -> L
 
 def run_linear_trials(rngs: list[np.random.Generator], n: int, d: int, lam: float, T: float,
                       original: KDEReference, sigma: float = 1.0, bandwidth: str = "paper",
-                      covariance: str = "BBt", ridge: float = 0.0) -> list[dict]:
+                      covariance: str = "BBt", ridge: float = 0.0,
+                      partners: list[np.random.Generator] | None = None) -> list[dict]:
     """One row per rng, as ``run_linear_trial(rng, ..., original=original)`` gives it (to the last bits).
 
     Each trial draws its training set and noise from its own rng, in the one-trial path's order, so a
     trial's data do not depend on the batch it runs in. Coordinates are centred at mu·1 (see model.py).
+    ``partners`` (one generator per trial): each row also gets its reproducibility pair's columns, the trial's own
+    fit against a partner drawn from that generator (pair_batch.py; reproducibility.pair_from_rngs to rounding).
     """
     if not rngs:
         return []
-    Y = np.stack([sigma * rng.standard_normal((n, d)) for rng in rngs])
-    X = np.stack([forward_noise(Y[k], T, lam, rng) for k, rng in enumerate(rngs)])
-    gens = generated_distributions(Y, X, T, lam, ridge, covariance)
+    Y, X = draw_training_sets(rngs, n, d, lam, T, sigma)
+    gens, fits = fits_and_distributions(Y, X, T, lam, ridge, covariance)
     log_g_orig = log_gaussian_kde_overlaps(gens, original.points, original.eps, original.sq_norms)
     trains = [KDEReference.for_rule(Y[k], bandwidth, sigma) for k in range(len(rngs))]
     log_g_train = log_gaussian_kde_overlaps_each(gens, Y, trains[0].eps)
@@ -93,4 +102,7 @@ def run_linear_trials(rngs: list[np.random.Generator], n: int, d: int, lam: floa
     for k, (gen, train) in enumerate(zip(gens, trains)):
         distances = kde_l2_distances(log_gaussian_self_overlap(gen), log_g_train[k], log_g_orig[k], train, original)
         rows.append(trial_row(distances, gen, train, original, sigma, float(log_c_train[k])))
+    if partners is not None:
+        pairs = batched_pair_columns(Y, X, fits, partners, T, lam, sigma, ridge)
+        rows = [{**row, **pair} for row, pair in zip(rows, pairs)]
     return rows

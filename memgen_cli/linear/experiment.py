@@ -66,7 +66,7 @@ class LinearOptions(BaseModel):
     # K original sets per (d, N, mu, sigma); a cell's trials are spread evenly over them, so P(Delta > 0)
     # and its interval average over original sets instead of being conditional on one (docs/analysis.md).
     original_sets: Integer = Field(default=DEFAULT_ORIGINAL_SETS, ge=1, le=10_000)
-    # Each trial's reproducibility pair (PAIR_METRICS): two more least-squares fits per trial, about 10-45% more
+    # Each trial's reproducibility pair (PAIR_METRICS): a partner's draws and fit per trial, a few percent more
     # time (docs/linear-model.md); false leaves the columns out. The default stays out of config.yaml.
     reproducibility: bool = True
 
@@ -138,6 +138,17 @@ def _fixed_original(seed: int, N: int, d: int, sigma: float, bandwidth: str) -> 
     # sets, which `memgen locate`'s rounds (one batch over every set each) revisit in one process.
     rng = np.random.default_rng(seed)
     return original_reference(sigma * rng.standard_normal((N, d)), bandwidth, sigma)
+
+
+@lru_cache(maxsize=1)
+def _thread_pools():
+    """The process's BLAS pools, found once: finding them (threadpool_limits does at every call) took 2-9 ms, a
+    tenth of a task of 50 trials at d = 16, n = 50. scipy.linalg (the pairs' Cholesky, with a BLAS of its own in
+    scipy's wheels) is loaded first so that its pool is among them."""
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def original_seed(root_seed: int, cell: dict, original_set: int = 0) -> int:
@@ -256,14 +267,12 @@ class LinearExperiment(Experiment):
     def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]],
                  batched: bool = True) -> list[dict]:
         """The rows of a task's trials, computed with exactly ``config.threads`` BLAS threads. batched=False runs
-        them one by one (model.run_linear_trial), the path the batched one is tested against
-        (tests/test_batched_trials.py): equal up to the last bits."""
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=config.threads):
+        them one by one (model.run_linear_trial, and pair_columns for the pairs), the path the batched one is tested
+        against (tests/test_batched_trials.py, tests/test_linear_pairs_batched.py): equal up to the last bits."""
+        with _thread_pools().limit(limits=config.threads):
             rows = self._rows(config, cell, trials, batched)
-            if not config.options.reproducibility:
-                return rows
+            if not config.options.reproducibility or (batched and config.original_set_count()):
+                return rows  # batched tasks compute their pairs with their trials (pair_batch.py)
             return [{**row, **pair_columns(cell, seed)} for row, (_, seed) in zip(rows, trials)]
 
     def _rows(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]], batched: bool) -> list[dict]:
@@ -281,8 +290,10 @@ class LinearExperiment(Experiment):
             options = dict(sigma=cell["sigma"], bandwidth=cell["bandwidth"], covariance=cell["covariance"],
                            ridge=cell["ridge"])
             if batched:
+                partners = ([np.random.default_rng(partner_seed(seed)) for _, seed in block]
+                            if config.options.reproducibility else None)
                 block_rows = run_linear_trials(rngs, cell["n"], cell["d"], cell["lambda"], cell["T"], fixed,
-                                               **options)
+                                               partners=partners, **options)
             else:
                 block_rows = [run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
                                                mu=cell["mu"], original=fixed, **options) for rng in rngs]

@@ -29,6 +29,23 @@ def forward_noise(Y: np.ndarray, T: float, lam: float, rng: np.random.Generator)
     return np.exp(-T) * Y + np.sqrt(noise_variance(T, lam)) * rng.standard_normal(Y.shape)
 
 
+def draw_training_sets(rngs: list[np.random.Generator], n: int, d: int, lam: float, T: float,
+                       sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(Y, X), each (len(rngs), n, d): generator k draws its training set, then its noise, exactly the numbers of
+    ``Y = sigma * rng.standard_normal((n, d)); X = forward_noise(Y, T, lam, rng)``, written in place (no stacking
+    copies; e^(-T) Y + √Δ_T Z summed in the other order, which IEEE addition leaves bit for bit the same)."""
+    Y, X = np.empty((len(rngs), n, d)), np.empty((len(rngs), n, d))
+    scale, spread = np.exp(-T), np.sqrt(noise_variance(T, lam))
+    for k, rng in enumerate(rngs):
+        rng.standard_normal(out=Y[k])
+        if sigma != 1.0:
+            Y[k] *= sigma
+        rng.standard_normal(out=X[k])
+        X[k] *= spread
+        X[k] += scale * Y[k]
+    return Y, X
+
+
 @dataclass(frozen=True)
 class LinearDenoiser:
     """Y ≈ θ0 + B X with Bᵀ = V · coef, stored factored so no d × d matrix is formed.
