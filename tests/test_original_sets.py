@@ -90,12 +90,13 @@ def test_interval_widens_with_the_between_set_spread():
 
 
 def test_analyze_resamples_sets_then_trials(small_config, tmp_path):
-    wide = run_sweep(load_sweep_config(small_config, ["trials=40", "grid.n=[3, 5, 8, 12, 20]"]), tmp_path / "k")
+    # n from 2 to 20 at d = 4: H² sits at 1 while n <= d, so the onset (where it leaves that plateau) is inside
+    wide = run_sweep(load_sweep_config(small_config, ["trials=40", "grid.n=[2, 3, 4, 6, 8, 12, 20]"]), tmp_path / "k")
     assert not wide.failed
     table = find_transitions(tmp_path / "k", n_boot=200)
     assert table["bootstrap"].iloc[0] == "trials"
     assert not any("conditional on one original set" in note for note in table.attrs["notes"])
-    one = run_sweep(load_sweep_config(small_config, ["trials=40", "grid.n=[3, 5, 8, 12, 20]",
+    one = run_sweep(load_sweep_config(small_config, ["trials=40", "grid.n=[2, 3, 4, 6, 8, 12, 20]",
                                                      "options.original_sets=1"]), tmp_path / "one")
     conditional = find_transitions(tmp_path / "one", n_boot=200)
     assert not one.failed and np.isfinite(conditional["n_onset"].iloc[0])
