@@ -83,109 +83,148 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
 
     ``tasks`` (planned elsewhere, e.g. by ``memgen locate``'s rounds) replaces the config's own plan, and
     ``stored_config`` what config.yaml holds (by default the config itself).
+
+    Four steps: open the folder and choose the work (``_choose_work``), run it (``_run_tasks``), store each
+    result as it comes (``_store``), assemble the tables (``_assemble``).
     """
-    experiment = get_experiment(config.model)
-    config_dict = config_to_dict(config)
-    tasks = plan_tasks(experiment, config) if tasks is None else tasks
-    # An experiment may resolve (and check) paths in what its tasks see, not in the stored config, e.g. the
-    # U-Net's image folder relative to the results folder: before anything is created.
-    task_config = experiment.task_config(config_dict, out)
-    schema = part_schema(experiment, config)
-    notes: list[str] = []
-
-    def note(message: str) -> None:
-        notes.append(message)
-        if on_note:
-            on_note(message)
-
-    folder = ResultsFolder(out, note=note) if out is not None else None
-    frames: dict[str, pd.DataFrame] = {}
-    with_curves = experiment.has_curves(config)
-    curve_frames: dict[str, pd.DataFrame] = {}
-    failed: list[dict] = []
+    run = _SweepRun(config, out, tasks, on_note, on_failure, progress)
     # Connect to a cluster before the folder is created or touched: an unreachable one leaves nothing behind.
     runner = make_executor(executor, workers, **(executor_options or {}))
     try:
-        if folder is not None:
-            folder.open(config_dict if stored_config is None else stored_config, force=force, experiment=experiment,
-                        typed_config=config, schema=schema, tasks=tasks)
+        if run.folder is not None:
+            run.folder.open(run.config_dict if stored_config is None else stored_config, force=force,
+                            experiment=run.experiment, typed_config=config, schema=run.schema, tasks=run.tasks)
     except BaseException:
         runner.close()
         raise
     try:
-        if folder is not None:  # every part is checked; a damaged one is named and its task runs again
-            frames, curve_frames = folder.load_parts(tasks, schema, with_curves)
-        todo = [t for t in tasks if t.key not in frames]
+        run.choose_work(retry_failed, {"argv": argv or sys.argv, "start": now(), "executor": executor,
+                                       "workers": workers})
+        status = "interrupted"
+        try:
+            run.run_tasks(runner)
+            status = "failed" if run.failed else ("incomplete" if run.missing() else "finished")
+        finally:
+            runner.close()
+            run.record_interruption(status)
+        return run.assemble(status, retry_failed)
+    finally:
+        runner.close()  # idempotent; here for a failure before the tasks ran (reading parts, the manifest)
+        if run.folder is not None:
+            run.folder.close()
+
+
+class _SweepRun:
+    """One invocation of ``run_sweep``: its plan, its folder (None: in memory), and the parts gathered so far."""
+
+    def __init__(self, config, out: Path | None, tasks: list | None, on_note, on_failure, progress):
+        self.config, self.on_note, self.on_failure, self.progress = config, on_note, on_failure, progress
+        self.experiment = get_experiment(config.model)
+        self.config_dict = config_to_dict(config)
+        self.tasks = plan_tasks(self.experiment, config) if tasks is None else tasks
+        # An experiment may resolve (and check) paths in what its tasks see, not in the stored config, e.g. the
+        # U-Net's image folder relative to the results folder: before anything is created.
+        self.task_config = self.experiment.task_config(self.config_dict, out)
+        self.schema = part_schema(self.experiment, config)
+        self.with_curves = self.experiment.has_curves(config)
+        self.notes: list[str] = []
+        self.folder = ResultsFolder(out, note=self.note) if out is not None else None
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.curve_frames: dict[str, pd.DataFrame] = {}
+        self.failed: list[dict] = []
+        self.todo: list = []
+        self.done = self.total = 0
+        self.run_index = None
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+        if self.on_note:
+            self.on_note(message)
+
+    def choose_work(self, retry_failed: bool, record: dict) -> None:
+        """The tasks to run now: those without a sound part (every part is checked; a damaged one is named and its
+        task runs again), or with --retry-failed only the failed ones; the run recorded in the manifest."""
+        folder = self.folder
+        if folder is not None:
+            self.frames, self.curve_frames = folder.load_parts(self.tasks, self.schema, self.with_curves)
+        todo = [t for t in self.tasks if t.key not in self.frames]
         if retry_failed and folder is not None:
             redo = {f["task"] for f in folder.read_failed()} | {t.key for t in todo if folder.part_path(t.key).exists()}
             todo = [t for t in todo if t.key in redo]
-        done = sum(len(frames[t.key]) for t in tasks if t.key in frames)
-        total = done + sum(len(t.trials) for t in todo)  # the work in scope: finished, and to run now
-        run_index = None
+        self.todo = todo
+        self.done = sum(len(self.frames[t.key]) for t in self.tasks if t.key in self.frames)
+        self.total = self.done + sum(len(t.trials) for t in todo)  # the work in scope: finished, and to run now
         if folder is not None:
-            run_index = folder.manifest.record_run({
-                "argv": argv or sys.argv, "start": now(), "executor": executor, "workers": workers,
-                "tasks_to_run": len(todo), "tasks_already_done": len(frames),
+            self.run_index = folder.manifest.record_run({
+                **record, "tasks_to_run": len(todo), "tasks_already_done": len(self.frames),
                 **({"grown": folder.growth} if folder.growth else {})})
             if folder.growth:
-                note(f"growing the folder's sweep: {'; '.join(folder.growth)} (stored tasks are kept)")
-        if progress:
-            progress(done, total)
-        status = "interrupted"
-        try:
-            payloads = [(config.model, task_config, t) for t in todo]
-            # e.g. {"GPU": 1} for U-Net tasks on CUDA: a Dask scheduler sends them to GPU workers only
-            resources = experiment.task_resources(config)
-            for i, result in (runner.run(execute_task, payloads, resources=resources) if todo else []):
-                task = todo[i]
-                if isinstance(result, TaskFailure):
-                    failed.append(_failure(task, result, folder, on_failure))
-                    continue
-                rows = pd.DataFrame(result)
-                curves = result.curves  # TaskRows: None unless the experiment has curves
-                if folder is not None:
-                    identity = schema.identity(task)
-                    if with_curves:  # before the trials part: that one marks the task finished
-                        curve_frames[task.key] = folder.write_part(task, pd.DataFrame(curves or []), identity,
-                                                                   CURVE_PART)
-                    frames[task.key] = folder.write_part(task, rows, identity)  # as a rerun will read it back
-                    folder.remove_log(task.key)
-                else:
-                    frames[task.key] = rows
-                    if with_curves:
-                        curve_frames[task.key] = pd.DataFrame(curves or [])
-                done += len(task.trials)
-                if progress:
-                    progress(done, total)
-            missing = [t for t in tasks if t.key not in frames and t.key not in {f["task"] for f in failed}]
-            status = "failed" if failed else ("incomplete" if missing else "finished")
-        finally:
-            runner.close()
-            if folder is not None and run_index is not None and status == "interrupted":
-                try:
-                    folder.manifest.update_run(run_index, end=now(), status=status, failed_tasks=len(failed))
-                except ResultsWriteError:
-                    pass  # what stopped the run (a full disk, Ctrl-C) is the one to report
+                self.note(f"growing the folder's sweep: {'; '.join(folder.growth)} (stored tasks are kept)")
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def run_tasks(self, runner) -> None:
+        """Every chosen task through the executor, each result stored as it comes back."""
+        payloads = [(self.config.model, self.task_config, t) for t in self.todo]
+        # e.g. {"GPU": 1} for U-Net tasks on CUDA: a Dask scheduler sends them to GPU workers only
+        resources = self.experiment.task_resources(self.config)
+        for i, result in (runner.run(execute_task, payloads, resources=resources) if self.todo else []):
+            self._store(self.todo[i], result)
+
+    def _store(self, task, result) -> None:
+        """A finished task's rows (and curve rows) kept, and written as durable parts when there is a folder."""
+        if isinstance(result, TaskFailure):
+            self.failed.append(_failure(task, result, self.folder, self.on_failure))
+            return
+        rows, curves = pd.DataFrame(result), result.curves  # TaskRows: curves None unless the experiment has them
+        if self.folder is not None:
+            identity = self.schema.identity(task)
+            if self.with_curves:  # before the trials part: that one marks the task finished
+                self.curve_frames[task.key] = self.folder.write_part(task, pd.DataFrame(curves or []), identity,
+                                                                     CURVE_PART)
+            self.frames[task.key] = self.folder.write_part(task, rows, identity)  # as a rerun will read it back
+            self.folder.remove_log(task.key)
+        else:
+            self.frames[task.key] = rows
+            if self.with_curves:
+                self.curve_frames[task.key] = pd.DataFrame(curves or [])
+        self.done += len(task.trials)
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def missing(self) -> list:
+        failed = {f["task"] for f in self.failed}
+        return [t for t in self.tasks if t.key not in self.frames and t.key not in failed]
+
+    def record_interruption(self, status: str) -> None:
+        if self.folder is not None and self.run_index is not None and status == "interrupted":
+            try:
+                self.folder.manifest.update_run(self.run_index, end=now(), status=status,
+                                                failed_tasks=len(self.failed))
+            except ResultsWriteError:
+                pass  # what stopped the run (a full disk, Ctrl-C) is the one to report
+
+    def assemble(self, status: str, retry_failed: bool) -> SweepResult:
+        """trials.csv, summary.csv (and curves.csv) from every finished part, written when there is a folder."""
+        folder, failed, missing = self.folder, self.failed, self.missing()
         if folder is not None and folder.replacing:
-            note(f"--out {folder.path}: the --force run finished no task, so nothing of it was written and the "
-                 "results it was to replace are kept")
+            self.note(f"--out {folder.path}: the --force run finished no task, so nothing of it was written and the "
+                      "results it was to replace are kept")
         if folder is not None and (not retry_failed or not failed):
             folder.write_failed(failed)
-        trials, summary = tables_from_rows(experiment, [frames[t.key] for t in tasks if t.key in frames],
-                                           experiment.columns(config))
-        curves = curves_table([curve_frames[t.key] for t in tasks if t.key in frames]) if with_curves else None
-        for line in nonfinite_notes(experiment, trials):
-            note(line)
+        done = [t for t in self.tasks if t.key in self.frames]
+        trials, summary = tables_from_rows(self.experiment, [self.frames[t.key] for t in done],
+                                           self.experiment.columns(self.config))
+        curves = curves_table([self.curve_frames[t.key] for t in done]) if self.with_curves else None
+        for line in nonfinite_notes(self.experiment, trials):
+            self.note(line)
         if folder is not None and folder.write_tables(trials, summary, curves):
             # Only now is the run finished (or failed): a run whose tables could not be written is not.
-            folder.manifest.update_run(run_index, end=now(), status=status, failed_tasks=len(failed),
+            folder.manifest.update_run(self.run_index, end=now(), status=status, failed_tasks=len(failed),
                                        missing_tasks=len(missing))
-        return SweepResult(trials, summary, failed, tasks_run=len(todo), tasks_skipped=len(tasks) - len(todo),
-                           notes=notes, curves=curves, missing=missing)
-    finally:
-        runner.close()  # idempotent; here for a failure before the tasks ran (reading parts, the manifest)
-        if folder is not None:
-            folder.close()
+        return SweepResult(trials, summary, failed, tasks_run=len(self.todo),
+                           tasks_skipped=len(self.tasks) - len(self.todo), notes=self.notes, curves=curves,
+                           missing=missing)
 
 
 def _failure(task, result: TaskFailure, folder: ResultsFolder | None, on_failure) -> dict:
