@@ -204,7 +204,15 @@ def same_shape(first: tuple[str, str, LoadedSet], second: tuple[str, str, Loaded
 
 
 def exact_overlap(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
-    """(row of a, row of b) pairs of identical rows (exact equality of the values)."""
-    seen = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(a.reshape(len(a), -1)))}
-    flat_b = np.ascontiguousarray(b.reshape(len(b), -1))
-    return [(seen[row.tobytes()], j) for j, row in enumerate(flat_b) if row.tobytes() in seen]
+    """(row of a, row of b) pairs of identical rows (exact equality of the values). Rows are keyed by a 16-byte
+    digest, not by their bytes, so a large set is not held twice; a digest match is confirmed on the values."""
+    flat_a, flat_b = (np.ascontiguousarray(x.reshape(len(x), -1)) for x in (a, b))
+    seen: dict[bytes, int] = {}
+    for i, row in enumerate(flat_a):
+        seen.setdefault(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), i)
+    found = []
+    for j, row in enumerate(flat_b):
+        i = seen.get(hashlib.blake2b(row.tobytes(), digest_size=16).digest())
+        if i is not None and np.array_equal(flat_a[i], row):
+            found.append((i, j))
+    return found
