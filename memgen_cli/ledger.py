@@ -187,6 +187,13 @@ def claim(folder: Path, names, legacy_ok: bool = False) -> None:
     folder = Path(folder)
     if not folder.is_dir():
         return
+    if legacy_ok and not has_ledger(folder):
+        # The first write into an older memgen's results folder starts its ledger: list all that folder's own
+        # names first (as a sweep's reopening does), or the next reader would take its report.html for a user's.
+        from memgen_cli.results_format import MEMGEN_FILES, MEMGEN_FOLDER, PARTS_DIR, recognise
+
+        if recognise(folder) == MEMGEN_FOLDER:
+            adopt(folder, MEMGEN_FILES, {PARTS_DIR: ("*.csv", "*.checksum.json")})
     listed, ledgered = entries(folder), has_ledger(folder)
     for name in names:
         path = folder / name

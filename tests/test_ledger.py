@@ -145,3 +145,22 @@ def test_an_older_folder_without_a_ledger_still_resumes_and_is_replaced(plotted,
     assert result.exit_code == 0, result.output
     assert_kept(old, mine)
     assert "n: [4, 30]" in (old / "config.yaml").read_text() or "- 30" in (old / "config.yaml").read_text()
+
+
+def test_an_older_folder_read_twice_keeps_its_own_files(tmp_path):
+    """A folder from before the ledger: analyze starts its ledger, and report then replaces the report.html the
+    older memgen wrote (it was refused as a user's file, since the ledger analyze began did not list it)."""
+    from memgen_cli.ledger import LEDGER_FILE
+
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "r"
+    assert sweep(config, out).exit_code == 0
+    assert invoke("report", out).exit_code == 0
+    for ledger in out.rglob(LEDGER_FILE):  # as an older memgen left it
+        ledger.unlink()
+    assert invoke("analyze", out).exit_code == 0
+    result = invoke("report", out)
+    assert result.exit_code == 0, result.output
+    (out / "mine.txt").write_text("mine")
+    assert invoke("report", out).exit_code == 0 and (out / "mine.txt").read_text() == "mine"
