@@ -118,15 +118,16 @@ def ratios_figure(found: CellScores):
     for name in SETS:
         if name not in found.ratios:
             continue
-        left.hist(found.ratios[name], bins=bins, histtype="step", color=COLOURS[name], label=SET_LABELS[name],
-                  density=True, linewidth=1.4)
+        ratio = found.ratios[name]  # each set's bins sum to 1: a set's spike at 0 does not flatten the others
+        left.hist(ratio, bins=bins, weights=np.full(len(ratio), 1.0 / len(ratio)), histtype="step",
+                  color=COLOURS[name], label=SET_LABELS[name], linewidth=1.4)
         curve = curves[curves["set"] == name]
         right.plot(curve["threshold"], curve["fraction"], color=COLOURS[name], label=SET_LABELS[name])
         right.fill_between(curve["threshold"], curve["lo"], curve["hi"], color=COLOURS[name], alpha=0.15, linewidth=0)
     for ax in (left, right):
         ax.axvline(MEMORIZATION_RATIO, color="0.4", linestyle="--", linewidth=0.8)
     left.set_xlabel("NN1 / NN2 distance ratio")
-    left.set_ylabel("density")
+    left.set_ylabel("fraction of the set per bin")
     right.set_xlabel("threshold on the ratio")
     right.set_ylabel("fraction below (copies)")
     right.set_ylim(-0.02, 1.02)
