@@ -31,26 +31,24 @@ grid:
 """
 
 
+def _swept(root: Path, model: str, text: str, *options: str) -> Path:
+    """A real `memgen sweep` folder of ``text``'s config: config.yaml and manifest.json as a run writes them."""
+    config = root / "sweep.yaml"
+    config.write_text(text)
+    result = invoke("sweep", model, config, "--out", root / model, *options)
+    assert result.exit_code == 0, result.output
+    return root / model
+
+
 @pytest.fixture(scope="module")
 def linear_folder(tmp_path_factory) -> Path:
-    """A real `memgen sweep` folder: config.yaml and manifest.json as a run writes them."""
-    root = tmp_path_factory.mktemp("linear")
-    config = root / "sweep.yaml"
-    config.write_text(LINEAR_SWEEP)
-    result = invoke("sweep", "linear", config, "--out", root / "lin", "--workers", "1", "--quiet")
-    assert result.exit_code == 0, result.output
-    return root / "lin"
+    return _swept(tmp_path_factory.mktemp("linear"), "linear", LINEAR_SWEEP, "--workers", "1", "--quiet")
 
 
 @pytest.fixture(scope="module")
 def closedform_folder(tmp_path_factory) -> Path:
     """A real closed-form sweep: its n* undetermined, with the long reasons that once stretched the tables."""
-    root = tmp_path_factory.mktemp("closedform")
-    config = root / "cf.yaml"
-    config.write_text(CLOSEDFORM_SWEEP)
-    result = invoke("sweep", "closedform", config, "--out", root / "cf", "--executor", "serial", "-q")
-    assert result.exit_code == 0, result.output
-    return root / "cf"
+    return _swept(tmp_path_factory.mktemp("closedform"), "closedform", CLOSEDFORM_SWEEP, "--executor", "serial", "-q")
 
 
 @pytest.fixture(scope="module")
