@@ -17,11 +17,22 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from memgen_cli.errors import MemgenError
 
 LEDGER_FILE = ".memgen-ledger"
+
+
+class LegacyFolder(NamedTuple):
+    """What a results folder written before the ledger holds (set by results_format, which owns the names)."""
+
+    recognise: Callable[[Path], bool]  # whether a folder is memgen's
+    names: tuple[str, ...]  # the top-level names memgen writes
+    patterns: dict[str, tuple[str, ...]]  # inside those folders, the entries that are memgen's
+
+
+LEGACY_FOLDER: LegacyFolder | None = None
 
 
 def _ledger(folder: Path) -> Path:
@@ -190,10 +201,8 @@ def claim(folder: Path, names, legacy_ok: bool = False) -> None:
     if legacy_ok and not has_ledger(folder):
         # The first write into an older memgen's results folder starts its ledger: list all that folder's own
         # names first (as a sweep's reopening does), or the next reader would take its report.html for a user's.
-        from memgen_cli.results_format import MEMGEN_FILES, MEMGEN_FOLDER, PARTS_DIR, recognise
-
-        if recognise(folder) == MEMGEN_FOLDER:
-            adopt(folder, MEMGEN_FILES, {PARTS_DIR: ("*.csv", "*.checksum.json")})
+        if LEGACY_FOLDER is not None and LEGACY_FOLDER.recognise(folder):
+            adopt(folder, LEGACY_FOLDER.names, LEGACY_FOLDER.patterns)
     listed, ledgered = entries(folder), has_ledger(folder)
     for name in names:
         path = folder / name

@@ -389,3 +389,8 @@ def remove_stale_temporaries(folder: Path) -> int:
             except OSError:
                 pass
     return removed
+
+
+# The ledger's view of a folder an older memgen wrote (no ledger yet): its own names and parts.
+ledger.LEGACY_FOLDER = ledger.LegacyFolder(lambda folder: recognise(folder) == MEMGEN_FOLDER, MEMGEN_FILES,
+                                           {PARTS_DIR: ("*.csv", "*.checksum.json")})
