@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.analysis import find_transitions
+from memgen_cli.report.memorization import verdict as memorization_verdict
 from memgen_cli.report.outputs import analyze_folder
 from memgen_cli.report.settings import AnalysisSettings
 from memgen_cli.statistics.estimators import (
@@ -68,9 +69,24 @@ def test_censored_percentiles_and_the_verdict_at_the_factor():
     interval = percentile_interval(np.array([np.nan, -np.inf] + [1.0] * 96 + [np.inf, np.inf, np.inf]))
     assert (interval.lo, interval.hi) == (1.0, np.inf)  # 3 of 100 replicates beyond the sweep
     assert interval.exp().hi == np.inf
-    assert alignment_verdict(2.0, CROSSED, "ok", 2.0).label == "aligned"  # [1/F, F] is closed
-    assert alignment_verdict(2.01, CROSSED, "ok", 2.0).label == "not aligned"
-    assert alignment_verdict(1.0, NOT_REACHED, "ok", 2.0).reason == "n_star not reached"
+    assert alignment_verdict(2.0, 1.5, 2.0, CROSSED, "ok", 2.0).label == "aligned"  # [1/F, F] is closed
+    assert alignment_verdict(2.2, 2.01, 3.0, CROSSED, "ok", 2.0).label == "not aligned"
+    assert alignment_verdict(1.0, 0.2, 0.4, CROSSED, "ok", 2.0).label == "not aligned"
+    assert alignment_verdict(1.0, 1.0, 1.0, NOT_REACHED, "ok", 2.0).reason == "n_star not reached"
+
+
+def test_a_ratio_whose_interval_reaches_past_the_factor_is_undetermined_not_aligned():
+    # configs/linear/quick.yaml at d = 16 gave 1.22 [0.80, 2.17]: the point is within a factor 2, its interval
+    # is not, so neither "aligned" nor "not aligned" is shown; the reason says which side the interval crosses.
+    verdict = alignment_verdict(1.22, 0.80, 2.17, CROSSED, "ok", 2.0)
+    assert verdict.label == "undetermined"
+    assert "1.22 [0.8, 2.17]" in verdict.reason and "reaches across a factor 2" in verdict.reason
+    assert alignment_verdict(3.0, 1.9, 4.0, CROSSED, "ok", 2.0).label == "undetermined"  # point outside, too
+    assert alignment_verdict(1.2, np.nan, np.nan, CROSSED, "ok", 2.0).label == "undetermined"  # no interval
+    label, reason = memorization_verdict(1.1, 0.7, 1.6, CROSSED, CROSSED, 2.0)
+    assert label == "same n" and "whole interval" in reason
+    assert memorization_verdict(1.1, 0.4, 1.6, CROSSED, CROSSED, 2.0)[0] == "undetermined"
+    assert memorization_verdict(5.0, 2.5, 9.0, CROSSED, CROSSED, 2.0)[0] == "different n"
 
 
 def test_broken_line_fit_recovers_breakpoint_between_data_points():
@@ -106,7 +122,10 @@ def test_known_crossing_and_breakpoint_are_recovered(linear_folder):
         assert row["slope_before"] == pytest.approx(0.0, abs=0.05)
         assert row["slope_after"] == pytest.approx(-1.5, abs=0.05)
         assert row["ratio"] == pytest.approx(2.5, rel=0.2)
-        assert row["verdict"] == "not aligned"  # 2.5 lies outside a factor 2
+        # 2.5 lies outside a factor 2, but the grid-widened interval reaches inside it: never "aligned", and
+        # "not aligned" only where the whole interval is past 2
+        assert row["verdict"] == ("not aligned" if row["ratio_lo"] > 2 else "undetermined")
+        assert row["ratio_hi"] > 2
         assert row["bootstrap"] == "trials"
         assert row["p_at_n_max"] == pytest.approx(1.0, abs=0.02)
         # The fit as recorded: H² = 1 (log 0) at the break, fitted on the plateau and the first two cells off it.
@@ -118,8 +137,10 @@ def test_known_crossing_and_breakpoint_are_recovered(linear_folder):
 
 
 def test_align_factor_changes_the_verdict_and_seed_fixes_the_interval(linear_folder):
-    wide = find_transitions(linear_folder, align_factor=3.0, n_boot=200, seed=5)
-    again = find_transitions(linear_folder, align_factor=3.0, n_boot=200, seed=5)
+    # the ratios' intervals reach from about 1.5 to 3.7: undetermined at a factor 2 or 3, aligned at 4
+    assert set(find_transitions(linear_folder, align_factor=3.0, n_boot=200, seed=5)["verdict"]) == {"undetermined"}
+    wide = find_transitions(linear_folder, align_factor=4.0, n_boot=200, seed=5)
+    again = find_transitions(linear_folder, align_factor=4.0, n_boot=200, seed=5)
     assert set(wide["verdict"]) == {"aligned"}
     pd.testing.assert_frame_equal(wide, again)
 
@@ -175,14 +196,19 @@ def test_transitions_csv_has_one_row_per_group(linear_folder, tmp_path):
 
 def test_unet_summary_without_trials_uses_summary_counts(tmp_path):
     folder = write_unet_summary(
-        tmp_path / "unet", np.unique(np.geomspace(10, 5000, 12).astype(int)), n_star=100, n_break=100
+        tmp_path / "unet", np.unique(np.geomspace(10, 5000, 24).astype(int)), n_star=100, n_break=100
     )
     row = find_transitions(folder, n_boot=200).iloc[0]
     assert row["error_metric"] == "Ê_OG"
     assert row["bootstrap"].startswith("summary")
     assert row["n_star"] == pytest.approx(100, rel=0.4)
     assert row["n_onset"] == pytest.approx(100, rel=0.1)
+    assert 0.5 <= row["ratio_lo"] and row["ratio_hi"] <= 2  # a grid fine enough for the interval to tell
     assert row["verdict"] == "aligned"
+    coarse = write_unet_summary(tmp_path / "coarse", np.unique(np.geomspace(10, 5000, 12).astype(int)), n_star=100,
+                                n_break=100)
+    row = find_transitions(coarse, n_boot=200).iloc[0]  # onset gaps of 1.8x: its interval reaches past 2
+    assert row["verdict"] == "undetermined" and "reaches across a factor 2" in row["verdict_reason"]
 
 
 def test_a_curve_that_never_crosses_is_reported_not_reached(tmp_path):
@@ -288,7 +314,7 @@ def test_analyze_command_prints_table_and_writes_csv(linear_folder, tmp_path):
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    assert "n_onset" in result.output and "not aligned" in result.output
+    assert "n_onset" in result.output and "undetermined" in result.output  # ratios 2.3-2.5, intervals across 2
     assert (tmp_path / "transitions.csv").is_file()
 
 

@@ -259,9 +259,9 @@ def ratio_columns(
     ratio = star["n_star"] / onset["n_onset"] if aligned_inputs else np.nan
     with np.errstate(invalid="ignore"):  # inf - inf: a replicate beyond the sweep on both sides, left out
         interval = (percentile_interval(star_boot - onset_boot) if aligned_inputs else NO_INTERVAL).exp()
-    verdict = alignment_verdict(ratio, star["n_star_status"], onset["onset_status"], align_factor)
     lo, hi = widened_ratio(interval.lo, interval.hi, star, "n_star", onset, "n_onset") if aligned_inputs \
         else (interval.lo, interval.hi)
+    verdict = alignment_verdict(ratio, lo, hi, star["n_star_status"], onset["onset_status"], align_factor)
     return dict(
         ratio=ratio,
         ratio_lo=lo,

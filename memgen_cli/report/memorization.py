@@ -32,7 +32,7 @@ from memgen_cli.report.analysis import cells_key, group_columns, split_groups, t
 from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status, widened_ratio
 from memgen_cli.statistics.calibration import MISSING, discrimination
 from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
-                                          percentile_interval)
+                                          percentile_interval, ratio_verdict)
 from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
 from memgen_cli.seeding import derived_seed
 
@@ -111,14 +111,15 @@ def crossing_columns(name: str, log_x: np.ndarray, values: np.ndarray, boot: np.
              f"{name}_status": status}, estimate.replicates)
 
 
-def verdict(ratio: float, star_status: str, mem_status: str, factor: float) -> tuple[str, str]:
+def verdict(ratio: float, lo: float, hi: float, star_status: str, mem_status: str, factor: float
+            ) -> tuple[str, str]:
+    """same n / different n from the ratio's whole interval (estimators.ratio_verdict), else undetermined."""
     if star_status != CROSSED:
         return "undetermined", f"n_star {star_status}"
     if mem_status != CROSSED:
         return "undetermined", f"n_mem: memorized fraction {mem_status}"
-    same = 1 / factor <= ratio <= factor
-    return ("same n" if same else "different n",
-            f"n_star/n_mem = {ratio:.3g}, {'within' if same else 'outside'} a factor {factor:g}")
+    found = ratio_verdict("n_star/n_mem", ratio, lo, hi, factor, ("same n", "different n"))
+    return found.label, found.reason
 
 
 def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict, calibrate) -> dict:
@@ -152,11 +153,11 @@ def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes
     ratio = star["n_star"] / mem_cols["n_mem"] if both else np.nan
     with np.errstate(invalid="ignore"):
         interval = percentile_interval(star_reps - mem_reps).exp() if both else None
-    label, reason = verdict(ratio, star["n_star_status"], mem_cols["n_mem_status"], factor)
     width = end["window_end"] / start["window_start"] if np.isfinite(end["window_end"] / start["window_start"]) \
         else np.nan
     lo, hi = (widened_ratio(interval.lo, interval.hi, star, "n_star", mem_cols, "n_mem") if interval
               else (np.nan, np.nan))
+    label, reason = verdict(ratio, lo, hi, star["n_star_status"], mem_cols["n_mem_status"], factor)
     return {**mem_cols, **start, **end, "window_width": width, **star, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
             "verdict": label, "verdict_reason": reason, **other_stars(log_x, mem_cols, outcomes, calibrate),
             "memorized_at_n_min": float(mem[0]), "memorized_at_n_max": float(mem[-1])}

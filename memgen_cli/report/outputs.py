@@ -35,8 +35,9 @@ from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITE
 # that `plot`, `report` and ``load_results(analyze=True)`` redo an analysis stored by an older memgen instead of
 # drawing stale tables. (2: whether the metric discriminates decides n*'s status first; 3: criteria.csv's and
 # memorization.csv's n* are transitions.csv's, interval and all; 4: n_onset is where the error first visibly leaves
-# its plateau, fitted locally, with an interval no narrower than the grid there.)
-ANALYSIS_VERSION = 4
+# its plateau, fitted locally, with an interval no narrower than the grid there; 5: the n*/n_onset and n*/n_mem
+# verdicts read the ratio's whole interval, as criteria.csv's do, not its point.)
+ANALYSIS_VERSION = 5
 
 
 def versions() -> dict:

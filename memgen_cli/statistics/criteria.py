@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from memgen_cli.statistics.calibration import check_claim, grid_limited_interval
-from memgen_cli.statistics.estimators import ABOVE_AT_START, CROSSED, NOT_REACHED, CrossingEstimate, \
-    estimate_crossing, percentile_interval
+from memgen_cli.statistics.estimators import ABOVE_AT_START, CROSSED, NOT_REACHED, RATIO_ROUNDING, \
+    CrossingEstimate, estimate_crossing, percentile_interval
 
 DEFAULT_FACTOR = 2.0
 MISSING = "missing values"  # a status when a curve has NaN points: nothing is located
@@ -101,7 +101,7 @@ def locate(log_n: np.ndarray, curve: CriterionCurve) -> CrossingEstimate:
                              sign * (curve.replicates - curve.level) + 0.5)
 
 
-ROUNDING = 1e-9  # relative: grid values come back through exp(log n); a ratio of exactly F is within F
+ROUNDING = RATIO_ROUNDING  # grid values come back through exp(log n); a ratio of exactly F is within F
 
 
 def grid_bracket(log_n: np.ndarray, curve: CriterionCurve, estimate: CrossingEstimate) -> tuple[float, float] | None:

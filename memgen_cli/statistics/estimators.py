@@ -202,13 +202,39 @@ class Verdict:
     reason: str
 
 
-def alignment_verdict(ratio: float, star_status: str, onset_status: str, factor: float) -> Verdict:
-    """'aligned' when n_star / n_onset lies in [1/factor, factor]; undetermined without both."""
+RATIO_ROUNDING = 1e-9  # relative: grid values come back through exp(log n); a ratio of exactly F is within F
+WITHIN, OUTSIDE, STRADDLES = "within", "outside", "straddles"
+
+
+def ratio_within_factor(lo: float, hi: float, factor: float) -> str:
+    """Where a ratio's 95% interval [lo, hi] lies against [1/F, F]: WITHIN it whole, OUTSIDE it whole, or STRADDLES
+    (reaches past F, or is unknown). A verdict read from the point alone would say "within" for 1.2 [0.8, 2.2]."""
+    if lo > factor * (1 + RATIO_ROUNDING) or hi < (1 - RATIO_ROUNDING) / factor:
+        return OUTSIDE
+    if (1 - RATIO_ROUNDING) / factor <= lo and hi <= factor * (1 + RATIO_ROUNDING):
+        return WITHIN
+    return STRADDLES
+
+
+def ratio_verdict(name: str, ratio: float, lo: float, hi: float, factor: float, labels: tuple[str, str]
+                  ) -> Verdict:
+    """labels[0] when the ratio's whole interval lies within a factor F, labels[1] when it lies whole outside,
+    "undetermined" (saying so) when it reaches across F: the same rule as criteria.verdict's."""
+    where = ratio_within_factor(lo, hi, factor)
+    shown = f"{name} = {ratio:.3g} [{lo:.3g}, {hi:.3g}]"
+    if where == WITHIN:
+        return Verdict(labels[0], f"{shown}, within a factor {factor:g} with its whole interval")
+    if where == OUTSIDE:
+        return Verdict(labels[1], f"{shown}, outside a factor {factor:g} with its whole interval")
+    return Verdict("undetermined", f"{shown}: the interval reaches across a factor {factor:g}")
+
+
+def alignment_verdict(ratio: float, lo: float, hi: float, star_status: str, onset_status: str, factor: float
+                      ) -> Verdict:
+    """'aligned' when n_star / n_onset's 95% interval lies within [1/factor, factor], 'not aligned' when it lies
+    outside, undetermined when it reaches across, or without both."""
     if star_status != CROSSED:
         return Verdict("undetermined", f"n_star {star_status}")
     if onset_status != ONSET_OK:
         return Verdict("undetermined", f"n_onset {onset_status}")
-    within = 1 / factor <= ratio <= factor
-    relation = "within" if within else "outside"
-    reason = f"n_star/n_onset = {ratio:.3g}, {relation} a factor {factor:g}"
-    return Verdict("aligned" if within else "not aligned", reason)
+    return ratio_verdict("n_star/n_onset", ratio, lo, hi, factor, ("aligned", "not aligned"))
