@@ -79,7 +79,7 @@ def fmt_ratio(row: dict, name: str) -> str:
 def transitions_console_table(table: pd.DataFrame, align_factor: float) -> ConsoleTable:
     """n*, n_onset, slopes, ratio and verdict per group."""
     out = ConsoleTable(
-        f"Memorization → generalization transition (aligned: n*/n_onset within ×{align_factor:g})",
+        f"Memorization → generalization transition (aligned: n*/n_onset's 95% CI within ×{align_factor:g})",
         [(column, "left" if column in ("group", "verdict") else "right")
          for column in ("group", "n* [95% CI]", "P(Δ>0) discriminates at n", "n_onset [95% CI]", "slopes",
                         "n*/n_onset", "verdict", "P(Δ>0) at max n")],
@@ -107,7 +107,7 @@ def transitions_console_table(table: pd.DataFrame, align_factor: float) -> Conso
 def memorization_console_table(groups: pd.DataFrame, align_factor: float) -> ConsoleTable:
     """n_mem, its window, n* and their ratio per group (memorization.csv)."""
     out = ConsoleTable(
-        f"Memorized fraction (NN1/NN2 < 1/3) against P(Δ>0) (same n: n*/n_mem within ×{align_factor:g})",
+        f"Memorized fraction (NN1/NN2 < 1/3) against P(Δ>0) (same n: n*/n_mem's 95% CI within ×{align_factor:g})",
         [(column, "left" if column in ("group", "verdict") else "right")
          for column in ("group", "n_mem [95% CI]", "window 0.9 → 0.1", "n* [95% CI]", "n*/n_mem", "verdict",
                         "n* exact", "n* KDE", "discriminates at n: fraction; P grid, exact, KDE")],
@@ -133,7 +133,7 @@ def criteria_console_table(groups: pd.DataFrame, align_factor: float) -> Console
     names = [(name, label) for name, label in (("n_star", "n* (P(Δ>0))"), ("n_mem", "n_mem (copies)"),
                                                ("n_rep", "n_rep (reproduced)")) if f"{name}_status" in groups.columns]
     ratios = [c for c in ("ratio_star_mem", "ratio_star_rep", "ratio_mem_rep") if c in groups.columns]
-    out = ConsoleTable(f"Three criteria of the transition (same n: every ratio within ×{align_factor:g})",
+    out = ConsoleTable(f"Three criteria of the transition (same n: every ratio's 95% CI within ×{align_factor:g})",
                        [(column, "left" if column in ("group", "verdict") else "right")
                         for column in ["group", *(f"{label} [95% CI]" for _, label in names), *ratios, "verdict"]],
                        caption="intervals: 95% bootstrap, every criterion from the same resampled trials; "

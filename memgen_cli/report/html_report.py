@@ -101,8 +101,8 @@ def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: R
                         for k, folder in enumerate(folders))
         nav = f"<nav><ol>{items}</ol></nav>"
     meta = (f"memgen {esc(__version__)} · analysis: bootstrap {analysis.bootstrap}, seed {analysis.seed}, aligned "
-            f"within ×{analysis.align_factor:g} · every figure and table is the folder's own "
-            "(memgen plot, memgen analyze)")
+            f"when a ratio's 95% CI lies within ×{analysis.align_factor:g} · every figure and table is the "
+            "folder's own (memgen plot, memgen analyze)")
     return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width, initial-scale=1'>"
             f"<title>memgen report: {esc(names)}</title><style>{PAGE_CSS}</style></head><body>"
