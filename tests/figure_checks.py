@@ -117,10 +117,10 @@ def caption_text(figure) -> str:
 
 
 def assert_one_style(figure, name: str = "") -> None:
-    """What issue 37 asked of every figure: a caption of at most two lines and no other text under the panels;
-    legends off the panels; plain 1-2-5 log ticks on axes that say "(log scale)"; no more fills in a panel than
-    model curves (each its own interval: references are lines); no title broken inside [...]; no column names in any text; every
-    P(Δ > 0) line in P_COLOUR where the figure has a single group."""
+    """What issue 37 asked of every figure: a caption of at most two lines; legends off the panels; plain 1-2-5 log
+    ticks on axes that say "(log scale)"; no more fills in a panel than model curves (each its own interval:
+    references are lines); no title broken inside [...]; no column names in any text (the P(Δ > 0) colour:
+    ``assert_p_colour``)."""
     assert caption_text(figure).count("\n") < CAPTION_LINES, (name, caption_text(figure))
     assert_legends_clear_of_data(figure, name)
     assert_plain_log_ticks(figure, name)

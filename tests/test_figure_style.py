@@ -28,7 +28,8 @@ from memgen_cli.report.style import P_COLOUR, reference_colour, wrap_words
 N_GRID = np.unique(np.geomspace(4, 1000, 8).astype(int))
 REFERENCES = {"generalizer_delta_positive": 1, "memorizer_delta_positive": 0,
               "generalizer_memorized_fraction": 0.0, "memorizer_memorized_fraction": 1.0}
-WITHOUT_P_LINE = ("hellinger", "memorized_fraction", "training_curves", "training_times")  # figures that draw no P(Δ > 0) against n
+# Figures that draw no P(Δ > 0) against n (training_curves draws it against steps, one colour per n).
+WITHOUT_P_LINE = ("hellinger", "memorized_fraction", "training_curves", "training_times")
 
 
 def folders(root) -> dict[str, tuple]:
@@ -95,7 +96,7 @@ def test_notes_go_to_the_sidecar_not_under_the_panels(drawn):
 
 def test_the_single_group_p_line_and_the_criteria_p_line_share_one_colour(drawn):
     colours = set()
-    for kind, (report, single, _) in drawn.items():
+    for report, single, _ in drawn.values():
         for name, figure in report.figures.items():
             if single and name not in WITHOUT_P_LINE:
                 colours |= {rgb(line.get_color()) for ax in figure.axes for line in ax.get_lines()
