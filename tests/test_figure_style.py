@@ -189,3 +189,13 @@ def test_legend_colours_of_groups_match_their_lines(drawn):
     report, _, _ = drawn["linear, two groups"]
     colours = legend_colours(report.figures["p_delta_positive"])
     assert colours["d = 16"] != colours["d = 64"]
+
+
+def test_a_legend_lists_only_what_is_drawn(tmp_path):
+    """Issue 37: the closed-form Fig. 4 listed an n* line that was not drawn (P never rose to 0.5)."""
+    never = {n: [0, 0, 0, 0] for n in RISING}
+    report = draw_figures(write_unet_folder(tmp_path / "flat", FALLING, never), tmp_path / "out", n_boot=100)
+    labels = legend_labels(report.figures["memorization_vs_p"])
+    assert any(label.startswith("n_mem") for label in labels)
+    assert not any(label.startswith("n*") for label in labels), labels
+    assert not any(label.startswith("n*") for label in legend_labels(report.figures["transition"]))

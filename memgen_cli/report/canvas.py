@@ -182,6 +182,19 @@ def spare_slots(axes: np.ndarray, used: int) -> list[Axes]:
 # The legend: never over the data
 
 
+def has_drawn(figure: Figure, gid: str) -> bool:
+    """Whether some artist of the figure carries this gid (or one starting with '<gid>-'): a legend lists only
+    marks that are drawn."""
+    return bool(figure.findobj(lambda a: str(a.get_gid() or "") == gid or str(a.get_gid() or "").startswith(
+        gid + "-")))
+
+
+def only_drawn(figure: Figure, entries: Sequence[tuple]) -> tuple[list, list[str]]:
+    """(handles, labels) of the entries (gid, handle, label) whose gid is None or drawn in the figure."""
+    kept = [(handle, label) for gid, handle, label in entries if gid is None or has_drawn(figure, gid)]
+    return [h for h, _ in kept], [label for _, label in kept]
+
+
 def bottom_row(figure: Figure) -> Axes:
     return next(ax for ax in figure.axes if ax.get_label() == BOTTOM_LABEL)
 

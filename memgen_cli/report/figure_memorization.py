@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, say_empty, wrap_title
+from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, say_empty, wrap_title
 from memgen_cli.report.layout import Series, x_label
 from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization
 from memgen_cli.report.outputs import Analysis
@@ -65,7 +65,7 @@ def mark(ax: Axes, row: dict | None, name: str, style: dict) -> None:
         lo, hi = row.get(f"{name}_lo", np.nan), row.get(f"{name}_hi", np.nan)
         if np.isfinite(lo) and np.isfinite(hi) and lo > 0:
             ax.axvspan(lo, hi, **SPAN)
-        ax.axvline(row[name], **style)
+        ax.axvline(row[name], gid=name, **style)
 
 
 def estimate_text(row: dict | None, name: str, label: str) -> str:
@@ -105,13 +105,11 @@ def style_memorized_axes(ax: Axes, x: str) -> None:
     ax.set_xlabel(x_label(x))
 
 
-def legend_extras(with_star: bool) -> tuple[list, list[str]]:
-    handles = [(Patch(**SPAN), Line2D([], [], **N_MEM_LINE))]
-    labels = ["n_mem (fraction falls to 0.5), 95% interval"]
-    if with_star:
-        handles.append((Patch(**SPAN), Line2D([], [], **STAR_LINE)))
-        labels.append("n* (P(Δ > 0) rises to 0.5), 95% interval")
-    return handles, labels
+def legend_extras(figure: Figure) -> tuple[list, list[str]]:
+    """n_mem's and n*'s entries, where the figure draws them."""
+    return only_drawn(figure, [
+        ("n_mem", (Patch(**SPAN), Line2D([], [], **N_MEM_LINE)), "n_mem (fraction falls to 0.5), 95% interval"),
+        ("n_star", (Patch(**SPAN), Line2D([], [], **STAR_LINE)), "n* (P(Δ > 0) rises to 0.5), 95% interval")])
 
 
 def figure_memorized(data: PlotData, table: MemorizationTable, pair_with_p: bool) -> tuple[Figure, list[str]]:
@@ -151,7 +149,7 @@ def figure_memorized(data: PlotData, table: MemorizationTable, pair_with_p: bool
             row_axes[1].set_xlabel(x_label(data.layout.x))
     handles = [band_handle(MEMORIZED_COLOUR, "D")] + ([band_handle(P_COLOUR)] if pair_with_p else [])
     labels = ["memorized fraction, 95% interval"] + ([f"{P_LABEL}, 95% interval"] if pair_with_p else [])
-    extra_handles, extra_labels = legend_extras(pair_with_p)
+    extra_handles, extra_labels = legend_extras(figure)
     handler_map = {}
     if drawn:
         colours = [MEMORIZED_COLOUR] + ([P_COLOUR] if pair_with_p else [])

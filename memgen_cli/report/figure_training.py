@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
+from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots, wrap_title
 from memgen_cli.report.layout import x_label
 from memgen_cli.report.outputs import Analysis
 from memgen_cli.report.panels import PlotData
@@ -29,7 +29,7 @@ from memgen_cli.statistics.training_time import AT_FIRST, REACHED
 STYLE = {
     "tau_mem": ("τ_mem (memorization sets in)", MEMORIZED_COLOUR, "o"),
     "tau_half": ("τ_half (half the samples copies)", "tab:purple", "s"),
-    "tau_gen": ("τ_gen (held-out loss stops improving)", "tab:green", "^"),
+    "tau_gen": ("τ_gen (held-out loss levels off)", "tab:green", "^"),
 }
 BUDGET_LINE = dict(color="0.45", linestyle="--", linewidth=0.8)
 
@@ -39,8 +39,8 @@ def fit_text(fits: pd.DataFrame, group: str, name: str) -> str:
     if rows.empty:
         return ""
     row = rows.iloc[0]
-    if row["status"] != "ok":
-        return f"{WORDS[name]}: no fit ({row['status']})"
+    if row["status"] != "ok":  # why: in the notes (a title holds short lines)
+        return f"{WORDS[name]}: no fit"
     return f"{WORDS[name]} ∝ n^β, β = {row['beta']:.2f} [{row['beta_lo']:.2f}, {row['beta_hi']:.2f}]"
 
 
@@ -68,16 +68,16 @@ def draw_group(ax, cells: pd.DataFrame, fits: pd.DataFrame, group: str, x: str) 
                                        (status == AT_FIRST, first, "v")):
             if censored.any():
                 ax.plot(xs[censored], where[censored], color=colour, marker=marker, markerfacecolor="white",
-                        linestyle="none")
+                        linestyle="none", gid="censored")
                 ax.plot(xs[censored], where[censored] * (1.25 if arrow == "^" else 0.8), color=colour, marker=arrow,
                         linestyle="none", markersize=3)
         row = fits[(fits["group"] == group) & (fits["time"] == name)]
         if name == "tau_mem" and not row.empty and row.iloc[0]["status"] == "ok" and reached.sum() >= 2:
             span = np.geomspace(n[reached].min(), n[reached].max(), 50)
             ax.plot(span, row.iloc[0]["a"] * span ** row.iloc[0]["beta"], color=colour, linewidth=0.8,
-                    linestyle=":")
+                    linestyle=":", gid="tau_mem-fit")
     for value in np.unique(budget[np.isfinite(budget)]):
-        ax.axhline(value, **BUDGET_LINE)
+        ax.axhline(value, gid="budget", **BUDGET_LINE)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x_label(x))
@@ -95,6 +95,9 @@ def figure_training_times(data: PlotData, table: TrainingTable) -> tuple[Figure,
         notes.add(f"{group}: {format_value(simulations.min())}"
                   + (f"–{format_value(simulations.max())}" if simulations.max() != simulations.min() else "")
                   + " simulations per cell.")
+    for row in table.fits[table.fits["status"] != "ok"].to_dict("records"):
+        where = f"{row['group']}: " if len(groups) > 1 else ""
+        notes.add(f"{where}{WORDS.get(row['time'], row['time'])}: no fit ({row['status']}).")
     rows, cols = panel_grid(len(groups))
     titles = []
     for group in groups:
@@ -108,10 +111,12 @@ def figure_training_times(data: PlotData, table: TrainingTable) -> tuple[Figure,
         ax.set_title(title)
     handles = [Line2D([], [], color=colour, marker=marker, linestyle="none") for _, colour, marker in STYLE.values()]
     labels = [label for label, _, _ in STYLE.values()]
-    handles += [Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none"),
-                Line2D([], [], **BUDGET_LINE), Line2D([], [], color=MEMORIZED_COLOUR, linewidth=0.8, linestyle=":")]
-    labels += ["not reached by the budget (up) or at the first checkpoint (down)", "the budget",
-               "τ_mem ∝ n^β (fit)"]
+    more_handles, more_labels = only_drawn(figure, [
+        ("censored", Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none"),
+         "open: not reached (▲), at first checkpoint (▼)"),
+        ("budget", Line2D([], [], **BUDGET_LINE), "the budget"),
+        ("tau_mem-fit", Line2D([], [], color=MEMORIZED_COLOUR, linewidth=0.8, linestyle=":"), "τ_mem ∝ n^β (fit)")])
+    handles, labels = handles + more_handles, labels + more_labels
     place_legend(figure, handles, labels, spare_slots(axes, len(groups)))
     return figure, notes.lines
 

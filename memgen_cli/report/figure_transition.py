@@ -25,7 +25,7 @@ from matplotlib.patches import Patch
 
 from memgen_cli.report.analysis import row_for_cells
 from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points
-from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
+from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots, wrap_title
 from memgen_cli.statistics.estimators import CROSSED, ONSET_OK, BrokenLine
 from memgen_cli.report.layout import Series, x_label
 from memgen_cli.report.panels import P_LABEL, PlotData, band_handle, draw_p_curve, style_p_axes
@@ -178,16 +178,16 @@ def draw_panel(ax: Axes, data: PlotData, series: Series, metric: ErrorMetric | N
     return twin
 
 
-def transition_legend(metric: ErrorMetric | None) -> tuple[list, list[str]]:
-    """One entry per kind of mark; no entry per group: each panel's title names its group."""
-    handles = [band_handle(P_COLOUR), (Patch(**SPAN), Line2D([], [], **STAR_LINE))]
-    labels = [f"{P_LABEL}, 95% interval", "n* and its 95% interval"]
+def transition_legend(figure: Figure, metric: ErrorMetric | None) -> tuple[list, list[str]]:
+    """One entry per kind of mark the figure draws; no entry per group: each panel's title names its group."""
+    entries = [(None, band_handle(P_COLOUR), f"{P_LABEL}, 95% interval"),
+               ("n_star", (Patch(**SPAN), Line2D([], [], **STAR_LINE)), "n* and its 95% interval")]
     if metric is not None:
-        handles += [Line2D([], [], color=ERROR_COLOUR, marker="s", markerfacecolor="none", markersize=4,
-                           linestyle="none"),
-                    Line2D([], [], **FIT_LINE), Line2D([], [], **ONSET_LINE)]
-        labels += [math_name(metric, scaled=True), "two-segment fit", "n_onset (breakpoint)"]
-    return handles, labels
+        entries += [(None, Line2D([], [], color=ERROR_COLOUR, marker="s", markerfacecolor="none", markersize=4,
+                                  linestyle="none"), math_name(metric, scaled=True)),
+                    ("onset_fit", Line2D([], [], **FIT_LINE), "two-segment fit"),
+                    ("n_onset", Line2D([], [], **ONSET_LINE), "n_onset (breakpoint)")]
+    return only_drawn(figure, entries)
 
 
 def figure_transition(data: PlotData) -> tuple[Figure, list[str]]:
@@ -204,6 +204,6 @@ def figure_transition(data: PlotData) -> tuple[Figure, list[str]]:
              for k, (ax, s, title) in enumerate(zip(axes.flat, data.series, titles))]
     if metric is not None:
         share_twins([t for t in twins if t is not None], cols, metric)
-    handles, labels = transition_legend(metric)
+    handles, labels = transition_legend(figure, metric)
     place_legend(figure, handles, labels, spare_slots(axes, len(data.series)))
     return figure, notes.lines
