@@ -1,17 +1,25 @@
 """Checks of what a figure shows that need no pixels: tick labels, legend entries, texts inside the figure, legends
-clear of the data. The figure tests share them (test_plotting, test_unet_memorization, test_locate)."""
+clear of the data, the one figure style (issue 37). The figure tests share them (test_plotting,
+test_figure_style, test_unet_memorization, test_locate)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
+from matplotlib.text import Text
 
-from memgen_cli.report.canvas import covers, covers_area, data_areas, data_points
+from memgen_cli.report.canvas import CAPTION_GID, CAPTION_LINES
+from memgen_cli.report.panels import P_GID
+from memgen_cli.report.style import LOG_SCALE, P_COLOUR
 from memgen_cli.report.ticks import PLAIN_RANGE
 
 PLAIN = re.compile(r"^−?-?\d+(\.\d+)?$")  # 20, 0.9, 1000: no exponent, no ×, no mathtext
+DECADE = re.compile(r"^\$10\^\{(−?-?\d+)\}\$$")  # 10⁶ beyond the plain range: a power of ten, never 2×10⁶
+CODE_NAMES = ("n_star", "tau_mem", "tau_half", "tau_gen", "p_delta", "delta_positive")
 
 
 def in_view(axis) -> np.ndarray:
@@ -32,13 +40,19 @@ def log_axes(figure) -> list:
 
 
 def assert_plain_log_ticks(figure, name: str = "") -> None:
-    """Every log axis: 2 to 6 labels; plain numbers whenever every tick in view lies in the plain range."""
+    """Every log axis: 2 to 6 labels, each 1, 2 or 5 × 10^k, written with digits in the plain range (a power of ten
+    beyond it); and its label says "(log scale)"."""
     figure.draw_without_rendering()
     for axis in log_axes(figure):
         labels, locs = tick_labels(axis), in_view(axis)
         assert 2 <= len(labels) <= 6, (name, axis.axis_name, labels)
-        if all(PLAIN_RANGE[0] <= abs(v) < PLAIN_RANGE[1] for v in locs):
-            assert all(PLAIN.match(label) for label in labels), (name, labels)
+        for value, label in zip(locs, labels):
+            mantissa = value / 10.0 ** math.floor(math.log10(value) + 1e-9)
+            assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-6, (name, labels)
+            assert PLAIN.match(label) if PLAIN_RANGE[0] <= value < PLAIN_RANGE[1] else DECADE.match(label), \
+                (name, labels)
+        if axis.get_label_text():
+            assert axis.get_label_text().endswith(LOG_SCALE), (name, axis.get_label_text())
 
 
 def legends(figure) -> list:
@@ -87,17 +101,59 @@ def texts_outside(figure) -> list[str]:
 
 
 def assert_legends_clear_of_data(figure, name: str = "") -> None:
-    """A legend inside a panel covers none of its lines, markers, bands or spans."""
+    """No legend's drawn box meets a data panel's box (legends sit beside or below the panels, or in an empty slot of
+    the grid)."""
     figure.draw_without_rendering()
     renderer = figure.canvas.get_renderer()
-    for ax in figure.axes:
-        legend = ax.get_legend()
-        if legend is None or not ax.axison:
-            continue
+    for legend in legends(figure):
         box = legend.get_window_extent(renderer)
-        box = (box.x0, box.y0, box.x1, box.y1)
-        assert not covers(box, data_points(figure, ax)), (name, "legend covers data points")
-        assert not covers_area(box, data_areas(figure, ax)), (name, "legend covers a band or span")
+        for ax in panels(figure):
+            assert not box.overlaps(ax.get_window_extent(renderer)), (name, "legend over a panel", ax.get_title())
+
+
+def caption_text(figure) -> str:
+    (caption,) = figure.findobj(lambda artist: isinstance(artist, Text) and artist.get_gid() == CAPTION_GID)
+    return caption.get_text()
+
+
+def assert_one_style(figure, name: str = "") -> None:
+    """What issue 37 asked of every figure: a caption of at most two lines; legends off the panels; plain 1-2-5 log
+    ticks on axes that say "(log scale)"; no more fills in a panel than model curves (each its own interval:
+    references are lines); no title broken inside [...]; no column names in any text (the P(Δ > 0) colour:
+    ``assert_p_colour``)."""
+    assert caption_text(figure).count("\n") < CAPTION_LINES, (name, caption_text(figure))
+    assert_legends_clear_of_data(figure, name)
+    assert_plain_log_ticks(figure, name)
+    for ax in panels(figure):
+        here = same_place(figure, ax)
+        fills = [c for twin in here for c in twin.collections if isinstance(c, PolyCollection)]
+        curves = [line for twin in here for line in twin.get_lines() if not line.get_label().startswith("_")]
+        assert len(fills) <= max(1, len(curves)), (name, "more fills than the model's own intervals", ax.get_title())
+        for line in ax.get_title().split("\n"):
+            assert line.count("[") == line.count("]"), (name, "title broken inside brackets", ax.get_title())
+    for text in all_texts(figure):
+        assert not any(code in text for code in CODE_NAMES), (name, text)
+
+
+def same_place(figure, ax) -> list:
+    here = ax.get_position().bounds
+    return [other for other in figure.axes if np.allclose(other.get_position().bounds, here)]
+
+
+def p_lines(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() == P_GID]
+
+
+def all_texts(figure) -> list[str]:
+    """Every text a reader sees: titles, axis labels, legend entries, the caption, texts in panels."""
+    return [str(t.get_text()) for t in figure.findobj(Text) if t.get_visible() and str(t.get_text()).strip()]
+
+
+def assert_p_colour(figure, name: str = "") -> None:
+    """Every P(Δ > 0) line of the figure drawn in P_COLOUR."""
+    lines = [line for ax in figure.axes for line in p_lines(ax)]
+    assert lines, (name, "no P(Δ > 0) line")
+    assert {rgb(line.get_color()) for line in lines} == {rgb(P_COLOUR)}, name
 
 
 def panels(figure) -> list:

@@ -189,7 +189,9 @@ def test_memorized_fraction_is_judged_by_the_references_fractions(tmp_path):
     assert "discriminates at n: fraction; P" in result.output and "4–256; nowhere" in result.output
 
 
-def test_figures_draw_both_references_and_the_band_between_them(tmp_path):
+def test_figures_draw_both_references_as_lines_without_a_band_between_them(tmp_path):
+    """Issue 37: the band between the references stacked into an opaque wash over several groups; the references
+    are lines now, and the only fill is the model's own interval."""
     from memgen_cli.report.figures import draw_figures
 
     references = {"generalizer": dict.fromkeys(X, 1.0), "memorizer": {4.0: 0.0, 16.0: 0.0, 64.0: 0.0, 256.0: 0.6}}
@@ -197,10 +199,12 @@ def test_figures_draw_both_references_and_the_band_between_them(tmp_path):
     report = draw_figures(folder, n_boot=100)
     figure = report.figures["p_delta_positive"]
     gids = {artist.get_gid() for ax in figure.axes for artist in (*ax.lines, *ax.collections)}
-    assert {"generalizer", "memorizer", "references-band"} <= gids
+    assert {"generalizer", "memorizer"} <= gids and "references-band" not in gids
+    assert len(figure.axes[0].collections) == 1  # the model's own interval
     generalizer, = [line for ax in figure.axes for line in ax.lines if line.get_gid() == "generalizer"]
     assert list(generalizer.get_ydata()) == [1.0] * 4
-    assert any("ideal memorizer" in text.get_text() for text in figure.legends[0].get_texts())
+    legend, = [ax.get_legend() for ax in figure.axes if ax.get_legend() is not None]
+    assert "ideal generalizer (at 1)" in [text.get_text() for text in legend.get_texts()]
     # The transition figure names a grid-limited n* (0 at 16, 1 at 64: anywhere between).
     titles = [ax.get_title() for ax in report.figures["transition"].axes]
     assert any("[16, 64] (grid-limited)" in title for title in titles), titles

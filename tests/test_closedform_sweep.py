@@ -234,6 +234,8 @@ def test_locate_searches_the_closedform_model(tiny_sweep, tmp_path):
 def test_digits_grids_land_inside_the_results_folder(tiny_sweep, tmp_path):
     from matplotlib.image import imread
 
+    from memgen_cli.imaging.grids import LABEL_WIDTH
+
     config = load_sweep_config(tiny_sweep, ["data.family=digits", "grid.n=[5]", "grid.smoothing=[0]",
                                             "simulations=1", "output.image_dir=images"],
                                model="closedform")
@@ -243,7 +245,7 @@ def test_digits_grids_land_inside_the_results_folder(tiny_sweep, tmp_path):
     png, = (out / "images").glob("cell-*.png")
     assert png.name == f"cell-{cell_id('closedform', cell)}.png"
     assert trials["pixel_scale"][0] == "scikit-learn digits 0..16 / 16" and trials["n_original"][0] == 1792
-    pixels = np.round(imread(png)[..., 0] * 255)
+    pixels = np.round(imread(png)[..., 0] * 255)[:, LABEL_WIDTH:]  # the rows' names on the left, then the tiles
     result = simulation.simulate(cell, int(trials["seed"][0]))
     assert nearest_neighbour_ratios(result.generated.reshape(6, -1), result.train.reshape(5, -1)).max() < 1e-6
     top, bottom = pixels[1:65], pixels[66:130]  # generated over nearest training digit: the same (copies)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 import os
 import re
@@ -239,7 +241,9 @@ def test_plot_draws_the_phase_diagram_from_nstar_csv(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "figures" / "phase_diagram.png").stat().st_size > 10_000
     svg = (tmp_path / "figures" / "phase_diagram.svg").read_text()
-    assert "b = 1.10" in svg and "b = 1.30" in svg and "no crossing below n_max" in svg
+    assert "d^{\\,1.10}" in svg and "d^{\\,1.30}" in svg  # the fitted exponents, written in the legend
+    sidecar = json.loads((tmp_path / "figures" / "phase_diagram.json").read_text())
+    assert any("no crossing below n_max" in note for note in sidecar["notes"])  # the notes beside the image
     fits = pd.read_csv(tmp_path / "nstar_fits.csv").set_index("covariance")
     assert fits.loc["BBt", "b"] == pytest.approx(1.1, abs=1e-9) and fits.loc["BtB", "points"] == 6
 

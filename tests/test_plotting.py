@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tiny import LINEAR_SWEEP
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.canvas import DPI, ONE_COLUMN, TWO_COLUMNS
+from memgen_cli.report.canvas import BOTTOM_LABEL, DPI, ONE_COLUMN, TWO_COLUMNS
 from memgen_cli.report.figure_errors import SINGULAR_NOTE
 from memgen_cli.report.figures import draw_figures
 
@@ -108,7 +108,8 @@ def test_figures_read_at_a_glance(linear_folder, tmp_path):
         assert "all cells" not in legend_labels(figure), name
     p_figure = report.figures["p_delta_positive"]
     assert legend_labels(p_figure) == ["d = 16", "d = 64", "95% interval"]
-    assert p_figure.legends == [] and p_figure.axes[0].get_legend() is not None  # inside the panel: it fits
+    assert p_figure.axes[0].get_legend() is None  # below the panel, never over it
+    assert [ax.get_label() for ax in p_figure.axes if ax.get_legend() is not None] == [BOTTOM_LABEL]
     colours = legend_colours(p_figure)
     bands = [rgb(c.get_facecolor()[0]) for c in p_figure.axes[0].collections]
     assert sorted(bands) == sorted([colours["d = 16"], colours["d = 64"]])  # bands named in their own colours
@@ -380,10 +381,11 @@ def test_plot_draws_what_analyze_wrote_without_a_bootstrap_of_its_own(tmp_path, 
 
 
 @pytest.mark.parametrize("low, high, expected", [
-    (2, 9, ["2", "3", "5"]),  # was 2×10⁰ 3×10⁰ 4×10⁰ …, overprinting
-    (15, 35, ["15", "20", "25", "30", "35"]),  # was 2×10¹, 3×10¹ where 20 and 30 are meant
-    (0.85, 1.0, ["0.85", "0.9", "0.95", "1"]),  # an H² axis: was 9×10⁻¹
-    (2, 1000, ["3", "10", "30", "100", "300", "1000"]),
+    (2, 9, ["2", "5"]),  # was 2×10⁰ 3×10⁰ 4×10⁰ …, overprinting; then 2 3 5
+    (3, 70, ["5", "10", "20", "50"]),  # 1-2-5 only: no 3, 30
+    (15, 35, ["20", "50"]),  # one 1-2-5 tick inside: the view widened to the next (was 15 20 25 30 35)
+    (0.85, 1.0, ["0.5", "1"]),  # an H² axis: was 9×10⁻¹, then 0.85 0.9 0.95 1 (issue 37: never 1 beside 0.8)
+    (2, 1000, ["10", "100", "1000"]),
     (1e-3, 1, ["0.001", "0.01", "0.1", "1"]),
     (3e3, 2e6, ["$10^{4}$", "$10^{5}$", "$10^{6}$"]),  # one axis never mixes 1000 and 10⁵
     (1e-60, 1e-10, ["$10^{-60}$", "$10^{-52}$", "$10^{-44}$", "$10^{-36}$", "$10^{-28}$", "$10^{-20}$",

@@ -19,7 +19,7 @@ from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 from memgen_cli.unet import simulation
 from memgen_cli.unet.experiment import UnetExperiment
-from memgen_cli.imaging.grids import image_grid, nearest_training_images, write_png_gray
+from memgen_cli.imaging.grids import LABEL_WIDTH, image_grid, nearest_training_images, write_png_gray
 from memgen_cli.unet.params import SimulationParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def test_image_grids_land_inside_the_results_folder(tiny_sweep, tmp_path):
     first = trials[trials["trial"] == 0].iloc[0]
     result = simulation.simulate(cell, int(first["seed"]), device="cpu", threads=1)
     assert first["E_OG_exact"] == result.row["E_OG_exact"]
-    png = np.round(imread(pngs[0])[..., 0] * 255)
+    png = np.round(imread(pngs[0])[..., 0] * 255)[:, LABEL_WIDTH:]  # the rows' names on the left, then the tiles
     expected = image_grid(result.generated, result.train)
     assert png.shape == expected.shape and np.abs(png - expected).max() <= 1
 

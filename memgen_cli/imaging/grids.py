@@ -1,5 +1,8 @@
 """A PNG grid of generated images beside their nearest training images, one per cell, and the config's output
-section that asks for them (``ImageOutput``), for every image experiment."""
+section that asks for them (``ImageOutput``), for every image experiment.
+
+The grid's rows are named in a strip on its left (ROW_LABELS, LABEL_WIDTH pixels wide): the tiles themselves are
+``image_grid``'s pixels, unscaled and unchanged, to the right of it."""
 
 from __future__ import annotations
 
@@ -12,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 from memgen_cli.errors import MemgenError
 from memgen_cli.config import left_out_at_defaults
 from memgen_cli.results_format import name_problem
+
+ROW_LABELS = ("generated", "nearest\ntraining\nimage")  # the grid's top row, its bottom row
+LABEL_WIDTH = 64  # pixels left of the tiles that name the rows
+LABEL_DPI = 100  # the labelled PNG is drawn pixel for pixel: one figure pixel per image pixel
 
 
 class ImageOutput(BaseModel):
@@ -84,7 +91,7 @@ def write_cell_grid(output: ImageOutput, model: str, cell: dict, generated: np.n
     if not output.image_dir:
         return
     name = Path(output.image_dir) / f"cell-{cell_id(model, cell)}"
-    write_png_gray(name.with_suffix(".png"), image_grid(generated, train))
+    write_labelled_grid(name.with_suffix(".png"), image_grid(generated, train))
     if output.samples:
         def save(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
@@ -118,6 +125,31 @@ def image_grid(generated: np.ndarray, train: np.ndarray, scale: int | None = Non
             canvas[gap + r * (h + gap):gap + r * (h + gap) + h, gap + c * (w + gap):gap + c * (w + gap) + w] = \
                 pairs[r, c]
     return np.round(canvas * 255).astype(np.uint8)
+
+
+def write_labelled_grid(path: Path, pixels: np.ndarray, gap: int = 1) -> None:
+    """``image_grid``'s pixels (two rows of tiles) as a PNG with each row named in a strip on its left
+    (ROW_LABELS): the tiles start LABEL_WIDTH pixels in, pixel for pixel as ``image_grid`` made them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from memgen_cli import ledger
+    from memgen_cli.results_format import atomic_write
+
+    height, width = pixels.shape[:2]
+    figure = Figure(figsize=((width + LABEL_WIDTH) / LABEL_DPI, height / LABEL_DPI), dpi=LABEL_DPI,
+                    facecolor="white")
+    FigureCanvasAgg(figure)
+    options = dict(cmap="gray", vmin=0, vmax=255) if pixels.ndim == 2 else {}
+    figure.figimage(pixels, xo=LABEL_WIDTH, yo=0, origin="upper", **options)
+    tile = (height - gap) / len(ROW_LABELS)
+    for row, label in enumerate(ROW_LABELS):
+        figure.text(LABEL_WIDTH / 2 / (width + LABEL_WIDTH), 1 - (row + 0.5) * tile / height, label,
+                    ha="center", va="center", fontsize=7, linespacing=1.0, color="black")
+    path = Path(path)
+    ledger.make_dirs(path.parent)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=LABEL_DPI,
+                                                  metadata={"Software": None}))
 
 
 def write_png_gray(path: Path, pixels: np.ndarray) -> None:

@@ -1,11 +1,12 @@
 """The scaffolding every figure of `memgen plot` shares: one style, set here once, for a paper's page.
 
 A figure is one paper column wide (3.4 in) when it has one panel per row, the whole text width (7 in) otherwise,
-with fonts that stay readable at that size (8 pt, ticks 7 pt). Log axes get plain-number ticks
-(memgen_cli.report.ticks). The legend goes where it covers no data: an empty slot of the panel grid, else inside a
-panel at the first free corner or side, else above the panels (``place_legend``). A short caption line (what
-identifies the run, memgen_cli.report.caption) and the notes (what was left out) sit under the panels; every
-parameter goes into the figure's sidecar .json (``save``).
+with fonts that stay readable at that size (8 pt, ticks 7 pt). Under the panels: the legend (``place_legend``:
+in an empty slot of the panel grid, else below the panels; never over the data) and a caption of at most two lines
+(``new_figure``: what identifies the run, memgen_cli.report.caption). What else a figure has to say (what was left
+out and why) goes to its sidecar .json (``save``), never into the image. Log axes get 1-2-5 ticks written plainly
+(memgen_cli.report.ticks) and labels that say "(log scale)" (``finish``). The marks' colours and lines:
+memgen_cli.report.style.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import math
 import textwrap
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -27,10 +27,11 @@ matplotlib.use("Agg")  # files only; never needs a display
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.legend import Legend  # noqa: E402
+from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
+from memgen_cli.report.style import LOG_SCALE, wrap_title as wrap_title_chars  # noqa: E402
 from memgen_cli.report.ticks import plain_log_ticks  # noqa: E402
 from memgen_cli.results_format import atomic_write, atomic_write_text, figure_file, figure_sidecar  # noqa: E402
 
@@ -41,20 +42,21 @@ PANEL_ASPECT = 0.72  # a panel's height over its width, within PANEL_HEIGHTS
 PANEL_HEIGHTS = (1.9, 2.6)  # inches
 TITLE_LINE = 0.15  # inches per line of a panel title
 FONT_SIZE = 8
-NOTE_FONT_SIZE = 7
-NOTE_LINE_HEIGHT = NOTE_FONT_SIZE * 1.35 / 72  # inches per line of caption and notes
+CAPTION_FONT_SIZE = 7
+CAPTION_LINES = 2  # a caption never takes more; the rest is in the sidecar
+CAPTION_LINE_HEIGHT = CAPTION_FONT_SIZE * 1.35 / 72  # inches per line of the caption
 CHAR_WIDTH = 0.6  # an average character's width in DejaVu Sans, in ems, with a margin: lines wrapped by it fit
-REFERENCE_GID = "reference"  # lines a legend may cover (a horizontal guide such as P = 0.5)
+LEGEND_GAP = 0.04  # inches between the legend and the caption
+CAPTION_GID = "caption"
+BOTTOM_LABEL = "legend-and-caption"  # the row under the panels (its axes are off)
 STYLE = {
     "font.size": FONT_SIZE,
     "axes.labelsize": FONT_SIZE,
     "axes.titlesize": FONT_SIZE,
     "legend.fontsize": 7,
-    "legend.framealpha": 0.9,
-    "legend.edgecolor": "0.85",
-    "legend.borderaxespad": 0.4,
     "legend.handlelength": 1.8,
     "legend.labelspacing": 0.3,
+    "legend.columnspacing": 1.2,
     "xtick.labelsize": 7,
     "ytick.labelsize": 7,
     "axes.linewidth": 0.6,
@@ -75,8 +77,6 @@ SAVE_METADATA = {
     "pdf": {"CreationDate": None, "Producer": None},
     "svg": {"Date": None, "Creator": None},
 }
-LEGEND_LOCATIONS = ("upper left", "upper right", "lower right", "lower left", "center right", "center left",
-                    "upper center", "lower center")
 
 
 @contextmanager
@@ -86,23 +86,9 @@ def styled() -> Iterator[None]:
         yield
 
 
-NOTES_IN_FIGURE: ContextVar[bool] = ContextVar("notes_in_figure", default=True)
-
-
-@contextmanager
-def notes_outside() -> Iterator[None]:
-    """Figures drawn inside leave their notes out of the image (the caption stays): `memgen report` writes them once,
-    as text under the figure, where a narrow window wraps them."""
-    token = NOTES_IN_FIGURE.set(False)
-    try:
-        yield
-    finally:
-        NOTES_IN_FIGURE.reset(token)
-
-
 @dataclass
 class Notes:
-    """Lines said under the panels: what was left out and why."""
+    """What a figure says beside its image (its sidecar, the console, the report page): what was left out and why."""
 
     lines: list[str] = field(default_factory=list)
 
@@ -125,23 +111,36 @@ def figure_width(cols: int) -> float:
     return ONE_COLUMN if cols == 1 else TWO_COLUMNS
 
 
-def new_figure(rows: int, cols: int, caption: str, notes: Sequence[str] = (), sharex: bool = True,
-               sharey: bool | str = False, title_lines: int = 1) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout figure of rows x cols panels, one or two paper columns wide, caption and notes below
-    (the notes not inside ``notes_outside``).
+def caption_lines(captions: str | Sequence[str], width_in: float) -> list[str]:
+    """The first of the candidate captions (longest first) that wraps into CAPTION_LINES at this width; the last,
+    cut with "…", when none does."""
+    chars = int(width_in * 72 / (CAPTION_FONT_SIZE * CHAR_WIDTH))
+    candidates = [captions] if isinstance(captions, str) else list(captions)
+    for caption in candidates:
+        lines = textwrap.wrap(caption, chars)
+        if len(lines) <= CAPTION_LINES:
+            return lines
+    lines = textwrap.wrap(candidates[-1], chars)
+    return lines[:CAPTION_LINES - 1] + [textwrap.shorten(" ".join(lines[CAPTION_LINES - 1:]), chars,
+                                                           placeholder=" …")]
 
-    Panels keep their height whatever the caption and notes: those get a row of their own, sized for their lines.
+
+def new_figure(rows: int, cols: int, caption: str | Sequence[str], sharex: bool = True,
+               sharey: bool | str = False, title_lines: int = 1) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure of rows x cols panels, one or two paper columns wide, with a row under them for
+    the legend (``place_legend``) and the caption (``caption``: one text, or candidates longest first, of which
+    the first that fits CAPTION_LINES is drawn).
+
+    Panels keep their height whatever the caption and the legend: those get a row of their own, sized for them.
     """
     width = figure_width(cols)
     panel_height = min(max(width / cols * PANEL_ASPECT, PANEL_HEIGHTS[0]), PANEL_HEIGHTS[1]) + title_lines * TITLE_LINE
-    shown = list(notes) if NOTES_IN_FIGURE.get() else []
-    note_lines = wrap_notes(([caption] if caption else []) + shown, width)
-    notes_height = NOTE_LINE_HEIGHT * len(note_lines) + (0.05 if note_lines else 0)
-    figure = Figure(figsize=(width, rows * panel_height + notes_height), dpi=DPI, layout="constrained")
+    lines = caption_lines(caption, width) if caption else []
+    bottom_height = CAPTION_LINE_HEIGHT * max(len(lines), 1) + 0.05
+    figure = Figure(figsize=(width, rows * panel_height + bottom_height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)  # a renderer to measure text and legends with (place_legend)
     figure.get_layout_engine().set(h_pad=0.02, w_pad=0.02, hspace=0.04, wspace=0.04)
-    heights = [panel_height] * rows + ([notes_height] if note_lines else [])
-    grid = figure.add_gridspec(len(heights), cols, height_ratios=heights)
+    grid = figure.add_gridspec(rows + 1, cols, height_ratios=[panel_height] * rows + [bottom_height])
     axes = np.empty((rows, cols), dtype=object)
     for r in range(rows):
         for c in range(cols):
@@ -152,28 +151,17 @@ def new_figure(rows: int, cols: int, caption: str, notes: Sequence[str] = (), sh
             elif sharey is True and (r or c):
                 share_y = axes[0, 0]
             axes[r, c] = figure.add_subplot(grid[r, c], sharex=share_x, sharey=share_y)
-    if note_lines:
-        add_notes(figure.add_subplot(grid[rows, :]), note_lines)
+    bottom = figure.add_subplot(grid[rows, :], label=BOTTOM_LABEL)
+    bottom.axis("off")
+    bottom.text(0.0, 1.0, "\n".join(lines), transform=bottom.transAxes, ha="left", va="top", gid=CAPTION_GID,
+                fontsize=CAPTION_FONT_SIZE, color="0.25", linespacing=1.25)
     return figure, axes
 
 
-def wrap_notes(lines: Sequence[str], width_in: float) -> list[str]:
-    """Lines wrapped to the figure's width."""
-    chars = int(width_in * 72 / (NOTE_FONT_SIZE * CHAR_WIDTH))
-    return [wrapped for line in lines for wrapped in textwrap.wrap(line, chars)]
-
-
 def wrap_title(lines: Sequence[str], cols: int) -> str:
-    """A panel title in lines that fit the panel's width (a title wider than its panel is cut at the edges)."""
-    chars = int(figure_width(cols) / cols * 72 / (FONT_SIZE * CHAR_WIDTH))
-    return "\n".join(wrapped for line in lines if line for wrapped in textwrap.wrap(line, chars))
-
-
-def add_notes(axes: Axes, note_lines: Sequence[str]) -> None:
-    axes.axis("off")
-    axes.text(0.0, 1.0, "\n".join(note_lines), transform=axes.transAxes, ha="left", va="top",
-              fontsize=NOTE_FONT_SIZE, color="0.25", linespacing=1.25)
-    # Its row is sized for it; should the text still reach further, the layout makes room rather than cut it.
+    """A panel title in lines that fit the panel's width, broken only between words outside brackets
+    (memgen_cli.report.style.wrap_title)."""
+    return wrap_title_chars(lines, int(figure_width(cols) / cols * 72 / (FONT_SIZE * CHAR_WIDTH)))
 
 
 def say_empty(axes: Axes, text: str) -> None:
@@ -191,123 +179,54 @@ def spare_slots(axes: np.ndarray, used: int) -> list[Axes]:
 
 
 # ----------------------------------------------------------------------------------------------
-# The legend: where it covers no data
+# The legend: never over the data
 
 
-def place_legend(figure: Figure, handles: list, labels: list[str], candidates: Sequence[Axes],
-                 spare: Sequence[Axes] = (), handler_map: dict | None = None) -> Legend | None:
-    """In an empty slot of the grid, else inside the first candidate panel with a corner or side free of data
-    (lines, markers, error bars, vertical marks, interval bands and spans; only REFERENCE_GID guides may be
-    covered), else above the panels."""
+def has_drawn(figure: Figure, gid: str) -> bool:
+    """Whether some artist of the figure carries this gid (or one starting with '<gid>-'): a legend lists only
+    marks that are drawn."""
+    return bool(figure.findobj(lambda a: str(a.get_gid() or "") == gid or str(a.get_gid() or "").startswith(
+        gid + "-")))
+
+
+def only_drawn(figure: Figure, entries: Sequence[tuple]) -> tuple[list, list[str]]:
+    """(handles, labels) of the entries (gid, handle, label) whose gid is None or drawn in the figure."""
+    kept = [(handle, label) for gid, handle, label in entries if gid is None or has_drawn(figure, gid)]
+    return [h for h, _ in kept], [label for _, label in kept]
+
+
+def bottom_row(figure: Figure) -> Axes:
+    return next(ax for ax in figure.axes if ax.get_label() == BOTTOM_LABEL)
+
+
+def place_legend(figure: Figure, handles: list, labels: list[str], spare: Sequence[Axes] = (),
+                 handler_map: dict | None = None) -> Legend | None:
+    """In an empty slot of the grid, else below the panels, above the caption, in as many columns as fit the
+    figure's width; the figure grows by the legend's height. Never inside a panel."""
     if not handles:
         return None
-    for ax in figure.axes:
-        plain_log_ticks(ax)  # ticks first: they move the panels
     if spare:
         return spare[0].legend(handles, labels, loc="center", frameon=False, handler_map=handler_map)
-    figure.draw_without_rendering()
+    bottom = bottom_row(figure)
     renderer = figure.canvas.get_renderer()
-    probe = candidates[0].legend(handles, labels, loc="upper right", handler_map=handler_map)
-    size = probe.get_window_extent(renderer)
-    pad = matplotlib.rcParams["legend.borderaxespad"] * probe.prop.get_size_in_points() * figure.dpi / 72
-    probe.remove()
-    for ax in candidates:
-        points, areas = data_points(figure, ax), data_areas(figure, ax)
-        frame = ax.get_window_extent(renderer)
-        for loc in LEGEND_LOCATIONS:
-            box = anchored(loc, size.width, size.height, frame, pad)
-            if box is not None and not covers(box, points) and not covers_area(box, areas):
-                return ax.legend(handles, labels, loc=loc, handler_map=handler_map)
-    return legend_above(figure, handles, labels, handler_map)
-
-
-def legend_above(figure: Figure, handles: list, labels: list[str], handler_map: dict | None) -> Legend:
-    """A legend above the panels, in as many columns as fit; the figure grows by its measured height."""
-    longest = max(len(label) for label in labels) + 4
-    ncols = max(1, min(len(labels), int(figure.get_figwidth() * 72 / (7 * CHAR_WIDTH) / longest)))
-    legend = figure.legend(handles, labels, loc="outside upper center", ncols=ncols, frameon=False,
-                           handler_map=handler_map)
-    height = legend.get_window_extent(figure.canvas.get_renderer()).height / figure.dpi
+    room = figure.get_figwidth() * figure.dpi * 0.98
+    for ncols in range(len(labels), 0, -1):
+        legend = bottom.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=ncols,
+                               frameon=False, handler_map=handler_map, borderaxespad=0, borderpad=0.2)
+        extent = legend.get_window_extent(renderer)
+        if extent.width <= room or ncols == 1:
+            break
+        legend.remove()
+    height = extent.height / figure.dpi + LEGEND_GAP
+    caption = next(t for t in bottom.texts if t.get_gid() == CAPTION_GID)
+    caption.set_transform(bottom.transAxes + ScaledTranslation(0, -height, figure.dpi_scale_trans))
+    grid = bottom.get_subplotspec().get_gridspec()
+    ratios = list(grid.get_height_ratios())
+    ratios[-1] += height
+    grid.set_height_ratios(ratios)
     width, figure_height = figure.get_size_inches()
-    figure.set_size_inches(width, figure_height + height + 0.04)
+    figure.set_size_inches(width, figure_height + height)
     return legend
-
-
-def anchored(loc: str, width: float, height: float, frame, pad: float) -> tuple | None:
-    """The display box (x0, y0, x1, y1) a legend of this size takes at ``loc`` inside ``frame``; None if too big."""
-    if width > frame.width - 2 * pad or height > frame.height - 2 * pad:
-        return None
-    vertical, _, horizontal = loc.partition(" ") if " " in loc else ("center", "", loc)
-    x0 = {"left": frame.x0 + pad, "right": frame.x1 - pad - width}.get(horizontal, frame.x0 + (frame.width - width) / 2)
-    y0 = {"lower": frame.y0 + pad, "upper": frame.y1 - pad - height}.get(vertical,
-                                                                         frame.y0 + (frame.height - height) / 2)
-    return x0, y0, x0 + width, y0 + height
-
-
-def covers(box: tuple, points: np.ndarray, margin: float = 2.0) -> bool:
-    if not len(points):
-        return False
-    x0, y0, x1, y1 = box
-    inside = ((points[:, 0] >= x0 - margin) & (points[:, 0] <= x1 + margin)
-              & (points[:, 1] >= y0 - margin) & (points[:, 1] <= y1 + margin))
-    return bool(inside.any())
-
-
-def same_panel(figure: Figure, ax: Axes) -> list[Axes]:
-    """The panel and its twin axes (they share its place)."""
-    here = ax.get_position().bounds
-    return [other for other in figure.axes if other.get_visible() and np.allclose(other.get_position().bounds, here)]
-
-
-def data_areas(figure: Figure, ax: Axes) -> list:
-    """The filled areas of a panel in display coordinates: interval bands (fill_between) and spans (axvspan)."""
-    areas = []
-    for other in same_panel(figure, ax):
-        for collection in other.collections:
-            if not isinstance(collection, LineCollection):
-                transform = collection.get_transform()
-                areas += [transform.transform_path(path) for path in collection.get_paths()]
-        for patch in other.patches:
-            areas.append(patch.get_transform().transform_path(patch.get_path()))
-    return areas
-
-
-def covers_area(box: tuple, areas: list) -> bool:
-    """Some filled area reaches into the box: a corner or the middle of the box inside it, or its edge inside the
-    box."""
-    x0, y0, x1, y1 = box
-    probes = np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1], [(x0 + x1) / 2, (y0 + y1) / 2]])
-    for path in areas:
-        if path.contains_points(probes).any() or covers(box, densify(np.asarray(path.vertices, dtype=float)), 0):
-            return True
-    return False
-
-
-def data_points(figure: Figure, ax: Axes) -> np.ndarray:
-    """Display coordinates along every data line, marker and error bar of a panel (and of its twin axes)."""
-    found = [np.empty((0, 2))]
-    for other in same_panel(figure, ax):
-        for line in other.get_lines():
-            if not line.get_visible() or line.get_gid() == REFERENCE_GID:
-                continue
-            xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
-            joined = str(line.get_linestyle()).lower() not in ("none", "", " ")
-            found.append(densify(xy) if joined else xy)
-        for collection in other.collections:
-            if isinstance(collection, LineCollection):  # error bars
-                transform = collection.get_transform()
-                found += [densify(transform.transform(np.asarray(s, dtype=float))) for s in collection.get_segments()]
-    points = np.vstack(found)
-    return points[np.isfinite(points).all(axis=1)]
-
-
-def densify(xy: np.ndarray, pieces: int = 24) -> np.ndarray:
-    """Points along each segment of a polyline, so that a legend cannot sit on a line between its markers."""
-    if len(xy) < 2:
-        return xy
-    t = np.linspace(0, 1, pieces, endpoint=False)[None, :, None]
-    inner = xy[:-1, None, :] + t * (xy[1:, None, :] - xy[:-1, None, :])
-    return np.vstack([inner.reshape(-1, 2), xy[-1:]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -315,9 +234,14 @@ def densify(xy: np.ndarray, pieces: int = 24) -> np.ndarray:
 
 
 def finish(figure: Figure) -> Figure:
-    """What every figure gets before it is saved or embedded: plain-number log ticks."""
+    """What every figure gets before it is saved or embedded: 1-2-5 log ticks written plainly, and log axes' labels
+    that say so."""
     for ax in figure.axes:
         plain_log_ticks(ax)
+        for axis in (ax.xaxis, ax.yaxis):
+            label = axis.get_label_text()
+            if axis.get_scale() == "log" and label and not label.endswith(LOG_SCALE):
+                axis.set_label_text(label + LOG_SCALE)
     return figure
 
 

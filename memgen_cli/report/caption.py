@@ -140,8 +140,9 @@ class RunDescription:
                  if name not in self.ignored and not (name in self.defaults and same_value(value, self.defaults[name]))}
         return {**fixed, **self.settings}
 
-    def caption(self) -> str:
-        """One short line: the model, what differs from its defaults, what is swept."""
+    def caption(self, at_most: int = CAPTION_ITEMS, say_defaults: bool = True) -> str:
+        """One short line: the model, what differs from its defaults (``at_most`` of those, then "+k more"), what
+        is swept."""
         items = [f"{symbol(name.split('.')[-1])} = {format_value(value)}"
                  for name, (value, _) in self.differences().items()]
         if self.original_set:  # beside the data it was drawn from (data = digits), else first
@@ -155,14 +156,21 @@ class RunDescription:
             count = format_value(counts[0]) if len(counts) == 1 else f"{format_value(min(counts))}–" \
                                                                      f"{format_value(max(counts))}"
             items.append(f"{count} {self.repeats[0]} per cell")
-        shown = items[:CAPTION_ITEMS] + ([f"+{len(items) - CAPTION_ITEMS} more"] if len(items) > CAPTION_ITEMS
-                                         else [])
+        shown = items[:at_most] + ([f"+{len(items) - at_most} more"] if len(items) > at_most else [])
         model = (experiment_class(self.model).title if self.model in EXPERIMENTS else "") or f"model {self.model}"
         swept = ", ".join(symbol(name) for name in self.swept)
         if not shown:
             return f"{model} at its default parameters" + (f"; swept: {swept}" if swept else "")
-        known = " (the rest at defaults)" if self.defaults else ""
+        known = " (the rest at defaults)" if self.defaults and say_defaults else ""
         return f"{model}: {', '.join(shown)}{known}" + (f"; swept: {swept}" if swept else "")
+
+    def captions(self, suffix: str = "") -> list[str]:
+        """The caption shortened step by step, longest first, each followed by ``suffix``: a figure draws the first
+        that fits its lines (report.canvas.caption_lines); the sidecar keeps every parameter."""
+        found = [self.caption() + suffix]
+        for at_most in range(CAPTION_ITEMS, -1, -1):
+            found.append(self.caption(at_most, say_defaults=False) + suffix)
+        return list(dict.fromkeys(found))
 
     def record(self) -> dict:
         """Everything, JSON-safe: for the figure's sidecar and the report page."""

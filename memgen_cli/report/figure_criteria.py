@@ -12,24 +12,24 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.canvas import REFERENCE_GID, Notes, new_figure, panel_grid, place_legend, spare_slots, \
-    wrap_title
+from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
 from memgen_cli.report.criteria import CriteriaTable
 from memgen_cli.report.figure_memorization import estimate_text
 from memgen_cli.report.layout import x_label
 from memgen_cli.report.outputs import Analysis
-from memgen_cli.report.panels import BAND_ALPHA, HALF_LINE, PlotData
+from memgen_cli.report.panels import P_GID, PlotData, draw_interval_curve
 from memgen_cli.report.reader import format_value
+from memgen_cli.report.style import (BAND_ALPHA, HALF_LINE, MEMORIZED_COLOUR, P_COLOUR, REPRODUCED_COLOUR,
+                                     SPAN_ALPHA)
 
 # criterion -> (what its curve is, colour, marker, line of its crossing)
 STYLE = {
-    "n_star": ("P(Δ > 0)", "black", "o", "-"),
-    "n_mem": ("memorized fraction", "tab:red", "D", ":"),
-    "n_rep": ("reproduced", "tab:blue", "s", "--"),
+    "n_star": ("P(Δ > 0)", P_COLOUR, "o", "-"),
+    "n_mem": ("memorized fraction", MEMORIZED_COLOUR, "D", (0, (1.0, 1.2))),
+    "n_rep": ("reproduced", REPRODUCED_COLOUR, "s", (0, (4.0, 2.0))),
 }
 SHORT = {"n_star": "n*", "n_mem": "n_mem", "n_rep": "n_rep"}
 
@@ -62,18 +62,16 @@ def draw_group(ax, row: dict, cells: pd.DataFrame, names: list[str], x: str) -> 
         if not keep.any():
             continue
         lo, hi = cells[f"{name}_value_lo"].to_numpy(dtype=float), cells[f"{name}_value_hi"].to_numpy(dtype=float)
-        if keep.sum() > 1:
-            ax.fill_between(n[keep], lo[keep], hi[keep], color=colour, alpha=BAND_ALPHA, linewidth=0)
-        ax.plot(n[keep], value[keep], color=colour, marker=marker, linestyle="-" if keep.sum() > 1 else "none",
-                markersize=3.5)
+        draw_interval_curve(ax, n[keep], value[keep], lo[keep], hi[keep], colour, marker, label,
+                            P_GID if name == "n_star" else None)
         if row.get(f"{name}_status") == "crossed":
             low, high = row.get(f"{name}_lo", np.nan), row.get(f"{name}_hi", np.nan)
             if np.isfinite(low) and np.isfinite(high) and low > 0:
-                ax.axvspan(low, high, color=colour, alpha=0.1, linewidth=0)
+                ax.axvspan(low, high, color=colour, alpha=SPAN_ALPHA, linewidth=0)
             ax.axvline(row[name], color=colour, linestyle=line, linewidth=1.1)
-    ax.axhline(0.5, gid=REFERENCE_GID, **HALF_LINE)
+    ax.axhline(0.5, **HALF_LINE)
     ax.set_xscale("log")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylim(-0.04, 1.04)
     ax.set_xlabel(x_label(x))
     ax.set_ylabel("fraction")
 
@@ -90,18 +88,17 @@ def figure_criteria(data: PlotData, table: CriteriaTable) -> tuple[Figure, list[
     rows, cols = panel_grid(len(groups))
     titles = [wrap_title(([row["group"]] if len(groups) > 1 else []) + panel_title(row, names), cols) for row in groups]
     title_lines = max([1] + [t.count("\n") + 1 for t in titles])
-    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True, title_lines=title_lines)
+    figure, axes = new_figure(rows, cols, data.captions(), sharey=True, title_lines=title_lines)
     for ax, row, title in zip(axes.flat, groups, titles):
         draw_group(ax, row, table.cells[table.cells["group"] == row["group"]], names, x)
         ax.set_title(title)
     handles, labels = [], []
     for name in names:
         label, colour, marker, line = STYLE[name]
-        handles.append((Patch(color=colour, alpha=0.3, linewidth=0), Line2D([], [], color=colour, marker=marker,
-                                                                             markersize=3.5)))
-        labels.append(f"{label}; {SHORT[name]} where it crosses 0.5")
-    place_legend(figure, handles, labels, list(axes.flat[: len(groups)]), spare_slots(axes, len(groups)),
-                 {tuple: HandlerTuple(ndivide=None, pad=0)})
+        handles.append((Patch(color=colour, alpha=BAND_ALPHA * 1.5, linewidth=0),
+                        Line2D([], [], color=colour, marker=marker, markersize=3.5)))
+        labels.append(f"{label}, 95% interval; {SHORT[name]} where it crosses 0.5")
+    place_legend(figure, handles, labels, spare_slots(axes, len(groups)))
     return figure, notes.lines
 
 

@@ -12,13 +12,16 @@ from matplotlib.lines import Line2D
 
 from memgen_cli.report.canvas import Notes, new_figure, place_legend, say_empty
 from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, x_label
-from memgen_cli.report.panels import P_LABEL, PlotData, draw_p_curve, interval_legend, style_p_axes
+from memgen_cli.report.panels import (P_LABEL, PlotData, draw_p_curve, draw_references, group_colours,
+                                      interval_legend, p_references, reference_legend, style_p_axes)
 from memgen_cli.report.reader import SUMMARY_FILE, format_value, numeric_column
 
 SINGULAR_NOTE = "E_TG, E_OG infinite for n ≤ d (Σ_G singular): those n are not drawn"
+# Ê_TG over Ê_OG, dashed with hollow markers, so that where the two coincide both show: the solid line through the
+# dashes' gaps, the filled circle inside the open square.
 ERROR_STYLES = {
-    "E_OG": dict(linestyle="-", marker="o"),
-    "E_TG": dict(linestyle="--", marker="s", markerfacecolor="white"),
+    "E_OG": dict(linestyle="-", marker="o", markersize=3.0, zorder=2.0),
+    "E_TG": dict(linestyle=(0, (3.5, 2.0)), marker="s", markersize=5.0, markerfacecolor="none", zorder=2.2),
 }
 # Both curves are divided by E_OG at the group's largest n (error_curves says why), and the label says so.
 ERROR_AXIS_LABEL = r"$\hat{{E}}$ = $E$ ÷ $E_{{\mathrm{{OG}}}}$ at largest {x}"
@@ -141,12 +144,15 @@ def figure_errors_vs_p(data: PlotData) -> tuple[Figure, list[str]]:
     notes = Notes()
     curves = error_curves(data, notes)
     notes.extend(data.p_notes())
+    references = {s: p_references(data.results, s) for s in data.series}
+    drawn_references = [r for r in references.values() if r.drawable]
     facets = facet_values(data.series)
-    figure, axes = new_figure(len(facets), 2, data.caption, notes.lines, sharex=True)
+    figure, axes = new_figure(len(facets), 2, data.captions(), sharex=True)
     for (error_ax, p_ax), value in zip(axes, facets):
         drawn = False
         for s in in_facet(data.series, value):
             drawn |= draw_error_curves(error_ax, s, curves[s], data.colour(s))
+            draw_references(p_ax, references[s], data.colour(s))
             draw_p_curve(p_ax, s, data.p_points[s], data.colour(s))
         error_ax.set_xscale("log")
         if drawn:
@@ -164,5 +170,8 @@ def figure_errors_vs_p(data: PlotData) -> tuple[Figure, list[str]]:
     handles, labels, handler_map = interval_legend(data)
     handles += [Line2D([], [], color="0.3", **style) for style in ERROR_STYLES.values()]
     labels += list(ERROR_LEGEND.values())
-    place_legend(figure, handles, labels, [ax for row in axes for ax in row[::-1]], handler_map=handler_map)
+    if drawn_references:
+        extra_handles, extra_labels, extra_map = reference_legend(drawn_references, group_colours(data))
+        handles, labels, handler_map = handles + extra_handles, labels + extra_labels, {**handler_map, **extra_map}
+    place_legend(figure, handles, labels, handler_map=handler_map)
     return figure, notes.lines

@@ -6,6 +6,10 @@
 - ``training_curves`` (with curves.csv): memorized fraction, Ê_OG, Ê_TG and P(Δ > 0) against optimizer steps,
   one line per n (means over a cell's simulations at each checkpoint).
 
+One row of panels per group (its estimates in the row's title), each metric in its own colour (the memorized
+fraction MEMORIZED_COLOUR, P(Δ > 0) P_COLOUR) with that group's references as thin lines: a panel never holds more
+than one group's curve and references.
+
 The estimates are `memgen analyze`'s memorization tables (``report.outputs.Analysis``); nothing is estimated here.
 """
 
@@ -21,19 +25,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.canvas import REFERENCE_GID, Notes, new_figure, panel_grid, place_legend, say_empty, wrap_title
-from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, x_label
+from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, say_empty, wrap_title
+from memgen_cli.report.layout import Series, x_label
 from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization
 from memgen_cli.report.outputs import Analysis
-from memgen_cli.report.panels import (BAND_ALPHA, HALF_LINE, P_LABEL, PlotData, References, draw_p_curve,
-                                      draw_references, interval_legend, p_references, reference_legend, style_p_axes)
+from memgen_cli.report.panels import (P_LABEL, PlotData, References, band_handle, draw_interval_curve, draw_p_curve,
+                                      draw_references, p_references, reference_legend, style_p_axes)
 from memgen_cli.report.figure_transition import interval_text
 from memgen_cli.report.reader import format_value, read_csv
+from memgen_cli.report.style import HALF_LINE, MEMORIZED_COLOUR, N_MEM_LINE, P_COLOUR, SPAN, STAR_LINE, readable
 from memgen_cli.results_format import CURVES_FILE
 
 MEM_LABEL = "memorized fraction (NN1/NN2 < 1/3)"
-N_MEM_LINE = dict(color="0.2", linestyle=":", linewidth=1.3)
-N_STAR_LINE = dict(color="black", linewidth=1.1)
 
 
 def _group_row(table: MemorizationTable, series: Series) -> dict | None:
@@ -44,14 +47,8 @@ def _group_row(table: MemorizationTable, series: Series) -> dict | None:
 def draw_memorized(ax: Axes, series: Series, table: MemorizationTable, colour) -> None:
     cells = table.cells[table.cells["cell"].isin(series.group.cells["cell"])].sort_values("n")
     cells = cells[np.isfinite(cells[MEMORIZED].to_numpy(dtype=float))]
-    if cells.empty:
-        return
-    x = cells["n"].to_numpy(dtype=float)
-    if len(x) > 1:
-        ax.fill_between(x, cells[f"{MEMORIZED}_lo"], cells[f"{MEMORIZED}_hi"], color=colour, alpha=BAND_ALPHA,
-                        linewidth=0)
-    ax.plot(x, cells[MEMORIZED], color=colour, marker="D", linestyle="-" if len(x) > 1 else "none",
-            label=series.group.label)
+    value, lo, hi = (cells[c].to_numpy(dtype=float) for c in (MEMORIZED, f"{MEMORIZED}_lo", f"{MEMORIZED}_hi"))
+    draw_interval_curve(ax, cells["n"].to_numpy(dtype=float), value, lo, hi, colour, "D", series.group.label)
 
 
 def fraction_references(series: Series, table: MemorizationTable) -> References:
@@ -67,104 +64,98 @@ def mark(ax: Axes, row: dict | None, name: str, style: dict) -> None:
     if row is not None and row.get(f"{name}_status") == "crossed":
         lo, hi = row.get(f"{name}_lo", np.nan), row.get(f"{name}_hi", np.nan)
         if np.isfinite(lo) and np.isfinite(hi) and lo > 0:
-            ax.axvspan(lo, hi, color="0.5", alpha=0.15, linewidth=0)
-        ax.axvline(row[name], **style)
+            ax.axvspan(lo, hi, **SPAN)
+        ax.axvline(row[name], gid=name, **style)
 
 
 def estimate_text(row: dict | None, name: str, label: str) -> str:
-    """'n_mem = 27 [22, 33]', or the estimate's status."""
+    """'n_mem = 27 [22, 33]', or the estimate's status up to its first colon (the rest: ``status_notes``)."""
     if row is None:
         return ""
     if row.get(f"{name}_status") != "crossed":
-        return f"{label}: {row.get(f'{name}_status', 'not estimated')}"
+        return f"{label}: {str(row.get(f'{name}_status', 'not estimated')).split(':')[0]}"
     limited = " (grid-limited)" if row.get(f"{name}_grid_limited") in (True,) else ""
     return f"{label} = {format_value(row[name])}{interval_text(row[f'{name}_lo'], row[f'{name}_hi'])}{limited}"
 
 
 def estimates_lines(row: dict | None) -> list[str]:
-    """The group's n_mem and n* with their intervals, and the verdict."""
+    """The group's n_mem and n* with their intervals, and the verdict: short lines for a title."""
     if row is None:
         return []
-    reason = str(row.get("verdict_reason", ""))
-    repeated = reason.startswith(("n_star undetermined", "n_mem undetermined"))  # said on the line above
-    verdict = f"{row['verdict']}" + (f" ({reason})" if row["verdict"] == "undetermined" and not repeated else "")
-    return [estimate_text(row, "n_mem", "n_mem"), estimate_text(row, "n_star", "n*"), verdict]
+    return [estimate_text(row, "n_mem", "n_mem"), estimate_text(row, "n_star", "n*"), str(row["verdict"])]
+
+
+def status_notes(row: dict | None, where: str) -> list[str]:
+    """What a title cut short: an estimate's whole status, and why a verdict is undetermined."""
+    if row is None:
+        return []
+    found = [f"{where}{label}: {readable(row[f'{name}_status'])}" for name, label in (("n_mem", "n_mem"),
+                                                                                     ("n_star", "n*"))
+             if ":" in str(row.get(f"{name}_status", ""))]
+    if row.get("verdict") == "undetermined" and not found:
+        found.append(f"{where}undetermined: {readable(row.get('verdict_reason', ''))}")
+    return found
 
 
 def style_memorized_axes(ax: Axes, x: str) -> None:
-    ax.axhline(0.5, gid=REFERENCE_GID, **HALF_LINE)
+    ax.axhline(0.5, **HALF_LINE)
     ax.set_xscale("log")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylim(-0.04, 1.04)
     ax.set_ylabel(MEM_LABEL)
     ax.set_xlabel(x_label(x))
 
 
-def legend_extras(with_star: bool) -> tuple[list, list[str]]:
-    shade = Patch(color="0.5", alpha=0.3, linewidth=0)
-    handles = [(shade, Line2D([], [], **N_MEM_LINE))]
-    labels = ["n_mem (fraction falls to 0.5), 95% int."]
-    if with_star:
-        handles.append((shade, Line2D([], [], **N_STAR_LINE)))
-        labels.append("n* (P(Δ > 0) rises to 0.5), 95% int.")
-    return handles, labels
+def legend_extras(figure: Figure) -> tuple[list, list[str]]:
+    """n_mem's and n*'s entries, where the figure draws them."""
+    return only_drawn(figure, [
+        ("n_mem", (Patch(**SPAN), Line2D([], [], **N_MEM_LINE)), "n_mem (fraction falls to 0.5), 95% interval"),
+        ("n_star", (Patch(**SPAN), Line2D([], [], **STAR_LINE)), "n* (P(Δ > 0) rises to 0.5), 95% interval")])
 
 
 def figure_memorized(data: PlotData, table: MemorizationTable, pair_with_p: bool) -> tuple[Figure, list[str]]:
+    """One row per group: the memorized fraction (and P(Δ > 0) beside it), each with the group's references."""
     notes = Notes()
     if pair_with_p:
         notes.extend(data.p_notes())
     notes.add("Intervals: 95% bootstrap over simulations, then the samples within them (memorization.csv).")
-    facets = facet_values(data.series)
-    titles = []
-    for value in facets:
-        members = in_facet(data.series, value)
-        heading = [f"{facet_title(data.layout, value)}"] if data.layout.facet else []
-        if len(members) == 1:  # the panel's estimates in its title
-            titles.append(heading + estimates_lines(_group_row(table, members[0])))
-        else:  # several lines in a panel: their estimates in the notes
-            titles.append(heading)
-            for s in members:
-                notes.add(f"{s.group.label}: " + "; ".join(estimates_lines(_group_row(table, s))))
     cols = 2 if pair_with_p else 1
-    wrapped = [wrap_title(lines, cols) for lines in titles]
-    title_lines = max([1] + [t.count("\n") + 1 for t in wrapped if t])
+    for s in data.series:
+        notes.extend(status_notes(_group_row(table, s), f"{s.group.label}: " if len(data.series) > 1 else ""))
+    titles = [wrap_title(([s.group.label] if len(data.series) > 1 else [])
+                         + estimates_lines(_group_row(table, s)), cols) for s in data.series]
+    title_lines = max([1] + [t.count("\n") + 1 for t in titles if t])
     references = {s: fraction_references(s, table) for s in data.series}
     p_refs = {s: p_references(data.results, s) for s in data.series} if pair_with_p else {}
-    with_references = any(r.drawable for r in (*references.values(), *p_refs.values()))
-    if with_references:
-        notes.add("References in every cell: an ideal generalizer (dash-dotted) and an ideal memorizer (dotted), "
+    drawn = [r for r in (*references.values(), *p_refs.values()) if r.drawable]
+    if drawn:
+        notes.add("References in every cell: an ideal generalizer (dashed) and an ideal memorizer (dotted), "
                   "measured like the model; a metric tells the model's state only where they lie on opposite sides "
                   "of 0.5.")
-    figure, axes = new_figure(len(facets), cols, data.caption, notes.lines, sharey=False, title_lines=title_lines)
-    for row_axes, value, title in zip(axes, facets, wrapped):
+    figure, axes = new_figure(max(len(data.series), 1), cols, data.captions(), sharey=False, title_lines=title_lines)
+    for row_axes, s, title in zip(axes, data.series, titles):
+        row = _group_row(table, s)
         mem_ax = row_axes[0]
-        for s in in_facet(data.series, value):
-            row = _group_row(table, s)
-            draw_references(mem_ax, references[s], data.colour(s))
-            draw_memorized(mem_ax, s, table, data.colour(s))
-            mark(mem_ax, row, "n_mem", N_MEM_LINE)
-            if pair_with_p:
-                draw_references(row_axes[1], p_refs[s], data.colour(s))
-                draw_p_curve(row_axes[1], s, data.p_points[s], data.colour(s))
-                mark(row_axes[1], row, "n_star", N_STAR_LINE)
+        draw_references(mem_ax, references[s], MEMORIZED_COLOUR)
+        draw_memorized(mem_ax, s, table, MEMORIZED_COLOUR)
+        mark(mem_ax, row, "n_mem", N_MEM_LINE)
         style_memorized_axes(mem_ax, data.layout.x)
         mem_ax.set_title(title)
         if pair_with_p:
+            draw_references(row_axes[1], p_refs[s], P_COLOUR)
+            draw_p_curve(row_axes[1], s, data.p_points[s], P_COLOUR)
+            mark(row_axes[1], row, "n_star", STAR_LINE)
             style_p_axes(row_axes[1])
             row_axes[1].set_ylabel(P_LABEL)
             row_axes[1].set_xlabel(x_label(data.layout.x))
-            row_axes[1].set_title("Paper's metric: P(Δ > 0)")
-    handles, labels, handler_map = interval_legend(data, "memorized fraction", marker="D")
-    if pair_with_p:
-        p_handles, p_labels, _ = interval_legend(data)
-        if len(p_handles) == 1:  # one group: the P line has an entry of its own
-            handles, labels = handles + p_handles, labels + p_labels
-    extra_handles, extra_labels = legend_extras(pair_with_p)
-    if with_references:
-        ref_handles, ref_labels = reference_legend(False)
+    handles = [band_handle(MEMORIZED_COLOUR, "D")] + ([band_handle(P_COLOUR)] if pair_with_p else [])
+    labels = ["memorized fraction, 95% interval"] + ([f"{P_LABEL}, 95% interval"] if pair_with_p else [])
+    extra_handles, extra_labels = legend_extras(figure)
+    handler_map = {}
+    if drawn:
+        colours = [MEMORIZED_COLOUR] + ([P_COLOUR] if pair_with_p else [])
+        ref_handles, ref_labels, handler_map = reference_legend(drawn, colours)
         extra_handles, extra_labels = extra_handles + ref_handles, extra_labels + ref_labels
-    place_legend(figure, handles + extra_handles, labels + extra_labels, [ax for row in axes for ax in row],
-                 handler_map=handler_map)
+    place_legend(figure, handles + extra_handles, labels + extra_labels, handler_map=handler_map)
     return figure, notes.lines
 
 
@@ -200,7 +191,7 @@ def figure_training_curves(data: PlotData, curves: pd.DataFrame) -> tuple[Figure
               + " per cell); the last checkpoint is the end of training (trials.csv).")
     rows = [s for s in data.series if curves["cell"].isin(s.group.cells["cell"]).any()]
     grid = panel_grid(len(CURVE_PANELS)) if len(rows) <= 1 else (len(rows), len(CURVE_PANELS))
-    figure, axes = new_figure(*grid, data.caption, notes.lines, sharex=True)
+    figure, axes = new_figure(*grid, data.captions(), sharex=True)
     panel_rows = axes.reshape(max(1, len(rows)), len(CURVE_PANELS))
     all_n = sorted(set(curves["n"].astype(float)))
     cmap = colormaps["viridis"]
@@ -218,15 +209,15 @@ def figure_training_curves(data: PlotData, curves: pd.DataFrame) -> tuple[Figure
             if log_y and (means[column] > 0).any():
                 ax.set_yscale("log")
             if column in (MEMORIZED, "delta_positive"):
-                ax.axhline(0.5, gid=REFERENCE_GID, **HALF_LINE)
-                ax.set_ylim(-0.03, 1.03)
+                ax.axhline(0.5, **HALF_LINE)
+                ax.set_ylim(-0.04, 1.04)
             ax.set_ylabel(label)
             ax.set_xlabel("optimizer step")
             ax.set_title(s.group.label if len(rows) > 1 else "")
     if not rows:
         say_empty(axes.flat[0], "curves.csv holds no cell of summary.csv")
     handles = [Line2D([], [], color=colour_of[n], marker="o", markersize=3) for n in all_n]
-    place_legend(figure, handles, [f"n = {format_value(n)}" for n in all_n], list(axes.flat))
+    place_legend(figure, handles, [f"n = {format_value(n)}" for n in all_n])
     return figure, notes.lines
 
 

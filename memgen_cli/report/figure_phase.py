@@ -2,8 +2,9 @@
 
 ``phase_diagram``: left, n* against d in log-log with each n*'s 95% interval and the fitted power law
 n* = a d^b per hue (b with its 95% interval in the legend; no fit from fewer values of d than its two parameters,
-and a note says so); right, n*/d against d. Combinations without a
-crossing (status "no crossing below n_max", "above 0.5 at n_min") are not drawn as points: a note names them.
+and a note says so); right, n*/d against d. A search that ran out of budget before its interval was as narrow as
+asked is an open marker. Combinations without a crossing (status "no crossing below n_max", "above 0.5 at n_min")
+are not drawn as points: a note names them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from memgen_cli.errors import MemgenError
 from memgen_cli.statistics.power_law import fit_power_law
 from memgen_cli.report.caption import RunDescription, describe, plain, read_config
 from memgen_cli.report.reader import read_csv
-from memgen_cli.report.canvas import new_figure, place_legend, save, styled
+from memgen_cli.report.canvas import finish, new_figure, place_legend, save, styled
 from memgen_cli.results_format import (FIGURES_DIR, FITS_FILE, NSTAR_FILE, atomic_write_csv, figure_file,
                                        figure_sidecar, make_folder)
 from memgen_cli.version import __version__
@@ -91,6 +92,27 @@ def fit_notes(fits: pd.DataFrame, hue: str | None) -> list[str]:
     return notes
 
 
+def draw_phase_group(left, right, part: pd.DataFrame, fit: pd.Series, colour) -> bool:
+    """One hue's n* (left) and n*/d (right) with their intervals, open where the search's budget ran out; its power
+    law over the d it was fitted on. True when the fit is drawn."""
+    d = part["d"].to_numpy(dtype=float)
+    n, lo, hi = (part[c].to_numpy(dtype=float) for c in ("n_star", "n_star_lo", "n_star_hi"))
+    yerr = np.vstack([n - np.where(np.isfinite(lo), lo, n), np.where(np.isfinite(hi), hi, n) - n])
+    converged = (part["status"] == "converged").to_numpy()
+    right.plot(d, n / d, "-" if len(d) > 1 else "none", color=colour, lw=1)
+    for ax, scale in ((left, 1.0), (right, d)):
+        for done, face in ((converged, colour), (~converged, "white")):
+            if done.any():
+                ax.errorbar(d[done], (n / scale)[done], yerr=(yerr / scale)[:, done] if np.ndim(scale) else
+                            yerr[:, done], fmt="o", color=colour, markerfacecolor=face, ms=3.5, zorder=3)
+    fitted = bool(np.isfinite(fit["b"]) and len(d) > 0)
+    if fitted:
+        found = part[np.isfinite(part["n_star_lo"]) & np.isfinite(part["n_star_hi"]) & (part["n_star_lo"] > 0)]
+        grid = np.geomspace(found["d"].min(), found["d"].max(), 50)
+        left.plot(grid, fit["a"] * grid ** fit["b"], "--", color=colour, lw=1)
+    return fitted
+
+
 def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
     """The phase diagram drawn (inside ``styled()``) from nstar.csv, with its power-law fits; nothing is saved."""
     folder = Path(folder)
@@ -110,28 +132,24 @@ def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
     config = read_config(folder)
     description = describe(str((config or {}).get("model", "unknown")), table, parameters, config=config,
                            repeats_column=None)
-    caption = description.caption() + ". n* where P(Δ > 0) first crosses 0.5 (memgen locate), 95% intervals"
-    figure, axes = new_figure(1, 2, caption, notes, sharex=True)
+    captions = description.captions(". n* where P(Δ > 0) first crosses 0.5 (memgen locate), 95% intervals")
+    figure, axes = new_figure(1, 2, captions + description.captions(), sharex=True)
     left, right = axes[0, 0], axes[0, 1]
     handles, labels = [], []
     groups = table.groupby(hue, sort=True, dropna=False) if hue else [(None, table)]
     for k, (value, part) in enumerate(groups):
         colour = f"C{k}"
-        part = part[np.isfinite(part["n_star"])].sort_values("d")
-        d = part["d"].to_numpy(dtype=float)
-        n, lo, hi = (part[c].to_numpy(dtype=float) for c in ("n_star", "n_star_lo", "n_star_hi"))
-        yerr = np.vstack([n - np.where(np.isfinite(lo), lo, n), np.where(np.isfinite(hi), hi, n) - n])
-        left.errorbar(d, n, yerr=yerr, fmt="o", color=colour, ms=3.5)
-        right.errorbar(d, n / d, yerr=yerr / d, fmt="o-" if len(d) > 1 else "o", color=colour, ms=3.5)
         fit = fits.iloc[k]
         label = f"{hue} = {value}" if hue else "n*, 95% interval"
-        fitted = np.isfinite(fit["b"]) and len(d) > 0
+        fitted = draw_phase_group(left, right, part[np.isfinite(part["n_star"])].sort_values("d"), fit, colour)
         if fitted:
-            grid = np.geomspace(d.min(), d.max(), 50)
-            left.plot(grid, fit["a"] * grid ** fit["b"], "--", color=colour, lw=1)
-            label += f": n* = {fit['a']:.3g} d^b, b = {fit['b']:.2f} [{fit['b_lo']:.2f}, {fit['b_hi']:.2f}]"
+            label += (f": $n^* = {fit['a']:.3g}\\,d^{{\\,{fit['b']:.2f}}}$ (b's 95% interval [{fit['b_lo']:.2f}, "
+                      f"{fit['b_hi']:.2f}])")
         handles.append(Line2D([], [], color=colour, marker="o", ls="--" if fitted else "none"))
         labels.append(label)
+    if not open_.empty:
+        handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", ls="none"))
+        labels.append("open: budget exhausted (interval wider than requested)")
     d_values = table["d"].to_numpy(dtype=float)
     for ax in (left, right):
         ax.set_xscale("log")
@@ -142,7 +160,8 @@ def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
     left.set_ylabel("n*")
     right.set_yscale("log")
     right.set_ylabel("n* / d")
-    place_legend(figure, handles, labels, [left, right])
+    place_legend(figure, handles, labels)
+    finish(figure)
     record = {"figure": PHASE_FIGURE, "results_folder": str(folder), "memgen_version": __version__,
               **description.record(), "hue": hue,
               "fits": [{k: plain(v) for k, v in row.items()} for row in fits.to_dict("records")], "notes": notes}

@@ -16,20 +16,20 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from memgen_cli.report.canvas import REFERENCE_GID, Notes, new_figure, panel_grid, place_legend, spare_slots, \
-    wrap_title
+from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots, wrap_title
 from memgen_cli.report.layout import x_label
 from memgen_cli.report.outputs import Analysis
 from memgen_cli.report.panels import PlotData
 from memgen_cli.report.reader import format_value
+from memgen_cli.report.style import MEMORIZED_COLOUR, WORDS
 from memgen_cli.report.training import TrainingTable, definitions
 from memgen_cli.statistics.training_time import AT_FIRST, REACHED
 
 # time -> (label, colour, marker)
 STYLE = {
-    "tau_mem": ("τ_mem (memorization sets in)", "tab:red", "o"),
+    "tau_mem": ("τ_mem (memorization sets in)", MEMORIZED_COLOUR, "o"),
     "tau_half": ("τ_half (half the samples copies)", "tab:purple", "s"),
-    "tau_gen": ("τ_gen (held-out loss stops improving)", "tab:green", "^"),
+    "tau_gen": ("τ_gen (held-out loss levels off)", "tab:green", "^"),
 }
 BUDGET_LINE = dict(color="0.45", linestyle="--", linewidth=0.8)
 
@@ -39,9 +39,9 @@ def fit_text(fits: pd.DataFrame, group: str, name: str) -> str:
     if rows.empty:
         return ""
     row = rows.iloc[0]
-    if row["status"] != "ok":
-        return f"{name}: no fit ({row['status']})"
-    return f"{name} ∝ n^β, β = {row['beta']:.2f} [{row['beta_lo']:.2f}, {row['beta_hi']:.2f}]"
+    if row["status"] != "ok":  # why: in the notes (a title holds short lines)
+        return f"{WORDS[name]}: no fit"
+    return f"{WORDS[name]} ∝ n^β, β = {row['beta']:.2f} [{row['beta_lo']:.2f}, {row['beta_hi']:.2f}]"
 
 
 def draw_group(ax, cells: pd.DataFrame, fits: pd.DataFrame, group: str, x: str) -> None:
@@ -68,16 +68,16 @@ def draw_group(ax, cells: pd.DataFrame, fits: pd.DataFrame, group: str, x: str) 
                                        (status == AT_FIRST, first, "v")):
             if censored.any():
                 ax.plot(xs[censored], where[censored], color=colour, marker=marker, markerfacecolor="white",
-                        linestyle="none")
+                        linestyle="none", gid="censored")
                 ax.plot(xs[censored], where[censored] * (1.25 if arrow == "^" else 0.8), color=colour, marker=arrow,
                         linestyle="none", markersize=3)
         row = fits[(fits["group"] == group) & (fits["time"] == name)]
         if name == "tau_mem" and not row.empty and row.iloc[0]["status"] == "ok" and reached.sum() >= 2:
             span = np.geomspace(n[reached].min(), n[reached].max(), 50)
             ax.plot(span, row.iloc[0]["a"] * span ** row.iloc[0]["beta"], color=colour, linewidth=0.8,
-                    linestyle=":")
+                    linestyle=":", gid="tau_mem-fit")
     for value in np.unique(budget[np.isfinite(budget)]):
-        ax.axhline(value, gid=REFERENCE_GID, **BUDGET_LINE)
+        ax.axhline(value, gid="budget", **BUDGET_LINE)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x_label(x))
@@ -95,6 +95,9 @@ def figure_training_times(data: PlotData, table: TrainingTable) -> tuple[Figure,
         notes.add(f"{group}: {format_value(simulations.min())}"
                   + (f"–{format_value(simulations.max())}" if simulations.max() != simulations.min() else "")
                   + " simulations per cell.")
+    for row in table.fits[table.fits["status"] != "ok"].to_dict("records"):
+        where = f"{row['group']}: " if len(groups) > 1 else ""
+        notes.add(f"{where}{WORDS.get(row['time'], row['time'])}: no fit ({row['status']}).")
     rows, cols = panel_grid(len(groups))
     titles = []
     for group in groups:
@@ -102,13 +105,19 @@ def figure_training_times(data: PlotData, table: TrainingTable) -> tuple[Figure,
                                                         fit_text(table.fits, group, "tau_gen")]
         titles.append(wrap_title(lines, cols))
     title_lines = max([1] + [t.count("\n") + 1 for t in titles])
-    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True, title_lines=title_lines)
+    figure, axes = new_figure(rows, cols, data.captions(), sharey=True, title_lines=title_lines)
     for ax, group, title in zip(axes.flat, groups, titles):
         draw_group(ax, table.cells[table.cells["group"] == group], table.fits, group, data.layout.x)
         ax.set_title(title)
     handles = [Line2D([], [], color=colour, marker=marker, linestyle="none") for _, colour, marker in STYLE.values()]
     labels = [label for label, _, _ in STYLE.values()]
-    place_legend(figure, handles, labels, list(axes.flat[: len(groups)]), spare_slots(axes, len(groups)))
+    more_handles, more_labels = only_drawn(figure, [
+        ("censored", Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none"),
+         "open: not reached (▲), at first checkpoint (▼)"),
+        ("budget", Line2D([], [], **BUDGET_LINE), "the budget"),
+        ("tau_mem-fit", Line2D([], [], color=MEMORIZED_COLOUR, linewidth=0.8, linestyle=":"), "τ_mem ∝ n^β (fit)")])
+    handles, labels = handles + more_handles, labels + more_labels
+    place_legend(figure, handles, labels, spare_slots(axes, len(groups)))
     return figure, notes.lines
 
 

@@ -1,5 +1,10 @@
 """The ``transition`` figure: one panel per group, drawing that group's row of `memgen analyze`'s table.
 
+A panel holds one group: P(Δ > 0) is drawn in P_COLOUR, the error (H², Ê_OG) in ERROR_COLOUR on a right-hand axis
+that every panel shares (the same ticks; labelled at the figure's right edge). The two-segment fit is drawn only
+over the window it was fitted in, and only where it follows the drawn points (``fit_problem``); where it does not,
+the panel keeps its n_onset and the notes (in the sidecar) say why the fit is not drawn.
+
 Nothing is estimated here: n_star, its interval, n_onset and the two-segment fit are read from the
 transitions table (the same rows transitions.csv holds for the same --seed and --bootstrap), matched
 to each panel by the group's parameter values, not by position. The drawn artists carry gids
@@ -16,21 +21,19 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 
 from memgen_cli.report.analysis import row_for_cells
 from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points
-from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
+from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots, wrap_title
 from memgen_cli.statistics.estimators import CROSSED, ONSET_OK, BrokenLine
-from memgen_cli.report.layout import Series, series_handles, x_label
-from memgen_cli.report.panels import BAND_ALPHA, P_LABEL, PlotData, draw_p_curve, style_p_axes
+from memgen_cli.report.layout import Series, x_label
+from memgen_cli.report.panels import P_LABEL, PlotData, band_handle, draw_p_curve, style_p_axes
 from memgen_cli.report.reader import format_value
+from memgen_cli.report.style import ERROR_COLOUR, FIT_LINE, ONSET_LINE, P_COLOUR, SPAN, STAR_LINE
 
-FIT_LINE = dict(color="0.45", linestyle="-", linewidth=1.0)
-STAR_LINE = dict(color="black", linewidth=1.2)
-ONSET_LINE = dict(color="0.2", linestyle=":", linewidth=1.4)
 SPAN_MARGIN = 1.3  # the panel's x axis reaches this factor beyond the group's smallest and largest n
+FIT_TOLERANCE = math.log(1.15)  # a drawn fit misses no point of its window by more than 15%
 
 
 def metric_curve(cells: pd.DataFrame, metric: ErrorMetric) -> tuple[np.ndarray, np.ndarray, float]:
@@ -83,7 +86,7 @@ def draw_star(ax: Axes, row: pd.Series, index: int, span: tuple[float, float]) -
         return
     lo = max(row["n_star_lo"], span[0]) if np.isfinite(row["n_star_lo"]) else span[0]
     hi = min(row["n_star_hi"], span[1]) if np.isfinite(row["n_star_hi"]) else span[1]
-    ax.axvspan(lo, hi, color="0.5", alpha=0.15, linewidth=0, gid=f"n_star_interval-{index}")
+    ax.axvspan(lo, hi, gid=f"n_star_interval-{index}", **SPAN)
     ax.axvline(row["n_star"], gid=f"n_star-{index}", **STAR_LINE)
 
 
@@ -94,32 +97,55 @@ def fitted_line(row: pd.Series) -> BrokenLine:
     )
 
 
-def draw_error(ax: Axes, series: Series, row: pd.Series, index: int, metric: ErrorMetric, colour,
-               label: bool) -> Axes:
-    """The error on a right-hand axis (squares), the table's two-segment fit through it and n_onset."""
+def fit_problem(row: pd.Series, x: np.ndarray, log_y: np.ndarray) -> str | None:
+    """Why the table's two-segment fit should not be drawn over these points (log y as fitted), or None: it has
+    no window, or it misses a point of its window by more than FIT_TOLERANCE."""
+    if not (np.isfinite(row["fit_n_min"]) and np.isfinite(row["fit_n_max"]) and row["fit_n_max"] > row["fit_n_min"]):
+        return "no fitted window"
+    inside = (x >= row["fit_n_min"] * (1 - 1e-9)) & (x <= row["fit_n_max"] * (1 + 1e-9))
+    if inside.sum() < 3:
+        return f"{int(inside.sum())} drawn point(s) in its window"
+    miss = np.abs(fitted_line(row)(np.log(x[inside])) - log_y[inside])
+    if miss.max() > FIT_TOLERANCE:
+        return (f"it misses the point at n = {format_value(x[inside][np.argmax(miss)])} by "
+                f"{math.expm1(miss.max()):.0%} (more than {math.expm1(FIT_TOLERANCE):.0%})")
+    return None
+
+
+def draw_error(ax: Axes, series: Series, row: pd.Series, index: int, metric: ErrorMetric) -> tuple[Axes, str | None]:
+    """The error on a right-hand axis (open squares), the table's two-segment fit through it where it follows the
+    points, and n_onset; (the axis, why the fit is not drawn or None)."""
     twin = ax.twinx()
     twin.set_label(series.group.label)
     twin.spines["right"].set_visible(True)
     x, y, offset = metric_curve(series.group.cells, metric)
     if len(x):
-        twin.plot(
-            x,
-            y,
-            color=colour,
-            marker="s",
-            markerfacecolor="white",
-            linestyle="none",
-            alpha=0.9,
-            label=series.group.label,
-        )
+        twin.plot(x, y, color=ERROR_COLOUR, marker="s", markerfacecolor="none", markersize=4, linestyle="none",
+                  label=series.group.label)
         twin.set_yscale("log")
+    problem = None
     if np.isfinite(row["n_onset"]):
-        grid = np.linspace(math.log(row["fit_n_min"]), math.log(row["fit_n_max"]), 200)
-        twin.plot(np.exp(grid), np.exp(fitted_line(row)(grid) - offset), gid=f"onset_fit-{index}", **FIT_LINE)
+        problem = fit_problem(row, x, np.log(y) + offset)
+        if problem is None:
+            grid = np.linspace(math.log(row["fit_n_min"]), math.log(row["fit_n_max"]), 200)
+            twin.plot(np.exp(grid), np.exp(fitted_line(row)(grid) - offset), gid=f"onset_fit-{index}", **FIT_LINE)
         twin.axvline(row["n_onset"], gid=f"n_onset-{index}", **ONSET_LINE)
-    if label:
-        twin.set_ylabel(f"{math_name(metric)} (squares)")
-    return twin
+    return twin, problem
+
+
+def share_twins(twins: list[Axes], cols: int, metric: ErrorMetric) -> None:
+    """Every panel's right-hand axis on one scale, labelled at the figure's right edge only (like shared y axes)."""
+    logs = [t for t in twins if t.get_yscale() == "log"]
+    if logs:
+        low = min(t.get_ylim()[0] for t in logs)
+        high = max(t.get_ylim()[1] for t in logs)
+        for twin in logs:
+            twin.set_ylim(low, high)
+    for k, twin in enumerate(twins):
+        if k % cols == cols - 1 or k == len(twins) - 1:
+            twin.set_ylabel(f"{math_name(metric)} (squares)")
+        else:
+            twin.tick_params(axis="y", which="both", labelright=False)
 
 
 def panel_title(data: PlotData, series: Series) -> list[str]:
@@ -128,42 +154,40 @@ def panel_title(data: PlotData, series: Series) -> list[str]:
 
 
 def draw_panel(ax: Axes, data: PlotData, series: Series, metric: ErrorMetric | None, title: str,
-               first_column: bool, last_column: bool) -> None:
+               first_column: bool, notes: Notes) -> Axes | None:
+    """One group's panel; its right-hand axis (None without an error metric)."""
     index = row_for_cells(data.transitions, series.group.cells)
     row = data.transitions.iloc[index]
     ax.set_label(series.group.label)
-    draw_p_curve(ax, series, data.p_points[series], data.colour(series))
+    draw_p_curve(ax, series, data.p_points[series], P_COLOUR)
     style_p_axes(ax)
     span = panel_span(series)
     draw_star(ax, row, index, span)
+    twin = None
     if metric is not None:
-        draw_error(ax, series, row, index, metric, data.colour(series), label=last_column)
+        twin, problem = draw_error(ax, series, row, index, metric)
+        if problem is not None:
+            where = f"{series.group.label}: " if len(data.series) > 1 else ""
+            notes.add(f"{where}the two-segment fit behind n_onset is not drawn: {problem}.")
     ax.set_xscale("log")
     ax.set_xlim(*span)
     ax.set_title(title)
     if first_column:  # the twin axes' labels stay at the figure's outer edges, not between panels
         ax.set_ylabel(P_LABEL + " (circles)")
     ax.set_xlabel(x_label(data.layout.x))
+    return twin
 
 
-def transition_legend(data: PlotData, metric: ErrorMetric | None) -> tuple[list, list[str], dict]:
-    """One entry per kind of mark; no entry per group: each panel's title names its group."""
-    group_handles, _ = series_handles(data.series, data.layout)
-    colours = [h.get_color() for h in group_handles] or [data.colour(data.series[0])]
-    bands = tuple(Patch(color=c, alpha=BAND_ALPHA * 1.5, linewidth=0) for c in colours)
-    p_handle = (*bands, Line2D([], [], color=colours[0], marker="o")) if len(colours) == 1 else bands
-    handles = [p_handle, (Patch(color="0.5", alpha=0.3, linewidth=0), Line2D([], [], **STAR_LINE))]
-    labels = [f"{P_LABEL}, 95% interval", "n*, 95% interval"]
-    handler_map = {} if len(colours) == 1 else {bands: HandlerTuple(ndivide=None, pad=0)}
+def transition_legend(figure: Figure, metric: ErrorMetric | None) -> tuple[list, list[str]]:
+    """One entry per kind of mark the figure draws; no entry per group: each panel's title names its group."""
+    entries = [(None, band_handle(P_COLOUR), f"{P_LABEL}, 95% interval"),
+               ("n_star", (Patch(**SPAN), Line2D([], [], **STAR_LINE)), "n* and its 95% interval")]
     if metric is not None:
-        handles += [
-            Line2D([], [], color=colours[0] if len(colours) == 1 else "0.3", marker="s", markerfacecolor="white",
-                   linestyle="none"),
-            Line2D([], [], **FIT_LINE),
-            Line2D([], [], **ONSET_LINE),
-        ]
-        labels += [math_name(metric, scaled=True), "two-segment fit", "n_onset (breakpoint)"]
-    return handles, labels, handler_map
+        entries += [(None, Line2D([], [], color=ERROR_COLOUR, marker="s", markerfacecolor="none", markersize=4,
+                                  linestyle="none"), math_name(metric, scaled=True)),
+                    ("onset_fit", Line2D([], [], **FIT_LINE), "two-segment fit"),
+                    ("n_onset", Line2D([], [], **ONSET_LINE), "n_onset (breakpoint)")]
+    return only_drawn(figure, entries)
 
 
 def figure_transition(data: PlotData) -> tuple[Figure, list[str]]:
@@ -175,11 +199,11 @@ def figure_transition(data: PlotData) -> tuple[Figure, list[str]]:
     rows, cols = panel_grid(len(data.series))
     titles = [wrap_title(panel_title(data, s), cols) for s in data.series]
     title_lines = max(title.count("\n") + 1 for title in titles)
-    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharex=True, title_lines=title_lines)
-    for k, (ax, s, title) in enumerate(zip(axes.flat, data.series, titles)):
-        last = k % cols == cols - 1 or k == len(data.series) - 1
-        draw_panel(ax, data, s, metric, title, first_column=k % cols == 0, last_column=last)
-    handles, labels, handler_map = transition_legend(data, metric)
-    place_legend(figure, handles, labels, list(axes.flat[: len(data.series)]), spare_slots(axes, len(data.series)),
-                 handler_map)
+    figure, axes = new_figure(rows, cols, data.captions(), sharex=True, title_lines=title_lines)
+    twins = [draw_panel(ax, data, s, metric, title, first_column=k % cols == 0, notes=notes)
+             for k, (ax, s, title) in enumerate(zip(axes.flat, data.series, titles))]
+    if metric is not None:
+        share_twins([t for t in twins if t is not None], cols, metric)
+    handles, labels = transition_legend(figure, metric)
+    place_legend(figure, handles, labels, spare_slots(axes, len(data.series)))
     return figure, notes.lines

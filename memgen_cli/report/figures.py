@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.outputs import Analysis, analysis_for
 from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, save, spare_slots, styled
+from memgen_cli.report.canvas import Notes, finish, new_figure, panel_grid, place_legend, save, spare_slots, styled
 from memgen_cli.report.caption import read_config
 from memgen_cli.report.figure_criteria import criteria_builders
 from memgen_cli.report.figure_errors import figure_errors_vs_p
@@ -45,6 +45,7 @@ from memgen_cli.report.panels import (
     draw_p_curve,
     draw_references,
     finite_points,
+    group_colours,
     interval_legend,
     p_references,
     reference_legend,
@@ -57,6 +58,7 @@ from memgen_cli.version import __version__
 
 FORMATS = ("png", "pdf", "svg")
 H2_LABEL = "mean H² (squared Hellinger)"
+H2_MARKER = 3.0  # points: the markers' size; an error bar shorter than it is drawn over the marker
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,10 +73,10 @@ def figure_p(data: PlotData) -> tuple[Figure, list[str]]:
     references = {s: p_references(data.results, s) for s in data.series}
     drawn = [r for r in references.values() if r.drawable]
     if drawn:
-        notes.add("References measured by the same metric in every cell: an ideal generalizer (dash-dotted) and an "
+        notes.add("References measured by the same metric in every cell: an ideal generalizer (dashed) and an "
                   "ideal memorizer (dotted); P(Δ > 0) tells the model's state only where they lie on opposite sides "
                   "of 0.5.")
-    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True)
+    figure, axes = new_figure(rows, cols, data.captions(), sharey=True)
     for ax, value in zip(axes.flat, facets):
         for s in in_facet(data.series, value):
             draw_references(ax, references[s], data.colour(s))
@@ -85,10 +87,9 @@ def figure_p(data: PlotData) -> tuple[Figure, list[str]]:
         ax.set_xlabel(x_label(data.layout.x))
     handles, labels, handler_map = interval_legend(data)
     if drawn:
-        extra_handles, extra_labels = reference_legend(any(r.analytic_memorizer for r in drawn))
-        handles, labels = handles + extra_handles, labels + extra_labels
-    place_legend(figure, handles, labels, list(axes.flat[: len(facets)]), spare_slots(axes, len(facets)),
-                 handler_map)
+        extra_handles, extra_labels, extra_map = reference_legend(drawn, group_colours(data))
+        handles, labels, handler_map = handles + extra_handles, labels + extra_labels, {**handler_map, **extra_map}
+    place_legend(figure, handles, labels, spare_slots(axes, len(facets)), handler_map)
     return figure, notes.lines
 
 
@@ -107,7 +108,7 @@ def figure_hellinger(data: PlotData) -> tuple[Figure, list[str]]:
         notes.extend(points[s].notes)
     facets = facet_values(data.series)
     rows, cols = panel_grid(len(facets))
-    figure, axes = new_figure(rows, cols, data.caption, notes.lines, sharey=True)
+    figure, axes = new_figure(rows, cols, data.captions(), sharey=True)
     for ax, value in zip(axes.flat, facets):
         for s in in_facet(data.series, value):
             draw_h2_curve(ax, s, points[s], data.colour(s))
@@ -117,9 +118,13 @@ def figure_hellinger(data: PlotData) -> tuple[Figure, list[str]]:
         ax.set_ylabel(H2_LABEL)
         ax.set_xlabel(x_label(data.layout.x))
     handles, labels = series_handles(data.series, data.layout)
-    handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=7))
-    labels.append("± 1 standard error")
-    place_legend(figure, handles, labels, list(axes.flat[: len(facets)]), spare_slots(axes, len(facets)))
+    if has_se:
+        seen = visible_error_bars(figure)
+        handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=7))
+        labels.append("± 1 standard error" + ("" if seen else ": every bar within its marker"))
+        if not seen:
+            notes.add("± 1 standard error: every bar is shorter than its marker's radius, so none shows.")
+    place_legend(figure, handles, labels, spare_slots(axes, len(facets)))
     return figure, notes.lines
 
 
@@ -129,16 +134,24 @@ def draw_h2_curve(ax, series, points, colour) -> None:
     mean = points.values[0]
     se = points.values[1] if len(points.values) > 1 else np.zeros_like(mean)
     lower = np.minimum(se, mean * 0.999)  # an error bar may not reach 0 on a log axis
-    bars = ax.errorbar(
-        points.x,
-        mean,
-        yerr=[lower, se],
-        color=colour,
-        marker="o",
-        linestyle="-" if len(points.x) > 1 else "none",
-        elinewidth=0.8,
-    )
-    bars.lines[0].set_label(series.group.label)
+    ax.plot(points.x, mean, color=colour, marker="o", markersize=H2_MARKER,
+            linestyle="-" if len(points.x) > 1 else "none", label=series.group.label)
+    if len(points.values) > 1:  # over the markers: a bar shorter than a marker would hide behind it
+        ax.errorbar(points.x, mean, yerr=[lower, se], color="0.15", linestyle="none", elinewidth=0.7, capsize=1.5,
+                    zorder=3, gid="standard-error")
+
+
+def visible_error_bars(figure: Figure) -> bool:
+    """Whether some error bar reaches beyond its marker (in points, after layout)."""
+    figure.draw_without_rendering()
+    for ax in figure.axes:
+        for container in ax.containers:
+            for collection in container.lines[2]:
+                for segment in collection.get_segments():
+                    ends = ax.transData.transform(np.asarray(segment, dtype=float))
+                    if np.abs(np.diff(ends[:, 1]))[0] * 72 / figure.dpi > H2_MARKER:
+                        return True
+    return False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,7 +235,8 @@ def build_figures(results_dir: Path | str, settings: AnalysisSettings = Analysis
     figures: dict[str, Figure] = {}
     notes: dict[str, list[str]] = {}
     for name, build in builders + memorization + criteria + training:
-        figures[name], notes[name] = build(data)
+        figure, notes[name] = build(data)
+        figures[name] = finish(figure)
     return FigureSet(data, analysis, settings, figures, notes, skipped + not_drawn)
 
 

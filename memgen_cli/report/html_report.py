@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, notes_outside, styled
+from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, styled
 from memgen_cli.report.caption import RunDescription
 from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
@@ -124,7 +124,7 @@ def folder_section(folder: Path, index: int, analysis: AnalysisSettings, setting
 
 
 def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings) -> str:
-    with styled(), notes_outside():
+    with styled():
         drawn = build_figures(folder, analysis)
         images = {name: figure_html(name, figure, drawn.notes[name], settings)
                   for name, figure in drawn.figures.items()}
@@ -212,7 +212,7 @@ def curves_block(folder: Path) -> str:
 
 def locate_body(folder: Path, settings: ReportSettings) -> str:
     read_nstar(folder)  # a damaged nstar.csv: one line naming it, before any drawing
-    with styled(), notes_outside():
+    with styled():
         drawn = phase_figure(folder)
         image = figure_html("phase_diagram", drawn.figure, drawn.notes, settings)
     parts = [run_block(drawn.description, folder),
@@ -237,7 +237,7 @@ def locate_body(folder: Path, settings: ReportSettings) -> str:
 
 def figure_html(name: str, figure: Figure, notes: Sequence[str], settings: ReportSettings) -> str:
     """The figure at its drawn width (one CSS pixel per pixel at the report's dpi; narrower only in a narrower
-    window), its notes once, as text under it (report.canvas.notes_outside leaves them out of the image)."""
+    window), its notes once, as text under it (a figure draws no notes: they are said beside it)."""
     fmt = settings.image_format
     data = base64.b64encode(figure_bytes(figure, fmt, settings.dpi)).decode("ascii")
     width, height = figure.get_size_inches() * settings.dpi  # an SVG shown as large as its PNG would be

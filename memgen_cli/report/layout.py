@@ -22,6 +22,7 @@ from memgen_cli.report.reader import (
     sort_key,
     symbol,
 )
+from memgen_cli.report.style import P_COLOUR
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ def choose_layout(results: Results, x: str = "n", hue: str | None = None, facet:
 
 
 def palette(count: int) -> list[str]:
-    """Distinct colours: tab10 while it lasts, then evenly spaced viridis."""
+    """Distinct colours: P_COLOUR for a single group, tab10 while it lasts (its first is P_COLOUR), then evenly
+    spaced viridis."""
+    if count == 1:
+        return [P_COLOUR]
     if count <= 10:
         return [matplotlib.colormaps["tab10"](i) for i in range(count)]
     cmap = matplotlib.colormaps["viridis"]

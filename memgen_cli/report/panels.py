@@ -13,23 +13,19 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from matplotlib.legend_handler import HandlerTuple
-
-from memgen_cli.report.canvas import REFERENCE_GID
 from memgen_cli.report.caption import RunDescription, describe
 from memgen_cli.report.layout import Layout, Series, series_handles
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, Results, numeric_column
+from memgen_cli.report.style import (BAND_ALPHA, GENERALIZER_LINE, HALF_LINE, HALO, MEMORIZER_LINE, MODEL_ZORDER,
+                                     P_COLOUR, REFERENCE_ZORDER, reference_colour)
 
 P_LABEL = "P(Δ > 0)"
-BAND_ALPHA = 0.2
-REFERENCE_ALPHA = 0.1  # the band between the two references: lighter than a model's interval band
-GENERALIZER_LINE = dict(linestyle="-.", linewidth=0.9, marker="none")  # not dashed: the 0.5 guide is
-MEMORIZER_LINE = dict(linestyle=":", linewidth=1.1, marker="none")
-HALF_LINE = dict(color="0.45", linestyle="--", linewidth=0.8)
 INTERVAL_LABEL = "95% interval"
+P_GID = "P(Δ > 0)"  # every P(Δ > 0) line carries it: its colour is checked across figures
 
 
 @dataclass(frozen=True)
@@ -89,25 +85,36 @@ def p_references(results: Results, series: Series, metric: str = "delta_positive
 
 
 def draw_references(ax: Axes, references: References, colour) -> None:
-    """The generalizer (dashed) and the memorizer (dotted) with a light band between them: where a model's curve
-    lies inside the band the metric scores it between a perfect model and a copier."""
-    x, gen, mem = references.x, references.generalizer, references.memorizer
-    both = np.isfinite(gen) & np.isfinite(mem)
-    if both.sum() > 1:
-        ax.fill_between(x[both], mem[both], gen[both], color=colour, alpha=REFERENCE_ALPHA, linewidth=0,
-                        gid="references-band")
-    for values, style, gid in ((gen, GENERALIZER_LINE, "generalizer"), (mem, MEMORIZER_LINE, "memorizer")):
+    """The generalizer (dashed) and the memorizer (dotted) as thin lines in the group's colour (darker), over the
+    model's line and without a fill between them: where the model's curve lies between them the metric scores it
+    between a perfect model and a copier."""
+    for values, style, gid in ((references.generalizer, GENERALIZER_LINE, "generalizer"),
+                               (references.memorizer, MEMORIZER_LINE, "memorizer")):
         keep = np.isfinite(values)
         if keep.any():
-            ax.plot(x[keep], values[keep], color=colour, gid=gid, **style)
+            ax.plot(references.x[keep], values[keep], color=reference_colour(colour), gid=gid, path_effects=HALO,
+                    **{**style, **({} if keep.sum() > 1 else {"marker": "_", "markersize": 6})})
 
 
-def reference_legend(analytic_memorizer: bool) -> tuple[list, list[str]]:
-    """Legend entries for the references (in grey: each line takes its series' colour)."""
-    mem_label = "ideal memorizer" + (" (P = 0, closed form)" if analytic_memorizer else "")
-    return ([Line2D([], [], color="0.3", **GENERALIZER_LINE), Line2D([], [], color="0.3", **MEMORIZER_LINE),
-             Patch(color="0.3", alpha=REFERENCE_ALPHA * 2, linewidth=0)],
-            ["ideal generalizer", mem_label, "between the references"])
+def at_edge(references: Sequence[References], name: str) -> str:
+    """' (at 0)' or ' (at 1)' when every finite value of this reference lies there (a line on the frame's edge
+    that the legend had better say), else ''."""
+    values = np.concatenate([getattr(r, name)[np.isfinite(getattr(r, name))] for r in references] or [[]])
+    for edge in (0.0, 1.0):
+        if len(values) and np.all(np.abs(values - edge) < 1e-9):
+            return f" (at {edge:g})"
+    return ""
+
+
+def reference_legend(references: Sequence[References], colours: Sequence) -> tuple[list, list[str], dict]:
+    """Legend entries for the references, each line drawn in every group's colour, as in the panels; (handles,
+    labels, handler_map)."""
+    analytic = any(r.analytic_memorizer for r in references)
+    labels = ["ideal generalizer" + at_edge(references, "generalizer"),
+              "ideal memorizer" + (" (P = 0, closed form)" if analytic else at_edge(references, "memorizer"))]
+    handles = [tuple(Line2D([], [], color=reference_colour(c), **style) for c in colours)
+               for style in (GENERALIZER_LINE, MEMORIZER_LINE)]
+    return handles, labels, {handle: HandlerTuple(ndivide=None, pad=0) for handle in handles}
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,10 @@ class PlotData:
     @property
     def caption(self) -> str:
         return self.description.caption()
+
+    def captions(self) -> list[str]:
+        """The caption, then shorter ones, for a figure to draw the first that fits (report.canvas.new_figure)."""
+        return self.description.captions()
 
     def colour(self, series: Series):
         return self.layout.colour(series.colour_key)
@@ -144,18 +155,28 @@ def collect(results: Results, layout: Layout, series: list[Series], transitions:
 
 def draw_p_curve(ax: Axes, series: Series, points: Points, colour) -> None:
     """Line and Wilson band; the line carries the group's label so that it can be found again."""
-    x, (p, lo, hi) = points.x, points.values
+    draw_interval_curve(ax, points.x, *points.values, colour, "o", series.group.label, P_GID)
+
+
+def draw_interval_curve(ax: Axes, x: np.ndarray, value: np.ndarray, lo: np.ndarray, hi: np.ndarray, colour,
+                        marker: str, label: str, gid: str | None = None) -> None:
+    """A model's curve with its interval: the band (the panel's only fill) under the line and its markers."""
     if len(x) == 0:
         return
     if len(x) > 1:
-        ax.fill_between(x, lo, hi, color=colour, alpha=BAND_ALPHA, linewidth=0)
-    ax.plot(x, p, color=colour, marker="o", linestyle="-" if len(x) > 1 else "none", label=series.group.label)
+        ax.fill_between(x, lo, hi, color=colour, alpha=BAND_ALPHA, linewidth=0, zorder=MODEL_ZORDER - 0.5)
+    else:  # one cell: its interval as an error bar
+        ax.errorbar(x, value, yerr=[value - lo, hi - value], color=colour, linestyle="none", elinewidth=0.8)
+    ax.plot(x, value, color=colour, marker=marker, linestyle="-" if len(x) > 1 else "none", label=label, gid=gid,
+            zorder=MODEL_ZORDER)
+    # The markers again over the references (which lie over the line): a reference crosses the line, not a point.
+    ax.plot(x, value, color=colour, marker=marker, linestyle="none", zorder=REFERENCE_ZORDER + 0.1)
 
 
 def style_p_axes(ax: Axes) -> None:
-    ax.axhline(0.5, gid=REFERENCE_GID, **HALF_LINE)
+    ax.axhline(0.5, **HALF_LINE)
     ax.set_xscale("log")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylim(-0.04, 1.04)
 
 
 def band_handle(colour, marker: str = "o") -> tuple:
@@ -169,12 +190,18 @@ def interval_legend(data: PlotData, what: str = P_LABEL, marker: str = "o", labe
     """The lines and their bands for a legend, (handles, labels, handler_map).
 
     Several colours: one entry per colour key (its line over its band) and one naming the bands, a swatch in each
-    line's colour. One colour: a single entry, ``what`` with its band."""
+    line's colour. One colour: a single entry, ``what`` with its band, in P_COLOUR."""
     handles, labels = series_handles(data.series, data.layout, marker=marker)
     if not handles:
-        colour = data.colour(data.series[0]) if data.series else "C0"
+        colour = data.colour(data.series[0]) if data.series else P_COLOUR
         return [band_handle(colour, marker)], [f"{what}, {label}"], {}
     colours = [handle.get_color() for handle in handles]
     swatches = tuple(Patch(color=c, alpha=BAND_ALPHA * 1.5, linewidth=0) for c in colours)
     return ([band_handle(c, marker) for c in colours] + [swatches], labels + [label],
             {swatches: HandlerTuple(ndivide=None, pad=0)})
+
+
+def group_colours(data: PlotData) -> list:
+    """Every group's colour, in legend order (one colour for a single group)."""
+    handles, _ = series_handles(data.series, data.layout)
+    return [h.get_color() for h in handles] or [data.colour(data.series[0]) if data.series else P_COLOUR]

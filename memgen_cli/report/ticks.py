@@ -1,12 +1,13 @@
-"""Log-axis ticks that read as plain numbers: 20, 30, 50 on a short range and 0.9 near 1, never "2×10¹ 3×10¹" or
-"9×10⁻¹"; powers of ten only beyond what plain digits say briefly.
+"""Log-axis ticks that read as plain numbers: 1, 2, 5, 10, 20, 50 …, never "9×10⁻¹", "3×10¹" or an axis that
+mixes 1 with 0.8; powers of ten only beyond what plain digits say briefly.
 
 matplotlib's own log ticks label decades and, on ranges shorter than a decade, every sub-decade tick in
-scientific notation, which overprints at a paper's column width. ``PlainLogLocator`` picks the densest of
-1-2-3-5, 1-2-5, 1-3 and decades that puts at most MAX_TICKS ticks in view (evenly spaced steps when even 1-2-3-5
-puts fewer than MIN_TICKS there: a range under a factor of about 3), and ``PlainLogFormatter`` prints them, with
-digits when every tick in view reads briefly so and as powers of ten otherwise. ``plain_log_ticks`` puts both on
-every log axis of a figure.
+scientific notation, which overprints at a paper's column width. ``PlainLogLocator`` puts its major ticks at
+1-2-5 × 10^k only, as many as fit MAX_TICKS (else decades, else every k-th decade), and ``PlainLogFormatter``
+prints them, with digits when every tick in view reads briefly so and as powers of ten otherwise.
+``plain_log_ticks`` puts both on every log axis of a figure, and widens a view too short to hold two such ticks to
+the nearest ones outside it (a range of 0.85 to 1 is shown from 0.5 to 1: two labels a reader can interpolate on,
+not one).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import math
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.ticker import Formatter, Locator, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import Formatter, Locator, LogLocator, NullFormatter
 
 PLAIN_RANGE = (1e-3, 1e5)  # tick values written with digits; outside, as powers of ten
-SUBS = ((1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0), (1.0,))  # mantissas of the major ticks, densest first
+SUBS = ((1.0, 2.0, 5.0), (1.0,))  # mantissas of the major ticks, densest first
 MAX_TICKS = 6  # labelled ticks in view at most (a panel of a paper's column holds six short labels)
-MIN_TICKS = 3  # fewer log ticks than this in view: evenly spaced ones instead
+MIN_TICKS = 2  # a view holding fewer 1-2-5 ticks is widened to hold two
 
 
 def reads_plainly(value: float) -> bool:
@@ -43,7 +44,8 @@ def plain_number(value: float, powers: bool = False) -> str:
 
 
 class PlainLogLocator(Locator):
-    """Major ticks of a log axis, chosen by how many decades the view spans (SPANS)."""
+    """Major ticks of a log axis at 1-2-5 × 10^k while at most MAX_TICKS of them are in view, else at decades (so
+    also wherever the ticks are written as powers of ten: no 2×10⁶), else at every k-th decade."""
 
     def __call__(self):
         vmin, vmax = self.axis.get_view_interval()
@@ -53,16 +55,12 @@ class PlainLogLocator(Locator):
         vmin, vmax = sorted((float(vmin), float(vmax)))
         if not (vmin > 0 and math.isfinite(vmax)):
             return LogLocator().tick_values(max(vmin, 1e-300), vmax)
-        for k, subs in enumerate(SUBS):
+        for subs in SUBS:
             ticks = sub_decade_ticks(vmin, vmax, subs)
-            count = in_view(ticks, vmin, vmax)
-            if k == 0 and count < MIN_TICKS:  # less than about a factor 3: evenly spaced steps read best
-                steps = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
-                return steps[steps > 0]
             shown = ticks[(ticks >= vmin * (1 - 1e-9)) & (ticks <= vmax * (1 + 1e-9))]
             powers = not all(reads_plainly(v) for v in shown)
-            if count <= MAX_TICKS and not (powers and subs != (1.0,) and in_view(sub_decade_ticks(
-                    vmin, vmax, (1.0,)), vmin, vmax) >= 2):  # powers of ten: at decades only (no 3×10⁴)
+            decades = in_view(sub_decade_ticks(vmin, vmax, (1.0,)), vmin, vmax)
+            if len(shown) <= MAX_TICKS and not (powers and subs != (1.0,) and decades >= MIN_TICKS):
                 return ticks
         return LogLocator(numticks=MAX_TICKS + 1).tick_values(vmin, vmax)  # many decades: every k-th one
 
@@ -92,11 +90,32 @@ class PlainLogFormatter(Formatter):
         return plain_number(value, self.powers)
 
 
+def widened(vmin: float, vmax: float) -> tuple[float, float]:
+    """The view widened, one end at a time (the one that moves least in log), to the nearest 1-2-5 tick outside
+    it until it holds MIN_TICKS of them."""
+    while in_view(ticks := sub_decade_ticks(vmin, vmax, SUBS[0]), vmin, vmax) < MIN_TICKS:
+        below, above = ticks[ticks < vmin * (1 - 1e-9)][-1], ticks[ticks > vmax * (1 + 1e-9)][0]
+        if vmin / below <= above / vmax:
+            vmin = below
+        else:
+            vmax = above
+    return vmin, vmax
+
+
 def plain_log_ticks(axes: Axes) -> None:
-    """Plain-number ticks on each log axis of ``axes`` (after its scale is set: setting a scale resets them)."""
-    for axis in (axes.xaxis, axes.yaxis):
-        if axis.get_scale() == "log":
-            axis.set_major_locator(PlainLogLocator())
-            axis.set_major_formatter(PlainLogFormatter())
-            axis.set_minor_locator(LogLocator(subs="auto", numticks=99))
-            axis.set_minor_formatter(NullFormatter())
+    """1-2-5 ticks written plainly on each log axis of ``axes`` (after its scale is set: setting a scale resets
+    them), its view widened to hold two of them."""
+    for axis, limits in ((axes.xaxis, axes.set_xlim), (axes.yaxis, axes.set_ylim)):
+        if axis.get_scale() != "log":
+            continue
+        axis.set_major_locator(PlainLogLocator())
+        axis.set_major_formatter(PlainLogFormatter())
+        axis.set_minor_locator(LogLocator(subs="auto", numticks=99))
+        axis.set_minor_formatter(NullFormatter())
+        low, high = axis.get_view_interval()
+        inverted = low > high
+        low, high = sorted((float(low), float(high)))
+        if low > 0 and math.isfinite(high):
+            wide = widened(low, high)
+            if wide != (low, high):
+                limits(*(wide[::-1] if inverted else wide))
