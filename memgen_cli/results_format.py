@@ -37,7 +37,7 @@ CURVES_FILE = "curves.csv"  # U-Net with evaluation.every: one row per simulatio
 MEMORIZATION_FILE = "memorization.csv"  # `memgen analyze` on U-Net results: n_mem, its window, n*/n_mem
 NSTAR_FILE = "nstar.csv"  # `memgen locate`: one row per combination: n* and its interval, status, trials used
 POINTS_FILE = "points.csv"  # `memgen locate`: per combination and n, trials pooled over batches, P, Wilson interval
-FITS_FILE = "nstar_fits.csv"  # `memgen plot` on a locate folder: the fitted power laws n* = a d^b
+FITS_FILE = "nstar_fits.csv"  # `memgen analyze` on a locate folder: the fitted power laws n* = a d^b
 
 ANALYSIS_FILE = "analysis.json"  # `memgen analyze`: its settings and the tables it read, so plot knows it is current
 MEMORIZATION_CELLS_FILE = "memorization_cells.csv"  # `memgen analyze` on U-Net results: the fraction per cell

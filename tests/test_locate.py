@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import math
 import os
 import re
@@ -160,8 +159,12 @@ def test_locate_writes_nstar_and_every_trial(small_locate, tmp_path):
     # n* agrees with the pooled points: P below 0.5 at the bracket's bottom, above at its top
     p = points.set_index("n")["p"]
     assert p[row["bracket_lo"]] <= 0.5 < p[row["bracket_hi"]]
-    # analyze reads sweeps (one row per n); on a locate folder it says where the answer is
-    assert_one_line_error(invoke("analyze", out), "nstar.csv")
+    # analyze on a locate folder fits n* = a d^b (nstar_fits.csv, vouched for by analysis.json); one d gives no fit
+    analyzed = invoke("analyze", out)
+    assert analyzed.exit_code == 0, analyzed.output
+    assert "no power law fitted: 1 value(s) of d" in " ".join(analyzed.output.split())
+    assert pd.read_csv(out / "nstar_fits.csv")["points"].tolist() == [1]
+    assert json.loads((out / "analysis.json").read_text())["tables"] == ["nstar_fits.csv"]
 
 
 def test_an_interrupted_search_resumes_to_the_same_output(small_locate, tmp_path):
@@ -246,6 +249,55 @@ def test_plot_draws_the_phase_diagram_from_nstar_csv(tmp_path):
     assert any("no crossing below n_max" in note for note in sidecar["notes"])  # the notes beside the image
     fits = pd.read_csv(tmp_path / "nstar_fits.csv").set_index("covariance")
     assert fits.loc["BBt", "b"] == pytest.approx(1.1, abs=1e-9) and fits.loc["BtB", "points"] == 6
+
+
+def two_power_laws(folder: Path) -> None:
+    """nstar.csv of two covariances whose n* follow known power laws (b = 1.1 and 1.3) at six values of d."""
+    d = np.array([4, 8, 16, 32, 64, 128])
+    rows = []
+    for cov, a, b in (("BBt", 1.6, 1.1), ("BtB", 0.8, 1.3)):
+        rows += [{"d": int(k), "covariance": cov, "lambda": 0.1 if k < 32 else 0.2, "n_star": v,
+                  "n_star_lo": v / 1.08, "n_star_hi": v * 1.08, "status": "converged"}
+                 for k, v in zip(d, a * d ** b)]
+    pd.DataFrame(rows).to_csv(folder / "nstar.csv", index=False)
+
+
+def test_analyze_fits_the_power_laws_and_plot_only_draws_them(tmp_path, monkeypatch):
+    """The fit is the analysis': `memgen analyze` writes nstar_fits.csv with its sha256 in analysis.json, and
+    `memgen plot` draws those fits without fitting, unless they are stale (another nstar.csv, another hue)."""
+    from memgen_cli.report import nstar_fits
+
+    two_power_laws(tmp_path)
+    result = invoke("analyze", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "n* = 1.6 d^1.100" in result.output and "for covariance = BtB" in result.output
+    fits = pd.read_csv(tmp_path / "nstar_fits.csv").set_index("covariance")
+    assert fits.loc["BtB", "b"] == pytest.approx(1.3, abs=1e-9) and fits.loc["BBt", "points"] == 6
+    record = json.loads((tmp_path / "analysis.json").read_text())
+    assert record["settings"] == {"hue": "covariance"} and set(record["table_sha256"]) == {"nstar_fits.csv"}
+    assert not (tmp_path / "figures").exists()  # analyze draws nothing
+
+    calls = []
+    real = nstar_fits.fit_power_law
+    monkeypatch.setattr(nstar_fits, "fit_power_law", lambda *a: calls.append(a) or real(*a))
+    result = invoke("plot", tmp_path, "--format", "svg")
+    assert result.exit_code == 0, result.output
+    assert calls == []  # drawn from the stored fits
+    svg = (tmp_path / "figures" / "phase_diagram.svg").read_text()
+    assert "b = 1.10" in svg and "b = 1.30" in svg
+    # another hue's fits are not stored: plot analyses first, and the stored analysis becomes that hue's
+    assert invoke("plot", tmp_path, "--hue", "lambda").exit_code == 0
+    assert len(calls) == 2 and json.loads((tmp_path / "analysis.json").read_text())["settings"] == {"hue": "lambda"}
+    assert pd.read_csv(tmp_path / "nstar_fits.csv").columns[0] == "lambda"
+    # a changed nstar.csv, or a fits table edited since, makes the stored fits stale too
+    added = {"nstar.csv": "256,BBt,0.2,,,,no crossing below n_max\n", "nstar_fits.csv": "\n"}
+    for stale, line in added.items():
+        assert invoke("analyze", tmp_path).exit_code == 0
+        calls.clear()
+        with open(tmp_path / stale, "a") as table:
+            table.write(line)
+        assert invoke("plot", tmp_path).exit_code == 0
+        assert len(calls) == 2, stale
 
 
 def test_one_value_of_d_gets_no_power_law_and_says_so(tmp_path):

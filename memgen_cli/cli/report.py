@@ -57,6 +57,16 @@ def settings_from(**options) -> AnalysisSettings:
     return validate_options(AnalysisSettings, options, FLAGS)
 
 
+def print_power_laws(console, fits) -> None:
+    """A locate folder's fitted n* = a d^b, one line per hue value (a row without a fit is left out: the phase
+    diagram's notes say why)."""
+    for fit in fits.itertuples(index=False):
+        where = "" if len(fits) == 1 else f" for {fits.columns[0]} = {fit[0]}"
+        if fit.b == fit.b:  # not NaN: fitted
+            console.print(f"n* = {fit.a:.3g} d^{fit.b:.3f} (b in [{fit.b_lo:.3f}, {fit.b_hi:.3f}], "
+                          f"{fit.points} points){where}", highlight=False)
+
+
 def plot(
     results_dirs: ResultsDirs,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the figures (default: RESULTS_DIR/figures); "
@@ -98,11 +108,7 @@ def plot(
         paths, fits, notes = phase_diagram(results_dir, out, format, hue)
         for line in notes:
             console.print(f"[dim]phase_diagram: {escape(line)}[/]", highlight=False)
-        for fit in fits.itertuples(index=False):
-            where = "" if len(fits) == 1 else f" for {fits.columns[0]} = {fit[0]}"
-            if fit.b == fit.b:  # not NaN: fitted (the notes above say why a fit is missing)
-                console.print(f"n* = {fit.a:.3g} d^{fit.b:.3f} (b in [{fit.b_lo:.3f}, {fit.b_hi:.3f}], "
-                              f"{fit.points} points){where}", highlight=False)
+        print_power_laws(console, fits)
         console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
         return
     from memgen_cli.report.figures import draw_figures  # matplotlib loads only for this command
@@ -136,7 +142,8 @@ def analyze(
 
     Prints a table and writes transitions.csv (U-Net folders: also memorization.csv; with reproducibility pairs,
     criteria.csv; with curves.csv, training_times.csv and training_fit.csv) and analysis.json (docs/analysis.md
-    explains every column)."""
+    explains every column). A `memgen locate` folder (it holds nstar.csv) gets its power laws n* = a d^b instead
+    (nstar_fits.csv), which `memgen plot` draws."""
     check_folders(results_dirs, out)
     from rich.console import Console
     from rich.markup import escape
@@ -145,12 +152,23 @@ def analyze(
     from memgen_cli.cli.tables import (criteria_console_table, memorization_console_table, training_console_table,
                                        transitions_console_table)
     from memgen_cli.report.outputs import analyze_folder
+    from memgen_cli.results_format import NSTAR_FILE
 
     from memgen_cli.report.load import folder_to_read
 
     settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed)
-    analysis, paths = analyze_folder(folder_to_read(results_dirs, out, "analyze"), out, settings)
+    results_dir = folder_to_read(results_dirs, out, "analyze")
     console = Console()
+    if (results_dir / NSTAR_FILE).is_file():  # a `memgen locate` folder: its analysis is the power laws of n*(d)
+        from memgen_cli.report.nstar_fits import analyze_locate_folder, fit_notes
+
+        fits, paths = analyze_locate_folder(results_dir, out)
+        for note in fit_notes(fits.fits, fits.hue):
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        print_power_laws(console, fits.fits)
+        console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
+        return
+    analysis, paths = analyze_folder(results_dir, out, settings)
     for note in analysis.transitions.attrs.get("notes", []) + analysis.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     print_table(console, transitions_console_table(analysis.transitions, align_factor))

@@ -1,10 +1,10 @@
 """The phase diagram of a `memgen locate` folder, drawn from its nstar.csv (nothing is recomputed).
 
 ``phase_diagram``: left, n* against d in log-log with each n*'s 95% interval and the fitted power law
-n* = a d^b per hue (b with its 95% interval in the legend; no fit from fewer values of d than its two parameters,
-and a note says so); right, n*/d against d. A search that ran out of budget before its interval was as narrow as
-asked is an open marker. Combinations without a crossing (status "no crossing below n_max", "above 0.5 at n_min")
-are not drawn as points: a note names them.
+n* = a d^b per hue, as the analysis fitted it (``report.nstar_fits``; b with its 95% interval in the legend; no fit
+from fewer values of d than its two parameters, and a note says so); right, n*/d against d. A search that ran out of
+budget before its interval was as narrow as asked is an open marker. Combinations without a crossing (status "no
+crossing below n_max", "above 0.5 at n_min") are not drawn as points: a note names them.
 """
 
 from __future__ import annotations
@@ -19,54 +19,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from memgen_cli import ledger
-from memgen_cli.errors import MemgenError
-from memgen_cli.statistics.power_law import fit_power_law
 from memgen_cli.report.caption import RunDescription, describe, plain, read_config
-from memgen_cli.report.reader import read_csv
+from memgen_cli.report.nstar_fits import choose_hue, fit_notes, nstar_fits_for, read_nstar
 from memgen_cli.report.canvas import finish, new_figure, place_legend, save, styled
-from memgen_cli.results_format import (FIGURES_DIR, FITS_FILE, NSTAR_FILE, atomic_write_csv, figure_file,
-                                       figure_sidecar, make_folder)
+from memgen_cli.results_format import FIGURES_DIR, figure_file, figure_sidecar, make_folder
 from memgen_cli.version import __version__
 
 PHASE_FIGURE = "phase_diagram"
-HUE_CANDIDATES = ("covariance", "lambda", "T", "bandwidth", "ridge", "mu", "sigma")
-
-
-def read_nstar(folder: Path) -> pd.DataFrame:
-    path = Path(folder) / NSTAR_FILE
-    if not path.is_file():
-        raise MemgenError(f"{folder}: no {NSTAR_FILE} (written by `memgen locate`)")
-    table = read_csv(path)
-    missing = [c for c in ("d", "n_star", "n_star_lo", "n_star_hi", "status") if c not in table.columns]
-    if missing:
-        raise MemgenError(f"{path}: lacks the column {missing[0]!r}")
-    return table
-
-
-def choose_hue(table: pd.DataFrame, hue: str | None) -> str | None:
-    if hue is not None:
-        if hue not in table.columns:
-            raise MemgenError(f"--hue: {hue!r} is not a column of {NSTAR_FILE}")
-        return hue
-    varying = [c for c in HUE_CANDIDATES if c in table.columns and table[c].nunique(dropna=False) > 1]
-    return varying[0] if varying else None
-
-
-def power_law_rows(table: pd.DataFrame, hue: str | None) -> pd.DataFrame:
-    """One fit of n* = a d^b per hue value, over the combinations with an interval of n*."""
-    rows = []
-    for value, part in (table.groupby(hue, sort=True, dropna=False) if hue else [(None, table)]):
-        found = part[np.isfinite(part["n_star_lo"]) & np.isfinite(part["n_star_hi"]) & (part["n_star_lo"] > 0)]
-        fit = fit_power_law(found["d"], found["n_star"], found["n_star_lo"], found["n_star_hi"])
-        row = {hue: value} if hue else {}
-        if fit is None:
-            rows.append({**row, "a": np.nan, "b": np.nan, "b_lo": np.nan, "b_hi": np.nan, "points": len(found)})
-        else:
-            rows.append({**row, "a": fit.a, "b": fit.b, "b_lo": fit.b_lo, "b_hi": fit.b_hi, "points": fit.points})
-    return pd.DataFrame(rows)
-
-
-PARAMETERS_OF_POWER_LAW = 2  # a and b: a fit needs at least this many values of d
 
 
 @dataclass(frozen=True)
@@ -76,20 +35,6 @@ class PhaseFigure:
     notes: list[str]
     record: dict  # the sidecar: every parameter of the run, the fits, the notes
     description: RunDescription
-
-
-def fit_notes(fits: pd.DataFrame, hue: str | None) -> list[str]:
-    """Where no power law is drawn, or one passes exactly through its points, say so."""
-    notes = []
-    for row in fits.to_dict("records"):
-        where = f"{hue} = {row[hue]}: " if hue else ""
-        if not np.isfinite(row["b"]):
-            notes.append(f"{where}no power law fitted: {int(row['points'])} value(s) of d with an interval of n*, "
-                         f"and n* = a d^b has {PARAMETERS_OF_POWER_LAW} parameters")
-        elif row["points"] == PARAMETERS_OF_POWER_LAW:
-            notes.append(f"{where}the power law passes exactly through its 2 points; b's interval comes from "
-                         "their intervals alone")
-    return notes
 
 
 def draw_phase_group(left, right, part: pd.DataFrame, fit: pd.Series, colour) -> bool:
@@ -114,11 +59,12 @@ def draw_phase_group(left, right, part: pd.DataFrame, fit: pd.Series, colour) ->
 
 
 def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
-    """The phase diagram drawn (inside ``styled()``) from nstar.csv, with its power-law fits; nothing is saved."""
+    """The phase diagram drawn (inside ``styled()``) from nstar.csv, with the power-law fits of its analysis
+    (``nstar_fits_for``: fitted and written first only when the folder has none current); no figure is saved."""
     folder = Path(folder)
     table = read_nstar(folder)
     hue = choose_hue(table, hue)
-    fits = power_law_rows(table, hue)
+    fits = nstar_fits_for(folder, hue).fits
     notes = []
     crossed = np.isfinite(table["n_star"].to_numpy(dtype=float))
     for row in table[~crossed].itertuples(index=False):
@@ -170,8 +116,8 @@ def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
 
 def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = ("png",),
                   hue: str | None = None) -> tuple[list[Path], pd.DataFrame, list[str]]:
-    """Draw the phase diagram (with its sidecar .json) and write the power-law fits (nstar_fits.csv, beside
-    nstar.csv); returns (paths written, the fits, the notes drawn under the panels)."""
+    """Draw the phase diagram (with its sidecar .json) from nstar.csv and the analysis' power-law fits
+    (nstar_fits.csv); returns (paths written, the fits, the notes drawn under the panels)."""
     from memgen_cli.report.figures import parse_formats  # the one list of formats
 
     folder = Path(folder)
@@ -181,8 +127,6 @@ def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats
         drawn = phase_figure(folder, hue)
         ledger.claim(out, [*(figure_file(PHASE_FIGURE, fmt) for fmt in formats), figure_sidecar(PHASE_FIGURE)],
                      legacy_ok=ledger.legacy_subfolder(folder, out))
-        ledger.claim(folder, [FITS_FILE], legacy_ok=True)
         make_folder(out)
         paths = save(drawn.figure, out, PHASE_FIGURE, formats, drawn.record)
-    atomic_write_csv(folder / FITS_FILE, drawn.fits)
     return paths, drawn.fits, drawn.notes

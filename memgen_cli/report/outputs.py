@@ -60,7 +60,8 @@ def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
     """Compute the analysis of a folder already read (nothing is written)."""
     if (results.folder / NSTAR_FILE).is_file():  # its summary.csv has one row per batch, not per n
         raise MemgenError(f"{results.folder}: a `memgen locate` folder; its n* and intervals are in {NSTAR_FILE} "
-                          "(and P per n in points.csv); `memgen plot` draws its phase diagram")
+                          "(and P per n in points.csv), its analysis is the power laws of n*(d) "
+                          "(report.nstar_fits.analyze_locate_folder, as `memgen analyze` runs it)")
     s = settings
     transitions = transitions_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
     analysis = Analysis(settings, transitions)

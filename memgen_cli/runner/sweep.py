@@ -1,5 +1,5 @@
-"""The sweep layer: config -> cells -> seeded tasks (``plan``) -> executor -> durable parts -> trials and
-summary tables.
+"""The sweep layer: config -> cells -> seeded tasks (``plan``) -> executor -> a store (``store``: durable parts in
+a results folder, or memory) -> trials and summary tables.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from typing import Callable
 import pandas as pd
 
 from memgen_cli.config import config_to_dict
-from memgen_cli.results_format import (CURVE_PART, IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
-                                       trial_parameters)
+from memgen_cli.results_format import IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, trial_parameters
 from memgen_cli.runner.executors import make_executor
 from memgen_cli.runner.configs import load_sweep_config
 from memgen_cli.runner.parts import PartSchema
 from memgen_cli.runner.plan import execute_task, plan_tasks
 from memgen_cli.runner.registry import get_experiment
 from memgen_cli.runner.manifest import now
-from memgen_cli.runner.results_folder import ResultsFolder
+from memgen_cli.runner.store import ResultStore, store_for
 from memgen_cli.seeding import stable_hash
 from memgen_cli.runner.worker import TaskFailure
 from memgen_cli.statistics.summary import summarize_trials
@@ -84,16 +83,16 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
     ``tasks`` (planned elsewhere, e.g. by ``memgen locate``'s rounds) replaces the config's own plan, and
     ``stored_config`` what config.yaml holds (by default the config itself).
 
-    Four steps: open the folder and choose the work (``_choose_work``), run it (``_run_tasks``), store each
-    result as it comes (``_store``), assemble the tables (``_assemble``).
+    Four steps on a ``_SweepRun``: open its store and choose the work (``choose_work``), run it (``run_tasks``),
+    store each result as it comes (``_store``), assemble the tables (``assemble``). The store
+    (``runner.store``) is a results folder with ``out``, else memory; the steps never ask which.
     """
     run = _SweepRun(config, out, tasks, on_note, on_failure, progress)
     # Connect to a cluster before the folder is created or touched: an unreachable one leaves nothing behind.
     runner = make_executor(executor, workers, **(executor_options or {}))
     try:
-        if run.folder is not None:
-            run.folder.open(run.config_dict if stored_config is None else stored_config, force=force,
-                            experiment=run.experiment, typed_config=config, schema=run.schema, tasks=run.tasks)
+        run.store.open(run.config_dict if stored_config is None else stored_config, force=force,
+                       experiment=run.experiment, typed_config=config, tasks=run.tasks)
     except BaseException:
         runner.close()
         raise
@@ -106,16 +105,16 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
             status = "failed" if run.failed else ("incomplete" if run.missing() else "finished")
         finally:
             runner.close()
-            run.record_interruption(status)
+            if status == "interrupted":
+                run.store.interrupted(len(run.failed))
         return run.assemble(status, retry_failed)
     finally:
         runner.close()  # idempotent; here for a failure before the tasks ran (reading parts, the manifest)
-        if run.folder is not None:
-            run.folder.close()
+        run.store.close()
 
 
 class _SweepRun:
-    """One invocation of ``run_sweep``: its plan, its folder (None: in memory), and the parts gathered so far."""
+    """One invocation of ``run_sweep``: its plan, its store (a results folder, or memory), and the rows so far."""
 
     def __init__(self, config, out: Path | None, tasks: list | None, on_note, on_failure, progress):
         self.config, self.on_note, self.on_failure, self.progress = config, on_note, on_failure, progress
@@ -125,16 +124,14 @@ class _SweepRun:
         # An experiment may resolve (and check) paths in what its tasks see, not in the stored config, e.g. the
         # U-Net's image folder relative to the results folder: before anything is created.
         self.task_config = self.experiment.task_config(self.config_dict, out)
-        self.schema = part_schema(self.experiment, config)
         self.with_curves = self.experiment.has_curves(config)
         self.notes: list[str] = []
-        self.folder = ResultsFolder(out, note=self.note) if out is not None else None
+        self.store: ResultStore = store_for(out, part_schema(self.experiment, config), self.note)
         self.frames: dict[str, pd.DataFrame] = {}
         self.curve_frames: dict[str, pd.DataFrame] = {}
         self.failed: list[dict] = []
         self.todo: list = []
         self.done = self.total = 0
-        self.run_index = None
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -143,23 +140,13 @@ class _SweepRun:
 
     def choose_work(self, retry_failed: bool, record: dict) -> None:
         """The tasks to run now: those without a sound part (every part is checked; a damaged one is named and its
-        task runs again), or with --retry-failed only the failed ones; the run recorded in the manifest."""
-        folder = self.folder
-        if folder is not None:
-            self.frames, self.curve_frames = folder.load_parts(self.tasks, self.schema, self.with_curves)
+        task runs again), or with --retry-failed only the failed ones; the run recorded in the store."""
+        self.frames, self.curve_frames = self.store.finished(self.tasks, self.with_curves)
         todo = [t for t in self.tasks if t.key not in self.frames]
-        if retry_failed and folder is not None:
-            redo = {f["task"] for f in folder.read_failed()} | {t.key for t in todo if folder.part_path(t.key).exists()}
-            todo = [t for t in todo if t.key in redo]
-        self.todo = todo
+        self.todo = self.store.retry_scope(todo) if retry_failed else todo
         self.done = sum(len(self.frames[t.key]) for t in self.tasks if t.key in self.frames)
-        self.total = self.done + sum(len(t.trials) for t in todo)  # the work in scope: finished, and to run now
-        if folder is not None:
-            self.run_index = folder.manifest.record_run({
-                **record, "tasks_to_run": len(todo), "tasks_already_done": len(self.frames),
-                **({"grown": folder.growth} if folder.growth else {})})
-            if folder.growth:
-                self.note(f"growing the folder's sweep: {'; '.join(folder.growth)} (stored tasks are kept)")
+        self.total = self.done + sum(len(t.trials) for t in self.todo)  # the work in scope: finished, and to run now
+        self.store.begin({**record, "tasks_to_run": len(self.todo), "tasks_already_done": len(self.frames)})
         if self.progress:
             self.progress(self.done, self.total)
 
@@ -172,22 +159,15 @@ class _SweepRun:
             self._store(self.todo[i], result)
 
     def _store(self, task, result) -> None:
-        """A finished task's rows (and curve rows) kept, and written as durable parts when there is a folder."""
+        """A finished task's rows (and curve rows) kept by the store, or its failure recorded."""
         if isinstance(result, TaskFailure):
-            self.failed.append(_failure(task, result, self.folder, self.on_failure))
+            self.failed.append(_failure(task, result, self.store, self.on_failure))
             return
-        rows, curves = pd.DataFrame(result), result.curves  # TaskRows: curves None unless the experiment has them
-        if self.folder is not None:
-            identity = self.schema.identity(task)
-            if self.with_curves:  # before the trials part: that one marks the task finished
-                self.curve_frames[task.key] = self.folder.write_part(task, pd.DataFrame(curves or []), identity,
-                                                                     CURVE_PART)
-            self.frames[task.key] = self.folder.write_part(task, rows, identity)  # as a rerun will read it back
-            self.folder.remove_log(task.key)
-        else:
-            self.frames[task.key] = rows
-            if self.with_curves:
-                self.curve_frames[task.key] = pd.DataFrame(curves or [])
+        # TaskRows: curves None unless the experiment has them
+        curves = pd.DataFrame(result.curves or []) if self.with_curves else None
+        self.frames[task.key], curve_frame = self.store.keep(task, pd.DataFrame(result), curves)
+        if curve_frame is not None:
+            self.curve_frames[task.key] = curve_frame
         self.done += len(task.trials)
         if self.progress:
             self.progress(self.done, self.total)
@@ -196,44 +176,30 @@ class _SweepRun:
         failed = {f["task"] for f in self.failed}
         return [t for t in self.tasks if t.key not in self.frames and t.key not in failed]
 
-    def record_interruption(self, status: str) -> None:
-        if self.folder is not None and self.run_index is not None and status == "interrupted":
-            try:
-                self.folder.manifest.update_run(self.run_index, end=now(), status=status,
-                                                failed_tasks=len(self.failed))
-            except ResultsWriteError:
-                pass  # what stopped the run (a full disk, Ctrl-C) is the one to report
-
     def assemble(self, status: str, retry_failed: bool) -> SweepResult:
-        """trials.csv, summary.csv (and curves.csv) from every finished part, written when there is a folder."""
-        folder, failed, missing = self.folder, self.failed, self.missing()
-        if folder is not None and folder.replacing:
-            self.note(f"--out {folder.path}: the --force run finished no task, so nothing of it was written and the "
-                      "results it was to replace are kept")
-        if folder is not None and (not retry_failed or not failed):
-            folder.write_failed(failed)
+        """trials.csv, summary.csv (and curves.csv) from every finished task's rows, kept by the store."""
+        failed, missing = self.failed, self.missing()
+        if not retry_failed or not failed:  # a --retry-failed run that failed again keeps the list it retried
+            self.store.record_failures(failed)
         done = [t for t in self.tasks if t.key in self.frames]
         trials, summary = tables_from_rows(self.experiment, [self.frames[t.key] for t in done],
                                            self.experiment.columns(self.config))
         curves = curves_table([self.curve_frames[t.key] for t in done]) if self.with_curves else None
         for line in nonfinite_notes(self.experiment, trials):
             self.note(line)
-        if folder is not None and folder.write_tables(trials, summary, curves):
-            # Only now is the run finished (or failed): a run whose tables could not be written is not.
-            folder.manifest.update_run(self.run_index, end=now(), status=status, failed_tasks=len(failed),
-                                       missing_tasks=len(missing))
+        self.store.commit(trials, summary, curves, status, len(failed), len(missing))
         return SweepResult(trials, summary, failed, tasks_run=len(self.todo),
                            tasks_skipped=len(self.tasks) - len(self.todo), notes=self.notes, curves=curves,
                            missing=missing)
 
 
-def _failure(task, result: TaskFailure, folder: ResultsFolder | None, on_failure) -> dict:
-    """failed.json's entry of a failed task, its traceback logged in the folder (when it can be yet)."""
+def _failure(task, result: TaskFailure, store: ResultStore, on_failure) -> dict:
+    """failed.json's entry of a failed task, its traceback kept by the store (when it can be yet)."""
     entry = {"task": task.key, "cell": task.cell_index, "params": task.row_cell, "error": result.error}
     where = ""
-    if folder is not None and (log := folder.write_log(task.key, result.traceback or result.error + "\n")):
-        entry["log"] = log
-        where = f" (traceback: {folder.path / log})"
+    if logged := store.log_failure(task.key, result.traceback or result.error + "\n"):
+        entry["log"], shown = logged
+        where = f" (traceback: {shown})"
     if on_failure:
         on_failure(f"{task.describe()} failed: {result.error}{where}")
     return entry
