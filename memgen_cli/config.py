@@ -155,6 +155,8 @@ def format_validation_error(exc: ValidationError, source: str, location: bool = 
             msg += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     dotted = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+    if not first["loc"] and first["type"] == "value_error":  # a check across fields names its field first
+        dotted = re.sub(r"\[\d+\]", "", msg.partition(":")[0])
     unknown = first["type"] == "extra_forbidden"  # --set grdi.n=[2]: the unknown section 'grdi' is --set's too
     if any(dotted == key or dotted.startswith(key + ".") or (unknown and key.startswith(dotted + "."))
            for key in overridden):
@@ -323,6 +325,9 @@ class SweepConfig(BaseModel):
     captions and ``Experiment.trial_count`` read. Its fields are each model's own."""
 
     repeats_field: ClassVar[str | None] = None
+    # Fields beyond repeats_field that say how many trials each cell runs (the linear model's more_trials): a
+    # change there may grow a folder's sweep, as Experiment.growth_problem judges.
+    trial_plan_fields: ClassVar[tuple[str, ...]] = ()
 
 
 def left_out_at_defaults(data: Any, defaults: dict) -> Any:
