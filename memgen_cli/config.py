@@ -282,6 +282,15 @@ def _axis_length(value: Any) -> int:
     return (len(value) or 1) if isinstance(value, (list, tuple)) else 1
 
 
+def _largest_repeats(value: Any, repeats: str) -> int:
+    """The largest count of ``repeats`` anywhere in a trial plan field as written (rules, earlier plans)."""
+    if isinstance(value, dict):
+        return max([_count(value.get(repeats)) or 0] + [_largest_repeats(v, repeats) for v in value.values()])
+    if isinstance(value, list):
+        return max([0] + [_largest_repeats(v, repeats) for v in value])
+    return 0
+
+
 def check_sweep_size(model_class: type[BaseModel], data: dict, source: str) -> None:
     """Refuse a sweep over the size limits, counted from the raw config: nothing is expanded or allocated.
 
@@ -297,6 +306,8 @@ def check_sweep_size(model_class: type[BaseModel], data: dict, source: str) -> N
         default = field.get_default()
         cells *= _axis_length(grid[key]) if key else ((len(default) or 1) if isinstance(default, list) else 1)
     per_cell = _count(data.get(repeats, model_class.model_fields[repeats].default)) or 1
+    for name in getattr(model_class, "trial_plan_fields", ()):  # cells given more (an upper bound: each the most)
+        per_cell = max(per_cell, _largest_repeats(data.get(name), repeats))
     max_cells, max_trials = size_limit("MEMGEN_MAX_CELLS"), size_limit("MEMGEN_MAX_TRIALS")
     if cells > max_cells:
         raise MemgenError(f"{source}: grid: {cells} cells, over the limit of {max_cells} "

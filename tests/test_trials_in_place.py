@@ -174,8 +174,16 @@ def test_a_folder_that_never_grew_resumes_with_its_config_yaml_and_identities(tm
     ("more_trials=[{trials: 30}]", ["--set: more_trials[0]: name the cells it chooses"]),
     ("more_trials=[{n: 12, trials: 12}]", ["--set: more_trials[0].trials: 12 is not more than trials (12)"]),
     ("more_trials=[{n: 12}]", ["more_trials[0].trials: required field is missing"]),
+    ("more_trials=[{n: 12, trials: 1e9}]", ["3 cells x 1000000000 trials", "MEMGEN_MAX_TRIALS"]),
     ("earlier_trials=[{trials: 40}]", ["trials: every cell would run 12 trials, fewer than the 40 of earlier"]),
 ])
 def test_a_bad_trial_plan_is_one_line_naming_the_field(override, fragments, tmp_path):
     assert_one_line_error(invoke("sweep", "linear", write_config(tmp_path), "--set", override, "--dry-run"),
                           *fragments)
+
+
+def test_locate_refuses_a_sweeps_trial_plan(tmp_path):
+    path = write_config(tmp_path)
+    path.write_text(path.read_text() + "locate: {batch: 12, max_trials: 24}\n")
+    assert_one_line_error(invoke("locate", "linear", path, "--set", "more_trials=[{n: 32, trials: 30}]", "--dry-run"),
+                          "--set: more_trials: a sweep's setting; memgen locate gives every point its trials")
