@@ -14,6 +14,7 @@ from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, SweepConfig,
 from memgen_cli.experiment import Experiment, Footprint, TrialBlock
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
 from memgen_cli.linear.batch import run_linear_trials
+from memgen_cli.linear.cells import LinearCell
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import GENERALIZER_METRICS, COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
 from memgen_cli.linear.reproducibility import pair_from_rngs
@@ -195,8 +196,8 @@ def _thread_pools():
 
 
 def original_seed(root_seed: int, cell: dict, original_set: int = 0) -> int:
-    """Seed of a fixed original set: depends on what defines that set's distribution and on its index,
-    not on n. Set 0 keeps the seed it had when there was one set, so K = 1 reproduces those results."""
+    """Seed of a fixed original set of a (flat) cell: depends on what defines that set's distribution and on its
+    index, not on n. Set 0 keeps the seed it had when there was one set, so K = 1 reproduces those results."""
     extra = (original_set,) if original_set else ()
     return derived_seed(root_seed, "original", cell["d"], cell["N"], cell["mu"], cell["sigma"], *extra)
 
@@ -208,10 +209,11 @@ def partner_seed(trial_seed: int) -> int:
 
 
 def pair_columns(cell: dict, seed: int) -> dict:
-    """The PAIR_METRICS of the trial seeded ``seed``: its own fit (rebuilt from its seed) against its partner's."""
-    row = pair_from_rngs(np.random.default_rng(seed), np.random.default_rng(partner_seed(seed)), cell["n"], cell["d"],
-                         cell["lambda"], cell["T"], sigma=cell["sigma"], covariance=cell["covariance"],
-                         ridge=cell["ridge"])
+    """The PAIR_METRICS of the trial seeded ``seed`` in ``cell`` (a flat cell): its own fit (rebuilt from its seed)
+    against its partner's."""
+    c = LinearCell.from_cell(cell)
+    row = pair_from_rngs(np.random.default_rng(seed), np.random.default_rng(partner_seed(seed)), c.n, c.d, c.lam, c.T,
+                         sigma=c.sigma, covariance=c.covariance, ridge=c.ridge)
     return {name: row[name] for name in PAIR_METRICS}
 
 
@@ -301,13 +303,9 @@ class LinearExperiment(Experiment):
         covariances = g.covariance or [o.covariance]
         bandwidths = g.bandwidth or [o.bandwidth]
         ridges = g.ridge or [o.ridge]
-        cells = []
-        for d, N, T, lam, cov, bw, ridge, n in itertools.product(g.d, g.N, g.T, g.lambda_, covariances, bandwidths,
-                                                                  ridges, g.n):
-            cells.append({"n": n, "d": d, "lambda": lam, "T": T, "N": N, "mu": config.data.mu,
-                          "sigma": config.data.sigma, "bandwidth": bw, "covariance": cov, "ridge": ridge,
-                          "original": o.original})
-        return cells
+        return [LinearCell(n, d, lam, T, N, config.data.mu, config.data.sigma, bw, cov, ridge, o.original).to_cell()
+                for d, N, T, lam, cov, bw, ridge, n in itertools.product(g.d, g.N, g.T, g.lambda_, covariances,
+                                                                          bandwidths, ridges, g.n)]
 
     def read_stored_config(self, stored: dict) -> tuple[dict, str]:
         """A config.yaml written by an older memgen, as this one spells it: options that its grid sweeps
@@ -330,7 +328,7 @@ class LinearExperiment(Experiment):
         rounds, sets = config.trial_rounds(cell), config.cell_original_sets(cell)
         if sets == 0:
             return [TrialBlock(first, end) for first, end in rounds]
-        drawn_from = (cell["d"], cell["N"], cell["mu"], cell["sigma"], cell["bandwidth"])
+        drawn_from = LinearCell.from_cell(cell).original_drawn_from
         return [TrialBlock(start, stop, drawn_from, k) for first, end in rounds
                 for start, stop, k in set_blocks(first, end, sets)]
 
@@ -340,18 +338,19 @@ class LinearExperiment(Experiment):
         them one by one (model.run_linear_trial, and pair_columns for the pairs), the path the batched one is tested
         against (tests/test_batched_trials.py, tests/test_linear_pairs_batched.py): equal up to the last bits."""
         with _thread_pools().limit(limits=config.threads):
-            rows = self._rows(config, cell, trials, batched)
+            rows = self._rows(config, LinearCell.from_cell(cell), trials, batched)
             if not config.options.reproducibility or (batched and config.original_set_count()):
                 return rows  # batched tasks compute their pairs with their trials (pair_batch.py)
             return [{**row, **pair_columns(cell, seed)} for row, (_, seed) in zip(rows, trials)]
 
-    def _rows(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]], batched: bool) -> list[dict]:
-        sets = config.cell_original_sets(cell)
+    def _rows(self, config: LinearConfig, cell: LinearCell, trials: list[tuple[int, int]],
+              batched: bool) -> list[dict]:
+        flat, options = cell.to_cell(), cell.fit_options()
+        sets = config.cell_original_sets(flat)
         if not sets:  # original: redraw: every trial draws its own set, so there is no product to share
-            return [run_linear_trial(np.random.default_rng(seed), cell["n"], cell["d"], cell["lambda"], cell["T"],
-                                     cell["N"], mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
-                                     covariance=cell["covariance"], ridge=cell["ridge"]) for _, seed in trials]
-        rounds, labelled, rows = config.trial_rounds(cell), config.original_set_count() > 1, []
+            return [run_linear_trial(np.random.default_rng(seed), cell.n, cell.d, cell.lam, cell.T, cell.N,
+                                     mu=cell.mu, **options) for _, seed in trials]
+        rounds, labelled, rows = config.trial_rounds(flat), config.original_set_count() > 1, []
 
         def original_set(trial: tuple[int, int]) -> int:
             first, end = next((a, b) for a, b in rounds if a <= trial[0] < b)
@@ -359,19 +358,16 @@ class LinearExperiment(Experiment):
 
         for k, block in itertools.groupby(trials, key=original_set):
             block = list(block)
-            fixed = _fixed_original(original_seed(config.seed, cell, k), cell["N"], cell["d"], cell["sigma"],
-                                    cell["bandwidth"])
+            fixed = _fixed_original(original_seed(config.seed, flat, k), cell.N, cell.d, cell.sigma, cell.bandwidth)
             rngs = [np.random.default_rng(seed) for _, seed in block]
-            options = dict(sigma=cell["sigma"], bandwidth=cell["bandwidth"], covariance=cell["covariance"],
-                           ridge=cell["ridge"])
             if batched:
                 partners = ([np.random.default_rng(partner_seed(seed)) for _, seed in block]
                             if config.options.reproducibility else None)
-                block_rows = run_linear_trials(rngs, cell["n"], cell["d"], cell["lambda"], cell["T"], fixed,
-                                               partners=partners, **options)
+                block_rows = run_linear_trials(rngs, cell.n, cell.d, cell.lam, cell.T, fixed, partners=partners,
+                                               **options)
             else:
-                block_rows = [run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
-                                               mu=cell["mu"], original=fixed, **options) for rng in rngs]
+                block_rows = [run_linear_trial(rng, cell.n, cell.d, cell.lam, cell.T, cell.N, mu=cell.mu,
+                                               original=fixed, **options) for rng in rngs]
             # With one set the rows stay as they always were (no column), so old folders resume.
             rows += [{**row, ORIGINAL_SET: k} if labelled else row for row in block_rows]
         return rows
