@@ -155,6 +155,8 @@ def format_validation_error(exc: ValidationError, source: str, location: bool = 
             msg += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     dotted = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+    if not first["loc"] and first["type"] == "value_error":  # a check across fields names its field first
+        dotted = re.sub(r"\[\d+\]", "", msg.partition(":")[0])
     unknown = first["type"] == "extra_forbidden"  # --set grdi.n=[2]: the unknown section 'grdi' is --set's too
     if any(dotted == key or dotted.startswith(key + ".") or (unknown and key.startswith(dotted + "."))
            for key in overridden):
@@ -280,6 +282,15 @@ def _axis_length(value: Any) -> int:
     return (len(value) or 1) if isinstance(value, (list, tuple)) else 1
 
 
+def _largest_repeats(value: Any, repeats: str) -> int:
+    """The largest count of ``repeats`` anywhere in a trial plan field as written (rules, earlier plans)."""
+    if isinstance(value, dict):
+        return max([_count(value.get(repeats)) or 0] + [_largest_repeats(v, repeats) for v in value.values()])
+    if isinstance(value, list):
+        return max([0] + [_largest_repeats(v, repeats) for v in value])
+    return 0
+
+
 def check_sweep_size(model_class: type[BaseModel], data: dict, source: str) -> None:
     """Refuse a sweep over the size limits, counted from the raw config: nothing is expanded or allocated.
 
@@ -295,6 +306,8 @@ def check_sweep_size(model_class: type[BaseModel], data: dict, source: str) -> N
         default = field.get_default()
         cells *= _axis_length(grid[key]) if key else ((len(default) or 1) if isinstance(default, list) else 1)
     per_cell = _count(data.get(repeats, model_class.model_fields[repeats].default)) or 1
+    for name in getattr(model_class, "trial_plan_fields", ()):  # cells given more (an upper bound: each the most)
+        per_cell = max(per_cell, _largest_repeats(data.get(name), repeats))
     max_cells, max_trials = size_limit("MEMGEN_MAX_CELLS"), size_limit("MEMGEN_MAX_TRIALS")
     if cells > max_cells:
         raise MemgenError(f"{source}: grid: {cells} cells, over the limit of {max_cells} "
@@ -323,6 +336,9 @@ class SweepConfig(BaseModel):
     captions and ``Experiment.trial_count`` read. Its fields are each model's own."""
 
     repeats_field: ClassVar[str | None] = None
+    # Fields beyond repeats_field that say how many trials each cell runs (the linear model's more_trials): a
+    # change there may grow a folder's sweep, as Experiment.growth_problem judges.
+    trial_plan_fields: ClassVar[tuple[str, ...]] = ()
 
 
 def left_out_at_defaults(data: Any, defaults: dict) -> Any:

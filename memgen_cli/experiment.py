@@ -151,6 +151,12 @@ class Experiment(ABC):
         (then it is refused as a different config); None when every stored task keeps its rows."""
         return None
 
+    def grown_config(self, stored: BaseModel, config: BaseModel) -> BaseModel:
+        """The config a run of ``config`` into a folder of ``stored``'s results runs: by default ``config``
+        itself. An experiment whose added trials must remember how the stored ones were laid out records it here
+        (the linear model's earlier trial plans), so that the grown folder's config.yaml reproduces it."""
+        return config
+
     def footprint(self, config: BaseModel) -> list[Footprint]:
         """Estimates checked before any work, so that an absurd size (a typo of three zeros) is one line and not
         an out-of-memory kill hours later; by default none."""

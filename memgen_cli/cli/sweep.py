@@ -87,7 +87,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
                        dry_run: bool, quiet: bool, force: bool, executor: ExecutorName, scheduler: Optional[str],
                        scheduler_file: Optional[Path], retry_failed: bool) -> None:
     from memgen_cli.config import config_to_dict, dump_yaml
-    from memgen_cli.runner.plan import work_counts
+    from memgen_cli.runner.plan import planned_trials, work_counts
     from memgen_cli.runner.registry import experiment_class, get_experiment, missing_libraries
     from memgen_cli.runner.configs import load_sweep_config
 
@@ -97,10 +97,15 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     if dry_run:
         from memgen_cli.runner.results_folder import preview
 
-        typer.echo(dump_yaml(config_to_dict(cfg)).rstrip())
+        from memgen_cli.runner.growth import config_for_folder
+
         experiment = experiment_class(model)()
+        cfg = config_for_folder(experiment, cfg, out)  # what a growth of the folder records, shown
+        typer.echo(dump_yaml(config_to_dict(cfg)).rstrip())
         cells, trials, tasks = work_counts(experiment, cfg)
-        typer.echo(f"# {cells} cells x {trials} trials = {cells * trials} trials in {tasks} tasks; output: {out}")
+        total = planned_trials(experiment, cfg)
+        each = f"{trials} trials" if total == cells * trials else f"{trials} trials (more in some)"
+        typer.echo(f"# {cells} cells x {each} = {total} trials in {tasks} tasks; output: {out}")
         what, refused = preview(out, config_to_dict(cfg), experiment, cfg, force)
         typer.echo(f"# the folder: {what}")
         if missing := missing_libraries(model):

@@ -14,9 +14,11 @@ from memgen_cli.config import IntGrid, Integer, PositiveGrid, Real, SweepConfig,
 from memgen_cli.experiment import Experiment, Footprint, TrialBlock
 from memgen_cli.kde import BANDWIDTH_RULES, KDEReference
 from memgen_cli.linear.batch import run_linear_trials
+from memgen_cli.linear.cells import LinearCell
 from memgen_cli.linear.domain import domain_problem
 from memgen_cli.linear.model import GENERALIZER_METRICS, COVARIANCE_CONVENTIONS, original_reference, run_linear_trial
 from memgen_cli.linear.reproducibility import pair_from_rngs
+from memgen_cli.linear.trial_plans import CellTrials, TrialPlan, plans_problem, set_blocks, set_in_round, trial_rounds
 from memgen_cli.seeding import derived_seed
 
 PAPER_LAMBDA = math.exp(-4.0)
@@ -79,9 +81,15 @@ class LinearConfig(SweepConfig):
 
     model_config = ConfigDict(extra="forbid")
     repeats_field: ClassVar[str] = "trials"  # what the size limits count (config.check_sweep_size)
+    trial_plan_fields: ClassVar[tuple[str, ...]] = ("more_trials", "earlier_trials")
     model: Literal["linear"] = "linear"
     seed: Integer = Field(default=0, ge=0)
     trials: Integer = Field(default=300, ge=1)
+    # Cells chosen by grid values that run more trials than ``trials`` (e.g. near n*), and the trial plans a
+    # folder grew from, oldest first, which memgen records as trials grow (linear/trial_plans.py): both stay
+    # out of config.yaml while empty.
+    more_trials: List[CellTrials] = Field(default_factory=list, description="cells that run more trials")
+    earlier_trials: List[TrialPlan] = Field(default_factory=list, description="the trial plans a folder grew from")
     # BLAS threads of each task, whatever the executor or --workers: how many threads share a product changes
     # its last bits, so the numbers depend on it (and the CSVs are byte-identical for any --workers).
     threads: Integer = Field(default=1, ge=1, le=256, description="BLAS threads of each task")
@@ -111,6 +119,13 @@ class LinearConfig(SweepConfig):
             raise ValueError(problem)
         return self
 
+    @model_validator(mode="after")
+    def _sound_trial_plans(self) -> "LinearConfig":
+        names = [f"earlier_trials[{i}]" for i in range(len(self.earlier_trials))] + [""]
+        if problem := plans_problem(self.trial_plans(), names, self.grid_values()):
+            raise ValueError(problem)
+        return self
+
     @model_serializer(mode="wrap")
     def _without_swept_options(self, handler):
         # The resolved config (config.yaml) names each setting once, so it validates again as it is.
@@ -124,11 +139,40 @@ class LinearConfig(SweepConfig):
             data["options"].pop("reproducibility")  # the default: folders from before it resume, their inputs unchanged
         if data.get("threads") == 1:
             data.pop("threads")  # the default stays out of config.yaml: folders from before it resume
+        for name in ("more_trials", "earlier_trials"):
+            if not data.get(name):
+                data.pop(name, None)  # as the folders from before them: they resume, config.yaml unchanged
         return data
 
+    def grid_values(self) -> dict[str, list]:
+        """Every value each of a cell's parameters takes (an option the grid does not sweep: its one value)."""
+        g, o = self.grid, self.options
+        return {"n": g.n, "d": g.d, "lambda": g.lambda_, "T": g.T, "N": g.N,
+                "covariance": g.covariance or [o.covariance], "bandwidth": g.bandwidth or [o.bandwidth],
+                "ridge": g.ridge or [o.ridge]}
+
+    def trial_plans(self) -> list[TrialPlan]:
+        """The plans the trials grew through, oldest first; the last is ``trials`` and ``more_trials``."""
+        return [*self.earlier_trials, TrialPlan(trials=self.trials, more_trials=self.more_trials)]
+
+    def trial_rounds(self, cell: dict) -> list[tuple[int, int]]:
+        """The cell's trials [a, b) of each round (linear/trial_plans.py)."""
+        return trial_rounds(self.trial_plans(), cell)
+
+    def spreads_over_sets(self) -> bool:
+        """Whether a trial's original set depends on its round (so added trials need a round of their own)."""
+        return self.options.original == "fixed" and self.options.original_sets > 1
+
     def original_set_count(self) -> int:
-        """K, at most one set per trial; 0 for redraw (every trial its own set)."""
-        return 0 if self.options.original == "redraw" else min(self.options.original_sets, self.trials)
+        """K: whether trials carry their original set (K > 1); at most one set per trial of a cell's first round;
+        0 for redraw (every trial its own set)."""
+        return 0 if self.options.original == "redraw" else min(self.options.original_sets,
+                                                                self.trial_plans()[0].largest())
+
+    def cell_original_sets(self, cell: dict) -> int:
+        """The cell's K: at most one set per trial of its first round; 0 for redraw."""
+        return 0 if self.options.original == "redraw" else min(self.options.original_sets,
+                                                                self.trial_plans()[0].count(cell))
 
 
 @lru_cache(maxsize=12)
@@ -152,8 +196,8 @@ def _thread_pools():
 
 
 def original_seed(root_seed: int, cell: dict, original_set: int = 0) -> int:
-    """Seed of a fixed original set: depends on what defines that set's distribution and on its index,
-    not on n. Set 0 keeps the seed it had when there was one set, so K = 1 reproduces those results."""
+    """Seed of a fixed original set of a (flat) cell: depends on what defines that set's distribution and on its
+    index, not on n. Set 0 keeps the seed it had when there was one set, so K = 1 reproduces those results."""
     extra = (original_set,) if original_set else ()
     return derived_seed(root_seed, "original", cell["d"], cell["N"], cell["mu"], cell["sigma"], *extra)
 
@@ -165,16 +209,12 @@ def partner_seed(trial_seed: int) -> int:
 
 
 def pair_columns(cell: dict, seed: int) -> dict:
-    """The PAIR_METRICS of the trial seeded ``seed``: its own fit (rebuilt from its seed) against its partner's."""
-    row = pair_from_rngs(np.random.default_rng(seed), np.random.default_rng(partner_seed(seed)), cell["n"], cell["d"],
-                         cell["lambda"], cell["T"], sigma=cell["sigma"], covariance=cell["covariance"],
-                         ridge=cell["ridge"])
+    """The PAIR_METRICS of the trial seeded ``seed`` in ``cell`` (a flat cell): its own fit (rebuilt from its seed)
+    against its partner's."""
+    c = LinearCell.from_cell(cell)
+    row = pair_from_rngs(np.random.default_rng(seed), np.random.default_rng(partner_seed(seed)), c.n, c.d, c.lam, c.T,
+                         sigma=c.sigma, covariance=c.covariance, ridge=c.ridge)
     return {name: row[name] for name in PAIR_METRICS}
-
-
-def original_set_of(trial: int, trials: int, sets: int) -> int:
-    """Trials spread evenly over the sets in contiguous blocks (block sizes differ by at most one)."""
-    return trial * sets // trials
 
 
 class LinearExperiment(Experiment):
@@ -188,6 +228,7 @@ class LinearExperiment(Experiment):
     mean_metrics = ("H2", "log_one_minus_H2", "log_E_TG", "log_E_OG", "log_abs_delta", "generalizer_log_abs_delta",
                     "paired_distance", "log_paired_distance")
     cluster_column = ORIGINAL_SET
+    not_inputs = ("more_trials", "earlier_trials")  # task_inputs names the first plan, which fixes the sets
     # the ideal generalizer (issue 22) and the reproducibility pair (issue 28): parts stored before them lack them
     added_columns = GENERALIZER_METRICS + PAIR_METRICS
     analytic_memorizer = ("every memorizer that puts its mass on the training points has Δ < 0: Δ/D = −2^(d/2+1) "
@@ -198,15 +239,19 @@ class LinearExperiment(Experiment):
         return TRIAL_METRICS + ((ORIGINAL_SET,) if config.original_set_count() > 1 else ()) + pairs
 
     def task_inputs(self, config: LinearConfig) -> dict:
-        # With several original sets a trial's set is trial * sets // trials: the trial count changes numbers.
+        # With several original sets a cell's first plan fixes its sets (their count, each trial's of the first
+        # round); rounds added later leave them, so parts stored before a growth keep their identity.
         inputs = super().task_inputs(config)
-        return {**inputs, "trials": config.trials} if config.original_set_count() > 1 else inputs
+        if config.original_set_count() <= 1:
+            return inputs
+        return {**inputs, **config.trial_plans()[0].model_dump(mode="json", by_alias=True)}
 
     def footprint(self, config: LinearConfig) -> list[Footprint]:
         """Per task: the training set, its noisy copy and their SVD (n x d each), an original set (N x d) and the
         generated Gaussian's basis (d x min(n, d)); work: a trial's SVD and products (three fits: its own, and
         its reproducibility pair's two), and each original set's pair sums (N^2 d)."""
-        g, trials, sets = config.grid, config.trials, config.original_set_count()
+        g, sets = config.grid, config.original_set_count()
+        trials = config.trial_plans()[-1].largest()  # an upper bound where more_trials choose some cells
         repeats = len(g.lambda_) * len(g.T) * len(g.covariance or [0]) * len(g.bandwidth or [0]) * len(g.ridge or [0])
         found, work = [], {"grid.n": 0.0, "grid.N": 0.0}
         for n, d, N in itertools.product(g.n, g.d, g.N):
@@ -220,11 +265,37 @@ class LinearExperiment(Experiment):
         found.append(Footprint(max(work, key=work.get), 0.0, sum(work.values())))
         return found
 
+    def grown_config(self, stored: LinearConfig, config: LinearConfig) -> LinearConfig:
+        """``config`` as it continues a folder of ``stored``: where trials spread over several original sets, a
+        changed trial plan is a new round (the stored plans go to earlier_trials); a config that leaves
+        earlier_trials out continues the folder's. One that writes its own is taken as written."""
+        if config.earlier_trials:
+            return config
+        earlier, current = list(stored.earlier_trials), stored.trial_plans()[-1]
+        if config.trial_plans()[-1] != current and config.spreads_over_sets():
+            earlier.append(current)
+        if not earlier:
+            return config
+        try:
+            return type(config).model_validate({**config.model_dump(mode="json", by_alias=True), "earlier_trials": [
+                plan.model_dump(mode="json", by_alias=True) for plan in earlier]})
+        except ValueError:
+            return config  # a plan that would shrink a cell: growth_problem says so about the config as given
+
     def growth_problem(self, old: LinearConfig, new: LinearConfig) -> str | None:
-        if new.trials != old.trials and max(old.original_set_count(), new.original_set_count()) > 1:
-            return (f"trials: {old.trials} -> {new.trials} would move trials between the "
-                    f"{new.original_set_count()} original sets (a trial's set is trial x sets // trials), changing "
-                    "numbers already stored; run the extra trials into a new folder, or grow the grid instead")
+        old_plans, new_plans = old.trial_plans(), new.trial_plans()
+        if new_plans == old_plans:
+            return None
+        for cell in self.cells(old):
+            before, after = old_plans[-1].count(cell), new_plans[-1].count(cell)
+            if after < before:
+                return (f"more_trials: the cell n={cell['n']} d={cell['d']} would run {after} trials, fewer than "
+                        f"the {before} stored; a folder's trials only grow (keep the rule that chose it)")
+        if old.spreads_over_sets() and new_plans[:len(old_plans)] != old_plans:
+            shown = [p.model_dump(mode="json") for p in old_plans]
+            return (f"earlier_trials: does not begin with the folder's trial plans {shown}: it would move trials "
+                    f"between the {old.original_set_count()} original sets, changing numbers already stored; leave "
+                    "earlier_trials out (memgen records the plans as trials grow)")
         return None
 
     def cells(self, config: LinearConfig) -> list[dict]:
@@ -232,13 +303,9 @@ class LinearExperiment(Experiment):
         covariances = g.covariance or [o.covariance]
         bandwidths = g.bandwidth or [o.bandwidth]
         ridges = g.ridge or [o.ridge]
-        cells = []
-        for d, N, T, lam, cov, bw, ridge, n in itertools.product(g.d, g.N, g.T, g.lambda_, covariances, bandwidths,
-                                                                  ridges, g.n):
-            cells.append({"n": n, "d": d, "lambda": lam, "T": T, "N": N, "mu": config.data.mu,
-                          "sigma": config.data.sigma, "bandwidth": bw, "covariance": cov, "ridge": ridge,
-                          "original": o.original})
-        return cells
+        return [LinearCell(n, d, lam, T, N, config.data.mu, config.data.sigma, bw, cov, ridge, o.original).to_cell()
+                for d, N, T, lam, cov, bw, ridge, n in itertools.product(g.d, g.N, g.T, g.lambda_, covariances,
+                                                                          bandwidths, ridges, g.n)]
 
     def read_stored_config(self, stored: dict) -> tuple[dict, str]:
         """A config.yaml written by an older memgen, as this one spells it: options that its grid sweeps
@@ -255,14 +322,15 @@ class LinearExperiment(Experiment):
         return {**stored, "options": options}, note
 
     def trial_blocks(self, config: LinearConfig, cell: dict) -> list[TrialBlock]:
-        """One block per original set: a task never straddles two sets, and tasks run set by set (the input:
-        what the sets are drawn from; its index: the set) so each worker builds each set once."""
-        sets, trials = config.original_set_count(), config.trials
+        """One block per round and original set: a task never straddles two rounds or two sets, and tasks run
+        set by set (the input: what the sets are drawn from; its index: the set) so each worker builds each set
+        once."""
+        rounds, sets = config.trial_rounds(cell), config.cell_original_sets(cell)
         if sets == 0:
-            return [TrialBlock(0, trials)]
-        drawn_from = (cell["d"], cell["N"], cell["mu"], cell["sigma"], cell["bandwidth"])
-        starts = [-(-k * trials // sets) for k in range(sets)] + [trials]  # first trial of each block
-        return [TrialBlock(starts[k], starts[k + 1], drawn_from, k) for k in range(sets)]
+            return [TrialBlock(first, end) for first, end in rounds]
+        drawn_from = LinearCell.from_cell(cell).original_drawn_from
+        return [TrialBlock(start, stop, drawn_from, k) for first, end in rounds
+                for start, stop, k in set_blocks(first, end, sets)]
 
     def run_task(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]],
                  batched: bool = True) -> list[dict]:
@@ -270,33 +338,36 @@ class LinearExperiment(Experiment):
         them one by one (model.run_linear_trial, and pair_columns for the pairs), the path the batched one is tested
         against (tests/test_batched_trials.py, tests/test_linear_pairs_batched.py): equal up to the last bits."""
         with _thread_pools().limit(limits=config.threads):
-            rows = self._rows(config, cell, trials, batched)
+            rows = self._rows(config, LinearCell.from_cell(cell), trials, batched)
             if not config.options.reproducibility or (batched and config.original_set_count()):
                 return rows  # batched tasks compute their pairs with their trials (pair_batch.py)
             return [{**row, **pair_columns(cell, seed)} for row, (_, seed) in zip(rows, trials)]
 
-    def _rows(self, config: LinearConfig, cell: dict, trials: list[tuple[int, int]], batched: bool) -> list[dict]:
-        sets = config.original_set_count()
+    def _rows(self, config: LinearConfig, cell: LinearCell, trials: list[tuple[int, int]],
+              batched: bool) -> list[dict]:
+        flat, options = cell.to_cell(), cell.fit_options()
+        sets = config.cell_original_sets(flat)
         if not sets:  # original: redraw: every trial draws its own set, so there is no product to share
-            return [run_linear_trial(np.random.default_rng(seed), cell["n"], cell["d"], cell["lambda"], cell["T"],
-                                     cell["N"], mu=cell["mu"], sigma=cell["sigma"], bandwidth=cell["bandwidth"],
-                                     covariance=cell["covariance"], ridge=cell["ridge"]) for _, seed in trials]
-        rows = []
-        for k, block in itertools.groupby(trials, key=lambda t: original_set_of(t[0], config.trials, sets)):
+            return [run_linear_trial(np.random.default_rng(seed), cell.n, cell.d, cell.lam, cell.T, cell.N,
+                                     mu=cell.mu, **options) for _, seed in trials]
+        rounds, labelled, rows = config.trial_rounds(flat), config.original_set_count() > 1, []
+
+        def original_set(trial: tuple[int, int]) -> int:
+            first, end = next((a, b) for a, b in rounds if a <= trial[0] < b)
+            return set_in_round(trial[0], first, end, sets)
+
+        for k, block in itertools.groupby(trials, key=original_set):
             block = list(block)
-            fixed = _fixed_original(original_seed(config.seed, cell, k), cell["N"], cell["d"], cell["sigma"],
-                                    cell["bandwidth"])
+            fixed = _fixed_original(original_seed(config.seed, flat, k), cell.N, cell.d, cell.sigma, cell.bandwidth)
             rngs = [np.random.default_rng(seed) for _, seed in block]
-            options = dict(sigma=cell["sigma"], bandwidth=cell["bandwidth"], covariance=cell["covariance"],
-                           ridge=cell["ridge"])
             if batched:
                 partners = ([np.random.default_rng(partner_seed(seed)) for _, seed in block]
                             if config.options.reproducibility else None)
-                block_rows = run_linear_trials(rngs, cell["n"], cell["d"], cell["lambda"], cell["T"], fixed,
-                                               partners=partners, **options)
+                block_rows = run_linear_trials(rngs, cell.n, cell.d, cell.lam, cell.T, fixed, partners=partners,
+                                               **options)
             else:
-                block_rows = [run_linear_trial(rng, cell["n"], cell["d"], cell["lambda"], cell["T"], cell["N"],
-                                               mu=cell["mu"], original=fixed, **options) for rng in rngs]
+                block_rows = [run_linear_trial(rng, cell.n, cell.d, cell.lam, cell.T, cell.N, mu=cell.mu,
+                                               original=fixed, **options) for rng in rngs]
             # With one set the rows stay as they always were (no column), so old folders resume.
-            rows += [{**row, ORIGINAL_SET: k} if sets > 1 else row for row in block_rows]
+            rows += [{**row, ORIGINAL_SET: k} if labelled else row for row in block_rows]
         return rows

@@ -56,6 +56,11 @@ def load_locate_config(path: Path, overrides: list[str] = (), model: str | None 
                                                                                      1)) from None
     experiment = experiment_class(found)()
     config = validate_config(experiment.config_class, data, str(path), overrides)
+    for name in experiment.config_class.trial_plan_fields:  # a sweep's per-cell trials (linear more_trials)
+        if getattr(config, name):
+            given = "--set" if any(item.startswith(name) for item in overrides) else path
+            raise MemgenError(f"{given}: {name}: a sweep's setting; memgen locate gives every point its trials "
+                              "in batches (locate.batch), as its search needs them")
     experiment.check(config)
     check_footprint(experiment, config, str(path), work=False)
     sizes = sorted(config.grid.n)

@@ -45,12 +45,18 @@ class Task:
 
 def work_counts(experiment: Experiment, config) -> tuple[int, int, int]:
     """(cells, trials per cell, tasks), cut as ``plan_tasks`` cuts them but without a seed per trial: a dry
-    run answers at once whatever the size."""
+    run answers at once whatever the size. Some cells may run more trials (``planned_trials`` counts them)."""
     count, size = experiment.trial_count(config), experiment.task_size(config)
     cells = experiment.cells(config)
     tasks = sum(-(-(block.end - block.first) // size) for cell in cells
                 for block in experiment.trial_blocks(config, cell))
     return len(cells), count, tasks
+
+
+def planned_trials(experiment: Experiment, config) -> int:
+    """Every trial of the sweep, over its cells' blocks (cells may differ in their count)."""
+    return sum(block.end - block.first for cell in experiment.cells(config)
+               for block in experiment.trial_blocks(config, cell))
 
 
 def plan_tasks(experiment: Experiment, config, cells: list[tuple[dict, dict]] | None = None) -> list[Task]:
@@ -60,17 +66,18 @@ def plan_tasks(experiment: Experiment, config, cells: list[tuple[dict, dict]] | 
     points). Tasks run grouped by the input their trials share (``Experiment.trial_blocks``), so a worker
     builds each one once; the order of work never changes a number.
     """
-    count, size = experiment.trial_count(config), experiment.task_size(config)
+    size = experiment.task_size(config)
     if cells is None:
         cells = [(cell, {}) for cell in experiment.cells(config)]
     tasks, inputs = [], []
     for index, (cell, labels) in enumerate(cells):
         named = {**cell, **labels}
         cid = cell_id(experiment.model, named)
-        seeds = [(t, trial_seed(config.seed, experiment.model, named, t)) for t in range(count)]
-        for block in experiment.trial_blocks(config, cell):
+        for block in experiment.trial_blocks(config, cell):  # the cell's trials, whatever their count
             for start in range(block.first, block.end, size):
-                tasks.append(Task(index, cell, cid, seeds[start:min(start + size, block.end)], labels))
+                seeds = [(t, trial_seed(config.seed, experiment.model, named, t))
+                         for t in range(start, min(start + size, block.end))]
+                tasks.append(Task(index, cell, cid, seeds, labels))
                 inputs.append(block)
     return _grouped_by_input(tasks, inputs)
 

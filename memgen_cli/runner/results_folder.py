@@ -116,8 +116,7 @@ class ResultsFolder:
             old, translated = experiment.read_stored_config(old)
         if old == config:
             return
-        repeats = experiment.config_class.repeats_field if experiment is not None else None
-        changes = config_changes(old, config, repeats)
+        changes = config_changes(old, config, experiment.config_class if experiment is not None else None)
         problem = None
         if changes.only_growth and experiment is not None:
             problem = experiment.growth_problem(experiment.config_class.model_validate(old), typed_config)
@@ -343,7 +342,7 @@ def preview(path: Path, config: dict, experiment, typed_config, force: bool = Fa
                 (f"refused: its {CONFIG_FILE} is damaged ({exc.problem}); --force replaces its results", True))
     if old == config:
         return "resumes it: the same config (finished parts are kept)", False
-    changes = config_changes(old, config, experiment.config_class.repeats_field)
+    changes = config_changes(old, config, experiment.config_class)
     if changes.only_growth and experiment.growth_problem(experiment.config_class.model_validate(old),
                                                          typed_config) is None:
         return f"grows it ({'; '.join(changes.growth[:3])})", False

@@ -14,6 +14,7 @@ import pandas as pd
 from memgen_cli.config import config_to_dict
 from memgen_cli.results_format import IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, trial_parameters
 from memgen_cli.runner.executors import make_executor
+from memgen_cli.runner.growth import config_for_folder
 from memgen_cli.runner.configs import load_sweep_config
 from memgen_cli.runner.parts import PartSchema
 from memgen_cli.runner.plan import execute_task, plan_tasks
@@ -87,6 +88,8 @@ def run_sweep(config, out: Path | None = None, *, executor: str = "local", worke
     store each result as it comes (``_store``), assemble the tables (``assemble``). The store
     (``runner.store``) is a results folder with ``out``, else memory; the steps never ask which.
     """
+    if out is not None and tasks is None and stored_config is None:  # a folder's own sweep, maybe grown
+        config = config_for_folder(get_experiment(config.model), config, out)
     run = _SweepRun(config, out, tasks, on_note, on_failure, progress)
     # Connect to a cluster before the folder is created or touched: an unreachable one leaves nothing behind.
     runner = make_executor(executor, workers, **(executor_options or {}))
