@@ -27,7 +27,7 @@ from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
 from memgen_cli.report.figures import build_figures
 from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
-from memgen_cli.report.reader import read_csv, symbol, unfinished_run
+from memgen_cli.report.reader import read_csv, replaced_nothing_run, symbol, unfinished_run
 from memgen_cli.report.settings import AnalysisSettings, ReportSettings
 from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, EVALUATE_DIR, FAILED_FILE, MANIFEST_FILE,
                                        NSTAR_FILE, POINTS_FILE, REPORT_FILE, atomic_write_text, make_folder)
@@ -286,17 +286,19 @@ def notes_block(notes: Sequence[str]) -> str:
 def failed_block(folder: Path) -> str:
     """failed.json: the tasks that failed in the last run, each with its one-line error and its log."""
     path = folder / FAILED_FILE
+    replaced = replaced_nothing_run(folder)
+    heading = "<h3>Failed tasks</h3>" + (f"<p>{esc(replaced)}.</p>" if replaced else "")
     if not path.is_file():
         if unfinished := unfinished_run(folder):
-            return f"<h3>Failed tasks</h3><p>not known: {esc(unfinished)}</p>"
-        return "<h3>Failed tasks</h3><p class=empty>none (no failed.json)</p>"
+            return f"{heading}<p>not known: {esc(unfinished)}</p>"
+        return f"{heading}<p class=empty>none (no failed.json)</p>"
     try:
         failed = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        return f"<h3>Failed tasks</h3><p>{esc(path)}: unreadable ({esc(error)})</p>"
+        return f"{heading}<p>{esc(path)}: unreadable ({esc(error)})</p>"
     records = failed if isinstance(failed, list) else [failed]
-    return (f"<h3>Failed tasks</h3><p>{len(records)} task(s) failed in the last run; their cells are missing from "
-            "the tables and figures above (tracebacks in logs/).</p>"
+    return (f"{heading}<p>{len(records)} task(s) failed in {'the run before' if replaced else 'the last run'}; "
+            "their cells are missing from the tables and figures above (tracebacks in logs/).</p>"
             + records_table([r if isinstance(r, dict) else {"entry": r} for r in records]))
 
 

@@ -12,8 +12,8 @@ from typing import Callable
 import pandas as pd
 
 from memgen_cli.config import config_to_dict
-from memgen_cli.results_format import (CURVE_PART, IDENTIFIERS, STEP_COLUMN, TRIAL_COLUMNS, ResultsWriteError,
-                                       trial_parameters)
+from memgen_cli.results_format import (CURVE_PART, IDENTIFIERS, REPLACED_NOTHING, STEP_COLUMN, TRIAL_COLUMNS,
+                                       ResultsWriteError, trial_parameters)
 from memgen_cli.runner.executors import make_executor
 from memgen_cli.runner.configs import load_sweep_config
 from memgen_cli.runner.parts import PartSchema
@@ -36,6 +36,7 @@ class SweepResult:
     notes: list[str] = field(default_factory=list)  # warnings: damaged parts recomputed, old results restored
     curves: pd.DataFrame | None = None  # curves.csv (U-Net with evaluation.every); None when the config has none
     missing: list = field(default_factory=list)  # planned tasks with no part (--retry-failed runs only failed ones)
+    replaced_nothing: bool = False  # a --force run that finished no task: nothing written, the old results kept
 
 
 def curves_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -200,7 +201,7 @@ class _SweepRun:
         if self.folder is not None and self.run_index is not None and status == "interrupted":
             try:
                 self.folder.manifest.update_run(self.run_index, end=now(), status=status,
-                                                failed_tasks=len(self.failed))
+                                                failed_tasks=len(self.failed), **_replaced_nothing(self.folder))
             except ResultsWriteError:
                 pass  # what stopped the run (a full disk, Ctrl-C) is the one to report
 
@@ -218,13 +219,19 @@ class _SweepRun:
         curves = curves_table([self.curve_frames[t.key] for t in done]) if self.with_curves else None
         for line in nonfinite_notes(self.experiment, trials):
             self.note(line)
-        if folder is not None and folder.write_tables(trials, summary, curves):
-            # Only now is the run finished (or failed): a run whose tables could not be written is not.
+        if folder is not None and (folder.write_tables(trials, summary, curves) or folder.replacing):
+            # Only now is the run finished (or failed): a run whose tables could not be written is not. A --force
+            # run that finished no task wrote none, and its entry says so (not "killed" at the next open).
             folder.manifest.update_run(self.run_index, end=now(), status=status, failed_tasks=len(failed),
-                                       missing_tasks=len(missing))
+                                       missing_tasks=len(missing), **_replaced_nothing(folder))
         return SweepResult(trials, summary, failed, tasks_run=len(self.todo),
                            tasks_skipped=len(self.tasks) - len(self.todo), notes=self.notes, curves=curves,
-                           missing=missing)
+                           missing=missing, replaced_nothing=folder is not None and folder.replacing)
+
+
+def _replaced_nothing(folder: ResultsFolder) -> dict:
+    """The manifest's mark of a --force run that stopped before its first part: the folder holds the old results."""
+    return {REPLACED_NOTHING: True} if folder.replacing else {}
 
 
 def _failure(task, result: TaskFailure, folder: ResultsFolder | None, on_failure) -> dict:
