@@ -152,18 +152,22 @@ def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
 def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = ("png",),
                   hue: str | None = None) -> tuple[list[Path], pd.DataFrame, list[str]]:
     """Draw the phase diagram (with its sidecar .json) and write the power-law fits (nstar_fits.csv, beside
-    nstar.csv); returns (paths written, the fits, the notes drawn under the panels)."""
+    nstar.csv; with ``out_dir``, beside the figure: nothing is written into the results folder); returns (paths
+    written, the fits, the notes drawn under the panels)."""
     from memgen_cli.report.figures import parse_formats  # the one list of formats
 
     folder = Path(folder)
     formats = parse_formats(formats)
     out = Path(out_dir) if out_dir is not None else folder / FIGURES_DIR
+    fits_folder = folder if out_dir is None else out
     with styled():
         drawn = phase_figure(folder, hue)
-        ledger.claim(out, [*(figure_file(PHASE_FIGURE, fmt) for fmt in formats), figure_sidecar(PHASE_FIGURE)],
+        ledger.claim(out, [*(figure_file(PHASE_FIGURE, fmt) for fmt in formats), figure_sidecar(PHASE_FIGURE),
+                           *([FITS_FILE] if fits_folder == out else [])],
                      legacy_ok=ledger.legacy_subfolder(folder, out))
-        ledger.claim(folder, [FITS_FILE], legacy_ok=True)
+        if fits_folder == folder:
+            ledger.claim(folder, [FITS_FILE], legacy_ok=True)
         make_folder(out)
         paths = save(drawn.figure, out, PHASE_FIGURE, formats, drawn.record)
-    atomic_write_csv(folder / FITS_FILE, drawn.fits)
+    atomic_write_csv(fits_folder / FITS_FILE, drawn.fits)
     return paths, drawn.fits, drawn.notes

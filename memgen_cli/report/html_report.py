@@ -78,11 +78,12 @@ MAX_VALUES_SHOWN = 12  # a swept parameter's values listed in full up to this ma
 def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
                  analysis: AnalysisSettings = AnalysisSettings(), settings: ReportSettings = ReportSettings()) -> Path:
     """Write the page (default: <first folder>/report.html) and return its path. The whole page is built before
-    anything is written, so a bad folder leaves no partial file."""
+    anything is written, so a bad folder leaves no partial file. With ``out`` given, nothing is written into the
+    folders: an analysis that is not current is computed for the page and not stored (a folder may be read-only)."""
     folders = [Path(folder) for folder in folders]
     if not folders:
         raise MemgenError("give at least one results folder")
-    page = report_page(folders, analysis, settings)
+    page = report_page(folders, analysis, settings, store_analysis=out is None)
     # A folder name that is not UTF-8 (Python holds its bytes as lone surrogates): shown as U+FFFD, as browsers do.
     page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     target = Path(out) if out is not None else folders[0] / REPORT_FILE
@@ -92,8 +93,9 @@ def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
     return target
 
 
-def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: ReportSettings) -> str:
-    sections = [folder_section(folder, k, analysis, settings) for k, folder in enumerate(folders)]
+def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: ReportSettings,
+                store_analysis: bool = True) -> str:
+    sections = [folder_section(folder, k, analysis, settings, store_analysis) for k, folder in enumerate(folders)]
     names = ", ".join(folder.name or str(folder) for folder in folders)
     nav = ""
     if len(folders) > 1:
@@ -110,11 +112,12 @@ def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: R
             + "".join(sections) + "</body></html>\n")
 
 
-def folder_section(folder: Path, index: int, analysis: AnalysisSettings, settings: ReportSettings) -> str:
+def folder_section(folder: Path, index: int, analysis: AnalysisSettings, settings: ReportSettings,
+                   store_analysis: bool = True) -> str:
     if not folder.is_dir():
         raise MemgenError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
-    body = locate_body(folder, settings) if (folder / NSTAR_FILE).is_file() else sweep_body(folder, analysis,
-                                                                                            settings)
+    body = (locate_body(folder, settings) if (folder / NSTAR_FILE).is_file() else
+            sweep_body(folder, analysis, settings, store_analysis))
     return (f"<section id='folder-{index}'><h2>{esc(folder.name or folder)}</h2>"
             f"<p class=path>{esc(folder.resolve())}</p>{body}</section>")
 
@@ -123,9 +126,9 @@ def folder_section(folder: Path, index: int, analysis: AnalysisSettings, setting
 # A sweep's folder
 
 
-def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings) -> str:
+def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings, store_analysis: bool = True) -> str:
     with styled(), notes_outside():
-        drawn = build_figures(folder, analysis)
+        drawn = build_figures(folder, analysis, store_analysis=store_analysis)
         images = {name: figure_html(name, figure, drawn.notes[name], settings)
                   for name, figure in drawn.figures.items()}
     results, found = drawn.data.results, drawn.analysis
