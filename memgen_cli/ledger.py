@@ -44,12 +44,33 @@ def has_ledger(folder: Path) -> bool:
 
 
 def _append(folder: Path, lines: Iterable[str]) -> None:
+    """Append to the folder's ledger and make it durable (fsync) before returning: the name reaches the disk before
+    the file it announces, so a power cut never leaves a file of memgen's that the ledger does not list."""
     text = "".join(f"{line}\n" for line in lines)
     if not text:
         return
+    created = not _ledger(folder).exists()
     fd = os.open(_ledger(folder), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a file just created in it (its ledger) survives a power cut; a no-op where folders
+    cannot be opened (Windows) or synced (some network file systems)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
@@ -86,6 +107,8 @@ def record(path: Path) -> None:
 
 
 def record_names(folder: Path, names: Iterable[str]) -> None:
+    # Appended even when listed already: reading the ledger before each write would cost a sweep of k tasks
+    # O(k^2) (parts/ lists every part), for the few files a run rewrites.
     _append(folder, [f"+{name}" for name in names])
 
 

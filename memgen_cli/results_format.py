@@ -64,6 +64,9 @@ REPLACED_FILES = (CONFIG_FILE,) + RESULT_FILES + LOCATE_FILES + READER_FILES + (
 # part (.replacing-: being set aside; .discarded-: being deleted; the marker: every item was set aside).
 REPLACING_PREFIX, REPLACED_PREFIX, DISCARDED_PREFIX = ".replacing-", ".replaced-", ".discarded-"
 SET_ASIDE_MARKER = ".all-set-aside"
+# A manifest run's field, true for a --force run that stopped before its first part: it wrote nothing, so the tables,
+# config.yaml and failed.json are still those of the run before it.
+REPLACED_NOTHING = "replaced_nothing"
 
 # -- column roles -------------------------------------------------------------------------------
 # trials.csv: IDENTIFIERS, then the cell's parameters, then TRIAL_COLUMNS, then the metrics.

@@ -140,7 +140,9 @@ def test_a_unet_folder_with_memorization_and_training_curves(unet_folder, tmp_pa
     # P, errors, transition, memorized fraction, beside P, training curves, training times
     assert len(images(page)) == 7
     assert "<h3>Memorization</h3>" in page and "n_mem [95% CI]" in page
-    groups = pd.read_csv(unet_folder / "memorization.csv")
+    # The same analysis, from analyze (report --out stores none in the folder)
+    assert invoke("analyze", unet_folder, "--bootstrap", "200", "--out", tmp_path / "tables").exit_code == 0
+    groups = pd.read_csv(tmp_path / "tables" / "memorization.csv")
     assert f"{number(groups['n_mem'].iloc[0])} <span class=ci>[" in page
     assert "<h3>Training curves</h3>" in page and "every checkpoint (12 rows)" in page
 

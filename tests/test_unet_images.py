@@ -114,11 +114,12 @@ def test_files_that_are_not_images_are_one_line_errors(images_config, tmp_path):
     np.savez(tmp_path / "two.npz", a=np.zeros((50, 8, 8)), b=np.zeros(3))
     for path, fragment in ((tmp_path / "flat.npy", "expected N x H x W or N x H x W x C"),
                            (tmp_path / "empty", "holds no PNG/JPG/JPEG files"),
-                           (tmp_path / "two.npz", "name the images 'images'")):
+                           (tmp_path / "two.npz", "name the images 'images'"),
+                           (tmp_path / "big.npy", r"float pixels must lie in \[0, 1\]")):  # with the config
         with pytest.raises(MemgenError, match=fragment) as info:
             load_sweep_config(images_config, [f"data.path={path}", "data.channels=1"], model="unet")
         assert str(info.value).startswith("cell 0: data.path: ")
-    with pytest.raises(ValueError, match=r"float pixels must be finite and lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"image 0 holds values 3\.\.3; float pixels must lie in \[0, 1\]"):
         load_images(str(tmp_path / "big.npy"), 8, 1)
 
 

@@ -18,11 +18,15 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def user_errors(fn):
-    """Turn MemgenError into one line on stderr and exit code 2 (1 when a file could not be written)."""
+    """Turn MemgenError into one line on stderr and exit code 2 (1 when a file could not be written), and a Ctrl-C
+    that no command handles itself (while a command loads its libraries, say) into one line and exit code 130."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
+            typer.echo("memgen: interrupted", err=True)
+            raise typer.Exit(130) from None
         except ResultsWriteError as exc:  # not the user's input (a full disk, say): exit 1
             fail(str(exc), code=1)
         except MemgenError as exc:

@@ -75,7 +75,10 @@ def evaluate(
     except ResultsWriteError as error:
         raise error
     if result.failed:
-        fail(f"scoring failed: {result.failed[0]['error']} (traceback: {out / result.failed[0]['log']})", code=1)
+        first = result.failed[0]
+        where = (f" (traceback: {out / first['log']})" if first.get("log") else
+                 f" (this --force run wrote nothing: {out} keeps the results it was to replace)")
+        fail(f"scoring failed: {first['error']}{where}", code=1)
     if not quiet:
         print_verdicts(result.trials, out)
 

@@ -88,7 +88,8 @@ def plot(
     """Draw the paper's figures from a results folder: P(Δ > 0), mean H², Ê_OG/Ê_TG and the transition.
 
     The estimates drawn are `memgen analyze`'s tables for these settings, computed first when the folder has no
-    current analysis. A `memgen locate` folder (it holds nstar.csv) gets its phase diagram: n* against d, and n*/d."""
+    current analysis (and written into it, unless --out puts the figures elsewhere: then nothing goes there).
+    A `memgen locate` folder (it holds nstar.csv) gets its phase diagram: n* against d, and n*/d."""
     check_folders(results_dirs, out)
     from rich.console import Console
     from rich.markup import escape
@@ -196,7 +197,8 @@ def report(
     """One self-contained HTML page of results folders: the run, transitions, figures, tables, failures, provenance.
 
     The page embeds its figures and needs no network: send it as one file. Its estimates are the folders' analyses
-    for these settings, computed and written first where a folder has no current one."""
+    for these settings, computed and written first where a folder has no current one (with --out, computed and
+    not written: nothing goes into the folders)."""
     check_folders(results_dirs, out)
     from rich.console import Console
 

@@ -132,12 +132,7 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     except ResultsWriteError as error:
         write_failed(out, error)
     if result.failed:
-        typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
-        for item in result.failed:
-            log = f" (traceback: {out / item['log']})" if item.get("log") else ""
-            typer.echo(f"  cell {item['cell']} {item['params']}: {item['error']}{log}", err=True)
-        typer.echo("rerun with --retry-failed to run only those.", err=True)
-        raise typer.Exit(1)
+        report_failures(out, result)
     if result.missing:
         typer.echo(f"memgen: {len(result.missing)} task(s) of the sweep have not run (e.g. "
                    f"{result.missing[0].describe()}): --retry-failed reruns only failed tasks; rerun without it to "
@@ -146,6 +141,22 @@ def _run_sweep_command(model: str, config: Path, out: Optional[Path], workers: O
     if not quiet:
         typer.echo(f"wrote {out}/trials.csv ({len(result.trials)} trials) and {out}/summary.csv "
                    f"({len(result.summary)} cells); {result.tasks_skipped} task(s) were already done.", err=True)
+
+
+def report_failures(out: Path, result) -> None:
+    """The failed tasks on stderr, and where they are kept: failed.json, or nowhere when a --force run finished
+    none (it wrote nothing; the folder keeps the results it was to replace, failed.json included). Exit code 1."""
+    if result.replaced_nothing:
+        typer.echo(f"memgen: {len(result.failed)} task(s) failed and none finished, so this --force run wrote nothing "
+                   f"(no failed.json, no logs): {out} keeps the results it was to replace:", err=True)
+    else:
+        typer.echo(f"memgen: {len(result.failed)} task(s) failed (listed in {out}/failed.json):", err=True)
+    for item in result.failed:
+        log = f" (traceback: {out / item['log']})" if item.get("log") else ""
+        typer.echo(f"  cell {item['cell']} {item['params']}: {item['error']}{log}", err=True)
+    typer.echo("fix what failed and rerun the same command." if result.replaced_nothing else
+               "rerun with --retry-failed to run only those.", err=True)
+    raise typer.Exit(1)
 
 
 def _run_with_progress(model: str, cfg, out: Path, quiet: bool, **kwargs):

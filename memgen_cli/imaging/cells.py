@@ -15,7 +15,7 @@ from pydantic import BaseModel, model_validator
 from memgen_cli.config import SweepConfig, validate_config
 from memgen_cli.imaging.data import DIGITS_SIDE, DIGITS_SIDES, ImageData, digits_available, gmm_components
 from memgen_cli.imaging.evaluation import ImageEvaluation
-from memgen_cli.imaging.image_files import constant_problem, image_count
+from memgen_cli.imaging.image_files import constant_problem, image_count, pixel_problem
 from memgen_cli.imaging.schedules import sample_steps_problem
 
 # Which data fields each family reads.
@@ -59,6 +59,8 @@ def split_problem(data: ImageData, n: int, N: int, side: int) -> str | None:
         if not data.path:
             return "data.path: family 'images' needs a .npz/.npy file or a folder of PNG/JPEG files"
         available = image_count(data.path)
+        if why := pixel_problem(data.path):
+            return why
         if n + N > available:
             return (f"data.path: {data.path} holds {available} images, fewer than n + N = {n} + {N} (training "
                     "and original sets do not overlap)")

@@ -30,8 +30,12 @@ class LoadedImages:
     scale: str  # how the stored values became [0, 1] pixel units (recorded in trials.csv: pixel_scale)
 
 
-def _problem(path: str, what: str) -> ValueError:
-    return ValueError(f"data.path: {path}: {what}")
+class ImageFileProblem(ValueError):
+    """A problem with data.path's images, already one line naming it (any other error of a reader is wrapped)."""
+
+
+def _problem(path: str, what: str) -> ImageFileProblem:
+    return ImageFileProblem(f"data.path: {path}: {what}")
 
 
 def image_files_in(folder: Path) -> list[Path]:
@@ -66,28 +70,48 @@ def image_count(path: str) -> int:
         raise _problem(path, "give a .npz or .npy array, or a folder of PNG/JPEG files")
     try:
         shape = _read_array(path).shape
-    except ValueError:
+    except ImageFileProblem:
         raise
-    except Exception as error:  # zip, pickle and format errors of a damaged file
+    except Exception as error:  # zip, pickle, header and format errors of a damaged file
         raise _problem(path, f"cannot be read as an array ({type(error).__name__}: {error})") from None
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
         raise _problem(path, f"array of shape {shape}; expected N x H x W or N x H x W x C (C = 1, 3 or 4)")
+    if 0 in shape[1:3]:
+        raise _problem(path, f"array of shape {shape}: images of {shape[1]} x {shape[2]} pixels hold nothing")
     return int(shape[0])
 
 
+def _values_problem(chunk: np.ndarray, first: int = 0) -> str | None:
+    """Why stored pixel values break the scale rule (module docstring), naming the first image that does (``first``:
+    the index of the chunk's first image); None when they follow it."""
+    kind = chunk.dtype.kind
+    if chunk.dtype == np.uint8:
+        return None
+    if kind not in "uif":  # booleans, complex numbers, strings, dates: no pixel scale to read them on
+        return f"pixels of type {chunk.dtype}; give uint8, integers in 0..255 or float in [0, 1]"
+    values = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), -1)
+    if kind == "f" and not np.isfinite(values).all():
+        image = first + int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+        return f"image {image} holds NaN or infinite values; float pixels must be finite and lie in [0, 1]"
+    high = 255 if kind in "ui" else 1
+    outside = (values < 0).any(axis=1) | (values > high).any(axis=1)
+    if outside.any():
+        image = first + int(np.flatnonzero(outside)[0])
+        span = f"{values[image - first].min():g}..{values[image - first].max():g}"
+        rule = ("integer pixels must lie in 0..255" if kind in "ui" else
+                "float pixels must lie in [0, 1] (divide 0..255 data by 255)")
+        return f"image {image} holds values {span}; {rule}"
+    return None
+
+
 def _unit_scale(array: np.ndarray, path: str) -> tuple[np.ndarray, str]:
+    if problem := _values_problem(array):
+        raise _problem(path, problem)
     if array.dtype == np.uint8:
         return array.astype(np.float64) / 255.0, "uint8 / 255"
     if np.issubdtype(array.dtype, np.integer):
-        if array.size and (array.min() < 0 or array.max() > 255):
-            raise _problem(path, "integer pixels must lie in 0..255")
         return array.astype(np.float64) / 255.0, "integers / 255"
-    if np.issubdtype(array.dtype, np.floating):
-        values = np.asarray(array, dtype=np.float64)
-        if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
-            raise _problem(path, "float pixels must be finite and lie in [0, 1] (divide 0..255 data by 255)")
-        return values, "float, as stored"
-    raise _problem(path, f"pixels of type {array.dtype}; give uint8 or float")
+    return np.asarray(array, dtype=np.float64), "float, as stored"
 
 
 def _with_channels(images: np.ndarray, channels: int) -> np.ndarray:
@@ -119,6 +143,15 @@ def resize(images: np.ndarray, side: int) -> np.ndarray:
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # how Pillow opens 16-bit gray PNGs
 
 
+def mode_problem(mode: str) -> str | None:
+    """Why a file's Pillow mode has no pixel scale here (None: 8-bit gray or colour, or 16-bit gray)."""
+    if mode in SIXTEEN_BIT_MODES:
+        return None
+    if mode == "F" or mode.startswith("I;16") or mode == "RGB;16":
+        return f"image mode {mode}; give 8- or 16-bit gray, or 8-bit RGB"
+    return None
+
+
 def read_image_file(file: Path, channels: int | None = None) -> tuple[np.ndarray, int]:
     """One PNG/JPEG as (H, W) or (H, W, 3) values in [0, 1], and its bits per channel: 16-bit gray files at 16 bits
     (value / 65535; an 8-bit conversion would clip them), 8-bit files through Pillow's L or RGB conversion / 255.
@@ -134,8 +167,8 @@ def read_image_file(file: Path, channels: int | None = None) -> tuple[np.ndarray
                 raise ValueError(f"gray values outside 0..65535 (mode {image.mode})")
             values /= 65535.0
             return (np.repeat(values[..., None], 3, axis=2) if channels == 3 else values), 16
-        if image.mode in ("F",) or image.mode.startswith("I;16") or image.mode == "RGB;16":
-            raise ValueError(f"image mode {image.mode}; give 8- or 16-bit gray, or 8-bit RGB")
+        if problem := mode_problem(image.mode):
+            raise ValueError(problem)
         gray = channels == 1 or (channels is None and image.mode in ("L", "LA", "1"))
         return np.asarray(image.convert("L" if gray else "RGB"), dtype=np.float64) / 255.0, 8
 
@@ -198,3 +231,33 @@ def constant_problem(path: str) -> str | None:
                 return None
     return (f"data.path: {path}: every pixel of every image has the same value, so their pixel sigma (the unit of "
             "the image metrics) is 0; give images that vary")
+
+
+@lru_cache(maxsize=8)
+def pixel_problem(path: str) -> str | None:
+    """Why the images at ``path`` cannot be put on the pixel scale, checked with the config, before any folder is
+    created or any work done: an array's type, or a value outside its scale (image by image, in chunks: bounded
+    memory for a large memory-mapped .npy); a folder's file that is not an image, is damaged (Pillow's verify,
+    which reads the file without decoding it) or has a mode with no scale. None when every image can be read."""
+    image_count(path)  # exists, and holds images of a usable shape
+    file = Path(path)
+    if file.is_dir():
+        from PIL import Image
+
+        for name in image_files_in(file):
+            try:
+                with Image.open(name) as image:
+                    problem = mode_problem(image.mode)
+                    image.verify()
+            except Exception as error:  # Pillow's readers raise OSError, SyntaxError, struct.error... on bad files
+                return f"data.path: {path}: {name.name} cannot be read as an image ({error})"
+            if problem:
+                return f"data.path: {path}: {name.name}: {problem}"
+        return None
+    array = _read_array(path)
+    if array.dtype == np.uint8:  # every value is a pixel: nothing to scan
+        return None
+    for start in range(0, array.shape[0], 256):
+        if problem := _values_problem(np.asarray(array[start:start + 256]), start):
+            return f"data.path: {path}: {problem}"
+    return None

@@ -58,13 +58,13 @@ def draw_phase_group(left, right, part: pd.DataFrame, fit: pd.Series, colour) ->
     return fitted
 
 
-def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
+def phase_figure(folder: Path | str, hue: str | None = None, store_analysis: bool = True) -> PhaseFigure:
     """The phase diagram drawn (inside ``styled()``) from nstar.csv, with the power-law fits of its analysis
     (``nstar_fits_for``: fitted and written first only when the folder has none current); no figure is saved."""
     folder = Path(folder)
     table = read_nstar(folder)
     hue = choose_hue(table, hue)
-    fits = nstar_fits_for(folder, hue).fits
+    fits = nstar_fits_for(folder, hue, store=store_analysis).fits
     notes = []
     crossed = np.isfinite(table["n_star"].to_numpy(dtype=float))
     for row in table[~crossed].itertuples(index=False):
@@ -116,15 +116,17 @@ def phase_figure(folder: Path | str, hue: str | None = None) -> PhaseFigure:
 
 def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = ("png",),
                   hue: str | None = None) -> tuple[list[Path], pd.DataFrame, list[str]]:
-    """Draw the phase diagram (with its sidecar .json) from nstar.csv and the analysis' power-law fits
-    (nstar_fits.csv); returns (paths written, the fits, the notes drawn under the panels)."""
+    """Draw the phase diagram (with its sidecar .json, which holds the fits) from nstar.csv and the analysis'
+    power-law fits (nstar_fits.csv; with ``out_dir`` elsewhere a fit that is not current is computed, not stored:
+    nothing is written into the results folder); returns (paths written, the fits, the notes drawn under the
+    panels)."""
     from memgen_cli.report.figures import parse_formats  # the one list of formats
 
     folder = Path(folder)
     formats = parse_formats(formats)
     out = Path(out_dir) if out_dir is not None else folder / FIGURES_DIR
     with styled():
-        drawn = phase_figure(folder, hue)
+        drawn = phase_figure(folder, hue, store_analysis=out_dir is None)
         ledger.claim(out, [*(figure_file(PHASE_FIGURE, fmt) for fmt in formats), figure_sidecar(PHASE_FIGURE)],
                      legacy_ok=ledger.legacy_subfolder(folder, out))
         make_folder(out)

@@ -214,11 +214,12 @@ def figure_builders(data: PlotData) -> tuple[list[tuple[str, Callable[[PlotData]
 
 
 def build_figures(results_dir: Path | str, settings: AnalysisSettings = AnalysisSettings(), hue: str | None = None,
-                  facet: str | None = None) -> FigureSet:
+                  facet: str | None = None, store_analysis: bool = True) -> FigureSet:
     """Draw every figure the folder's columns allow (inside ``styled()``, where they must also be saved).
 
     The estimates drawn are `memgen analyze`'s tables: read back when the folder's analysis is current for these
-    settings, else computed once and written into the folder first (report.outputs.analysis_for).
+    settings, else computed once and written into the folder first (report.outputs.analysis_for; with
+    ``store_analysis`` False, only computed).
     """
     x = settings.x
     results = read_results(results_dir, want_trials=True)
@@ -226,7 +227,7 @@ def build_figures(results_dir: Path | str, settings: AnalysisSettings = Analysis
     layout = choose_layout(results, x, hue, facet)
     series = split_series(results, layout)
     config = read_config(results.folder)  # a damaged config.yaml is refused before the analysis writes anything
-    analysis = analysis_for(results, settings)
+    analysis = analysis_for(results, settings, store=store_analysis)
     data = collect(results, layout, series, analysis.transitions, config)
     builders, skipped = figure_builders(data)
     memorization, not_drawn = memorization_builders(data, analysis)  # U-Net folders
@@ -252,12 +253,13 @@ def draw_figures(
     seed: int = 0,
 ) -> PlotReport:
     """Every figure the folder's columns allow, in every format, each with its sidecar <figure>.json; what could
-    not be drawn is reported."""
+    not be drawn is reported. With ``out_dir`` elsewhere nothing is written into the results folder (its analysis,
+    when not current, is computed and not stored)."""
     formats = parse_formats(formats)
     settings = AnalysisSettings(align_factor=align_factor, bootstrap=n_boot, seed=seed, x=x)
     paths: list[Path] = []
     with styled():
-        drawn = build_figures(results_dir, settings, hue, facet)
+        drawn = build_figures(results_dir, settings, hue, facet, store_analysis=out_dir is None)
         out = Path(out_dir) if out_dir is not None else drawn.data.results.folder / FIGURES_DIR
         ledger.claim(out, [file for name in drawn.figures for file in
                            (*(figure_file(name, fmt) for fmt in formats), figure_sidecar(name))],

@@ -27,7 +27,7 @@ from memgen_cli.report.figure_memorization import curve_means
 from memgen_cli.report.figure_phase import phase_figure, read_nstar
 from memgen_cli.report.figures import build_figures
 from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
-from memgen_cli.report.reader import read_csv, symbol, unfinished_run
+from memgen_cli.report.reader import read_csv, replaced_nothing_run, symbol, unfinished_run
 from memgen_cli.report.settings import AnalysisSettings, ReportSettings
 from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, EVALUATE_DIR, FAILED_FILE, MANIFEST_FILE,
                                        NSTAR_FILE, POINTS_FILE, REPORT_FILE, atomic_write_text, make_folder)
@@ -78,11 +78,12 @@ MAX_VALUES_SHOWN = 12  # a swept parameter's values listed in full up to this ma
 def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
                  analysis: AnalysisSettings = AnalysisSettings(), settings: ReportSettings = ReportSettings()) -> Path:
     """Write the page (default: <first folder>/report.html) and return its path. The whole page is built before
-    anything is written, so a bad folder leaves no partial file."""
+    anything is written, so a bad folder leaves no partial file. With ``out`` given, nothing is written into the
+    folders: an analysis that is not current is computed for the page and not stored (a folder may be read-only)."""
     folders = [Path(folder) for folder in folders]
     if not folders:
         raise MemgenError("give at least one results folder")
-    page = report_page(folders, analysis, settings)
+    page = report_page(folders, analysis, settings, store_analysis=out is None)
     # A folder name that is not UTF-8 (Python holds its bytes as lone surrogates): shown as U+FFFD, as browsers do.
     page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     target = Path(out) if out is not None else folders[0] / REPORT_FILE
@@ -92,8 +93,9 @@ def write_report(folders: Sequence[Path | str], out: Path | str | None = None,
     return target
 
 
-def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: ReportSettings) -> str:
-    sections = [folder_section(folder, k, analysis, settings) for k, folder in enumerate(folders)]
+def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: ReportSettings,
+                store_analysis: bool = True) -> str:
+    sections = [folder_section(folder, k, analysis, settings, store_analysis) for k, folder in enumerate(folders)]
     names = ", ".join(folder.name or str(folder) for folder in folders)
     nav = ""
     if len(folders) > 1:
@@ -110,11 +112,12 @@ def report_page(folders: Sequence[Path], analysis: AnalysisSettings, settings: R
             + "".join(sections) + "</body></html>\n")
 
 
-def folder_section(folder: Path, index: int, analysis: AnalysisSettings, settings: ReportSettings) -> str:
+def folder_section(folder: Path, index: int, analysis: AnalysisSettings, settings: ReportSettings,
+                   store_analysis: bool = True) -> str:
     if not folder.is_dir():
         raise MemgenError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
-    body = locate_body(folder, settings) if (folder / NSTAR_FILE).is_file() else sweep_body(folder, analysis,
-                                                                                            settings)
+    body = (locate_body(folder, settings, store_analysis) if (folder / NSTAR_FILE).is_file() else
+            sweep_body(folder, analysis, settings, store_analysis))
     return (f"<section id='folder-{index}'><h2>{esc(folder.name or folder)}</h2>"
             f"<p class=path>{esc(folder.resolve())}</p>{body}</section>")
 
@@ -123,9 +126,9 @@ def folder_section(folder: Path, index: int, analysis: AnalysisSettings, setting
 # A sweep's folder
 
 
-def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings) -> str:
+def sweep_body(folder: Path, analysis: AnalysisSettings, settings: ReportSettings, store_analysis: bool = True) -> str:
     with styled():
-        drawn = build_figures(folder, analysis)
+        drawn = build_figures(folder, analysis, store_analysis=store_analysis)
         images = {name: figure_html(name, figure, drawn.notes[name], settings)
                   for name, figure in drawn.figures.items()}
     results, found = drawn.data.results, drawn.analysis
@@ -210,10 +213,10 @@ def curves_block(folder: Path) -> str:
 # A `memgen locate` folder
 
 
-def locate_body(folder: Path, settings: ReportSettings) -> str:
+def locate_body(folder: Path, settings: ReportSettings, store_analysis: bool = True) -> str:
     read_nstar(folder)  # a damaged nstar.csv: one line naming it, before any drawing
     with styled():
-        drawn = phase_figure(folder)
+        drawn = phase_figure(folder, store_analysis=store_analysis)
         image = figure_html("phase_diagram", drawn.figure, drawn.notes, settings)
     parts = [run_block(drawn.description, folder),
              "<h3>n* per combination</h3>" + frame_table(read_csv(folder / NSTAR_FILE),
@@ -286,17 +289,19 @@ def notes_block(notes: Sequence[str]) -> str:
 def failed_block(folder: Path) -> str:
     """failed.json: the tasks that failed in the last run, each with its one-line error and its log."""
     path = folder / FAILED_FILE
+    replaced = replaced_nothing_run(folder)
+    heading = "<h3>Failed tasks</h3>" + (f"<p>{esc(replaced)}.</p>" if replaced else "")
     if not path.is_file():
         if unfinished := unfinished_run(folder):
-            return f"<h3>Failed tasks</h3><p>not known: {esc(unfinished)}</p>"
-        return "<h3>Failed tasks</h3><p class=empty>none (no failed.json)</p>"
+            return f"{heading}<p>not known: {esc(unfinished)}</p>"
+        return f"{heading}<p class=empty>none (no failed.json)</p>"
     try:
         failed = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        return f"<h3>Failed tasks</h3><p>{esc(path)}: unreadable ({esc(error)})</p>"
+        return f"{heading}<p>{esc(path)}: unreadable ({esc(error)})</p>"
     records = failed if isinstance(failed, list) else [failed]
-    return (f"<h3>Failed tasks</h3><p>{len(records)} task(s) failed in the last run; their cells are missing from "
-            "the tables and figures above (tracebacks in logs/).</p>"
+    return (f"{heading}<p>{len(records)} task(s) failed in {'the run before' if replaced else 'the last run'}; "
+            "their cells are missing from the tables and figures above (tracebacks in logs/).</p>"
             + records_table([r if isinstance(r, dict) else {"entry": r} for r in records]))
 
 

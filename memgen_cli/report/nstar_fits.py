@@ -123,15 +123,17 @@ def read_nstar_fits(folder: Path, hue: str | None) -> NstarFits | None:
         return None  # unreadable although its digest matches (it was written so): fitted again
 
 
-def nstar_fits_for(folder: Path | str, hue: str | None = None) -> NstarFits:
+def nstar_fits_for(folder: Path | str, hue: str | None = None, store: bool = True) -> NstarFits:
     """The current fits of a locate folder: read back when stored for this hue and nstar.csv, else fitted and
-    written into the folder (as `memgen analyze` writes them)."""
+    written into the folder (as `memgen analyze` writes them), or with ``store`` False only fitted (a folder that
+    may be read-only: plot and report with --out elsewhere write nothing into it)."""
     folder = Path(folder)
     stored = read_nstar_fits(folder, choose_hue(read_nstar(folder), hue))
     if stored is not None:
         return stored
     analysis = analyze_nstar(folder, hue)
-    write_nstar_fits(analysis, folder, folder)
+    if store:
+        write_nstar_fits(analysis, folder, folder)
     return analysis
 
 

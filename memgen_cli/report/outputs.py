@@ -172,14 +172,16 @@ def read_analysis_tables(results: Results) -> Analysis | None:
     return read_analysis(results, None)
 
 
-def analysis_for(results: Results, settings: AnalysisSettings) -> Analysis:
+def analysis_for(results: Results, settings: AnalysisSettings, store: bool = True) -> Analysis:
     """The current analysis of a folder: read back when stored for these settings and inputs, else computed and
-    written into the folder (as `memgen analyze` writes it)."""
+    written into the folder (as `memgen analyze` writes it); with ``store`` False, computed and kept in memory (a
+    plot whose --out is elsewhere writes nothing into the results folder, which may be read-only)."""
     stored = read_analysis(results, settings)
     if stored is not None:
         return stored
     analysis = analyze_results(results, settings)
-    write_analysis(analysis, results, results.folder)
+    if store:
+        write_analysis(analysis, results, results.folder)
     return analysis
 
 

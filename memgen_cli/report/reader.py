@@ -18,7 +18,8 @@ import pandas as pd
 
 from memgen_cli.errors import MemgenError
 from memgen_cli.results_format import (COMBINED_FILE, CONFIG_FILE, FAILED_FILE, LOCK_FILE, MANIFEST_FILE,
-                                       MEMGEN_FOLDER, PARTS_DIR, SET_COUNT_COLUMN, SUMMARY_FILE, TRIALS_FILE,
+                                       MEMGEN_FOLDER, PARTS_DIR, REPLACED_NOTHING, SET_COUNT_COLUMN, SUMMARY_FILE,
+                                       TRIALS_FILE,
                                        file_digest, is_locked, proportion_columns, read_manifest, recognise,
                                        summary_parameters)
 from memgen_cli.runner.registry import EXPERIMENTS, experiment_class
@@ -118,8 +119,11 @@ def folder_record_notes(folder: Path) -> list[str]:
     notes = []
     runs = manifest.get("runs") or []
     status = runs[-1].get("status") if runs and isinstance(runs[-1], dict) else None
+    replaced = replaced_nothing_run(folder, manifest)
     if unfinished := unfinished_run(folder, manifest):
         notes.append(unfinished)
+    elif replaced:
+        notes.append(replaced)
     elif status not in (None, "finished"):
         notes.append(f"{folder}: its last run ended {status!r}: the tables hold only the tasks finished by then")
     try:
@@ -127,9 +131,23 @@ def folder_record_notes(folder: Path) -> list[str]:
     except (OSError, ValueError):
         failed = ["?"]
     if failed:
-        notes.append(f"{folder}: {len(failed)} task(s) failed in the last run ({FAILED_FILE}): their cells are "
-                     "missing or have fewer trials")
+        notes.append(f"{folder}: {len(failed)} task(s) failed in {'the run before' if replaced else 'the last run'} "
+                     f"({FAILED_FILE}): their cells are missing or have fewer trials")
     return notes
+
+
+def replaced_nothing_run(folder: Path, manifest: dict | None = None) -> str | None:
+    """The sentence saying the folder's last run was a --force run that stopped before its first part, so that it
+    wrote nothing (the folder holds the results it was to replace), or None."""
+    manifest = read_manifest(folder) if manifest is None else manifest
+    runs = (manifest or {}).get("runs") or []
+    last = runs[-1] if runs and isinstance(runs[-1], dict) else None
+    if last is None or last.get(REPLACED_NOTHING) is not True:
+        return None
+    failed = last.get("failed_tasks")
+    return (f"{folder}: its last run (--force, started {last.get('start', '?')}) ended {last.get('status')!r} "
+            f"{f'with {failed} failed task(s) and ' if failed else ''}no finished task, so it replaced nothing: "
+            f"the tables, {CONFIG_FILE} and {FAILED_FILE} are those of the run before it")
 
 
 def unfinished_run(folder: Path, manifest: dict | None = None) -> str | None:

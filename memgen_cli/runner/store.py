@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 import pandas as pd
 
-from memgen_cli.results_format import CURVE_PART, ResultsWriteError
+from memgen_cli.results_format import CURVE_PART, REPLACED_NOTHING, ResultsWriteError
 from memgen_cli.runner.manifest import now
 from memgen_cli.runner.parts import PartSchema
 from memgen_cli.runner.results_folder import ResultsFolder
@@ -23,6 +23,8 @@ Frames = dict[str, pd.DataFrame]  # by task key
 
 class ResultStore(Protocol):
     """What a run needs of the place its results go, in the order it asks."""
+
+    replaced_nothing: bool  # a --force run that finished no task: nothing of it written, the old results kept
 
     def open(self, stored_config: dict, *, force: bool, experiment, typed_config, tasks: list) -> None:
         """Take the store for this run (a folder: lock it; refuse, resume, grow or replace what it holds)."""
@@ -61,6 +63,8 @@ class ResultStore(Protocol):
 
 class MemoryStore:
     """Today's rows, in memory: nothing before the run, nothing kept after it."""
+
+    replaced_nothing = False
 
     def open(self, stored_config: dict, *, force: bool, experiment, typed_config, tasks: list) -> None:
         pass
@@ -140,7 +144,8 @@ class FolderStore:
         if self._run_index is None:
             return
         try:
-            self.folder.manifest.update_run(self._run_index, end=now(), status="interrupted", failed_tasks=failed)
+            self.folder.manifest.update_run(self._run_index, end=now(), status="interrupted", failed_tasks=failed,
+                                            **self._replaced_mark())
         except ResultsWriteError:
             pass  # what stopped the run (a full disk, Ctrl-C) is the one to report
 
@@ -148,10 +153,19 @@ class FolderStore:
         if self.folder.replacing:
             self._note(f"--out {self.folder.path}: the --force run finished no task, so nothing of it was written "
                        "and the results it was to replace are kept")
-        if self.folder.write_tables(trials, summary, curves):
-            # Only now is the run finished (or failed): a run whose tables could not be written is not.
+        if self.folder.write_tables(trials, summary, curves) or self.folder.replacing:
+            # Only now is the run finished (or failed): a run whose tables could not be written is not. A --force
+            # run that finished no task wrote none, and its entry says so (not "killed" at the next open).
             self.folder.manifest.update_run(self._run_index, end=now(), status=status, failed_tasks=failed,
-                                            missing_tasks=missing)
+                                            missing_tasks=missing, **self._replaced_mark())
+
+    @property
+    def replaced_nothing(self) -> bool:
+        return self.folder.replacing
+
+    def _replaced_mark(self) -> dict:
+        """The manifest's mark of a --force run that stopped before its first part: the folder holds the old results."""
+        return {REPLACED_NOTHING: True} if self.folder.replacing else {}
 
     def close(self) -> None:
         self.folder.close()

@@ -36,6 +36,7 @@ class SweepResult:
     notes: list[str] = field(default_factory=list)  # warnings: damaged parts recomputed, old results restored
     curves: pd.DataFrame | None = None  # curves.csv (U-Net with evaluation.every); None when the config has none
     missing: list = field(default_factory=list)  # planned tasks with no part (--retry-failed runs only failed ones)
+    replaced_nothing: bool = False  # a --force run that finished no task: nothing written, the old results kept
 
 
 def curves_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -193,7 +194,7 @@ class _SweepRun:
         self.store.commit(trials, summary, curves, status, len(failed), len(missing))
         return SweepResult(trials, summary, failed, tasks_run=len(self.todo),
                            tasks_skipped=len(self.tasks) - len(self.todo), notes=self.notes, curves=curves,
-                           missing=missing)
+                           missing=missing, replaced_nothing=self.store.replaced_nothing)
 
 
 def _failure(task, result: TaskFailure, store: ResultStore, on_failure) -> dict:
