@@ -17,6 +17,10 @@ from memgen_cli.pair_sums import log_pair_sum_strips, sq_norms, tiled_log_pair_s
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 BANDWIDTH_RULES = ("paper", "mixing", "rosenblatt")
+# log_gaussian_kde_overlaps's quadratic features for QUADRATIC_MIN_D <= d <= QUADRATIC_MAX_D: no faster at d = 64
+# (measured); below d = 8 the kernel width N^(-1/d) is so small that both expanded forms round at 10^-10 (d = 1,
+# N = 10^4, a ridge: a form of scale 1/eps² = 10^8), and the features' extra rounding step there costs up to 10×
+QUADRATIC_MIN_D, QUADRATIC_MAX_D = 8, 32
 
 
 def kde_bandwidth(rule: str, m: int, d: int, sigma: float) -> float:
@@ -181,14 +185,22 @@ def _log_sum_exp_columns(half: np.ndarray, axis: int) -> np.ndarray:
 
 def log_gaussian_kde_overlaps(gaussians: list[LowRankGaussian], points: np.ndarray, eps: float,
                               points_sq_norms: np.ndarray | None = None, max_columns: int = 1024,
-                              block: int = 1 << 16) -> np.ndarray:
+                              block: int = 1 << 16, quadratic: bool | None = None) -> np.ndarray:
     """ln ∫ρ_G ρ_X for several Gaussians against one KDE: their columns share one matrix product.
 
     points @ [B'_1 .. B'_k, u_1 .. u_k] (see _overlap_columns) for chunks of up to max_columns columns, row
     block by row block (about ``block`` floats: cache-sized), then a row sum of squares per Gaussian.
+    quadratic: the exponents from each point's quadratic features instead (``_log_overlaps_quadratic``); None
+    takes them where they are cheaper (``QUADRATIC_MIN_D``).
     """
     iso = eps**2
     m, d = points.shape
+    if quadratic is None:  # d(d + 3)/2 multiply-adds per point and Gaussian against d(r + 1), r squares (einsum's
+        # about 4 a square) and the passes over the exponents
+        quadratic = (QUADRATIC_MIN_D <= d <= QUADRATIC_MAX_D
+                     and d * (d + 3) * len(gaussians) < 2 * sum(d + (d + 4) * g.rank for g in gaussians))
+    if quadratic:
+        return _log_overlaps_quadratic(gaussians, points, iso, block)
     if points_sq_norms is None:
         points_sq_norms = sq_norms(points)
     bases, shifts, consts, signs = _overlap_columns(gaussians, iso, d)
@@ -232,6 +244,66 @@ def _log_overlap_chunk(points: np.ndarray, scaled_norms: np.ndarray, bases: list
     half -= np.outer(scaled_norms, signs > 0)
     half *= 0.5
     return _log_sum_exp_columns(half, axis=0)
+
+
+def _quadratic_weights(gaussians: list[LowRankGaussian], iso: float, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each Gaussian's exponent -½ xᵀAx + x·Am, A = (Σ + iso I)⁻¹, as weights (one column per Gaussian) on the
+    features [x_i x_j (i <= j, row by row), x]; and its constant, as ``_overlap_columns`` gives it.
+
+    A from the same scaled bases B as _overlap_columns: B Bᵀ at rank d, I/iso - B Bᵀ below it. Gaussians of
+    one rank go as one stack; a list of mixed ranks one Gaussian at a time.
+    """
+    if len({g.rank for g in gaussians}) > 1:
+        parts = [_quadratic_weights([g], iso, d) for g in gaussians]
+        return np.hstack([w for w, _ in parts]), np.concatenate([c for _, c in parts])
+    r = gaussians[0].rank
+    basis, variances = np.stack([g.basis for g in gaussians]), np.stack([g.variances for g in gaussians])
+    mean = np.stack([g.mean for g in gaussians])
+    logdet = (d - r) * np.log(iso) + np.sum(np.log(variances + iso), axis=1)
+    singular = r < d
+    scaled = basis * (np.sqrt(variances / (iso * (variances + iso))) if singular
+                      else 1.0 / np.sqrt(variances + iso))[:, None, :]
+    c = np.matmul(mean[:, None, :], scaled)[:, 0]
+    form = np.matmul(scaled, np.swapaxes(scaled, 1, 2))  # B Bᵀ, (k, d, d)
+    linear = np.matmul(scaled, c[:, :, None])[:, :, 0]  # B c
+    if singular:
+        form *= -1.0
+        form[:, np.arange(d), np.arange(d)] += 1.0 / iso
+        linear = mean / iso - linear
+        consts = d * LOG_2PI + logdet + np.sum(mean * mean, axis=1) / iso - np.sum(c * c, axis=1)
+    else:
+        consts = d * LOG_2PI + logdet + np.sum(c * c, axis=1)
+    rows, cols = np.triu_indices(d)
+    weights = np.empty((rows.size + d, len(gaussians)))
+    weights[:rows.size] = (form[:, rows, cols] * np.where(rows == cols, -0.5, -1.0)).T
+    weights[rows.size:] = linear.T
+    return weights, consts
+
+
+def _log_overlaps_quadratic(gaussians: list[LowRankGaussian], points: np.ndarray, iso: float,
+                            block: int) -> np.ndarray:
+    """log_gaussian_kde_overlaps through quadratic features: a block of points' [x_i x_j (i <= j), x], built
+    transposed (every row of it one long product), times every Gaussian's weights (``_quadratic_weights``) is
+    the block's exponents, so one product and the log-sum-exp are all the passes: at d = 16 and rank 16 half the
+    columns' path's multiply-adds, all of them in the product. The rounding differs from the columns' path in
+    the last bits (tests/test_batched_trials.py)."""
+    m, d = points.shape
+    weights, consts = _quadratic_weights(gaussians, iso, d)
+    features = weights.shape[0]
+    rows = max(16, 4 * block // features)
+    buf = np.empty((features, min(rows, m)))
+    half = np.empty((m, len(gaussians)))
+    for r0 in range(0, m, rows):
+        r1 = min(r0 + rows, m)
+        phi = buf[:, :r1 - r0]
+        x = phi[features - d:]
+        np.copyto(x, points[r0:r1].T)
+        start = 0
+        for i in range(d):
+            np.multiply(x[i], x[i:], out=phi[start:start + d - i])
+            start += d - i
+        np.matmul(phi.T, weights, out=half[r0:r1])
+    return _log_sum_exp_columns(half, axis=0) - 0.5 * consts - np.log(m)
 
 
 def log_gaussian_kde_overlaps_each(gaussians: list[LowRankGaussian], point_sets: np.ndarray, eps: float

@@ -6,7 +6,8 @@ calling ``model.run_linear_trial`` once per trial (same draws, same formulas up 
 the last bits; tests/test_batched_trials.py), but
 
 - every trial's overlap columns go into one product with the original points (``kde.log_gaussian_kde_overlaps``),
-  which keeps the BLAS kernel busy at d = 16, where one trial's product is only 17 columns wide;
+  which keeps the BLAS kernel busy at d = 16, where one trial's product is only 17 columns wide (there, at high
+  rank, through the points' quadratic features: half the multiply-adds, all in the product);
 - the per-trial fits and eigen-decompositions run as numpy's stacked linear algebra, one call for the batch.
 """
 
