@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from memgen_cli.pair_sums import log_pair_sum_strips, sq_norms, tiled_log_pair_sum
+from memgen_cli.pair_sums import TILE, log_pair_sum_strips, sq_norms, stacked_upper_log_pair_sums, tiled_log_pair_sum
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 BANDWIDTH_RULES = ("paper", "mixing", "rosenblatt")
@@ -346,14 +346,23 @@ def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
     return float(-0.5 * gauss.dim * np.log(4.0 * np.pi) - 0.5 * gauss.logdet())
 
 
+def _floats(values) -> list[float]:
+    """A flat list of floats; a list of plain numbers without np.ravel (four sums a trial: its calls added up)."""
+    if isinstance(values, (list, tuple)):
+        try:
+            return [float(v) for v in values]
+        except TypeError:  # a list holding arrays: flattened below
+            pass
+    return [float(v) for v in np.ravel(values)]
+
+
 def signed_log_sum(logs, signs) -> tuple[float, int]:
     """(ln|s|, sign s) of s = Σ sign_i exp(log_i), summed at the scale of the largest term.
 
     The few scaled terms are added by math.fsum, exactly rounded: where they nearly cancel (Δ at d = 100)
     the sign comes out right whenever the rounded terms allow it.
     """
-    logs = [float(v) for v in np.ravel(logs)]
-    signs = [float(v) for v in np.ravel(signs)]
+    logs, signs = _floats(logs), _floats(signs)
     live = [(v, s) for v, s in zip(logs, signs) if v != -math.inf and s != 0]
     if not live:
         return -math.inf, 0
@@ -427,6 +436,21 @@ class KDEReference:
             self._isotropic[sigma] = float(log_isotropic_kde_overlaps(self.sq_norms, self.eps, sigma,
                                                                       self.points.shape[1]))
         return self._isotropic[sigma]
+
+
+def kde_references_for_rule(point_sets: np.ndarray, rule: str, sigma: float) -> list[KDEReference]:
+    """``KDEReference.for_rule`` of every set of a stack (k, m, d), the same values: sets of at most TILE points
+    (one tile each) take their pair sums as one stacked call, the rest one set at a time."""
+    k, m, d = point_sets.shape
+    if not 2 <= m <= TILE:
+        return [KDEReference.for_rule(points, rule, sigma) for points in point_sets]
+    eps = kde_bandwidth(rule, m, d, sigma)
+    diagonal = log_kde_diagonal_for_rule(rule, m, d, sigma)
+    norms = np.einsum("kij,kij->ki", point_sets, point_sets)
+    uppers = stacked_upper_log_pair_sums(point_sets, norms, 0.25 / eps**2)
+    return [KDEReference(points, eps, diagonal,
+                         float(np.log(2.0) + upper - 2.0 * np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2)), sq)
+            for points, upper, sq in zip(point_sets, uppers, norms)]
 
 
 def log_delta(log_g_train: float, log_g_orig: float, train: KDEReference, orig: KDEReference) -> tuple[float, int]:

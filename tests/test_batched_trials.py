@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen_cli.kde import KDEReference, log_gaussian_kde_overlap, log_gaussian_kde_overlaps
-from memgen_cli.linear.batch import generated_distributions, run_linear_trials
+from memgen_cli.kde import (KDEReference, kde_references_for_rule, log_gaussian_kde_overlap, log_gaussian_kde_overlaps,
+                            signed_log_sum)
+from memgen_cli.linear.batch import _hellinger_stack, generated_distributions, run_linear_trials
 from memgen_cli.linear.experiment import LinearExperiment
-from memgen_cli.linear.model import (fit_denoiser, generated_distribution, original_reference, run_linear_trial,
-                                     sampling_distribution)
+from memgen_cli.linear.model import (fit_denoiser, generated_distribution, hellinger_squared, original_reference,
+                                     run_linear_trial, sampling_distribution)
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
 LAM, T = math.exp(-4.0), 2.0
@@ -115,6 +116,43 @@ def test_quadratic_features_agree_with_the_columns(d, N):
             np.testing.assert_allclose(features, columns, rtol=1e-13, atol=0)
             if d == 16 and gens[0].rank == 16:
                 assert np.array_equal(log_gaussian_kde_overlaps(gens, points, eps), features)
+
+
+@pytest.mark.parametrize("m", [2, 3, 50, 256, 257])
+def test_stacked_training_references_are_the_one_by_one_references(m):
+    """kde_references_for_rule (a task's training KDEs, their pair sums as one stacked tile) gives exactly what
+    KDEReference.for_rule gives each set (above TILE points it is that path)."""
+    Y = np.random.default_rng(m).standard_normal((4, m, 7)) * 1.7
+    for rule in ("paper", "mixing"):
+        for got, points in zip(kde_references_for_rule(Y, rule, 1.7), Y):
+            want = KDEReference.for_rule(points, rule, 1.7)
+            assert (got.eps, got.log_self_diagonal, got.log_self_offdiagonal) == \
+                (want.eps, want.log_self_diagonal, want.log_self_offdiagonal)
+            assert np.array_equal(got.sq_norms, want.sq_norms) and got.points is not None
+
+
+def test_stacked_hellinger_is_the_one_by_one_hellinger():
+    """The batch's H² (batch._hellinger_stack) is model.hellinger_squared's, bit for bit; singular Σ_G and mixed
+    ranks are left to it (None)."""
+    for n, d, sigma in ((50, 16, 1.0), (300, 40, 2.5), (8, 16, 1.0)):
+        Y = sigma * np.random.default_rng(n).standard_normal((6, n, d))
+        X = np.exp(-T) * Y + 0.1 * np.random.default_rng(d).standard_normal(Y.shape)
+        for covariance in ("BBt", "BtB"):
+            gens = generated_distributions(Y, X, T, LAM, 0.0, covariance)
+            got = _hellinger_stack(gens, sigma)
+            if n <= d:
+                assert got == [None] * 6
+            else:
+                assert got == [hellinger_squared(g, np.zeros(d), sigma) for g in gens]
+
+
+def test_signed_log_sum_takes_lists_of_numbers_and_of_arrays():
+    terms = [np.log(3.0), np.float64(np.log(1.0)), 0.0]
+    assert signed_log_sum(terms, [1, -1, -1]) == pytest.approx((np.log(1.0), 1))
+    for top, expected in ((4.0, 1.0), (8.0, 5.0)):  # top - 1 - 2, the -inf term left out
+        pairs = [np.array([np.log(top), 0.0]), np.array([np.log(2.0), -math.inf])]
+        assert signed_log_sum(pairs, np.array([1, -1, -1, 1])) == pytest.approx((np.log(expected), 1), abs=1e-15)
+    assert signed_log_sum((2.0, 2.0), (1, -1)) == (-math.inf, 0)
 
 
 def test_sign_of_delta_at_d100_against_50_digits():
