@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen_cli.kde import (KDEReference, kde_references_for_rule, log_gaussian_kde_overlap, log_gaussian_kde_overlaps,
-                            signed_log_sum)
+from memgen_cli.kde import KDEReference, kde_references_for_rule, log_gaussian_kde_overlap, signed_log_sum
 from memgen_cli.linear.batch import _hellinger_stack, generated_distributions, run_linear_trials
+from memgen_cli.linear.kde_overlaps import log_gaussian_kde_overlaps
 from memgen_cli.linear.experiment import LinearExperiment
 from memgen_cli.linear.model import (fit_denoiser, generated_distribution, hellinger_squared, original_reference,
                                      run_linear_trial, sampling_distribution)
@@ -100,7 +100,7 @@ def test_shared_product_against_the_density_formula(quadratic):
 
 @pytest.mark.parametrize("d,N", [(8, 10_000), (16, 10_000), (32, 3000)])
 def test_quadratic_features_agree_with_the_columns(d, N):
-    """The two ways to the cross terms (kde.log_gaussian_kde_overlaps) on a task's ρ_G at every rank, both
+    """The two ways to the cross terms (kde_overlaps.log_gaussian_kde_overlaps) on a task's ρ_G at every rank, both
     covariance conventions and a ridge, against the original set's width: the same values to rounding (measured:
     a few 1e-15 relative). At d = 16 and full rank the automatic choice takes the features."""
     rng = np.random.default_rng(d)

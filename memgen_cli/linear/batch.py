@@ -5,9 +5,10 @@ A trial's cost is dominated by ∫ρ_G ρ_O, the overlap of its generated Gaussi
 calling ``model.run_linear_trial`` once per trial (same draws, same formulas up to the order of rounding:
 the last bits; tests/test_batched_trials.py), but
 
-- every trial's overlap columns go into one product with the original points (``kde.log_gaussian_kde_overlaps``),
-  which keeps the BLAS kernel busy at d = 16, where one trial's product is only 17 columns wide (there, at high
-  rank, through the points' quadratic features: half the multiply-adds, all in the product);
+- every trial's overlap columns go into one product with the original points
+  (``kde_overlaps.log_gaussian_kde_overlaps``), which keeps the BLAS kernel busy at d = 16, where one trial's
+  product is only 17 columns wide (there, at high rank, through the points' quadratic features: half the
+  multiply-adds, all in the product);
 - the per-trial fits and eigen-decompositions run as numpy's stacked linear algebra, one call for the batch;
 - the training sets' self terms (``kde.kde_references_for_rule``) and H² (``_hellinger_stack``) run as stacks,
   with the one-trial path's values bit for bit: at d = 16, n = 50 a trial's own Python calls cost as much as its
@@ -19,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, kde_references_for_rule,
-                            log_gaussian_kde_overlaps, log_gaussian_kde_overlaps_each, log_gaussian_self_overlap,
-                            log_isotropic_kde_overlaps)
+                            log_gaussian_self_overlap, log_isotropic_kde_overlaps)
+from memgen_cli.linear.kde_overlaps import log_gaussian_kde_overlaps, log_gaussian_kde_overlaps_each
 from memgen_cli.linear.model import (COVARIANCE_CONVENTIONS, _EPS, LinearDenoiser, draw_training_sets,
                                      generated_distribution, noise_variance, trial_row)
 from memgen_cli.linear.pair_batch import FitStack, batched_pair_columns
