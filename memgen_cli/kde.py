@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from memgen_cli.pair_sums import log_pair_sum_strips, sq_norms, tiled_log_pair_sum
+from memgen_cli.pair_sums import TILE, log_pair_sum_strips, sq_norms, stacked_upper_log_pair_sums, tiled_log_pair_sum
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 BANDWIDTH_RULES = ("paper", "mixing", "rosenblatt")
@@ -143,118 +143,12 @@ def log_gaussian_kde_overlap(gauss: LowRankGaussian, points: np.ndarray, eps: fl
     return float(logsumexp(logs) - np.log(points.shape[0]))
 
 
-def _overlap_columns(gaussians: list[LowRankGaussian], iso: float, d: int) -> tuple[list, list, np.ndarray,
-                                                                                     np.ndarray]:
-    """Per Gaussian, the columns and constant that give ln N(x | mean, Σ + iso I) from one product x @ [B, u].
-
-    Rank r < d: B = basis · diag(√w), w = v / (iso (iso + v)), c = mean B, u = mean/iso - B c, and the
-    quadratic form is |x|²/iso - |x B|² - 2 x·u + |mean|²/iso - |c|² (log_density_plus_isotropic's Woodbury
-    identity, expanded). Rank d: B = basis · diag(1/√(iso + v)), u = B c, and the form is |x B|² - 2 x·u + |c|²:
-    no |x|²/iso, which would cancel against |x B|² to the factor (iso + v)/iso (10^5 at d = 1, N = 700).
-    Returns (bases, shifts, constants, sign of |x B|² in -quad: +1 for r < d, -1 for rank d).
-    """
-    bases, shifts, consts, signs = [], [], [], []
-    for g in gaussians:
-        logdet = (d - g.rank) * np.log(iso) + np.sum(np.log(g.variances + iso))
-        if g.is_singular:
-            scaled = g.basis * np.sqrt(g.variances / (iso * (g.variances + iso)))
-            c = g.mean @ scaled
-            shifts.append(g.mean / iso - scaled @ c)
-            consts.append(d * LOG_2PI + logdet + g.mean @ g.mean / iso - c @ c)
-        else:
-            scaled = g.basis / np.sqrt(g.variances + iso)
-            c = g.mean @ scaled
-            shifts.append(scaled @ c)
-            consts.append(d * LOG_2PI + logdet + c @ c)
-        bases.append(scaled)
-        signs.append(1.0 if g.is_singular else -1.0)
-    return bases, shifts, np.asarray(consts), np.asarray(signs)
-
-
-def _log_sum_exp_columns(half: np.ndarray, axis: int) -> np.ndarray:
+def log_sum_exp_columns(half: np.ndarray, axis: int) -> np.ndarray:
     """ln Σ exp along an axis, in place (one exp pass)."""
     top = half.max(axis=axis, keepdims=True)
     half -= top
     np.exp(half, out=half)
     return np.squeeze(top, axis) + np.log(half.sum(axis=axis))
-
-
-def log_gaussian_kde_overlaps(gaussians: list[LowRankGaussian], points: np.ndarray, eps: float,
-                              points_sq_norms: np.ndarray | None = None, max_columns: int = 1024,
-                              block: int = 1 << 16) -> np.ndarray:
-    """ln ∫ρ_G ρ_X for several Gaussians against one KDE: their columns share one matrix product.
-
-    points @ [B'_1 .. B'_k, u_1 .. u_k] (see _overlap_columns) for chunks of up to max_columns columns, row
-    block by row block (about ``block`` floats: cache-sized), then a row sum of squares per Gaussian.
-    """
-    iso = eps**2
-    m, d = points.shape
-    if points_sq_norms is None:
-        points_sq_norms = sq_norms(points)
-    bases, shifts, consts, signs = _overlap_columns(gaussians, iso, d)
-    scaled_norms = points_sq_norms / iso
-    out = np.empty(len(gaussians))
-    start = 0
-    while start < len(gaussians):
-        stop, width = start + 1, bases[start].shape[1] + 1
-        while stop < len(gaussians) and width + bases[stop].shape[1] + 1 <= max_columns:
-            width += bases[stop].shape[1] + 1
-            stop += 1
-        out[start:stop] = _log_overlap_chunk(points, scaled_norms, bases[start:stop], shifts[start:stop],
-                                             signs[start:stop], block)
-        start = stop
-    return out - 0.5 * consts - np.log(m)
-
-
-def _log_overlap_chunk(points: np.ndarray, scaled_norms: np.ndarray, bases: list, shifts: list, signs: np.ndarray,
-                       block: int) -> np.ndarray:
-    """ln Σ_x exp(±|x B|²/2 + x·u [- |x|²/(2 iso)]) for each Gaussian of a chunk (see _overlap_columns)."""
-    m, k = points.shape[0], len(bases)
-    ranks = [b.shape[1] for b in bases]
-    total, bounds = sum(ranks), np.cumsum([0] + ranks)
-    weights = np.hstack(bases + [np.column_stack(shifts)])
-    rows = max(16, block // weights.shape[1])
-    buf = np.empty(rows * weights.shape[1])
-    half = np.empty((m, k))
-    for r0 in range(0, m, rows):
-        r1 = min(r0 + rows, m)
-        product = buf[:(r1 - r0) * weights.shape[1]].reshape(r1 - r0, weights.shape[1])
-        np.matmul(points[r0:r1], weights, out=product)
-        if len(set(ranks)) == 1:  # one einsum squares and sums every Gaussian's span
-            span = product[:, :total].reshape(r1 - r0, k, ranks[0])
-            np.einsum("nkr,nkr->nk", span, span, out=half[r0:r1])
-        else:
-            for j in range(k):
-                span = product[:, bounds[j]:bounds[j + 1]]
-                np.einsum("ij,ij->i", span, span, out=half[r0:r1, j])
-        half[r0:r1] *= signs
-        half[r0:r1] += 2.0 * product[:, total:]
-    half -= np.outer(scaled_norms, signs > 0)
-    half *= 0.5
-    return _log_sum_exp_columns(half, axis=0)
-
-
-def log_gaussian_kde_overlaps_each(gaussians: list[LowRankGaussian], point_sets: np.ndarray, eps: float
-                                   ) -> np.ndarray:
-    """ln ∫ρ_G ρ_X for Gaussian k against its own KDE point_sets[k] (shape (k, m, d), one width eps).
-
-    The training sets of a batch of trials: when every Gaussian has the same rank, one stacked product.
-    """
-    k, m, d = point_sets.shape
-    if len({g.rank for g in gaussians}) != 1:
-        return np.array([log_gaussian_kde_overlaps([g], p, eps)[0] for g, p in zip(gaussians, point_sets)])
-    iso = eps**2
-    bases, shifts, consts, signs = _overlap_columns(gaussians, iso, d)
-    r = gaussians[0].rank
-    product = np.matmul(point_sets, np.concatenate([np.stack(bases), np.stack(shifts)[:, :, None]], axis=2))
-    span = product[:, :, :r]
-    half = np.einsum("kmr,kmr->km", span, span)
-    half *= signs[0]
-    half += 2.0 * product[:, :, r]
-    if signs[0] > 0:
-        half -= np.einsum("kmd,kmd->km", point_sets, point_sets) / iso
-    half *= 0.5
-    return _log_sum_exp_columns(half, axis=1) - 0.5 * consts - np.log(m)
 
 
 def log_isotropic_kde_overlaps(point_sq_norms: np.ndarray, eps: float, sigma: float, d: int) -> np.ndarray:
@@ -264,7 +158,7 @@ def log_isotropic_kde_overlaps(point_sq_norms: np.ndarray, eps: float, sigma: fl
     var = sigma**2 + eps**2
     half = np.array(point_sq_norms, dtype=float) * (-0.5 / var)
     m = half.shape[-1]
-    return _log_sum_exp_columns(half, axis=-1) - np.log(m) - 0.5 * d * (LOG_2PI + np.log(var))
+    return log_sum_exp_columns(half, axis=-1) - np.log(m) - 0.5 * d * (LOG_2PI + np.log(var))
 
 
 def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
@@ -274,14 +168,23 @@ def log_gaussian_self_overlap(gauss: LowRankGaussian) -> float:
     return float(-0.5 * gauss.dim * np.log(4.0 * np.pi) - 0.5 * gauss.logdet())
 
 
+def _floats(values) -> list[float]:
+    """A flat list of floats; a list of plain numbers without np.ravel (four sums a trial: its calls added up)."""
+    if isinstance(values, (list, tuple)):
+        try:
+            return [float(v) for v in values]
+        except TypeError:  # a list holding arrays: flattened below
+            pass
+    return [float(v) for v in np.ravel(values)]
+
+
 def signed_log_sum(logs, signs) -> tuple[float, int]:
     """(ln|s|, sign s) of s = Σ sign_i exp(log_i), summed at the scale of the largest term.
 
     The few scaled terms are added by math.fsum, exactly rounded: where they nearly cancel (Δ at d = 100)
     the sign comes out right whenever the rounded terms allow it.
     """
-    logs = [float(v) for v in np.ravel(logs)]
-    signs = [float(v) for v in np.ravel(signs)]
+    logs, signs = _floats(logs), _floats(signs)
     live = [(v, s) for v, s in zip(logs, signs) if v != -math.inf and s != 0]
     if not live:
         return -math.inf, 0
@@ -355,6 +258,21 @@ class KDEReference:
             self._isotropic[sigma] = float(log_isotropic_kde_overlaps(self.sq_norms, self.eps, sigma,
                                                                       self.points.shape[1]))
         return self._isotropic[sigma]
+
+
+def kde_references_for_rule(point_sets: np.ndarray, rule: str, sigma: float) -> list[KDEReference]:
+    """``KDEReference.for_rule`` of every set of a stack (k, m, d), the same values: sets of at most TILE points
+    (one tile each) take their pair sums as one stacked call, the rest one set at a time."""
+    k, m, d = point_sets.shape
+    if not 2 <= m <= TILE:
+        return [KDEReference.for_rule(points, rule, sigma) for points in point_sets]
+    eps = kde_bandwidth(rule, m, d, sigma)
+    diagonal = log_kde_diagonal_for_rule(rule, m, d, sigma)
+    norms = np.einsum("kij,kij->ki", point_sets, point_sets)
+    uppers = stacked_upper_log_pair_sums(point_sets, norms, 0.25 / eps**2)
+    return [KDEReference(points, eps, diagonal,
+                         float(np.log(2.0) + upper - 2.0 * np.log(m) - 0.5 * d * np.log(4.0 * np.pi * eps**2)), sq)
+            for points, upper, sq in zip(point_sets, uppers, norms)]
 
 
 def log_delta(log_g_train: float, log_g_orig: float, train: KDEReference, orig: KDEReference) -> tuple[float, int]:

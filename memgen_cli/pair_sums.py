@@ -90,6 +90,24 @@ def tiled_log_pair_sum(a: np.ndarray, sq_a: np.ndarray, b: np.ndarray, sq_b: np.
     return float(top + math.log(math.fsum(total * math.exp(t - top) for t, total in zip(tops, sums))))
 
 
+def stacked_upper_log_pair_sums(points: np.ndarray, sq: np.ndarray, scale: float) -> np.ndarray:
+    """``tiled_log_pair_sum(a, sq_a, a, sq_a, scale, upper=True)`` for every set a = points[k] of a stack (k, m, d),
+    m <= TILE: each set is one tile there, so the same arithmetic on a stack gives the same values (the training
+    sets of a task's trials: one call instead of one per trial)."""
+    k, m, _ = points.shape
+    if not 2 <= m <= TILE:
+        raise ValueError(f"stacked pair sums take sets of 2 to {TILE} points, not {m}")
+    left = np.concatenate([(2.0 * scale) * points, -scale * sq[:, :, None], np.ones((k, m, 1))], axis=2)
+    right = np.swapaxes(np.concatenate([points, np.ones((k, m, 1)), -scale * sq[:, :, None]], axis=2), 1, 2).copy()
+    tiles = np.matmul(left, right)
+    tiles[:, _on_or_below_diagonal(m)] = -np.inf
+    flat = tiles.reshape(k, m * m)
+    top = flat.max(axis=1)
+    flat -= top[:, None]
+    np.exp(flat, out=flat)
+    return np.array([t + math.log(total) for t, total in zip(top, flat.sum(axis=1))])  # math.log, as the tiles
+
+
 def log_pair_sum_strips(a: np.ndarray, b: np.ndarray | None, scale: float) -> float:
     """The earlier path, the tiles' reference: 1024-row strips of full width. b = None sums j > i of a."""
     if b is None:

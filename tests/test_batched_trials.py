@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen_cli.kde import KDEReference, log_gaussian_kde_overlap, log_gaussian_kde_overlaps
-from memgen_cli.linear.batch import generated_distributions, run_linear_trials
+from memgen_cli.kde import KDEReference, kde_references_for_rule, log_gaussian_kde_overlap, signed_log_sum
+from memgen_cli.linear.batch import _hellinger_stack, generated_distributions, run_linear_trials
+from memgen_cli.linear.kde_overlaps import log_gaussian_kde_overlaps
 from memgen_cli.linear.experiment import LinearExperiment
-from memgen_cli.linear.model import (fit_denoiser, generated_distribution, original_reference, run_linear_trial,
-                                     sampling_distribution)
+from memgen_cli.linear.model import (fit_denoiser, generated_distribution, hellinger_squared, original_reference,
+                                     run_linear_trial, sampling_distribution)
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
 LAM, T = math.exp(-4.0), 2.0
@@ -82,9 +83,10 @@ def test_trials_of_different_ranks_keep_their_own_cut(covariance):
             np.testing.assert_allclose(g.covariance(), e.covariance(), rtol=1e-10, atol=1e-12)
 
 
-def test_shared_product_against_the_density_formula():
-    """The expanded quadratic form (one product per chunk, row blocks) against log_density_plus_isotropic,
-    with Gaussians of different ranks in one chunk and chunks cut small."""
+@pytest.mark.parametrize("quadratic", [False, True])
+def test_shared_product_against_the_density_formula(quadratic):
+    """The expanded quadratic form (one product per chunk, row blocks; or each point's quadratic features) against
+    log_density_plus_isotropic, with Gaussians of different ranks in one chunk and chunks or row blocks cut small."""
     rng = np.random.default_rng(8)
     points = rng.standard_normal((1000, 10))
     Ys = [rng.standard_normal((n, 10)) for n in (4, 30, 7, 30)]
@@ -92,8 +94,65 @@ def test_shared_product_against_the_density_formula():
     assert len({g.rank for g in gens}) == 3
     expected = [log_gaussian_kde_overlap(g, points, 0.6) for g in gens]
     for max_columns, block in ((1024, 1 << 16), (12, 500)):
-        got = log_gaussian_kde_overlaps(gens, points, 0.6, max_columns=max_columns, block=block)
+        got = log_gaussian_kde_overlaps(gens, points, 0.6, max_columns=max_columns, block=block, quadratic=quadratic)
         np.testing.assert_allclose(got, expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("d,N", [(8, 10_000), (16, 10_000), (32, 3000)])
+def test_quadratic_features_agree_with_the_columns(d, N):
+    """The two ways to the cross terms (kde_overlaps.log_gaussian_kde_overlaps) on a task's ρ_G at every rank, both
+    covariance conventions and a ridge, against the original set's width: the same values to rounding (measured:
+    a few 1e-15 relative). At d = 16 and full rank the automatic choice takes the features."""
+    rng = np.random.default_rng(d)
+    points = rng.standard_normal((N, d))
+    eps = original_reference(points[:2], "paper", 1.0).eps * (2 / N) ** (1 / d)  # the width of N points
+    for n in (2, 3, d, d + 1, d + 2, 50):
+        for covariance, ridge in (("BBt", 0.0), ("BtB", 0.0), ("BBt", 0.5)):
+            Y = rng.standard_normal((5, n, d))
+            X = np.exp(-T) * Y + 0.1 * rng.standard_normal(Y.shape)
+            gens = generated_distributions(Y, X, T, LAM, ridge, covariance)
+            columns = log_gaussian_kde_overlaps(gens, points, eps, quadratic=False)
+            features = log_gaussian_kde_overlaps(gens, points, eps, quadratic=True, block=3000)
+            np.testing.assert_allclose(features, columns, rtol=1e-13, atol=0)
+            if d == 16 and gens[0].rank == 16:
+                assert np.array_equal(log_gaussian_kde_overlaps(gens, points, eps), features)
+
+
+@pytest.mark.parametrize("m", [2, 3, 50, 256, 257])
+def test_stacked_training_references_are_the_one_by_one_references(m):
+    """kde_references_for_rule (a task's training KDEs, their pair sums as one stacked tile) gives exactly what
+    KDEReference.for_rule gives each set (above TILE points it is that path)."""
+    Y = np.random.default_rng(m).standard_normal((4, m, 7)) * 1.7
+    for rule in ("paper", "mixing"):
+        for got, points in zip(kde_references_for_rule(Y, rule, 1.7), Y):
+            want = KDEReference.for_rule(points, rule, 1.7)
+            assert (got.eps, got.log_self_diagonal, got.log_self_offdiagonal) == \
+                (want.eps, want.log_self_diagonal, want.log_self_offdiagonal)
+            assert np.array_equal(got.sq_norms, want.sq_norms) and got.points is not None
+
+
+def test_stacked_hellinger_is_the_one_by_one_hellinger():
+    """The batch's H² (batch._hellinger_stack) is model.hellinger_squared's, bit for bit; singular Σ_G and mixed
+    ranks are left to it (None)."""
+    for n, d, sigma in ((50, 16, 1.0), (300, 40, 2.5), (8, 16, 1.0)):
+        Y = sigma * np.random.default_rng(n).standard_normal((6, n, d))
+        X = np.exp(-T) * Y + 0.1 * np.random.default_rng(d).standard_normal(Y.shape)
+        for covariance in ("BBt", "BtB"):
+            gens = generated_distributions(Y, X, T, LAM, 0.0, covariance)
+            got = _hellinger_stack(gens, sigma)
+            if n <= d:
+                assert got == [None] * 6
+            else:
+                assert got == [hellinger_squared(g, np.zeros(d), sigma) for g in gens]
+
+
+def test_signed_log_sum_takes_lists_of_numbers_and_of_arrays():
+    terms = [np.log(3.0), np.float64(np.log(1.0)), 0.0]
+    assert signed_log_sum(terms, [1, -1, -1]) == pytest.approx((np.log(1.0), 1))
+    for top, expected in ((4.0, 1.0), (8.0, 5.0)):  # top - 1 - 2, the -inf term left out
+        pairs = [np.array([np.log(top), 0.0]), np.array([np.log(2.0), -math.inf])]
+        assert signed_log_sum(pairs, np.array([1, -1, -1, 1])) == pytest.approx((np.log(expected), 1), abs=1e-15)
+    assert signed_log_sum((2.0, 2.0), (1, -1)) == (-math.inf, 0)
 
 
 def test_sign_of_delta_at_d100_against_50_digits():

@@ -5,17 +5,23 @@ A trial's cost is dominated by ∫ρ_G ρ_O, the overlap of its generated Gaussi
 calling ``model.run_linear_trial`` once per trial (same draws, same formulas up to the order of rounding:
 the last bits; tests/test_batched_trials.py), but
 
-- every trial's overlap columns go into one product with the original points (``kde.log_gaussian_kde_overlaps``),
-  which keeps the BLAS kernel busy at d = 16, where one trial's product is only 17 columns wide;
-- the per-trial fits and eigen-decompositions run as numpy's stacked linear algebra, one call for the batch.
+- every trial's overlap columns go into one product with the original points
+  (``kde_overlaps.log_gaussian_kde_overlaps``), which keeps the BLAS kernel busy at d = 16, where one trial's
+  product is only 17 columns wide (there, at high rank, through the points' quadratic features: half the
+  multiply-adds, all in the product);
+- the per-trial fits and eigen-decompositions run as numpy's stacked linear algebra, one call for the batch;
+- the training sets' self terms (``kde.kde_references_for_rule``) and H² (``_hellinger_stack``) run as stacks,
+  with the one-trial path's values bit for bit: at d = 16, n = 50 a trial's own Python calls cost as much as its
+  share of the product.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, log_gaussian_kde_overlaps,
-                            log_gaussian_kde_overlaps_each, log_gaussian_self_overlap, log_isotropic_kde_overlaps)
+from memgen_cli.kde import (KDEReference, LowRankGaussian, kde_l2_distances, kde_references_for_rule,
+                            log_gaussian_self_overlap, log_isotropic_kde_overlaps)
+from memgen_cli.linear.kde_overlaps import log_gaussian_kde_overlaps, log_gaussian_kde_overlaps_each
 from memgen_cli.linear.model import (COVARIANCE_CONVENTIONS, _EPS, LinearDenoiser, draw_training_sets,
                                      generated_distribution, noise_variance, trial_row)
 from memgen_cli.linear.pair_batch import FitStack, batched_pair_columns
@@ -77,6 +83,20 @@ def _generated_one(U, s, Vt, r, y, y_mean, shift, var_X, ridge, covariance) -> L
     return generated_distribution(denoiser, denoiser.x_mean + shift, var_X, covariance)
 
 
+def _hellinger_stack(gens: list[LowRankGaussian], sigma: float) -> list[tuple[float, float] | None]:
+    """model.hellinger_squared(gen, 0, sigma) of every trial, its formula on a stack (the same values: a trial's
+    sums run along its own row); None for each where the ranks differ or Σ_G is singular (that path is cheap)."""
+    if len({g.rank for g in gens}) != 1 or gens[0].is_singular:
+        return [None] * len(gens)
+    variances = np.stack([g.variances for g in gens])
+    log_gamma = 0.5 * np.log(variances)
+    log_sigma = np.log(sigma)
+    log_bc = 0.5 * np.sum(np.log(2.0) + log_gamma + log_sigma - np.logaddexp(2 * log_gamma, 2 * log_sigma), axis=1)
+    coords = np.stack([g.mean @ g.basis for g in gens])
+    log_bc -= 0.125 * np.sum(coords**2 / (0.5 * (variances + sigma**2)), axis=1)
+    return list(zip((-np.expm1(log_bc)).tolist(), log_bc.tolist()))
+
+
 def run_linear_trials(rngs: list[np.random.Generator], n: int, d: int, lam: float, T: float,
                       original: KDEReference, sigma: float = 1.0, bandwidth: str = "paper",
                       covariance: str = "BBt", ridge: float = 0.0,
@@ -93,15 +113,15 @@ def run_linear_trials(rngs: list[np.random.Generator], n: int, d: int, lam: floa
     Y, X = draw_training_sets(rngs, n, d, lam, T, sigma)
     gens, fits = fits_and_distributions(Y, X, T, lam, ridge, covariance)
     log_g_orig = log_gaussian_kde_overlaps(gens, original.points, original.eps, original.sq_norms)
-    trains = [KDEReference.for_rule(Y[k], bandwidth, sigma) for k in range(len(rngs))]
+    trains = kde_references_for_rule(Y, bandwidth, sigma)
     log_g_train = log_gaussian_kde_overlaps_each(gens, Y, trains[0].eps)
     # The ideal generalizer's cross terms with the training sets, all at once (its term with the original set is
     # kept on ``original``, computed once per set).
     log_c_train = log_isotropic_kde_overlaps(np.stack([t.sq_norms for t in trains]), trains[0].eps, sigma, d)
     rows = []
-    for k, (gen, train) in enumerate(zip(gens, trains)):
+    for k, (gen, train, hellinger) in enumerate(zip(gens, trains, _hellinger_stack(gens, sigma))):
         distances = kde_l2_distances(log_gaussian_self_overlap(gen), log_g_train[k], log_g_orig[k], train, original)
-        rows.append(trial_row(distances, gen, train, original, sigma, float(log_c_train[k])))
+        rows.append(trial_row(distances, gen, train, original, sigma, float(log_c_train[k]), hellinger))
     if partners is not None:
         pairs = batched_pair_columns(Y, X, fits, partners, T, lam, sigma, ridge)
         rows = [{**row, **pair} for row, pair in zip(rows, pairs)]
