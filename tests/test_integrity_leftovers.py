@@ -60,7 +60,7 @@ def test_a_force_run_whose_every_task_fails_is_named_as_such_everywhere(tmp_path
     assert "failed.json" in before and any(name.startswith("logs/") for name in before)
 
     monkeypatch.setattr(LinearExperiment, "run_task", fails)
-    result = sweep(config, out, "--set", "trials=20", "--force")
+    result = sweep(config, out, "--set", "seed=4", "--force")  # another seed: a new sweep, not a growth
     said = words(result.output)
     assert result.exit_code == 1, result.output
     assert "none finished, so this --force run wrote nothing (no failed.json, no logs)" in said
