@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import assert_one_line_error, invoke, sweep
+from tiny import IMAGES_CONFIG
 from memgen_cli.yaml_files import MAX_YAML_VALUES
 
 CONFIG = """model: linear
@@ -165,14 +166,6 @@ def test_a_folder_name_that_is_not_utf8_gets_its_report(finished, tmp_path):
 
 
 # -- 6. images whose every pixel is equal: pixel sigma 0, refused with the config --------------------------------
-IMAGES_CONFIG = """model: closedform
-seed: 0
-simulations: 2
-grid: {{n: [4], side: [8], N: [20], steps: [10], smoothing: [0]}}
-data: {{family: images, path: {path}}}
-sampling: {{generated: 5}}
-evaluation: {{eval_train: null, eval_original: 10}}
-"""
 
 
 def images_sweep(tmp_path: Path, path: Path, *extra):

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import assert_one_line_error, invoke, sweep
+from tiny import IMAGES_CONFIG
 from memgen_cli import ledger
 from memgen_cli.linear.experiment import LinearExperiment
 
@@ -186,14 +187,6 @@ def test_ctrl_c_while_a_command_loads_its_libraries_is_one_line(tmp_path, monkey
 
 
 # -- 4. images the images family cannot read: refused with the config, before any folder ---------------------------
-IMAGES_CONFIG = """model: closedform
-seed: 0
-simulations: 2
-grid: {{n: [4], side: [8], N: [20], steps: [10], smoothing: [0]}}
-data: {{family: images, path: {path}}}
-sampling: {{generated: 5}}
-evaluation: {{eval_train: null, eval_original: 10}}
-"""
 
 
 def images_sweep(tmp_path: Path, path: Path):

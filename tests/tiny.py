@@ -61,3 +61,13 @@ class NotInstalled:
 
 sys.meta_path.insert(0, NotInstalled())
 """
+
+# A closed-form sweep of one cell over an image array or folder (format with path=...): the images family.
+IMAGES_CONFIG = """model: closedform
+seed: 0
+simulations: 2
+grid: {{n: [4], side: [8], N: [20], steps: [10], smoothing: [0]}}
+data: {{family: images, path: {path}}}
+sampling: {{generated: 5}}
+evaluation: {{eval_train: null, eval_original: 10}}
+"""
