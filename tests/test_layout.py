@@ -135,7 +135,7 @@ def test_imports_point_down_between_rooms():
 def test_the_layer_check_fails_on_a_planted_loop_between_packages():
     # report and locate are peers: report importing locate (as figure_phase once did) must fail, and a runner
     # module importing the report (as sweep.py once did for its statistics) too.
-    assert layer_violations({"memgen_cli.report.figure_phase": {"memgen_cli.locate.search"},
+    assert layer_violations({"memgen_cli.report.figures.figure_phase": {"memgen_cli.locate.search"},
                              "memgen_cli.locate.search": set()})
     assert layer_violations({"memgen_cli.runner.sweep": {"memgen_cli.report.stats"}, "memgen_cli.report.stats": set()})
     assert not layer_violations({"memgen_cli.cli.sweep": {"memgen_cli.runner.sweep"}, "memgen_cli.runner.sweep": set()})
