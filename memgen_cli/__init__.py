@@ -27,7 +27,7 @@ _API = {
     "kde_bandwidth": "memgen_cli.kde", "kde_l2_distances": "memgen_cli.kde",
     "isotropic_kde_distances": "memgen_cli.kde",
     "load_sweep_config": "memgen_cli.runner.configs", "run_sweep": "memgen_cli.runner.sweep",
-    "sweep_dataframe": "memgen_cli.runner.sweep", "load_results": "memgen_cli.report.load",
+    "sweep_dataframe": "memgen_cli.runner.sweep", "load_results": "memgen_cli.report.analysis.load",
 }
 
 __all__ = [*_API, "__version__"]

@@ -12,10 +12,10 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.text import Text
 
-from memgen_cli.report.canvas import CAPTION_GID, CAPTION_LINES
-from memgen_cli.report.panels import P_GID
-from memgen_cli.report.style import LOG_SCALE, P_COLOUR
-from memgen_cli.report.ticks import PLAIN_RANGE
+from memgen_cli.report.figures.canvas import CAPTION_GID, CAPTION_LINES
+from memgen_cli.report.figures.panels import P_GID
+from memgen_cli.report.figures.style import LOG_SCALE, P_COLOUR
+from memgen_cli.report.figures.ticks import PLAIN_RANGE
 
 PLAIN = re.compile(r"^−?-?\d+(\.\d+)?$")  # 20, 0.9, 1000: no exponent, no ×, no mathtext
 DECADE = re.compile(r"^\$10\^\{(−?-?\d+)\}\$$")  # 10⁶ beyond the plain range: a power of ten, never 2×10⁶

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.analysis import find_transitions
-from memgen_cli.report.memorization import verdict as memorization_verdict
-from memgen_cli.report.outputs import analyze_folder
-from memgen_cli.report.settings import AnalysisSettings
+from memgen_cli.report.analysis.transitions import find_transitions
+from memgen_cli.report.analysis.memorization import verdict as memorization_verdict
+from memgen_cli.report.analysis.outputs import analyze_folder
+from memgen_cli.report.analysis.settings import AnalysisSettings
 from memgen_cli.statistics.estimators import (
     ABOVE_AT_START,
     CROSSED,
@@ -351,7 +351,7 @@ def test_two_cells_with_the_same_n_in_a_group_is_a_clear_error(tmp_path):
 
 
 def test_replicates_drawn_in_chunks_match_drawn_at_once(linear_folder, monkeypatch):
-    import memgen_cli.report.bootstrap as bootstrap_module
+    import memgen_cli.report.analysis.bootstrap as bootstrap_module
 
     at_once = find_transitions(linear_folder, n_boot=150, seed=7)
     monkeypatch.setattr(bootstrap_module, "MAX_DRAWS", 200 * 7)  # 7 replicates per chunk of 200 trials

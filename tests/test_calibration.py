@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from cli_helpers import invoke
-from memgen_cli.report.analysis import find_transitions
-from memgen_cli.report.memorization import memorization_table
+from memgen_cli.report.analysis.transitions import find_transitions
+from memgen_cli.report.analysis.memorization import memorization_table
 from memgen_cli.report.reader import read_results
 from memgen_cli.statistics.calibration import (MISSING, NO, UNRESOLVED, YES, check_crossing, discrimination,
                                                grid_limited_interval, ranges_text)
@@ -192,7 +192,7 @@ def test_memorized_fraction_is_judged_by_the_references_fractions(tmp_path):
 def test_figures_draw_both_references_as_lines_without_a_band_between_them(tmp_path):
     """Issue 37: the band between the references stacked into an opaque wash over several groups; the references
     are lines now, and the only fill is the model's own interval."""
-    from memgen_cli.report.figures import draw_figures
+    from memgen_cli.report.figures.draw import draw_figures
 
     references = {"generalizer": dict.fromkeys(X, 1.0), "memorizer": {4.0: 0.0, 16.0: 0.0, 64.0: 0.0, 256.0: 0.6}}
     folder = write_folder(tmp_path / "refs", "unet", P_RISING, references)
@@ -211,7 +211,7 @@ def test_figures_draw_both_references_as_lines_without_a_band_between_them(tmp_p
 
 
 def test_a_ratio_with_a_grid_limited_crossing_covers_the_crossings_intervals():
-    from memgen_cli.report.calibrated import widened_ratio
+    from memgen_cli.report.analysis.calibrated import widened_ratio
 
     star = {"n_star_lo": 19.0, "n_star_hi": 34.0, "n_star_grid_limited": True}
     onset = {"n_onset_lo": 14.5, "n_onset_hi": 15.3}

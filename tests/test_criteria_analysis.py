@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from results_factory import write_linear_results  # tests/ is on sys.path
-from memgen_cli.report.criteria import criteria_table
-from memgen_cli.report.figures import draw_figures
-from memgen_cli.report.html_report import write_report
-from memgen_cli.report.outputs import analyze_folder, read_analysis
+from memgen_cli.report.analysis.criteria import criteria_table
+from memgen_cli.report.figures.draw import draw_figures
+from memgen_cli.report.page.html_report import write_report
+from memgen_cli.report.analysis.outputs import analyze_folder, read_analysis
 from memgen_cli.report.reader import read_results
-from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.report.training import training_table
+from memgen_cli.report.analysis.settings import AnalysisSettings
+from memgen_cli.report.analysis.training import training_table
 from memgen_cli.statistics.summary import summarize_trials
 
 N_LINEAR = [5, 8, 13, 20, 32, 50, 80, 128, 200, 320, 512]

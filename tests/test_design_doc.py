@@ -19,14 +19,17 @@ OUTSIDE = {"scipy", "SeedSequence", "UNet2DModel"}
 
 
 def room_map(text: str) -> list[Path]:
-    """The .py files the map (the first code block) lists, each under the room its line belongs to."""
+    """The .py files the map (the first code block) lists, each under the room its line belongs to: a room is a
+    line's first word ending in / (two spaces in for a subpackage, four for one inside it, as report/analysis/);
+    an entry two, four or six spaces in closes the rooms as deep as it or deeper."""
     block = text.split("```")[1]
-    found, room = [], PACKAGE
+    found, rooms = [], []
     for line in block.splitlines():
-        if re.match(r"^ {2}\S", line):  # a top-level entry: a module, or a room (a subpackage)
-            head = line.split()[0]
-            room = PACKAGE / head if head.endswith("/") else PACKAGE
-        found += [room / name for name in re.findall(r"\b([a-z_]+(?:_\*)?\.py)\b", line)]
+        indent = len(line) - len(line.lstrip(" "))
+        head = line.split()[0] if line.strip() else ""
+        if indent in (2, 4, 6):  # an entry: modules, or a room
+            rooms = rooms[: indent // 2 - 1] + ([head.rstrip("/")] if head.endswith("/") else [])
+        found += [PACKAGE.joinpath(*rooms, name) for name in re.findall(r"\b([a-z_]+(?:_\*)?\.py)\b", line)]
     return found
 
 
@@ -112,3 +115,5 @@ def test_the_check_fails_on_a_name_that_is_not_there():
     assert not defined("runner.sweep.run_sweep.inner")
     missing = room_map("```\n  runner/   x\n    nowhere.py   y\n```")
     assert missing == [PACKAGE / "runner" / "nowhere.py"] and not missing[0].exists()
+    nested = room_map("```\n  report/   x\n    page/   y\n      nowhere.py   z\n    here.py\n  top.py\n```")
+    assert nested == [PACKAGE / "report" / "page" / "nowhere.py", PACKAGE / "report" / "here.py", PACKAGE / "top.py"]

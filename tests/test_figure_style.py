@@ -19,11 +19,11 @@ from results_factory import two_group_linear_results, write_linear_results
 from test_criteria_analysis import image_folder, training_folder
 from test_unet_memorization import FALLING, RISING, write_unet_folder
 from memgen_cli.imaging.grids import LABEL_WIDTH, image_grid, write_labelled_grid
-from memgen_cli.report.canvas import caption_lines
-from memgen_cli.report.figure_phase import phase_figure
-from memgen_cli.report.figure_transition import fit_problem
-from memgen_cli.report.figures import draw_figures
-from memgen_cli.report.style import P_COLOUR, reference_colour, wrap_words
+from memgen_cli.report.figures.canvas import caption_lines
+from memgen_cli.report.figures.figure_phase import phase_figure
+from memgen_cli.report.figures.figure_transition import fit_problem
+from memgen_cli.report.figures.draw import draw_figures
+from memgen_cli.report.figures.style import P_COLOUR, reference_colour, wrap_words
 
 N_GRID = np.unique(np.geomspace(4, 1000, 8).astype(int))
 REFERENCES = {"generalizer_delta_positive": 1, "memorizer_delta_positive": 0,
@@ -173,7 +173,7 @@ def test_sample_grids_name_their_rows_and_keep_their_tiles(tmp_path):
 
 
 def test_log_axis_labels_say_log_scale_once():
-    from memgen_cli.report.canvas import finish
+    from memgen_cli.report.figures.canvas import finish
 
     figure = Figure()
     ax = figure.add_subplot()

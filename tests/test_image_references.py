@@ -160,7 +160,7 @@ def test_a_folder_from_before_the_references_resumes_without_retraining(tmp_path
     assert resumed.summary["p_generalizer_delta_positive"].isna().all()
     assert not resumed.notes  # missing references are not failed outcomes
     pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), before)
-    from memgen_cli.report.analysis import find_transitions
+    from memgen_cli.report.analysis.transitions import find_transitions
 
     assert set(find_transitions(out, n_boot=50)["n_star_discriminates_at"]) == {"no references"}
 

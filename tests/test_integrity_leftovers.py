@@ -175,11 +175,11 @@ def test_ctrl_c_while_a_command_loads_its_libraries_is_one_line(tmp_path, monkey
 
     class Interrupting:
         def find_spec(self, name, path=None, target=None):
-            if name == "memgen_cli.report.outputs":
+            if name == "memgen_cli.report.analysis.outputs":
                 raise KeyboardInterrupt
             return None
 
-    monkeypatch.delitem(sys.modules, "memgen_cli.report.outputs", raising=False)
+    monkeypatch.delitem(sys.modules, "memgen_cli.report.analysis.outputs", raising=False)
     monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
     result = invoke("analyze", tmp_path)
     assert result.exit_code == 130, result.output

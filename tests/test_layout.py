@@ -135,10 +135,84 @@ def test_imports_point_down_between_rooms():
 def test_the_layer_check_fails_on_a_planted_loop_between_packages():
     # report and locate are peers: report importing locate (as figure_phase once did) must fail, and a runner
     # module importing the report (as sweep.py once did for its statistics) too.
-    assert layer_violations({"memgen_cli.report.figure_phase": {"memgen_cli.locate.search"},
+    assert layer_violations({"memgen_cli.report.figures.figure_phase": {"memgen_cli.locate.search"},
                              "memgen_cli.locate.search": set()})
     assert layer_violations({"memgen_cli.runner.sweep": {"memgen_cli.report.stats"}, "memgen_cli.report.stats": set()})
     assert not layer_violations({"memgen_cli.cli.sweep": {"memgen_cli.runner.sweep"}, "memgen_cli.runner.sweep": set()})
+
+
+# Inside the report, parts from the bottom up: the shared readers at report/ (reader.py, caption.py), then the
+# analysis (computes the tables), the figures (draw them), the page (shows both). A part imports only parts below it.
+REPORT_PARTS = ["", "analysis", "figures", "page"]
+
+
+def report_part(module: str) -> str | None:
+    """The report part a module belongs to ("" for report/'s own modules), or None outside the report."""
+    parts = module.split(".")
+    if parts[:2] != ["memgen_cli", "report"]:
+        return None
+    return parts[2] if len(parts) > 2 and parts[2] in REPORT_PARTS else ""
+
+
+def report_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import inside the report that points sideways or up between its parts."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = report_part(module)
+        for target in sorted(targets):
+            there = report_part(target)
+            if here is not None and there is not None and REPORT_PARTS.index(there) > REPORT_PARTS.index(here):
+                found.append(f"{module} -> {target} (report/{here} may not import report/{there})")
+    return found
+
+
+def outside_packages(path: Path) -> set[str]:
+    """The top-level names of every package a module imports anywhere in its body (matplotlib, numpy ...)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def reachable(graph: dict[str, set[str]], start: set[str]) -> set[str]:
+    seen, todo = set(), list(start)
+    while todo:
+        if (module := todo.pop()) not in seen:
+            seen.add(module)
+            todo.extend(graph[module])
+    return seen
+
+
+def test_the_report_imports_down_from_the_page_to_the_analysis():
+    violations = report_violations(import_graph())
+    assert not violations, "report imports that do not point down:\n" + "\n".join(violations)
+
+
+def test_the_analysis_never_imports_matplotlib():
+    """Computing the tables draws nothing: no analysis module, nor any memgen module it reaches, imports it."""
+    graph, modules = import_graph(), all_modules()
+    analysis = {name for name in graph if report_part(name) == "analysis"}
+    assert analysis, "no modules in report/analysis/"
+    drawing = sorted(m for m in reachable(graph, analysis) if "matplotlib" in outside_packages(modules[m]))
+    assert not drawing, f"the analysis reaches matplotlib through: {drawing}"
+
+
+def test_the_report_checks_fail_on_planted_violations(tmp_path):
+    # The analysis drawing, the figures reaching for the page, and the shared reader importing the analysis fail;
+    # the page reading the analysis and the figures passes.
+    assert report_violations({"memgen_cli.report.analysis.outputs": {"memgen_cli.report.figures.canvas"}})
+    assert report_violations({"memgen_cli.report.analysis.load": {"memgen_cli.report.page.html_report"}})
+    assert report_violations({"memgen_cli.report.figures.draw": {"memgen_cli.report.page.html_tables"}})
+    assert report_violations({"memgen_cli.report.reader": {"memgen_cli.report.analysis.transitions"}})
+    assert not report_violations({"memgen_cli.report.page.html_report": {"memgen_cli.report.analysis.outputs",
+                                                                          "memgen_cli.report.figures.draw",
+                                                                          "memgen_cli.report.reader"}})
+    (tmp_path / "a.py").write_text("import numpy\n\ndef f():\n    from matplotlib.figure import Figure\n")
+    assert outside_packages(tmp_path / "a.py") == {"numpy", "matplotlib"}
+    assert reachable({"a": {"b"}, "b": {"c"}, "c": set(), "d": set()}, {"a"}) == {"a", "b", "c"}
 
 
 def test_science_and_infrastructure_live_apart():

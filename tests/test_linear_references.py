@@ -140,7 +140,7 @@ def test_fig3_settings_the_generalizer_separates_and_analyze_keeps_n_star(tmp_pa
     sets), 60 trials per n: the ideal generalizer's P(Δ>0) >= 0.95 for 2 <= n <= 2000 and in [0.3, 0.7] at n = N
     (where T and O are exchangeable: exactly 0.5 in expectation), and `memgen analyze` calls the metric
     discriminating around n* and reports n* as before."""
-    from memgen_cli.report.analysis import find_transitions
+    from memgen_cli.report.analysis.transitions import find_transitions
     from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 
     path = tmp_path / "fig3.yaml"

@@ -265,7 +265,7 @@ def two_power_laws(folder: Path) -> None:
 def test_analyze_fits_the_power_laws_and_plot_only_draws_them(tmp_path, monkeypatch):
     """The fit is the analysis': `memgen analyze` writes nstar_fits.csv with its sha256 in analysis.json, and
     `memgen plot` draws those fits without fitting, unless they are stale (another nstar.csv, another hue)."""
-    from memgen_cli.report import nstar_fits
+    from memgen_cli.report.analysis import nstar_fits
 
     two_power_laws(tmp_path)
     result = invoke("analyze", tmp_path)
@@ -306,8 +306,8 @@ def test_one_value_of_d_gets_no_power_law_and_says_so(tmp_path):
     note says why (it once printed 'n* = nan d^nan (b in , 1 points)')."""
     from figure_checks import assert_plain_log_ticks, legend_labels, texts_outside
 
-    from memgen_cli.report.canvas import styled
-    from memgen_cli.report.figure_phase import phase_figure
+    from memgen_cli.report.figures.canvas import styled
+    from memgen_cli.report.figures.figure_phase import phase_figure
 
     pd.DataFrame([{"d": 8, "N": 400, "n_star": 31.7, "n_star_lo": 23.0, "n_star_hi": 43.7, "status": "converged",
                    "trials": 160}]).to_csv(tmp_path / "nstar.csv", index=False)

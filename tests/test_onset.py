@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memgen_cli.report.analysis import find_transitions
+from memgen_cli.report.analysis.transitions import find_transitions
 from memgen_cli.statistics.estimators import fit_broken_line
 from memgen_cli.statistics.onset import DEPARTS_AT_END, MIN_DROP, NO_DEPARTURE, NO_PLATEAU, estimate_onset
 

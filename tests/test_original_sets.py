@@ -7,7 +7,7 @@ import pytest
 from memgen_cli.errors import MemgenError
 from memgen_cli.linear.experiment import LinearExperiment, original_seed
 from memgen_cli.linear.model import original_reference, run_linear_trial
-from memgen_cli.report.analysis import find_transitions
+from memgen_cli.report.analysis.transitions import find_transitions
 from memgen_cli.seeding import trial_seed
 from memgen_cli.runner.sweep import load_sweep_config, run_sweep
 

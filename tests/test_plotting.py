@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from tiny import LINEAR_SWEEP
 from memgen_cli.cli.report import analyze, plot
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.canvas import BOTTOM_LABEL, DPI, ONE_COLUMN, TWO_COLUMNS
-from memgen_cli.report.figure_errors import SINGULAR_NOTE
-from memgen_cli.report.figures import draw_figures
+from memgen_cli.report.figures.canvas import BOTTOM_LABEL, DPI, ONE_COLUMN, TWO_COLUMNS
+from memgen_cli.report.figures.figure_errors import SINGULAR_NOTE
+from memgen_cli.report.figures.draw import draw_figures
 
 from figure_checks import (assert_legends_clear_of_data, assert_plain_log_ticks, grid_shape, legend_colours,
                            legend_labels, panels, rgb, texts_outside)
@@ -353,8 +353,8 @@ def test_a_full_disk_leaves_no_half_figure_and_exits_1(tmp_path, monkeypatch):
 
 
 def test_plot_draws_what_analyze_wrote_without_a_bootstrap_of_its_own(tmp_path, monkeypatch):
-    from memgen_cli.report import analysis, memorization, outputs
-    from memgen_cli.report.settings import AnalysisSettings
+    from memgen_cli.report.analysis import memorization, outputs, transitions as analysis
+    from memgen_cli.report.analysis.settings import AnalysisSettings
 
     folder = write_linear_results(tmp_path / "folder", N_GRID[:6], trials=40, seed=4)
     computed, _ = outputs.analyze_folder(folder, settings=AnalysisSettings(bootstrap=100, seed=3))
@@ -394,7 +394,7 @@ def test_plot_draws_what_analyze_wrote_without_a_bootstrap_of_its_own(tmp_path, 
 def test_log_ticks_are_plain_numbers_where_the_range_is_short(low, high, expected):
     from matplotlib.figure import Figure
 
-    from memgen_cli.report.ticks import plain_log_ticks
+    from memgen_cli.report.figures.ticks import plain_log_ticks
 
     try:
         from figure_checks import tick_labels
@@ -413,8 +413,8 @@ def test_an_analysis_stored_by_another_version_is_redone(tmp_path, key, stale):
     redo an analysis another version stored instead of drawing its tables."""
     import json
 
-    from memgen_cli.report import outputs
-    from memgen_cli.report.settings import AnalysisSettings
+    from memgen_cli.report.analysis import outputs
+    from memgen_cli.report.analysis.settings import AnalysisSettings
 
     folder = write_linear_results(tmp_path / "folder", N_GRID[:6], trials=40, seed=4)
     settings = AnalysisSettings(bootstrap=100, seed=3)

@@ -16,7 +16,7 @@ import pytest
 
 from browser_checks import SKIP_REASON, browser_checks, chromium, screenshot
 from cli_helpers import assert_one_line_error, invoke
-from memgen_cli.report.html_tables import number
+from memgen_cli.report.page.html_tables import number
 from results_factory import write_linear_results
 from test_unet_memorization import FALLING, RISING, write_unet_folder
 from tiny import CLOSEDFORM_SWEEP

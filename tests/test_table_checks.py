@@ -14,7 +14,7 @@ import pytest
 import memgen_cli as mg
 from cli_helpers import assert_one_line_error, invoke, sweep
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.settings import AnalysisSettings
+from memgen_cli.report.analysis.settings import AnalysisSettings
 
 CONFIG = """model: linear
 seed: 7

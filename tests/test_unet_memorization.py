@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import invoke
-from memgen_cli.report.memorization import cell_replicates, memorization_table
+from memgen_cli.report.analysis.memorization import cell_replicates, memorization_table
 from memgen_cli.report.reader import read_results
 from memgen_cli.statistics.summary import summarize_trials
 
@@ -148,7 +148,7 @@ def test_figures_of_a_digits_folder_name_its_original_set_not_n(tmp_path):
 
     from figure_checks import assert_legends_clear_of_data, legend_labels, texts_outside
 
-    from memgen_cli.report.figures import draw_figures
+    from memgen_cli.report.figures.draw import draw_figures
 
     folder = write_unet_folder(tmp_path / "r", FALLING, RISING, curves=True)
     for name in ("trials.csv", "summary.csv", "curves.csv"):

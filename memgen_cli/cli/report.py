@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from memgen_cli.cli.common import field_option
-from memgen_cli.report.settings import AnalysisSettings, ReportSettings
+from memgen_cli.report.analysis.settings import AnalysisSettings, ReportSettings
 
 FLAGS = {"align_factor": "--align-factor", "bootstrap": "--bootstrap", "seed": "--seed", "x": "--x"}
 REPORT_FLAGS = {"dpi": "--dpi", "image_format": "--image-format"}
@@ -96,7 +96,7 @@ def plot(
 
     from memgen_cli.results_format import NSTAR_FILE
 
-    from memgen_cli.report.load import folder_to_read
+    from memgen_cli.report.analysis.load import folder_to_read
 
     settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed, x=x)
     console = Console()
@@ -104,7 +104,7 @@ def plot(
     if len(results_dirs) > 1:
         out = None  # the combined folder is --out: its figures go to its figures/
     if (results_dir / NSTAR_FILE).is_file():
-        from memgen_cli.report.figure_phase import phase_diagram
+        from memgen_cli.report.figures.figure_phase import phase_diagram
 
         paths, fits, notes = phase_diagram(results_dir, out, format, hue)
         for line in notes:
@@ -112,7 +112,7 @@ def plot(
         print_power_laws(console, fits)
         console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False)
         return
-    from memgen_cli.report.figures import draw_figures  # matplotlib loads only for this command
+    from memgen_cli.report.figures.draw import draw_figures  # matplotlib loads only for this command
 
     report = draw_figures(results_dir, out, format, x, hue, facet, settings.align_factor, settings.bootstrap,
                           settings.seed)
@@ -152,16 +152,16 @@ def analyze(
     from memgen_cli.cli.console_tables import print_table
     from memgen_cli.cli.tables import (criteria_console_table, memorization_console_table, training_console_table,
                                        transitions_console_table)
-    from memgen_cli.report.outputs import analyze_folder
+    from memgen_cli.report.analysis.outputs import analyze_folder
     from memgen_cli.results_format import NSTAR_FILE
 
-    from memgen_cli.report.load import folder_to_read
+    from memgen_cli.report.analysis.load import folder_to_read
 
     settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed)
     results_dir = folder_to_read(results_dirs, out, "analyze")
     console = Console()
     if (results_dir / NSTAR_FILE).is_file():  # a `memgen locate` folder: its analysis is the power laws of n*(d)
-        from memgen_cli.report.nstar_fits import analyze_locate_folder, fit_notes
+        from memgen_cli.report.analysis.nstar_fits import analyze_locate_folder, fit_notes
 
         fits, paths = analyze_locate_folder(results_dir, out)
         for note in fit_notes(fits.fits, fits.hue):
@@ -203,7 +203,7 @@ def report(
     from rich.console import Console
 
     from memgen_cli.config import validate_options
-    from memgen_cli.report.html_report import write_report  # matplotlib loads only for this command
+    from memgen_cli.report.page.html_report import write_report  # matplotlib loads only for this command
 
     settings = settings_from(align_factor=align_factor, bootstrap=bootstrap, seed=seed)
     page = validate_options(ReportSettings, {"dpi": dpi, "image_format": image_format}, REPORT_FLAGS)

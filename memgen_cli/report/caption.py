@@ -166,7 +166,7 @@ class RunDescription:
 
     def captions(self, suffix: str = "") -> list[str]:
         """The caption shortened step by step, longest first, each followed by ``suffix``: a figure draws the first
-        that fits its lines (report.canvas.caption_lines); the sidecar keeps every parameter."""
+        that fits its lines (report.figures.canvas.caption_lines); the sidecar keeps every parameter."""
         found = [self.caption() + suffix]
         for at_most in range(CAPTION_ITEMS, -1, -1):
             found.append(self.caption(at_most, say_defaults=False) + suffix)

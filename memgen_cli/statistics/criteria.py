@@ -5,7 +5,7 @@ The criteria, each a curve over the cells (n) of one group with bootstrap replic
 
 - n_star: where P(Δ > 0) rises through 0.5 (the paper's metric; statistics.estimators);
 - n_mem: where the memorized fraction falls through 0.5 (the field's nearest-neighbour test;
-  report.memorization);
+  report.analysis.memorization);
 - n_rep: where reproducibility sets in (Kadkhodaie et al. 2024): for images, the fraction of paired images of
   two models on disjoint training sets that are the same image rises through 0.5
   (imaging.reproducibility); in the linear model, P(reproduced) over pair trials rises through 0.5, i.e. the
@@ -18,7 +18,7 @@ the same resampled simulations (the U-Net: P(Δ>0) and the memorized fraction), 
 independent (separate pair trials), since row-by-row differences of independent replicates are replicates of
 the difference.
 
-The verdict asks whether the criteria can be told apart within a factor F (default 2; report.memorization's and
+The verdict asks whether the criteria can be told apart within a factor F (default 2; report.analysis.memorization's and
 estimators.alignment_verdict's "within a factor F"), with their intervals, not their points: "different n" as
 soon as two criteria certainly differ by more than F, either a paired ratio's whole 95% interval outside
 [1/F, F] or two ranges of possible n separated by more than F, which a criterion outside the sweep can already
@@ -91,7 +91,7 @@ def locate(log_n: np.ndarray, curve: CriterionCurve) -> CrossingEstimate:
     """The curve's crossing through its level, as estimate_crossing's upward crossing of 0.5.
 
     Rising through L is v − L + 0.5 rising through 0.5; falling through L (from >= L to < L) is
-    L − v + 0.5 rising through 0.5, as report.memorization.falling_crossing does.
+    L − v + 0.5 rising through 0.5, as report.analysis.memorization.falling_crossing does.
     """
     if not np.all(np.isfinite(curve.values)):
         nan = np.full(curve.replicates.shape[1], np.nan)

@@ -1,6 +1,6 @@
 """The transition's estimators as pure math: arrays in, small frozen dataclasses out.
 
-No pandas and no files here (memgen_cli.report.analysis reads the CSVs and builds the replicates):
+No pandas and no files here (memgen_cli.report.analysis.transitions reads the CSVs and builds the replicates):
 
 - the first upward crossing of a level, interpolated in log x, for a curve and for its replicates;
 - the continuous two-segment (broken-line) least-squares fit (memgen_cli.statistics.onset chooses its window);

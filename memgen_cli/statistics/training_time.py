@@ -31,7 +31,7 @@ reaching +inf rather than a falsely narrow one.
 
 Per cell: the estimate is the time of the mean curve over the cell's simulations; replicates resample the
 simulations (and, given the sample count M, the samples within each chosen simulation: Binomial(M, f) at
-each checkpoint, whose samples are fresh draws), as report.memorization does for n_mem.
+each checkpoint, whose samples are fresh draws), as report.analysis.memorization does for n_mem.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def mean_curve_replicates(curves, n_boot: int, rng: np.random.Generator, samples
 
     samples: M per simulation (int or array); when given, each chosen simulation's fraction f at each
     checkpoint is redrawn as Binomial(M, f) / M and the replicate is copies / samples pooled over the chosen
-    simulations (the second stage of report.memorization's two-stage bootstrap).
+    simulations (the second stage of report.analysis.memorization's two-stage bootstrap).
     """
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     sims = len(curves)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from memgen_cli.report.analysis import cells_key, group_columns, split_groups
-from memgen_cli.report.memorization import MEMORIZED
+from memgen_cli.report.analysis.transitions import cells_key, group_columns, split_groups
+from memgen_cli.report.analysis.memorization import MEMORIZED
 from memgen_cli.report.reader import Results
 from memgen_cli.results_format import CURVES_FILE, STEP_COLUMN, TRIAL_COLUMNS
 from memgen_cli.seeding import derived_seed

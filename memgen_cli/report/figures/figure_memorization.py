@@ -10,7 +10,7 @@ One row of panels per group (its estimates in the row's title), each metric in i
 fraction MEMORIZED_COLOUR, P(Δ > 0) P_COLOUR) with that group's references as thin lines: a panel never holds more
 than one group's curve and references.
 
-The estimates are `memgen analyze`'s memorization tables (``report.outputs.Analysis``); nothing is estimated here.
+The estimates are `memgen analyze`'s memorization tables (``analysis.outputs.Analysis``); nothing is estimated here.
 """
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, say_empty, wrap_title
-from memgen_cli.report.layout import Series, x_label
-from memgen_cli.report.memorization import MEMORIZED, MemorizationTable, has_memorization
-from memgen_cli.report.outputs import Analysis
-from memgen_cli.report.panels import (P_LABEL, PlotData, References, band_handle, draw_interval_curve, draw_p_curve,
-                                      draw_references, p_references, reference_legend, style_p_axes)
-from memgen_cli.report.figure_transition import interval_text
+from memgen_cli.report.figures.canvas import (Notes, new_figure, only_drawn, panel_grid, place_legend, say_empty,
+                                              wrap_title)
+from memgen_cli.report.figures.layout import Series, x_label
+from memgen_cli.report.analysis.memorization import MEMORIZED, MemorizationTable, has_memorization
+from memgen_cli.report.analysis.outputs import Analysis
+from memgen_cli.report.figures.panels import (P_LABEL, PlotData, References, band_handle, draw_interval_curve,
+                                              draw_p_curve, draw_references, p_references, reference_legend,
+                                              style_p_axes)
+from memgen_cli.report.figures.figure_transition import interval_text
 from memgen_cli.report.reader import format_value, read_csv
-from memgen_cli.report.style import HALF_LINE, MEMORIZED_COLOUR, N_MEM_LINE, P_COLOUR, SPAN, STAR_LINE, readable
+from memgen_cli.report.figures.style import HALF_LINE, MEMORIZED_COLOUR, N_MEM_LINE, P_COLOUR, SPAN, STAR_LINE, readable
 from memgen_cli.results_format import CURVES_FILE
 
 MEM_LABEL = "memorized fraction (NN1/NN2 < 1/3)"

@@ -15,9 +15,9 @@ flag are copied from the group's row there, never located again from another boo
 interval in every table, figure and console line (issue 37). Its replicates here serve the paired ratios only.
 
 Intervals: percentile bootstrap, every criterion from the same resampled trials, so the ratios are paired. Linear
-model: the original sets first (shared by the group's cells, as report.bootstrap), then trials within them; both
+model: the original sets first (shared by the group's cells, as bootstrap.py), then trials within them; both
 columns of a trial come from the same rows. Image models: a cell's simulations, then within each chosen
-simulation its M samples (Binomial(M, f), as report.memorization) for the memorized fraction and its M pairs for
+simulation its M samples (Binomial(M, f), as memorization.py) for the memorized fraction and its M pairs for
 the reproduced fraction; P(Δ > 0) is one number per simulation. The M pairs of one simulation share two networks,
 so pairs are resampled within simulations, never pooled across them.
 """
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from memgen_cli.report.analysis import cells_key, group_columns, split_groups, transitions_star
-from memgen_cli.report.bootstrap import group_set_draws, two_stage_means
-from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, p_status
-from memgen_cli.report.memorization import MEMORIZED, reference_fractions
+from memgen_cli.report.analysis.transitions import cells_key, group_columns, split_groups, transitions_star
+from memgen_cli.report.analysis.bootstrap import group_set_draws, two_stage_means
+from memgen_cli.report.analysis.calibrated import GENERALIZER, MEMORIZER, p_status
+from memgen_cli.report.analysis.memorization import MEMORIZED, reference_fractions
 from memgen_cli.report.reader import TRIALS_FILE, Results, numeric_column
 from memgen_cli.seeding import derived_seed
 from memgen_cli.statistics.calibration import discrimination

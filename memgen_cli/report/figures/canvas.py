@@ -5,8 +5,8 @@ with fonts that stay readable at that size (8 pt, ticks 7 pt). Under the panels:
 in an empty slot of the panel grid, else below the panels; never over the data) and a caption of at most two lines
 (``new_figure``: what identifies the run, memgen_cli.report.caption). What else a figure has to say (what was left
 out and why) goes to its sidecar .json (``save``), never into the image. Log axes get 1-2-5 ticks written plainly
-(memgen_cli.report.ticks) and labels that say "(log scale)" (``finish``). The marks' colours and lines:
-memgen_cli.report.style.
+(memgen_cli.report.figures.ticks) and labels that say "(log scale)" (``finish``). The marks' colours and lines:
+memgen_cli.report.figures.style.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.legend import Legend  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
-from memgen_cli.report.style import LOG_SCALE, wrap_title as wrap_title_chars  # noqa: E402
-from memgen_cli.report.ticks import plain_log_ticks  # noqa: E402
+from memgen_cli.report.figures.style import LOG_SCALE, wrap_title as wrap_title_chars  # noqa: E402
+from memgen_cli.report.figures.ticks import plain_log_ticks  # noqa: E402
 from memgen_cli.results_format import atomic_write, atomic_write_text, figure_file, figure_sidecar  # noqa: E402
 
 DPI = 300  # PNG resolution: print quality at the widths below
@@ -160,7 +160,7 @@ def new_figure(rows: int, cols: int, caption: str | Sequence[str], sharex: bool 
 
 def wrap_title(lines: Sequence[str], cols: int) -> str:
     """A panel title in lines that fit the panel's width, broken only between words outside brackets
-    (memgen_cli.report.style.wrap_title)."""
+    (memgen_cli.report.figures.style.wrap_title)."""
     return wrap_title_chars(lines, int(figure_width(cols) / cols * 72 / (FONT_SIZE * CHAR_WIDTH)))
 
 

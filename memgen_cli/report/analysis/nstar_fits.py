@@ -19,7 +19,7 @@ import pandas as pd
 
 from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.outputs import versions
+from memgen_cli.report.analysis.outputs import versions
 from memgen_cli.report.reader import read_csv
 from memgen_cli.results_format import (ANALYSIS_FILE, FITS_FILE, NSTAR_FILE, atomic_write_csv, atomic_write_text,
                                        file_digest, make_folder)

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.analysis import cells_key, group_columns, split_groups, transitions_star
-from memgen_cli.report.calibrated import GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status, widened_ratio
+from memgen_cli.report.analysis.transitions import cells_key, group_columns, split_groups, transitions_star
+from memgen_cli.report.analysis.calibrated import (GENERALIZER, MEMORIZER, calibrated, cell_bounds, p_status,
+                                                   widened_ratio)
 from memgen_cli.statistics.calibration import MISSING, discrimination
 from memgen_cli.statistics.estimators import (ABOVE_AT_START, CROSSED, NOT_REACHED, estimate_crossing,
                                           percentile_interval, ratio_verdict)
@@ -139,7 +140,7 @@ def other_stars(log_x: np.ndarray, mem_cols: dict, outcomes: dict, calibrate) ->
 def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes: dict, factor: float,
               calibrate=lambda name, columns, metric: columns, given_star: dict | None = None) -> dict:
     """One row of memorization.csv. ``calibrate(name, columns, metric)`` makes a crossing's columns honest
-    (report.calibrated) before the ratios and verdict read them; by default they stand as found. ``given_star``:
+    (calibrated.py) before the ratios and verdict read them; by default they stand as found. ``given_star``:
     n*'s columns as transitions.csv has them, which stand instead of this bootstrap's (its replicates serve the
     paired ratio only)."""
     p, p_boot = outcomes["delta_positive"]
@@ -165,7 +166,7 @@ def group_row(log_x: np.ndarray, mem: np.ndarray, mem_boot: np.ndarray, outcomes
 
 def _calibrate(x: np.ndarray, usable: np.ndarray, statuses: dict, bounds: dict, name: str, found: dict,
                metric: str) -> dict:
-    """report.calibrated.calibrated for one crossing of a group, on its usable cells."""
+    """report.analysis.calibrated.calibrated for one crossing of a group, on its usable cells."""
     status = statuses.get(metric, np.full(len(x), MISSING, dtype=object))[usable]
     lo, hi = (b[usable] for b in bounds[metric])
     rising = metric != MEMORIZED

@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.analysis import transitions_table
-from memgen_cli.report.criteria import CriteriaTable, criteria_table
-from memgen_cli.report.memorization import MemorizationTable, has_memorization, memorization_table
+from memgen_cli.report.analysis.transitions import transitions_table
+from memgen_cli.report.analysis.criteria import CriteriaTable, criteria_table
+from memgen_cli.report.analysis.memorization import MemorizationTable, has_memorization, memorization_table
 from memgen_cli.report.reader import Results, read_csv, read_results
-from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.report.training import TrainingTable, training_table
+from memgen_cli.report.analysis.settings import AnalysisSettings
+from memgen_cli.report.analysis.training import TrainingTable, training_table
 from memgen_cli.version import __version__
 from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITERIA_FILE, CURVES_FILE,
                                        MEMORIZATION_CELLS_FILE, MEMORIZATION_FILE, NSTAR_FILE, SUMMARY_FILE,
@@ -52,8 +52,8 @@ class Analysis:
     transitions: pd.DataFrame
     memorization: MemorizationTable | None = None
     notes: list[str] = field(default_factory=list)  # what could not be analysed, and why
-    criteria: CriteriaTable | None = None  # with reproducibility pairs: the three criteria (report.criteria)
-    training: TrainingTable | None = None  # with curves.csv: the training times (report.training)
+    criteria: CriteriaTable | None = None  # with reproducibility pairs: the three criteria (report.analysis.criteria)
+    training: TrainingTable | None = None  # with curves.csv: the training times (report.analysis.training)
 
 
 def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
@@ -61,7 +61,7 @@ def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
     if (results.folder / NSTAR_FILE).is_file():  # its summary.csv has one row per batch, not per n
         raise MemgenError(f"{results.folder}: a `memgen locate` folder; its n* and intervals are in {NSTAR_FILE} "
                           "(and P per n in points.csv), its analysis is the power laws of n*(d) "
-                          "(report.nstar_fits.analyze_locate_folder, as `memgen analyze` runs it)")
+                          "(report.analysis.nstar_fits.analyze_locate_folder, as `memgen analyze` runs it)")
     s = settings
     transitions = transitions_table(results, s.align_factor, s.bootstrap, s.seed, s.x)
     analysis = Analysis(settings, transitions)

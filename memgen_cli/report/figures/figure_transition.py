@@ -23,14 +23,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.analysis import row_for_cells
-from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points
-from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots, wrap_title
+from memgen_cli.report.analysis.transitions import row_for_cells
+from memgen_cli.report.analysis.bootstrap import ErrorMetric, error_metric, error_points
+from memgen_cli.report.figures.canvas import (Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots,
+                                              wrap_title)
 from memgen_cli.statistics.estimators import CROSSED, ONSET_OK, BrokenLine
-from memgen_cli.report.layout import Series, x_label
-from memgen_cli.report.panels import P_LABEL, PlotData, band_handle, draw_p_curve, style_p_axes
+from memgen_cli.report.figures.layout import Series, x_label
+from memgen_cli.report.figures.panels import P_LABEL, PlotData, band_handle, draw_p_curve, style_p_axes
 from memgen_cli.report.reader import format_value
-from memgen_cli.report.style import ERROR_COLOUR, FIT_LINE, ONSET_LINE, P_COLOUR, SPAN, STAR_LINE
+from memgen_cli.report.figures.style import ERROR_COLOUR, FIT_LINE, ONSET_LINE, P_COLOUR, SPAN, STAR_LINE
 
 SPAN_MARGIN = 1.3  # the panel's x axis reaches this factor beyond the group's smallest and largest n
 FIT_TOLERANCE = math.log(1.15)  # a drawn fit misses no point of its window by more than 15%

@@ -4,10 +4,11 @@ Per folder, what a reader asks first: the run in short (the model, what is swept
 defaults; config.yaml in full below it), the transition table with its intervals and verdicts, the figures, the
 memorization and training-curve tables where they exist, failed tasks and figures not drawn, and the provenance
 (manifest.json: versions, commit, times). Nothing is computed here: the estimates are the folder's analysis
-(report.outputs.analysis_for: read back when current, else computed and written into the folder as `memgen analyze`
-would), the figures are `memgen plot`'s (report.figures.build_figures, report.figure_phase.phase_figure), embedded
-as base64 PNG or SVG, and the tables are written from the CSVs' own columns (report.html_tables). The page loads
-nothing from the network and runs no script; its CSS keeps it readable in a narrow window.
+(report.analysis.outputs.analysis_for: read back when current, else computed and written into the folder as
+`memgen analyze` would), the figures are `memgen plot`'s (report.figures.draw.build_figures,
+report.figures.figure_phase.phase_figure), embedded as base64 PNG or SVG, and the tables are written from the CSVs'
+own columns (html_tables.py). The page loads nothing from the network and runs no script; its CSS keeps it readable
+in a narrow window.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from matplotlib.figure import Figure
 
 from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.canvas import ONE_COLUMN, figure_bytes, styled
+from memgen_cli.report.figures.canvas import ONE_COLUMN, figure_bytes, styled
 from memgen_cli.report.caption import RunDescription
-from memgen_cli.report.figure_memorization import curve_means
-from memgen_cli.report.figure_phase import phase_figure, read_nstar
-from memgen_cli.report.figures import build_figures
-from memgen_cli.report.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
+from memgen_cli.report.figures.figure_memorization import curve_means
+from memgen_cli.report.figures.figure_phase import phase_figure, read_nstar
+from memgen_cli.report.figures.draw import build_figures
+from memgen_cli.report.page.html_tables import definition_list, esc, frame_table, key_and_full, number, records_table
 from memgen_cli.report.reader import read_csv, replaced_nothing_run, symbol, unfinished_run
-from memgen_cli.report.settings import AnalysisSettings, ReportSettings
+from memgen_cli.report.analysis.settings import AnalysisSettings, ReportSettings
 from memgen_cli.results_format import (CONFIG_FILE, CURVES_FILE, EVALUATE_DIR, FAILED_FILE, MANIFEST_FILE,
                                        NSTAR_FILE, POINTS_FILE, REPORT_FILE, atomic_write_text, make_folder)
 from memgen_cli.version import __version__

@@ -2,7 +2,7 @@
 P(Δ > 0), the memorized fraction (image models) and the reproduced fraction (or P(reproduced) in the linear model),
 each with its 95% band, their crossings of 0.5 marked with their intervals, and the verdict in the panel title.
 
-It draws `memgen analyze`'s criteria.csv and criteria_cells.csv (report.criteria); nothing is estimated here.
+It draws `memgen analyze`'s criteria.csv and criteria_cells.csv (report.analysis.criteria); nothing is estimated here.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from memgen_cli.report.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
-from memgen_cli.report.criteria import CriteriaTable
-from memgen_cli.report.figure_memorization import estimate_text
-from memgen_cli.report.layout import x_label
-from memgen_cli.report.outputs import Analysis
-from memgen_cli.report.panels import P_GID, PlotData, draw_interval_curve
+from memgen_cli.report.figures.canvas import Notes, new_figure, panel_grid, place_legend, spare_slots, wrap_title
+from memgen_cli.report.analysis.criteria import CriteriaTable
+from memgen_cli.report.figures.figure_memorization import estimate_text
+from memgen_cli.report.figures.layout import x_label
+from memgen_cli.report.analysis.outputs import Analysis
+from memgen_cli.report.figures.panels import P_GID, PlotData, draw_interval_curve
 from memgen_cli.report.reader import format_value
-from memgen_cli.report.style import (BAND_ALPHA, HALF_LINE, MEMORIZED_COLOUR, P_COLOUR, REPRODUCED_COLOUR,
-                                     SPAN_ALPHA)
+from memgen_cli.report.figures.style import (BAND_ALPHA, HALF_LINE, MEMORIZED_COLOUR, P_COLOUR, REPRODUCED_COLOUR,
+                                             SPAN_ALPHA)
 
 # criterion -> (what its curve is, colour, marker, line of its crossing)
 STYLE = {

@@ -4,7 +4,7 @@ optimizer steps with their 95% intervals; a time not reached within the budget i
 with an arrow up, one already there at the first checkpoint an open marker there with an arrow down; the fit
 τ_mem = a n^β where training_fit.csv has one.
 
-It draws `memgen analyze`'s training_times.csv and training_fit.csv (report.training); nothing is estimated here.
+It draws `memgen analyze`'s training_times.csv and training_fit.csv (analysis.training); nothing is estimated here.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from memgen_cli.report.canvas import Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots, wrap_title
-from memgen_cli.report.layout import x_label
-from memgen_cli.report.outputs import Analysis
-from memgen_cli.report.panels import PlotData
+from memgen_cli.report.figures.canvas import (Notes, new_figure, only_drawn, panel_grid, place_legend, spare_slots,
+                                              wrap_title)
+from memgen_cli.report.figures.layout import x_label
+from memgen_cli.report.analysis.outputs import Analysis
+from memgen_cli.report.figures.panels import PlotData
 from memgen_cli.report.reader import format_value
-from memgen_cli.report.style import MEMORIZED_COLOUR, WORDS
-from memgen_cli.report.training import TrainingTable, definitions
+from memgen_cli.report.figures.style import MEMORIZED_COLOUR, WORDS
+from memgen_cli.report.analysis.training import TrainingTable, definitions
 from memgen_cli.statistics.training_time import AT_FIRST, REACHED
 
 # time -> (label, colour, marker)

@@ -18,10 +18,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from memgen_cli.report.caption import RunDescription, describe
-from memgen_cli.report.layout import Layout, Series, series_handles
+from memgen_cli.report.figures.layout import Layout, Series, series_handles
 from memgen_cli.report.reader import PRIMARY_P_COLUMNS, SUMMARY_FILE, Results, numeric_column
-from memgen_cli.report.style import (BAND_ALPHA, GENERALIZER_LINE, HALF_LINE, HALO, MEMORIZER_LINE, MODEL_ZORDER,
-                                     P_COLOUR, REFERENCE_ZORDER, reference_colour)
+from memgen_cli.report.figures.style import (BAND_ALPHA, GENERALIZER_LINE, HALF_LINE, HALO, MEMORIZER_LINE,
+                                             MODEL_ZORDER, P_COLOUR, REFERENCE_ZORDER, reference_colour)
 
 P_LABEL = "P(Δ > 0)"
 INTERVAL_LABEL = "95% interval"
@@ -131,7 +131,7 @@ class PlotData:
         return self.description.caption()
 
     def captions(self) -> list[str]:
-        """The caption, then shorter ones, for a figure to draw the first that fits (report.canvas.new_figure)."""
+        """The caption, then shorter ones, for a figure to draw the first that fits (canvas.new_figure)."""
         return self.description.captions()
 
     def colour(self, series: Series):

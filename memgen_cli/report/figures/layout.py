@@ -14,7 +14,7 @@ import matplotlib
 from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report import analysis
+from memgen_cli.report.analysis import transitions
 from memgen_cli.report.reader import (
     Results,
     check_parameter_option,
@@ -22,7 +22,7 @@ from memgen_cli.report.reader import (
     sort_key,
     symbol,
 )
-from memgen_cli.report.style import P_COLOUR
+from memgen_cli.report.figures.style import P_COLOUR
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def choose_layout(results: Results, x: str = "n", hue: str | None = None, facet:
             raise MemgenError(f"{option}: '{column}' is already the x axis")
     if hue is not None and hue == facet:
         raise MemgenError(f"--facet: '{facet}' is already the hue; pick another column")
-    analysis.x_values(results, x)  # numeric and positive, or a one-line error
+    transitions.x_values(results, x)  # numeric and positive, or a one-line error
     others = [c for c in results.swept if c not in (x, hue, facet)]
     if facet is None and (len(others) >= 2 or (hue is not None and others)):
         facet = min(others, key=lambda c: results.summary[c].nunique(dropna=False))
@@ -86,12 +86,12 @@ class Series:
     facet_value: Hashable | None
     colour_key: tuple
     label: str  # legend label (the colour key)
-    group: analysis.Group
+    group: transitions.Group
 
 
 def split_series(results: Results, layout: Layout) -> list[Series]:
     series = []
-    for group in analysis.split_groups(results, layout.x, layout.group_columns):
+    for group in transitions.split_groups(results, layout.x, layout.group_columns):
         facet_value = group.key[0] if layout.facet else None
         colour_key = tuple(group.key[1:] if layout.facet else group.key)
         series.append(Series(facet_value, colour_key, group_label(layout.colour_columns, colour_key), group))

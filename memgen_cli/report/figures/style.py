@@ -1,7 +1,7 @@
 """The one figure style of `memgen plot`: the colours and lines every figure draws its marks with, and the words
 its texts use. Set here once; no figure sets its own.
 
-- Colours. A figure that overlays several groups gives each its own colour (memgen_cli.report.layout). Where a
+- Colours. A figure that overlays several groups gives each its own colour (memgen_cli.report.figures.layout). Where a
   panel holds one group, each metric has its own colour, the same in every figure: P(Δ > 0) is always
   ``P_COLOUR`` (a single group's colour is P_COLOUR too), the memorized fraction ``MEMORIZED_COLOUR``.
 - A model's own interval is the only fill of a panel (``BAND_ALPHA``); the estimates' intervals are spans.

@@ -10,10 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from memgen_cli.report.canvas import Notes, new_figure, place_legend, say_empty
-from memgen_cli.report.layout import Series, facet_title, facet_values, in_facet, x_label
-from memgen_cli.report.panels import (P_LABEL, PlotData, draw_p_curve, draw_references, group_colours,
-                                      interval_legend, p_references, reference_legend, style_p_axes)
+from memgen_cli.report.figures.canvas import Notes, new_figure, place_legend, say_empty
+from memgen_cli.report.figures.layout import Series, facet_title, facet_values, in_facet, x_label
+from memgen_cli.report.figures.panels import (P_LABEL, PlotData, draw_p_curve, draw_references, group_colours,
+                                              interval_legend, p_references, reference_legend, style_p_axes)
 from memgen_cli.report.reader import SUMMARY_FILE, format_value, numeric_column
 
 SINGULAR_NOTE = "E_TG, E_OG infinite for n ≤ d (Σ_G singular): those n are not drawn"

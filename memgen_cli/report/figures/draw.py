@@ -9,10 +9,10 @@ Figures, each written once per requested format, with a sidecar <figure>.json ho
 - ``transition``: one panel per group with the rows of `memgen analyze`'s table drawn on it.
 
 Lines are grouped by the swept parameters other than x: ``facet`` picks the panel, the rest (``hue``
-first) the colour, and a group keeps its colour in every figure (memgen_cli.report.layout). Anything
+first) the colour, and a group keeps its colour in every figure (memgen_cli.report.figures.layout). Anything
 that cannot be drawn (too few points, NaN or infinite values) is left out and said in a note under
-the panels. The data and notes are collected once (memgen_cli.report.panels), then each figure is
-drawn on the shared scaffolding and style (memgen_cli.report.canvas). ``build_figures`` draws without saving
+the panels. The data and notes are collected once (memgen_cli.report.figures.panels), then each figure is
+drawn on the shared scaffolding and style (memgen_cli.report.figures.canvas). ``build_figures`` draws without saving
 (`memgen report` embeds them); ``draw_figures`` saves.
 """
 
@@ -27,18 +27,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.outputs import Analysis, analysis_for
-from memgen_cli.report.settings import AnalysisSettings
-from memgen_cli.report.canvas import Notes, finish, new_figure, panel_grid, place_legend, save, spare_slots, styled
+from memgen_cli.report.analysis.outputs import Analysis, analysis_for
+from memgen_cli.report.analysis.settings import AnalysisSettings
+from memgen_cli.report.figures.canvas import (Notes, finish, new_figure, panel_grid, place_legend, save, spare_slots,
+                                              styled)
 from memgen_cli.report.caption import read_config
-from memgen_cli.report.figure_criteria import criteria_builders
-from memgen_cli.report.figure_errors import figure_errors_vs_p
-from memgen_cli.report.figure_memorization import memorization_builders
-from memgen_cli.report.figure_training import training_builders
-from memgen_cli.report.figure_transition import figure_transition
-from memgen_cli.report.layout import (choose_layout, facet_title, facet_values, in_facet, series_handles,
-                                      split_series, x_label)
-from memgen_cli.report.panels import (
+from memgen_cli.report.figures.figure_criteria import criteria_builders
+from memgen_cli.report.figures.figure_errors import figure_errors_vs_p
+from memgen_cli.report.figures.figure_memorization import memorization_builders
+from memgen_cli.report.figures.figure_training import training_builders
+from memgen_cli.report.figures.figure_transition import figure_transition
+from memgen_cli.report.figures.layout import (choose_layout, facet_title, facet_values, in_facet, series_handles,
+                                              split_series, x_label)
+from memgen_cli.report.figures.panels import (
     P_LABEL,
     PlotData,
     collect,
@@ -218,7 +219,7 @@ def build_figures(results_dir: Path | str, settings: AnalysisSettings = Analysis
     """Draw every figure the folder's columns allow (inside ``styled()``, where they must also be saved).
 
     The estimates drawn are `memgen analyze`'s tables: read back when the folder's analysis is current for these
-    settings, else computed once and written into the folder first (report.outputs.analysis_for; with
+    settings, else computed once and written into the folder first (report.analysis.outputs.analysis_for; with
     ``store_analysis`` False, only computed).
     """
     x = settings.x

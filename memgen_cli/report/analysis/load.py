@@ -17,9 +17,9 @@ import pandas as pd
 from memgen_cli import ledger
 from memgen_cli.errors import MemgenError
 from memgen_cli.report.caption import read_config
-from memgen_cli.report.outputs import Analysis, analysis_for, read_analysis_tables
+from memgen_cli.report.analysis.outputs import Analysis, analysis_for, read_analysis_tables
 from memgen_cli.report.reader import read_csv, read_results
-from memgen_cli.report.settings import AnalysisSettings
+from memgen_cli.report.analysis.settings import AnalysisSettings
 from memgen_cli.results_format import (COMBINED_FILE, CURVES_FILE, IDENTIFIERS, NSTAR_FILE, READER_FILES, SUMMARY_FILE,
                                        TRIALS_FILE, atomic_write_csv, atomic_write_text, file_digest, make_folder)
 

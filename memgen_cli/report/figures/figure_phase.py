@@ -1,7 +1,7 @@
 """The phase diagram of a `memgen locate` folder, drawn from its nstar.csv (nothing is recomputed).
 
 ``phase_diagram``: left, n* against d in log-log with each n*'s 95% interval and the fitted power law
-n* = a d^b per hue, as the analysis fitted it (``report.nstar_fits``; b with its 95% interval in the legend; no fit
+n* = a d^b per hue, as the analysis fitted it (``analysis.nstar_fits``; b with its 95% interval in the legend; no fit
 from fewer values of d than its two parameters, and a note says so); right, n*/d against d. A search that ran out of
 budget before its interval was as narrow as asked is an open marker. Combinations without a crossing (status "no
 crossing below n_max", "above 0.5 at n_min") are not drawn as points: a note names them.
@@ -20,8 +20,8 @@ from matplotlib.lines import Line2D
 
 from memgen_cli import ledger
 from memgen_cli.report.caption import RunDescription, describe, plain, read_config
-from memgen_cli.report.nstar_fits import choose_hue, fit_notes, nstar_fits_for, read_nstar
-from memgen_cli.report.canvas import finish, new_figure, place_legend, save, styled
+from memgen_cli.report.analysis.nstar_fits import choose_hue, fit_notes, nstar_fits_for, read_nstar
+from memgen_cli.report.figures.canvas import finish, new_figure, place_legend, save, styled
 from memgen_cli.results_format import FIGURES_DIR, figure_file, figure_sidecar, make_folder
 from memgen_cli.version import __version__
 
@@ -120,7 +120,7 @@ def phase_diagram(folder: Path | str, out_dir: Path | str | None = None, formats
     power-law fits (nstar_fits.csv; with ``out_dir`` elsewhere a fit that is not current is computed, not stored:
     nothing is written into the results folder); returns (paths written, the fits, the notes drawn under the
     panels)."""
-    from memgen_cli.report.figures import parse_formats  # the one list of formats
+    from memgen_cli.report.figures.draw import parse_formats  # the one list of formats
 
     folder = Path(folder)
     formats = parse_formats(formats)

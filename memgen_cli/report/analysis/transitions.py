@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from memgen_cli.errors import MemgenError
-from memgen_cli.report.bootstrap import ErrorMetric, error_metric, error_points, replicate_cells
-from memgen_cli.report.calibrated import calibrated, cell_bounds, p_status, widened_ratio
+from memgen_cli.report.analysis.bootstrap import ErrorMetric, error_metric, error_points, replicate_cells
+from memgen_cli.report.analysis.calibrated import calibrated, cell_bounds, p_status, widened_ratio
 from memgen_cli.statistics.estimators import (
     CROSSED,
     MIN_POINTS_FOR_ONSET,
@@ -328,7 +328,7 @@ def analyze_group(
     p = numeric_column(cells, PRIMARY_P, SUMMARY_FILE)
     p_boot, logy_boot, method = replicate_cells(results, cells, metric, n_boot, rng)
     star, star_boot = star_columns(log_x, p, p_boot)
-    # Honest on a grid, and only where the metric tells the references apart (report.calibrated).
+    # Honest on a grid, and only where the metric tells the references apart (report.analysis.calibrated).
     has_p = np.isfinite(p)
     lo, hi = (bound[has_p] for bound in cell_bounds(cells, "delta_positive"))
     status = p_status(cells, "delta_positive", results.analytic_memorizer)[has_p]
