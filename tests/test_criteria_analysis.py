@@ -233,3 +233,10 @@ def test_n_star_and_its_interval_are_the_same_in_every_image_table(tmp_path):
     folder = image_folder(tmp_path / "img", np.random.default_rng(7), sims=40)  # enough for distinct intervals
     analyze_folder(folder, settings=AnalysisSettings(bootstrap=200, seed=4))
     assert_one_n_star(folder, "memorization.csv", "criteria.csv")
+    # and n_mem: criteria.csv's is memorization.csv's (its own bootstrap gave another interval: [50, 373] against
+    # [50, 348] on the closed-form digits)
+    memorization = pd.read_csv(folder / "memorization.csv").set_index("group")
+    criteria = pd.read_csv(folder / "criteria.csv").set_index("group")
+    assert (memorization["n_mem_status"] == "crossed").all()
+    for column in ("n_mem", "n_mem_lo", "n_mem_hi", "n_mem_grid_limited"):
+        assert memorization[column].tolist() == pytest.approx(criteria.loc[memorization.index, column].tolist()), column

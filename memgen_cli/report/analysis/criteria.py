@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from memgen_cli.report.analysis.transitions import cells_key, group_columns, split_groups, transitions_star
+from memgen_cli.report.analysis.transitions import (cells_key, group_columns, located_columns, split_groups,
+                                                    transitions_star)
 from memgen_cli.report.analysis.bootstrap import group_set_draws, two_stage_means
 from memgen_cli.report.analysis.calibrated import GENERALIZER, MEMORIZER, p_status
 from memgen_cli.report.analysis.memorization import MEMORIZED, reference_fractions
@@ -161,11 +162,19 @@ def discriminates(results: Results, cells: pd.DataFrame, key: tuple, n_boot: int
     return found
 
 
+def _given(transitions: pd.DataFrame | None, memorization: pd.DataFrame | None, cells: pd.DataFrame) -> dict:
+    """The criteria located by another table of the same cells, as that table has them (statistics.criteria.adopted)."""
+    found = {"n_star": transitions_star(transitions, cells), "n_mem": located_columns(memorization, cells, "n_mem")}
+    return {name: columns for name, columns in found.items() if columns}
+
+
 def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 1000, seed: int = 0,
-                   x: str = "n", transitions: pd.DataFrame | None = None) -> CriteriaTable | None:
+                   x: str = "n", transitions: pd.DataFrame | None = None,
+                   memorization: pd.DataFrame | None = None) -> CriteriaTable | None:
     """Per group: each criterion's crossing with its interval, their ratios and the verdict; per cell: each
     criterion's value and interval. None when the folder holds no reproducibility pairs. ``transitions``: the
-    folder's transitions table, whose n* (point, interval, status) the n_star columns repeat."""
+    folder's transitions table, whose n* (point, interval, status) the n_star columns repeat; ``memorization``:
+    memorization.csv's groups, whose crossed n_mem the n_mem columns repeat."""
     column = reproducibility_column(results)
     if column is None:
         return None
@@ -190,7 +199,7 @@ def criteria_table(results: Results, align_factor: float = 2.0, n_boot: int = 10
         if len(cells) >= 2:
             row.update(criteria_row(log_x, _curves(found), align_factor,
                                     discriminates(results, cells, key, n_boot, seed, image),
-                                    given={"n_star": star} if (star := transitions_star(transitions, cells)) else {}))
+                                    given=_given(transitions, memorization, cells)))
         else:
             row.update(verdict="undetermined", verdict_reason=f"one cell ({x} = {row['n_min']:g}): nothing to cross")
         rows.append({**row, "bootstrap": IMAGE_METHOD if image else LINEAR_METHOD})

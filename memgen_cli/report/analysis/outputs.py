@@ -36,8 +36,9 @@ from memgen_cli.results_format import (ANALYSIS_FILE, CRITERIA_CELLS_FILE, CRITE
 # drawing stale tables. (2: whether the metric discriminates decides n*'s status first; 3: criteria.csv's and
 # memorization.csv's n* are transitions.csv's, interval and all; 4: n_onset is where the error first visibly leaves
 # its plateau, fitted locally, with an interval no narrower than the grid there; 5: the n*/n_onset and n*/n_mem
-# verdicts read the ratio's whole interval, as criteria.csv's do, not its point.)
-ANALYSIS_VERSION = 5
+# verdicts read the ratio's whole interval, as criteria.csv's do, not its point; 6: criteria.csv's n_mem is
+# memorization.csv's, interval and all.)
+ANALYSIS_VERSION = 6
 
 
 def versions() -> dict:
@@ -72,7 +73,8 @@ def analyze_results(results: Results, settings: AnalysisSettings) -> Analysis:
         else:
             analysis.memorization = memorization_table(results, s.align_factor, s.bootstrap, s.seed, s.x,
                                                        transitions)
-    analysis.criteria = criteria_table(results, s.align_factor, s.bootstrap, s.seed, s.x, transitions)
+    analysis.criteria = criteria_table(results, s.align_factor, s.bootstrap, s.seed, s.x, transitions,
+                                       analysis.memorization.groups if analysis.memorization is not None else None)
     if (results.folder / CURVES_FILE).is_file():
         analysis.training = training_table(results, read_csv(results.folder / CURVES_FILE), s.bootstrap, s.seed, s.x)
         analysis.notes += analysis.training.notes

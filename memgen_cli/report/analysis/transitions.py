@@ -156,6 +156,20 @@ STAR_COLUMNS = ("n_star", "n_star_lo", "n_star_hi", "n_star_status", "n_star_gri
                 "n_star_discriminates_at", "n_star_blind_at")
 
 
+def located_columns(table: pd.DataFrame | None, cells: pd.DataFrame, name: str) -> dict:
+    """These cells' ``name`` (point, interval, status, grid flag) as ``table`` (memorization.csv's groups) has it,
+    where it crossed: one number, one interval in every file that shows it. {} otherwise (a criterion that did not
+    cross is described by each table in its own words)."""
+    columns = (name, f"{name}_lo", f"{name}_hi", f"{name}_status", f"{name}_grid_limited")
+    if table is None or "group_columns" not in table.attrs or not all(c in table.columns for c in columns[:4]):
+        return {}
+    try:
+        row = table.iloc[row_for_cells(table, cells)]
+    except (KeyError, ValueError):
+        return {}
+    return {c: row[c] for c in columns if c in row.index} if row[f"{name}_status"] == CROSSED else {}
+
+
 def transitions_star(transitions: pd.DataFrame | None, cells: pd.DataFrame) -> dict:
     """These cells' n*, as transitions.csv has it (point, interval, status, grid and calibration columns), for the
     tables that show n* beside their own criterion (memorization.csv, criteria.csv): one number, one interval
