@@ -47,11 +47,16 @@ figures: $(BASE)  ## the README's figures: a small sweep, drawn into docs/figure
 	$(BIN)/memgen plot results/figures --out docs/figures --format png
 	$(BIN)/memgen analyze results/figures --out docs/figures
 
+# The tests run in one process per core (pytest-xdist, from the dev extra), at most 4; each test file stays in one
+# process (--dist loadfile), so that a file's shared (module-scoped) folders are built once. tests/conftest.py gives
+# each process one BLAS thread.
+PYTEST := $(BIN)/python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile
+
 test: $(FULL)  ## the whole test suite
-	$(BIN)/python -m pytest -q -rs
+	$(PYTEST)
 
 test-fast: $(FULL)  ## skip the slow end-to-end tests
-	$(BIN)/python -m pytest -q -rs -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(FULL)  ## speed benchmarks; figures go to stdout (recorded in docs/benchmarks.md)
 	$(BIN)/python benchmarks/bench_cli.py

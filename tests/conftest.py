@@ -1,7 +1,19 @@
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Several test processes share the cores (make test: pytest -n): each uses one BLAS/OpenMP thread, and so
+    # do the processes its tests start (environment). OpenBLAS threads that spin while another process holds
+    # the core made one 1100 x 1024 SVD 10x slower on a loaded 2-core machine. memgen's own thread caps
+    # (--threads, a Dask worker's MEMGEN_THREADS) still set their numbers over this default.
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+    import numpy  # noqa: F401  (loaded first, so that threadpoolctl finds its BLAS)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 SMALL_LINEAR = """
 model: linear

@@ -201,6 +201,7 @@ def test_it_runs_through_the_cli_without_torch(tiny_sweep, tmp_path):
     assert len(pd.read_csv(tmp_path / "out" / "trials.csv")) == 6
 
 
+@pytest.mark.slow  # a sweep, analyze and plot end to end
 def test_analyze_and_plot_a_closedform_folder(tiny_sweep, tmp_path):
     out = tmp_path / "out"
     run_sweep(load_sweep_config(tiny_sweep, ["grid.n=[4, 12, 40]"], model="closedform"), out, executor="serial")

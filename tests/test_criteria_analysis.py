@@ -175,6 +175,7 @@ def test_training_times_and_their_power_law(tmp_path):
     assert fits.loc["tau_gen", "beta"] == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow  # analyze, plot and report end to end
 def test_analyze_writes_reads_back_draws_and_reports_the_new_tables(tmp_path):
     folder, _ = training_folder(tmp_path / "tr", np.random.default_rng(5))
     trials = pd.read_csv(folder / "trials.csv")

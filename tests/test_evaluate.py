@@ -110,6 +110,7 @@ def test_kde_delta_matches_a_direct_computation():
 
 # -- the command on digits -------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # memgen evaluate on scikit-learn's digits, in a process each
 @pytest.mark.parametrize("name, low, high", [("fresh", 0.0, 0.05), ("copies", 0.95, 1.0), ("mix", 0.25, 0.35)])
 def test_known_fractions_on_digits(digits, tmp_path, name, low, high):
     out = tmp_path / name

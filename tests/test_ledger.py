@@ -147,6 +147,7 @@ def test_an_older_folder_without_a_ledger_still_resumes_and_is_replaced(plotted,
     assert "n: [4, 30]" in (old / "config.yaml").read_text() or "- 30" in (old / "config.yaml").read_text()
 
 
+@pytest.mark.slow  # a sweep, analyze and report end to end
 def test_an_older_folder_read_twice_keeps_its_own_files(tmp_path):
     """A folder from before the ledger: analyze starts its ledger, and report then replaces the report.html the
     older memgen wrote (it was refused as a user's file, since the ledger analyze began did not list it)."""

@@ -64,6 +64,7 @@ def test_load_results_refuses_what_plot_refuses(tmp_path):
         mg.load_results(tmp_path / "absent")
 
 
+@pytest.mark.slow  # two folders analysed and drawn end to end
 def test_plot_and_analyze_read_two_folders_as_one_sweep(tmp_path):
     n_values = [4, 8, 16, 32, 64, 128]
     a = write_linear_results(tmp_path / "a", n_values, groups=[{"d": 16}], trials=40, seed=1)

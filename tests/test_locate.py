@@ -52,6 +52,7 @@ def probit(n_star: float, scale: float):
     return lambda n: float(norm.cdf((math.log(n) - math.log(n_star)) / scale))
 
 
+@pytest.mark.slow  # 150 simulated searches per curve
 @pytest.mark.parametrize("curve, true_n_star", [
     (probit(381, 0.5), 381),  # a probit truth: the logistic fit is (mildly) misspecified
     (lambda n: 1 / (1 + math.exp(-(math.log(n) - math.log(50)) / 0.3)), 50),
@@ -167,6 +168,7 @@ def test_locate_writes_nstar_and_every_trial(small_locate, tmp_path):
     assert json.loads((out / "analysis.json").read_text())["tables"] == ["nstar_fits.csv"]
 
 
+@pytest.mark.slow  # three searches end to end
 def test_an_interrupted_search_resumes_to_the_same_output(small_locate, tmp_path):
     setup = load_locate_config(small_locate)
     whole = run_locate(setup, tmp_path / "whole", executor="serial")

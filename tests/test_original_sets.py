@@ -89,6 +89,7 @@ def test_interval_widens_with_the_between_set_spread():
     assert agree.iloc[0]["p_delta_positive_lo"] == pytest.approx(0.4313, abs=1e-4)  # Wilson, 100 of 200
 
 
+@pytest.mark.slow  # two sweeps and their analyses
 def test_analyze_resamples_sets_then_trials(small_config, tmp_path):
     # n from 2 to 20 at d = 4: H² sits at 1 while n <= d, so the onset (where it leaves that plateau) is inside
     wide = run_sweep(load_sweep_config(small_config, ["trials=40", "grid.n=[2, 3, 4, 6, 8, 12, 20]"]), tmp_path / "k")

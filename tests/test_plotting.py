@@ -97,6 +97,7 @@ def test_every_figure_in_every_format(linear_folder, tmp_path):
     assert len(error_axes) == 1  # the reference is said on the axis
 
 
+@pytest.mark.slow  # every figure drawn and measured
 def test_figures_read_at_a_glance(linear_folder, tmp_path):
     """Plain-number log ticks, legends clear of the data and without redundant entries, nothing cut at the edges,
     a short caption; what a reader would otherwise fix by hand before printing."""
@@ -149,6 +150,7 @@ def test_default_folder_is_results_figures_and_linear_note_is_drawn(linear_folde
     assert SINGULAR_NOTE + "." in report.figure_notes["errors_vs_p"]  # n <= d cells are infinite
 
 
+@pytest.mark.slow  # a faceted grid's analysis and figures
 def test_facet_puts_one_panel_per_value(tmp_path):
     folder = write_linear_results(
         tmp_path / "grid",
@@ -243,6 +245,7 @@ def test_plot_command_writes_figures_and_turns_bad_input_into_memgen_errors(line
     assert str(result.exception) == "--format: 'gif' is not one of png, pdf, svg"
 
 
+@pytest.mark.slow  # three groups' analysis and figures
 def test_a_swept_parameter_with_missing_values_keeps_its_own_colour(tmp_path):
     groups = [{"d": 8, "ridge": 0.1}, {"d": 8, "ridge": np.nan}, {"d": 32, "ridge": 0.1}]
     folder = write_linear_results(tmp_path / "nan_param", N_GRID[:6], trials=10, groups=groups)
@@ -265,6 +268,7 @@ def test_a_swept_parameter_with_missing_values_keeps_its_own_colour(tmp_path):
             assert {rgb(line.get_color()) for line in lines} == {colours[colour_label]}, (name, group)
 
 
+@pytest.mark.slow  # four groups' analysis and figures
 def test_transition_figure_draws_the_rows_of_transitions_csv(tmp_path):
     groups = [{"d": d, "lambda": lam} for d in (8, 32) for lam in (0.01, 0.1)]
     folder = write_linear_results(tmp_path / "grid", N_GRID, trials=40, groups=groups, seed=6)

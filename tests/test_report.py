@@ -132,6 +132,7 @@ def test_new_verdict_columns_show_up_without_a_change(linear_folder, tmp_path):
     assert "12.5 <span class=ci>[10, 15]</span>" in page
 
 
+@pytest.mark.slow  # a U-Net folder's analysis, figures and page end to end
 def test_a_unet_folder_with_memorization_and_training_curves(unet_folder, tmp_path):
     result = invoke("report", unet_folder, "--bootstrap", "200", "--out", tmp_path / "unet.html")
     assert result.exit_code == 0, result.output
@@ -147,6 +148,7 @@ def test_a_unet_folder_with_memorization_and_training_curves(unet_folder, tmp_pa
     assert "<h3>Training curves</h3>" in page and "every checkpoint (12 rows)" in page
 
 
+@pytest.mark.slow  # two folders' analyses, figures and page end to end
 def test_a_locate_folder_and_several_folders_on_one_page(locate_folder, unet_folder, tmp_path):
     out = tmp_path / "both.html"
     result = invoke("report", locate_folder, unet_folder, "--bootstrap", "200", "--out", out)
@@ -198,6 +200,7 @@ def test_a_bad_folder_is_one_line_and_writes_nothing(linear_folder, tmp_path):
 # In a real browser
 
 
+@pytest.mark.slow  # starts Chromium (about 12 s of CPU)
 @pytest.mark.skipif(chromium() is None, reason=SKIP_REASON)
 def test_the_page_in_headless_chromium(linear_folder, unet_folder, locate_folder, tmp_path):
     """Every image decodes, no script error, nothing from the network, and in a narrow window the page stays as

@@ -60,6 +60,7 @@ def test_every_stays_out_of_cells_and_config_yaml_when_unset(curves_sweep):
         load_sweep_config(curves_sweep, ["evaluation.every=9"], model="unet")
 
 
+@pytest.mark.slow  # U-Net sweeps, interrupted and resumed
 def test_curves_csv_parts_and_resume_keep_finished_simulations(curves_sweep, tmp_path, monkeypatch):
     config = load_sweep_config(curves_sweep, model="unet")
     out = tmp_path / "out"

@@ -30,7 +30,7 @@ def assert_same_weights(a, b, rtol=1e-8):
         assert float((x - y).abs().max() / scale) <= rtol, name
 
 
-@pytest.mark.parametrize("preset", ["tiny", "paper"])
+@pytest.mark.parametrize("preset", ["tiny", pytest.param("paper", marks=pytest.mark.slow)])  # 12.9 M, float64
 def test_three_simulations_together_equal_three_alone(preset):
     seeds, data = [11, 12, 13], datasets([3, 5, 7])  # different data and sizes; batches of 4 from each
     scheduler = make_scheduler("logsnr_linear", 10)
@@ -79,6 +79,7 @@ def test_bf16_autocast_trains_on_cpu_close_to_fp32():
 TINY_SWEEP = unet_sweep(simulations=3, train_steps=4)
 
 
+@pytest.mark.slow  # a U-Net sweep end to end (the grouping itself: the [tiny] test above)
 def test_a_sweep_trains_a_cells_simulations_together(tmp_path):
     from memgen_cli.runner.plan import plan_tasks
     from memgen_cli.runner.registry import get_experiment

@@ -141,6 +141,7 @@ def test_without_trials_csv_analyze_says_so_and_plot_skips_the_memorization_figu
     assert result.exit_code == 0 and "memorized_fraction, memorization_vs_p: no trials.csv" in result.output
 
 
+@pytest.mark.slow  # a digits U-Net folder, analysed and drawn end to end
 def test_figures_of_a_digits_folder_name_its_original_set_not_n(tmp_path):
     """Digits: the original set is every digit not trained on (1797 - n), whatever the N column says; the caption
     and the sidecar say so, and a single group's legend names no group."""
