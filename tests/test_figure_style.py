@@ -53,6 +53,7 @@ def drawn(tmp_path_factory):
             for kind, (folder, single) in folders(root).items()}
 
 
+@pytest.mark.slow  # five kinds of folder analysed and every figure drawn (the module's fixture)
 def test_every_figure_of_every_kind_has_the_one_style(drawn):
     names = set()
     for kind, (report, single, _) in drawn.items():
@@ -66,6 +67,7 @@ def test_every_figure_of_every_kind_has_the_one_style(drawn):
             "training_curves", "criteria", "training_times"} <= names
 
 
+@pytest.mark.slow  # five kinds of folder analysed and every figure drawn (the module's fixture)
 def test_references_are_lines_in_their_groups_colours_named_so_in_the_legend(drawn):
     report, _, _ = drawn["image criteria"]
     for name in ("p_delta_positive", "errors_vs_p", "memorization_vs_p"):
@@ -83,6 +85,7 @@ def test_references_are_lines_in_their_groups_colours_named_so_in_the_legend(dra
     assert "ideal memorizer (at 0)" in legend_labels(report.figures["p_delta_positive"])
 
 
+@pytest.mark.slow  # five kinds of folder analysed and every figure drawn (the module's fixture)
 def test_notes_go_to_the_sidecar_not_under_the_panels(drawn):
     report, _, folder = drawn["linear, two groups"]
     out = report.sidecars[0].parent
@@ -94,6 +97,7 @@ def test_notes_go_to_the_sidecar_not_under_the_panels(drawn):
     assert any("not drawn" in note for note in report.figure_notes["errors_vs_p"])  # n <= d
 
 
+@pytest.mark.slow  # five kinds of folder analysed and every figure drawn (the module's fixture)
 def test_the_single_group_p_line_and_the_criteria_p_line_share_one_colour(drawn):
     colours = set()
     for report, single, _ in drawn.values():
@@ -185,6 +189,7 @@ def test_log_axis_labels_say_log_scale_once():
     assert ax.get_xlabel() == "training-set size n (log scale)" and ax.get_ylabel() == "P"
 
 
+@pytest.mark.slow  # five kinds of folder analysed and every figure drawn (the module's fixture)
 def test_legend_colours_of_groups_match_their_lines(drawn):
     report, _, _ = drawn["linear, two groups"]
     colours = legend_colours(report.figures["p_delta_positive"])
