@@ -4,8 +4,8 @@
     python docs/unet/training_time.py --ship RESULTS     # copy a run's tables here (what was done for the docs)
 
 RESULTS is the folder of `memgen sweep unet configs/unet/training-time.yaml --workers 2` after `memgen analyze`.
-Shipped: curves.csv (the memorized fraction, held-out loss and Ê_OG of every simulation at every checkpoint: the
-data), training_times.csv (per n: τ_mem, τ_half and τ_gen with their 95% intervals, from curves.csv by `memgen
+Shipped: curves.csv (the memorized fraction, training and held-out loss and Ê_OG of every simulation (`trial`) at
+every checkpoint: the data), training_times.csv (per n: τ_mem, τ_half and τ_gen with their 95% intervals, from curves.csv by `memgen
 analyze`'s two-stage bootstrap) and training_fit.csv (τ = a n^β per time). Without --ship the script refits β from
 training_times.csv with memgen's own fit (statistics.training_time.fit_time_exponent) and rebuilds the table of
 mean memorized fractions from curves.csv: both must equal what is shipped and written in docs/training-time.md
@@ -24,7 +24,7 @@ import pandas as pd
 from memgen_cli.statistics.training_time import TimeEstimate, fit_time_exponent
 
 HERE = Path(__file__).resolve().parent / "training-time"
-CURVE_COLUMNS = ["n", "simulation", "step", "generated", "memorized_fraction", "heldout_loss", "E_OG"]
+CURVE_COLUMNS = ["n", "trial", "seed", "step", "generated", "memorized_fraction", "train_loss", "heldout_loss", "E_OG"]
 FITTED = ("tau_mem", "tau_half", "tau_gen")
 STEPS_SHOWN = (100, 200, 400, 800, 1200, 1600, 2000)  # the columns of docs/training-time.md's first table
 
@@ -49,11 +49,8 @@ def fraction_table(curves: pd.DataFrame) -> pd.DataFrame:
 
 def ship(results: Path) -> None:
     HERE.mkdir(exist_ok=True)
-    curves = pd.read_csv(results / "curves.csv")
-    cells = pd.read_csv(results / "summary.csv")[["cell", "n"]].drop_duplicates()
-    curves = curves.merge(cells, on="cell")
-    curves[[c for c in CURVE_COLUMNS if c in curves.columns]].sort_values(["n", "simulation", "step"]).to_csv(
-        HERE / "curves.csv", index=False)
+    curves = pd.read_csv(results / "curves.csv")  # trial: the simulation
+    curves[CURVE_COLUMNS].sort_values(["n", "trial", "step"]).to_csv(HERE / "curves.csv", index=False)
     for name in ("training_times.csv", "training_fit.csv"):
         shutil.copyfile(results / name, HERE / name)
 
