@@ -6,10 +6,10 @@
 RESULTS is the folder of `memgen sweep unet configs/unet/training-time.yaml --workers 2` after `memgen analyze`.
 Shipped: curves.csv (the memorized fraction, training and held-out loss and Ê_OG of every simulation (`trial`) at
 every checkpoint: the data), training_times.csv (per n: τ_mem, τ_half and τ_gen with their 95% intervals, from
-curves.csv by `memgen analyze`'s two-stage bootstrap) and training_fit.csv (τ = a n^β per time). Without --ship
-the script refits β from training_times.csv with memgen's own fit (statistics.training_time.fit_time_exponent) and rebuilds the table of
-mean memorized fractions from curves.csv: both must equal what is shipped and written in docs/training-time.md
-(tests/test_docs_tables.py runs it).
+curves.csv by `memgen analyze`'s two-stage bootstrap) and training_fit.csv (τ = a n^β per time). Without --ship the
+script refits β from training_times.csv with memgen's own fit (statistics.training_time.fit_time_exponent) and
+rebuilds the table of mean memorized fractions from curves.csv: both must equal what is shipped and written in
+docs/training-time.md (tests/test_docs_tables.py runs it).
 """
 
 from __future__ import annotations
